@@ -1,0 +1,475 @@
+/**
+ * GatewayBus: every Redis operation of the gateway, on one command client. The extension, the
+ * daemon and the CLI all go through this class; the atomic parts are the Lua scripts in ./commands.
+ */
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
+import { parseRawEvent, type GatewayEvent } from "../protocol/event.js";
+import { keySpace, type KeySpace } from "../protocol/keys.js";
+import { connectClient, createClient } from "./connection.js";
+import { GatewayError } from "./errors.js";
+import { installScripts, type ScriptRunner } from "./scripts.js";
+
+export interface PushOptions {
+  /** Deliver to this session too (it must be registered). */
+  target?: string;
+  /** The session whose background job produced the event: it gets it too, if still around. */
+  originSession?: string;
+}
+
+export interface PushResult {
+  /** "duplicate": an event with this id was already pushed within the dedup window; nothing was done. */
+  status: "pushed" | "duplicate";
+  /** Sessions the event was queued for. */
+  sessions: string[];
+  event: GatewayEvent;
+  /** Attempts it took (more than 1 when Redis was unreachable for a while). */
+  attempts: number;
+}
+
+export interface ClaimResult {
+  events: GatewayEvent[];
+  /** Entries dropped because their id was already delivered or is in flight. */
+  duplicates: number;
+  /** Entries moved to the dead-letter list (unparseable or failing the schema). */
+  deadLettered: number;
+}
+
+export type SessionRole = "central" | "satellite";
+
+export interface SessionRegistration {
+  id: string;
+  role: SessionRole;
+  /** Durable sessions keep their queue while down (stable ids); ephemeral ones are reaped. */
+  durable: boolean;
+  /** Random per process: tells a restarted session from the one it replaces. */
+  instance: string;
+  pid?: number;
+  cwd?: string;
+  kind?: string;
+}
+
+export interface PreviousRegistration {
+  instance: string;
+  pid: number | undefined;
+  host: string;
+  /** Presence deadline of the previous instance (ms), 0 if none. */
+  presenceDeadline: number;
+}
+
+export interface SessionInfo {
+  id: string;
+  role: SessionRole;
+  durable: boolean;
+  live: boolean;
+  presenceDeadline: number;
+  pid?: number;
+  host?: string;
+  cwd?: string;
+  kind?: string;
+  started?: number;
+  lastSeen?: number;
+  pending: number;
+  inFlight: number;
+}
+
+export interface DeadLetter {
+  reason: string;
+  session: string;
+  raw: string;
+  id?: string;
+  at: number;
+}
+
+export interface JournalEntry {
+  streamId: string;
+  at: number;
+  kind: "pushed" | "delivered" | "dead-letter" | string;
+  id: string;
+  type?: string;
+  source?: string;
+  sessions: string[];
+  reason?: string;
+  event?: string;
+}
+
+export interface BusStatus {
+  redis: { url: string; version: string; aof: boolean; appendfsync: string };
+  sessions: SessionInfo[];
+  /** Pending events per queue, including queues without a registered session (like `main`). */
+  backlog: Record<string, number>;
+  deadLetters: number;
+  journalLength: number;
+  lastHeartbeat: number | null;
+}
+
+export interface ConnectBusOptions extends Partial<BusOptions> {
+  /** Client name shown in CLIENT LIST. */
+  name?: string;
+  /** See ClientOptions.persistent. */
+  persistent?: boolean;
+}
+
+export class GatewayBus {
+  readonly keys: KeySpace;
+  private readonly scripts: ScriptRunner;
+
+  constructor(
+    readonly client: Redis,
+    readonly options: BusOptions,
+  ) {
+    this.keys = keySpace(options.prefix);
+    this.scripts = installScripts(client);
+  }
+
+  /** Creates a client, waits until Redis answers (or fails with a clear error), returns the bus. */
+  static async connect(overrides: ConnectBusOptions = {}): Promise<GatewayBus> {
+    const { name = "pi-gateway", persistent = false, ...rest } = overrides;
+    const options = resolveBusOptions(rest);
+    const client = createClient(options.redisUrl, { name, persistent, connectTimeoutMs: options.connectTimeoutMs });
+    try {
+      await connectClient(client, options.redisUrl, options.connectTimeoutMs);
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return new GatewayBus(client, options);
+  }
+
+  /** A second client on the same server, e.g. for pub/sub or blocking reads. */
+  duplicateClient(name: string): Redis {
+    const copy = createClient(this.options.redisUrl, {
+      name,
+      persistent: true,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    });
+    return copy;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  // ---------------------------------------------------------------- producing
+
+  /** Pushes one event once (no retry). Throws GatewayError UNKNOWN_SESSION for an unknown target. */
+  async push(event: GatewayEvent, options: PushOptions = {}): Promise<PushResult> {
+    const target = options.target ?? event.target ?? "";
+    const origin = options.originSession ?? event.originSession ?? "";
+    const raw = JSON.stringify(event);
+    if (Buffer.byteLength(raw) > this.options.maxEventBytes) {
+      throw new GatewayError(
+        `event is ${Buffer.byteLength(raw)} bytes, over the ${this.options.maxEventBytes}-byte limit (GATEWAY_MAX_EVENT_BYTES)`,
+        "EVENT_TOO_LARGE",
+      );
+    }
+    const k = this.keys;
+    const reply = (await this.scripts.push(
+      [k.sessions, k.presence, k.pushed, k.deadLetters, k.journal],
+      [
+        k.prefix,
+        event.id,
+        raw,
+        event.type,
+        target,
+        origin,
+        this.options.legacySession,
+        this.options.backlogCap,
+        this.options.dedupWindowMs,
+        this.options.journalCap,
+        this.options.deadLetterCap,
+        event.source,
+      ],
+    )) as string[];
+    const [status, ...sessions] = reply;
+    if (status === "unknown-target") {
+      const known = (await this.sessions()).map((s) => s.id);
+      throw new GatewayError(
+        `unknown session "${target}" (registered: ${known.length ? known.join(", ") : "none"})`,
+        "UNKNOWN_SESSION",
+      );
+    }
+    return { status: status === "duplicate" ? "duplicate" : "pushed", sessions, event, attempts: 1 };
+  }
+
+  /**
+   * Pushes with retries while Redis is unreachable, always with the same event id: a retry of a
+   * push that did land is recognised by the push script and not delivered twice.
+   */
+  async pushWithRetry(event: GatewayEvent, options: PushOptions = {}, retryMs = this.options.pushRetryMs): Promise<PushResult> {
+    const deadline = Date.now() + retryMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.push(event, options);
+        return { ...result, attempts: attempt };
+      } catch (error) {
+        if (error instanceof GatewayError || !isConnectionError(error) || Date.now() >= deadline) {
+          if (isConnectionError(error)) {
+            throw new GatewayError(
+              `Redis unreachable for ${Math.round(retryMs / 1000)}s, event ${event.id} not pushed: ${(error as Error).message}`,
+              "REDIS_UNREACHABLE",
+            );
+          }
+          throw error;
+        }
+        await sleep(Math.min(250 * attempt, 2_000));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- consuming
+
+  /**
+   * Claims up to `count` of the oldest pending events of a queue. Each returned event is in flight
+   * until ack() (delivered), release() (hand back) or its lease expires (recoverExpired()).
+   */
+  async claim(sid: string, count = this.options.batchSize): Promise<ClaimResult> {
+    const k = this.keys;
+    const reply = (await this.scripts.claim(
+      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal],
+      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes],
+    )) as Array<string | number>;
+    const duplicates = Number(reply[0]);
+    let deadLettered = Number(reply[1]);
+    const events: GatewayEvent[] = [];
+    const rejects: Array<[string, string]> = [];
+    for (let i = 2; i < reply.length; i += 2) {
+      const id = String(reply[i]);
+      const parsed = parseRawEvent(String(reply[i + 1]), this.options.maxEventBytes);
+      if (parsed.ok) events.push(parsed.event);
+      else rejects.push([id, parsed.reason]);
+    }
+    if (rejects.length) deadLettered += await this.reject(sid, rejects);
+    return { events, duplicates, deadLettered };
+  }
+
+  /** Marks events delivered: they leave the in-flight set and their ids are remembered (dedup). */
+  async ack(sid: string, ids: string[]): Promise<number> {
+    if (!ids.length) return 0;
+    const k = this.keys;
+    return Number(await this.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journal], [sid, this.options.journalCap, ...ids]));
+  }
+
+  /** Moves in-flight entries to the dead-letter list with a reason each. */
+  async reject(sid: string, entries: Array<[id: string, reason: string]>): Promise<number> {
+    if (!entries.length) return 0;
+    const k = this.keys;
+    return Number(
+      await this.scripts.reject(
+        [k.inflight(sid), k.leases(sid), k.deadLetters, k.journal],
+        [sid, this.options.deadLetterCap, this.options.journalCap, ...entries.flat()],
+      ),
+    );
+  }
+
+  /** Hands in-flight events back to the front of the queue (delivery failed; try again later). */
+  release(sid: string, ids: string[]): Promise<number> {
+    return ids.length ? this.recover(sid, "ids", ids) : Promise.resolve(0);
+  }
+
+  /** Puts back events whose consumer died or hung (lease expired). */
+  recoverExpired(sid: string): Promise<number> {
+    return this.recover(sid, "expired");
+  }
+
+  /** Puts back every in-flight event; only when the previous consumer is known to be dead. */
+  recoverAll(sid: string): Promise<number> {
+    return this.recover(sid, "all");
+  }
+
+  private async recover(sid: string, mode: "expired" | "all" | "ids", ids: string[] = []): Promise<number> {
+    const k = this.keys;
+    return Number(await this.scripts.recover([k.events(sid), k.inflight(sid), k.leases(sid)], [mode, ...ids]));
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  /** Registers a session or refreshes its presence. Returns who held the id before. */
+  async register(session: SessionRegistration): Promise<PreviousRegistration> {
+    const k = this.keys;
+    const fields: Array<string | number> = [
+      "role", session.role,
+      "durable", session.durable ? "1" : "0",
+      "instance", session.instance,
+      "pid", session.pid ?? process.pid,
+      "host", hostname(),
+      "cwd", session.cwd ?? process.cwd(),
+      "kind", session.kind ?? "pi",
+    ];
+    const [instance, pid, host, deadline] = (await this.scripts.register(
+      [k.sessions, k.presence, k.sessionInfo(session.id)],
+      [session.id, this.options.presenceTtlMs, ...fields],
+    )) as string[];
+    // "started" only when this instance takes over; later calls are presence refreshes.
+    if (instance !== session.instance) await this.client.hset(k.sessionInfo(session.id), "started", Date.now());
+    return {
+      instance: instance ?? "",
+      pid: pid ? Number(pid) : undefined,
+      host: host ?? "",
+      presenceDeadline: deadline ? Number(deadline) : 0,
+    };
+  }
+
+  /** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
+  async unregister(sid: string, instance: string): Promise<void> {
+    const k = this.keys;
+    await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "session", sid, instance]);
+  }
+
+  /** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
+  async reapExpired(): Promise<Array<{ id: string; deadLettered: number }>> {
+    const k = this.keys;
+    const reply = (await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "expired"])) as Array<
+      string | number
+    >;
+    const reaped: Array<{ id: string; deadLettered: number }> = [];
+    for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
+    return reaped;
+  }
+
+  async sessions(): Promise<SessionInfo[]> {
+    const k = this.keys;
+    const ids = (await this.client.smembers(k.sessions)).sort();
+    if (!ids.length) return [];
+    const now = await this.serverTime();
+    const pipeline = this.client.pipeline();
+    for (const id of ids) {
+      pipeline.hgetall(k.sessionInfo(id));
+      pipeline.zscore(k.presence, id);
+      pipeline.llen(k.events(id));
+      pipeline.hlen(k.inflight(id));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return ids.map((id, i) => {
+      const info = (results[i * 4]?.[1] ?? {}) as Record<string, string>;
+      const deadline = Number(results[i * 4 + 1]?.[1] ?? 0);
+      const known = Object.keys(info).length > 0;
+      const role: SessionRole = info.role === "central" || (!known && id === "gateway") ? "central" : "satellite";
+      return {
+        id,
+        role,
+        durable: info.durable === "1" || !known,
+        live: deadline >= now,
+        presenceDeadline: deadline,
+        pid: info.pid ? Number(info.pid) : undefined,
+        host: info.host,
+        cwd: info.cwd,
+        kind: info.kind,
+        started: info.started ? Number(info.started) : undefined,
+        lastSeen: info.seen ? Number(info.seen) : undefined,
+        pending: Number(results[i * 4 + 2]?.[1] ?? 0),
+        inFlight: Number(results[i * 4 + 3]?.[1] ?? 0),
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  async pending(sid: string): Promise<number> {
+    return this.client.llen(this.keys.events(sid));
+  }
+
+  async deadLetters(limit = 50): Promise<DeadLetter[]> {
+    const raw = await this.client.lrange(this.keys.deadLetters, 0, limit - 1);
+    return raw.map((entry) => {
+      try {
+        return JSON.parse(entry) as DeadLetter;
+      } catch {
+        return { reason: "unreadable dead-letter entry", session: "?", raw: entry, at: 0 };
+      }
+    });
+  }
+
+  /** The newest `count` journal entries, oldest first. */
+  async journal(count = 20): Promise<JournalEntry[]> {
+    const rows = await this.client.xrevrange(this.keys.journal, "+", "-", "COUNT", count);
+    return rows.reverse().map(toJournalEntry);
+  }
+
+  /** Journal entries after `lastId`, waiting up to `blockMs` for new ones (use a dedicated client). */
+  async journalAfter(client: Redis, lastId: string, blockMs: number): Promise<JournalEntry[]> {
+    const reply = (await client.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", this.keys.journal, lastId)) as
+      | Array<[string, Array<[string, string[]]>]>
+      | null;
+    return reply?.[0]?.[1].map(toJournalEntry) ?? [];
+  }
+
+  async lastHeartbeat(): Promise<number | null> {
+    const value = await this.client.get(this.keys.lastHeartbeat);
+    return value ? Number(value) : null;
+  }
+
+  async recordHeartbeat(at = Date.now()): Promise<void> {
+    await this.client.set(this.keys.lastHeartbeat, at);
+  }
+
+  async status(): Promise<BusStatus> {
+    const k = this.keys;
+    const [info, persistence, appendfsync, sessions, deadLetters, journalLength, lastHeartbeat] = await Promise.all([
+      this.client.info("server"),
+      this.client.info("persistence"),
+      // CONFIG is often disabled on managed Redis; status still works without it.
+      this.client.config("GET", "appendfsync").catch(() => ["appendfsync", "unknown"]),
+      this.sessions(),
+      this.client.llen(k.deadLetters),
+      this.client.xlen(k.journal),
+      this.lastHeartbeat(),
+    ]);
+    const backlog: Record<string, number> = {};
+    const queues = new Set([...sessions.map((s) => s.id), this.options.legacySession]);
+    for (const sid of queues) backlog[sid] = await this.pending(sid);
+    return {
+      redis: {
+        url: this.options.redisUrl,
+        version: /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown",
+        aof: /aof_enabled:1/.test(persistence),
+        appendfsync: String((appendfsync as string[])[1] ?? "unknown"),
+      },
+      sessions,
+      backlog,
+      deadLetters,
+      journalLength,
+      lastHeartbeat,
+    };
+  }
+
+  /** Redis server time in ms: presence deadlines are computed by the server, so compare with it. */
+  async serverTime(): Promise<number> {
+    const [seconds, micros] = await this.client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+}
+
+function toJournalEntry([streamId, fields]: [string, string[]]): JournalEntry {
+  const map: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
+  return {
+    streamId,
+    at: Number(streamId.split("-")[0]),
+    kind: map.kind ?? "?",
+    id: map.id ?? "",
+    type: map.type,
+    source: map.source,
+    sessions: map.sessions ? map.sessions.split(",").filter(Boolean) : [],
+    reason: map.reason,
+    event: map.event,
+  };
+}
+
+/** Errors that mean "Redis was not reachable", as opposed to a refused command. */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === "MaxRetriesPerRequestError") return true;
+  const code = (error as NodeJS.ErrnoException).code ?? "";
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true;
+  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

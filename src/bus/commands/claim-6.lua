@@ -1,0 +1,64 @@
+--[[
+  Claim up to N of a session's oldest pending events, atomically: they leave the pending list and
+  enter the in-flight hash with a lease, so a consumer that dies before acknowledging does not
+  lose them (recover-3.lua puts them back once the lease expires).
+
+  Entries already acknowledged within the dedup window, or already in flight, are dropped as
+  duplicates. Entries that are not JSON objects with a string id cannot be tracked at all and go
+  straight to the dead-letter list with the reason; the full schema check happens in the client,
+  which rejects (reject-4.lua) what fails it.
+
+  KEYS[1] pending list   KEYS[2] in-flight hash   KEYS[3] leases zset
+  KEYS[4] delivered zset KEYS[5] dead-letter list KEYS[6] journal stream
+  ARGV[1] max count      ARGV[2] lease (ms)       ARGV[3] dedup window (ms)
+  ARGV[4] session id     ARGV[5] dead-letter cap  ARGV[6] journal cap
+  ARGV[7] max entry size (bytes)
+
+  Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first.
+]]
+local count, lease, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local sid, deadCap, journalCap, maxBytes = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local entries = redis.call('LRANGE', KEYS[1], -count, -1)
+if #entries == 0 then return {0, 0} end
+redis.call('LTRIM', KEYS[1], 0, -(#entries + 1))
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+
+local out = {0, 0}
+local function dead(reason, raw, id)
+  redis.call('LPUSH', KEYS[5], cjson.encode({reason = reason, session = sid, raw = raw, id = id, at = now}))
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', journalCap, '*', 'kind', 'dead-letter', 'id', id or '', 'sessions', sid, 'reason', reason)
+  out[2] = out[2] + 1
+end
+
+-- LRANGE returns newest first within the slice; walk backwards to hand out oldest first.
+for i = #entries, 1, -1 do
+  local raw = entries[i]
+  if #raw > maxBytes then
+    dead('entry is ' .. #raw .. ' bytes, over the ' .. maxBytes .. '-byte limit', string.sub(raw, 1, 1024))
+  else
+    local ok, decoded = pcall(cjson.decode, raw)
+    if not ok then
+      dead('not JSON: ' .. tostring(decoded), raw)
+    elseif type(decoded) ~= 'table' then
+      dead('not a JSON object', raw)
+    elseif type(decoded.id) ~= 'string' or decoded.id == '' then
+      dead('id: must be a non-empty string', raw)
+    else
+      local id = decoded.id
+      if redis.call('ZSCORE', KEYS[4], id) or redis.call('HEXISTS', KEYS[2], id) == 1 then
+        out[1] = out[1] + 1
+      else
+        redis.call('HSET', KEYS[2], id, raw)
+        redis.call('ZADD', KEYS[3], now + lease, id)
+        out[#out + 1] = id
+        out[#out + 1] = raw
+      end
+    end
+  end
+end
+redis.call('LTRIM', KEYS[5], 0, deadCap - 1)
+return out

@@ -1,0 +1,87 @@
+--[[
+  Push one event and fan it out, atomically.
+
+  Targets: every registered central session, plus the origin session and the explicit target
+  when registered; when that leaves nobody, the legacy session (`main`) so nothing is dropped.
+  A registered session counts when its presence is live, or when it is durable (a stable id that
+  keeps a queue while it is down), or when it has no metadata at all (registered by a plain
+  `SADD` as in the original design).
+
+  A push whose id was already pushed within the dedup window is a no-op: producers retry with
+  the same id after a connection error, and the retry must not deliver twice.
+
+  KEYS[1] sessions set          KEYS[2] presence zset    KEYS[3] pushed zset
+  KEYS[4] dead-letter list      KEYS[5] journal stream
+  ARGV[1] key prefix            ARGV[2] event id         ARGV[3] raw event JSON
+  ARGV[4] event type            ARGV[5] target ('' = none)
+  ARGV[6] origin session ('' = none)                     ARGV[7] legacy session id
+  ARGV[8] backlog cap per session                        ARGV[9] dedup window (ms)
+  ARGV[10] journal cap          ARGV[11] dead-letter cap ARGV[12] event source
+
+  Returns {'ok', sid...} | {'duplicate'} | {'unknown-target'}
+]]
+local prefix, id, raw, etype = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local target, origin, legacy = ARGV[5], ARGV[6], ARGV[7]
+local cap, window = tonumber(ARGV[8]), tonumber(ARGV[9])
+local journalCap, deadCap = tonumber(ARGV[10]), tonumber(ARGV[11])
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+if redis.call('ZSCORE', KEYS[3], id) then
+  return {'duplicate'}
+end
+
+-- Which registered sessions can receive, and which of them are central.
+local receivers, centrals = {}, {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local info = prefix .. ':gateway:session:' .. sid
+  local role, durable = unpack(redis.call('HMGET', info, 'role', 'durable'))
+  local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
+  local known = role ~= false
+  if (not known) or durable == '1' or deadline >= now then
+    receivers[sid] = true
+    if role == 'central' or ((not known) and sid == 'gateway') then
+      centrals[#centrals + 1] = sid
+    end
+  end
+end
+
+if target ~= '' and not receivers[target] then
+  return {'unknown-target'}
+end
+
+local chosen, seen = {}, {}
+local function add(sid)
+  if sid ~= '' and not seen[sid] then
+    seen[sid] = true
+    chosen[#chosen + 1] = sid
+  end
+end
+table.sort(centrals)
+for _, sid in ipairs(centrals) do add(sid) end
+if origin ~= '' and receivers[origin] then add(origin) end
+if target ~= '' then add(target) end
+if #chosen == 0 then add(legacy) end
+
+local note = cjson.encode({type = etype, id = id})
+for _, sid in ipairs(chosen) do
+  local list = prefix .. ':events:' .. sid
+  local len = redis.call('LPUSH', list, raw)
+  -- Over the cap the oldest entries are moved to the dead-letter list, never dropped unseen.
+  while len > cap do
+    local old = redis.call('RPOP', list)
+    redis.call('LPUSH', KEYS[4], cjson.encode({reason = 'backlog cap of ' .. cap .. ' exceeded', session = sid, raw = old, at = now}))
+    len = len - 1
+  end
+  redis.call('PUBLISH', prefix .. ':notify:' .. sid, note)
+end
+redis.call('LTRIM', KEYS[4], 0, deadCap - 1)
+redis.call('ZADD', KEYS[3], now, id)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
+  'kind', 'pushed', 'id', id, 'type', etype, 'source', ARGV[12], 'sessions', table.concat(chosen, ','), 'event', raw)
+
+local out = {'ok'}
+for _, sid in ipairs(chosen) do out[#out + 1] = sid end
+return out

@@ -1,0 +1,64 @@
+--[[
+  Take sessions out of service.
+
+  Mode 'session': one session shuts down cleanly (only if this instance still owns it).
+  Mode 'expired': reap every session whose presence deadline has passed (the process died
+                  without saying so); sessions registered without metadata are left alone.
+
+  A durable session (stable id, e.g. the central one) keeps its registration and its queue, so
+  events keep collecting for its next start; it only loses its presence. An ephemeral session is
+  removed, and whatever it leaves undelivered (pending or in flight) moves to the dead-letter
+  list with the reason: nobody will ever come back for it.
+
+  KEYS[1] sessions set  KEYS[2] presence zset  KEYS[3] dead-letter list
+  ARGV[1] key prefix    ARGV[2] dead-letter cap  ARGV[3] mode
+  ARGV[4] session id (mode 'session')            ARGV[5] instance token (mode 'session')
+
+  Returns {sid1, moved1, sid2, moved2, ...} for the sessions removed or marked offline.
+]]
+local prefix, deadCap, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function retire(sid, reason)
+  local info = prefix .. ':gateway:session:' .. sid
+  redis.call('ZREM', KEYS[2], sid)
+  if redis.call('HGET', info, 'durable') == '1' then
+    redis.call('HSET', info, 'stopped', now)
+    return 0
+  end
+  local list = prefix .. ':events:' .. sid
+  local inflight = prefix .. ':inflight:' .. sid
+  local moved = 0
+  local function dead(raw)
+    redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, session = sid, raw = raw, at = now}))
+    moved = moved + 1
+  end
+  for _, raw in ipairs(redis.call('HVALS', inflight)) do dead(raw) end
+  local pending = redis.call('LRANGE', list, 0, -1)
+  for i = #pending, 1, -1 do dead(pending[i]) end
+  redis.call('DEL', list, inflight, prefix .. ':leases:' .. sid, prefix .. ':delivered:' .. sid, info)
+  redis.call('SREM', KEYS[1], sid)
+  return moved
+end
+
+local out = {}
+if mode == 'session' then
+  local sid, instance = ARGV[4], ARGV[5]
+  local owner = redis.call('HGET', prefix .. ':gateway:session:' .. sid, 'instance')
+  if owner and owner ~= instance then return out end
+  out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery')}
+else
+  for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local info = prefix .. ':gateway:session:' .. sid
+    local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
+    local known = redis.call('EXISTS', info) == 1
+    local durable = redis.call('HGET', info, 'durable') == '1'
+    if known and deadline < now and not (durable and deadline == 0) then
+      out[#out + 1] = sid
+      out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery')
+    end
+  end
+end
+redis.call('LTRIM', KEYS[3], 0, deadCap - 1)
+return out

@@ -1,0 +1,4 @@
+export * from "./bus.js";
+export * from "./consumer.js";
+export * from "./errors.js";
+export { createClient, connectClient, redactUrl } from "./connection.js";

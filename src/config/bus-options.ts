@@ -1,0 +1,108 @@
+/**
+ * Every tunable of the event bus, with its default and the environment variable that sets it.
+ * Nothing is hard-coded elsewhere: the extension, the daemon and the CLI all read this.
+ */
+import { DEFAULT_PREFIX, LEGACY_SESSION } from "../protocol/keys.js";
+import { parseDuration } from "./duration.js";
+
+export interface BusOptions {
+  /** redis:// or rediss:// (TLS), with optional user:password and /db. */
+  redisUrl: string;
+  /** Key prefix; "agent" gives the original design's key names. */
+  prefix: string;
+  /** Session that receives events nobody else would (the original single-session id). */
+  legacySession: string;
+  /** How long delivered/pushed ids are remembered to refuse duplicates. */
+  dedupWindowMs: number;
+  /** How long a claimed event may stay unacknowledged before it is handed out again. */
+  leaseMs: number;
+  /** Pending events kept per session; older ones overflow to the dead-letter list. */
+  backlogCap: number;
+  /** Entries kept in the journal stream (approximate, Redis trims in whole nodes). */
+  journalCap: number;
+  /** Entries kept in the dead-letter list. */
+  deadLetterCap: number;
+  /** A session whose presence is not refreshed within this time counts as dead. */
+  presenceTtlMs: number;
+  /** Entries larger than this are dead-lettered unread. */
+  maxEventBytes: number;
+  /** Most events claimed (and so injected as one message) at a time. */
+  batchSize: number;
+  /** Safety-net drain when no notification arrives (a notification can be missed during a reconnect). */
+  pollIntervalMs: number;
+  /** How long a producer keeps retrying a push while Redis is unreachable. */
+  pushRetryMs: number;
+  /** How long to wait for the first connection before reporting Redis unreachable. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_BUS_OPTIONS: BusOptions = {
+  redisUrl: "redis://127.0.0.1:6379",
+  prefix: DEFAULT_PREFIX,
+  legacySession: LEGACY_SESSION,
+  dedupWindowMs: 7 * 86_400_000,
+  leaseMs: 15_000,
+  backlogCap: 10_000,
+  journalCap: 10_000,
+  deadLetterCap: 10_000,
+  presenceTtlMs: 30_000,
+  maxEventBytes: 1024 * 1024,
+  batchSize: 50,
+  pollIntervalMs: 5_000,
+  pushRetryMs: 30_000,
+  connectTimeoutMs: 5_000,
+};
+
+type Env = Record<string, string | undefined>;
+
+const durationVars: Array<[keyof BusOptions, string]> = [
+  ["dedupWindowMs", "GATEWAY_DEDUP_WINDOW"],
+  ["leaseMs", "GATEWAY_LEASE"],
+  ["presenceTtlMs", "GATEWAY_PRESENCE_TTL"],
+  ["pollIntervalMs", "GATEWAY_POLL_INTERVAL"],
+  ["pushRetryMs", "GATEWAY_PUSH_RETRY"],
+  ["connectTimeoutMs", "GATEWAY_CONNECT_TIMEOUT"],
+];
+const countVars: Array<[keyof BusOptions, string]> = [
+  ["backlogCap", "GATEWAY_BACKLOG_CAP"],
+  ["journalCap", "GATEWAY_JOURNAL_CAP"],
+  ["deadLetterCap", "GATEWAY_DEADLETTER_CAP"],
+  ["maxEventBytes", "GATEWAY_MAX_EVENT_BYTES"],
+  ["batchSize", "GATEWAY_BATCH_SIZE"],
+];
+
+/** Names of the environment variables, for --help texts and docs. */
+export const BUS_ENV_VARS = ["REDIS_URL", "GATEWAY_PREFIX", ...durationVars.map(([, v]) => v), ...countVars.map(([, v]) => v)];
+
+/** Defaults, overridden by the environment, overridden by explicit values. */
+export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env = process.env): BusOptions {
+  const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
+  if (env.REDIS_URL) options.redisUrl = env.REDIS_URL;
+  if (env.GATEWAY_PREFIX) options.prefix = env.GATEWAY_PREFIX;
+  for (const [key, name] of durationVars) {
+    const value = env[name];
+    if (value) (options[key] as number) = withName(name, () => parseDuration(value));
+  }
+  for (const [key, name] of countVars) {
+    const value = env[name];
+    if (value) (options[key] as number) = withName(name, () => parseCount(value));
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+  }
+  return options;
+}
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`"${value}" is not a positive whole number`);
+  return n;
+}
+
+function withName<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw new Error(`${name}: ${(error as Error).message}`);
+  }
+}

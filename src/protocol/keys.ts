@@ -1,0 +1,60 @@
+/**
+ * Redis key names. The defaults are exactly the original design's (`agent:events:<sid>`,
+ * `agent:notify:<sid>`, `agent:gateway:sessions`) so existing producers keep working; a different
+ * prefix lets several gateways share one Redis.
+ */
+export const DEFAULT_PREFIX = "agent";
+/** Where events go when no live session would otherwise receive them (the original single-session id). */
+export const LEGACY_SESSION = "main";
+/** The original design's id for the central (always-on) session. */
+export const DEFAULT_CENTRAL_SESSION = "gateway";
+
+export interface KeySpace {
+  prefix: string;
+  /** List of pending events (producers LPUSH, consumers claim from the tail: oldest first). */
+  events(sid: string): string;
+  /** Pub/sub channel that wakes the session's consumer. */
+  notify(sid: string): string;
+  /** Hash event id -> raw entry, for entries claimed but not yet acknowledged. */
+  inflight(sid: string): string;
+  /** Sorted set event id -> lease deadline (ms); an expired lease means the consumer died. */
+  leases(sid: string): string;
+  /** Sorted set event id -> time acknowledged (ms): persistent dedup, pruned after its TTL. */
+  delivered(sid: string): string;
+  /** Hash with a session's metadata (role, pid, host, cwd, started, durable). */
+  sessionInfo(sid: string): string;
+  /** Set of registered session ids (the original design's registry). */
+  sessions: string;
+  /** Sorted set session id -> presence deadline (ms). */
+  presence: string;
+  /** Sorted set event id -> time pushed (ms): makes a producer's retry with the same id a no-op. */
+  pushed: string;
+  /** List of dead letters: JSON {reason, raw, session, at}. */
+  deadLetters: string;
+  /** Capped stream of what happened: pushed / delivered / dead-lettered. */
+  journal: string;
+  /** Hash of runtime configuration shared by all sessions (watchdog thresholds, ...). */
+  config: string;
+  /** String holding the time (ms) of the last heartbeat seen. */
+  lastHeartbeat: string;
+}
+
+export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
+  const p = prefix;
+  return {
+    prefix: p,
+    events: (sid) => `${p}:events:${sid}`,
+    notify: (sid) => `${p}:notify:${sid}`,
+    inflight: (sid) => `${p}:inflight:${sid}`,
+    leases: (sid) => `${p}:leases:${sid}`,
+    delivered: (sid) => `${p}:delivered:${sid}`,
+    sessionInfo: (sid) => `${p}:gateway:session:${sid}`,
+    sessions: `${p}:gateway:sessions`,
+    presence: `${p}:gateway:presence`,
+    pushed: `${p}:gateway:pushed`,
+    deadLetters: `${p}:gateway:deadletter`,
+    journal: `${p}:gateway:journal`,
+    config: `${p}:gateway:config`,
+    lastHeartbeat: `${p}:gateway:last-heartbeat`,
+  };
+}

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { createEvent } from "../../src/protocol/event.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+
+let redis: RedisServer;
+let bus: GatewayBus;
+
+before(async () => {
+  redis = await startRedis();
+  bus = await GatewayBus.connect({ redisUrl: redis.url, presenceTtlMs: 60_000 });
+});
+after(async () => {
+  await bus.close();
+  await redis.stop();
+});
+beforeEach(async () => {
+  await bus.client.flushall();
+});
+
+const reg = (id: string, role: "central" | "satellite", durable = role === "central") =>
+  bus.register({ id, role, durable, instance: `i-${id}` });
+
+describe("fan-out", () => {
+  test("nobody registered: the legacy main queue gets it", async () => {
+    const result = await bus.push(createEvent("download.complete", "test", { file: "a" }));
+    assert.equal(result.status, "pushed");
+    assert.deepEqual(result.sessions, ["main"]);
+    assert.equal(await bus.pending("main"), 1);
+  });
+
+  test("central always gets it; satellites only what they originated or what targets them", async () => {
+    await reg("gateway", "central");
+    await reg("pid-1", "satellite");
+    await reg("pid-2", "satellite");
+    assert.deepEqual((await bus.push(createEvent("cron.heartbeat", "cron"))).sessions, ["gateway"]);
+    assert.deepEqual((await bus.push(createEvent("build.done", "ci"), { originSession: "pid-1" })).sessions, ["gateway", "pid-1"]);
+    assert.deepEqual((await bus.push(createEvent("note", "me"), { target: "pid-2" })).sessions, ["gateway", "pid-2"]);
+    assert.equal(await bus.pending("gateway"), 3);
+    assert.equal(await bus.pending("pid-1"), 1);
+    assert.equal(await bus.pending("pid-2"), 1);
+    assert.equal(await bus.pending("main"), 0);
+  });
+
+  test("only satellites registered and no origin match: falls back to main instead of nowhere", async () => {
+    await reg("pid-1", "satellite");
+    assert.deepEqual((await bus.push(createEvent("x", "t"), { originSession: "pid-9" })).sessions, ["main"]);
+  });
+
+  test("unknown target is refused with the registered sessions named, and nothing is queued", async () => {
+    await reg("gateway", "central");
+    await assert.rejects(bus.push(createEvent("x", "t"), { target: "nope" }), /unknown session "nope" \(registered: gateway\)/);
+    assert.equal(await bus.pending("gateway"), 0);
+  });
+
+  test("a dead ephemeral satellite is not a receiver, and reaping dead-letters what it left", async () => {
+    await bus.register({ id: "pid-dead", role: "satellite", durable: false, instance: "x" });
+    await bus.push(createEvent("x", "t"), { target: "pid-dead" });
+    // Simulate a crash: its presence deadline passes.
+    await bus.client.zadd(bus.keys.presence, 1, "pid-dead");
+    const result = await bus.push(createEvent("y", "t"), { originSession: "pid-dead" });
+    assert.deepEqual(result.sessions, ["main"]);
+    const reaped = await bus.reapExpired();
+    assert.deepEqual(reaped, [{ id: "pid-dead", deadLettered: 1 }]);
+    const dead = await bus.deadLetters();
+    assert.equal(dead.length, 1);
+    assert.match(dead[0]!.reason, /pid-dead died before delivery/);
+    assert.deepEqual(await bus.client.smembers(bus.keys.sessions), []);
+  });
+
+  test("a durable central that is down still collects events; its clean stop keeps it registered", async () => {
+    await bus.register({ id: "gateway", role: "central", durable: true, instance: "a" });
+    await bus.unregister("gateway", "a");
+    assert.deepEqual((await bus.push(createEvent("x", "t"))).sessions, ["gateway"]);
+    const [info] = await bus.sessions();
+    assert.equal(info!.live, false);
+    assert.equal(info!.pending, 1);
+  });
+
+  test("a session registered the seed's way (plain SADD) still receives", async () => {
+    await bus.client.sadd(bus.keys.sessions, "gateway");
+    assert.deepEqual((await bus.push(createEvent("x", "t"))).sessions, ["gateway"]);
+  });
+
+  test("a retried push with the same id is a no-op", async () => {
+    const event = createEvent("x", "t");
+    assert.equal((await bus.push(event)).status, "pushed");
+    assert.equal((await bus.push(event)).status, "duplicate");
+    assert.equal(await bus.pending("main"), 1);
+  });
+
+  test("backlog cap: the oldest overflow goes to the dead-letter list, not into the void", async () => {
+    const small = new GatewayBus(bus.client, { ...bus.options, backlogCap: 3 });
+    for (let i = 0; i < 5; i++) await small.push(createEvent("n", "t", { i }));
+    assert.equal(await small.pending("main"), 3);
+    const dead = await small.deadLetters();
+    assert.equal(dead.length, 2);
+    assert.match(dead[0]!.reason, /backlog cap of 3 exceeded/);
+    const claimed = await small.claim("main");
+    assert.deepEqual(claimed.events.map((e) => (e.payload as { i: number }).i), [2, 3, 4]);
+  });
+
+  test("the journal records pushes with their sessions", async () => {
+    await reg("gateway", "central");
+    await bus.push(createEvent("a.b", "src", { k: 1 }));
+    const [entry] = await bus.journal(5);
+    assert.equal(entry!.kind, "pushed");
+    assert.equal(entry!.type, "a.b");
+    assert.deepEqual(entry!.sessions, ["gateway"]);
+  });
+});
+
+describe("wire compatibility with the original design", () => {
+  test("an event pushed with plain redis-cli LPUSH is claimed and validated", async () => {
+    const raw = JSON.stringify({ id: "test", type: "test", source: "manual", payload: {}, ts: 0 });
+    execFileSync("redis-cli", ["-p", String(redis.port), "LPUSH", "agent:events:main", raw]);
+    execFileSync("redis-cli", ["-p", String(redis.port), "PUBLISH", "agent:notify:main", "test"]);
+    const claimed = await bus.claim("main");
+    assert.equal(claimed.events.length, 1);
+    assert.equal(claimed.events[0]!.id, "test");
+    assert.equal(claimed.events[0]!.source, "manual");
+  });
+});
