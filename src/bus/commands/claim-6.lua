@@ -27,6 +27,12 @@ if #entries == 0 then return {0, 0} end
 redis.call('LTRIM', KEYS[1], 0, -(#entries + 1))
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 
+-- Lease deadlines double as the claim order (recover-3.lua puts entries back by it), so they
+-- must be strictly increasing, even for claims within the same millisecond.
+local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+local deadline = now + lease
+if top[2] and tonumber(top[2]) >= deadline then deadline = tonumber(top[2]) + 0.001 end
+
 local out = {0, 0}
 local function dead(reason, raw, id)
   redis.call('LPUSH', KEYS[5], cjson.encode({reason = reason, session = sid, raw = raw, id = id, at = now}))
@@ -43,7 +49,7 @@ for i = #entries, 1, -1 do
     local ok, decoded = pcall(cjson.decode, raw)
     if not ok then
       dead('not JSON: ' .. tostring(decoded), raw)
-    elseif type(decoded) ~= 'table' then
+    elseif type(decoded) ~= 'table' or decoded[1] ~= nil then
       dead('not a JSON object', raw)
     elseif type(decoded.id) ~= 'string' or decoded.id == '' then
       dead('id: must be a non-empty string', raw)
@@ -53,7 +59,8 @@ for i = #entries, 1, -1 do
         out[1] = out[1] + 1
       else
         redis.call('HSET', KEYS[2], id, raw)
-        redis.call('ZADD', KEYS[3], now + lease, id)
+        redis.call('ZADD', KEYS[3], deadline, id)
+        deadline = deadline + 0.001
         out[#out + 1] = id
         out[#out + 1] = raw
       end

@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import { parseCount } from "../../config/bus-options.js";
+import { action, globalOptions, print, printJson, withBus } from "../context.js";
+
+export function registerDeadLetters(program: Command): void {
+  program
+    .command("dead-letters")
+    .alias("dlq")
+    .description("show entries that could not be delivered, with the reason")
+    .option("-n, --lines <count>", "how many to show, newest first", "20")
+    .option("--purge", "delete all dead letters after showing them")
+    .action(
+      action(async (flags: { lines: string; purge?: boolean }, command: Command) => {
+        const options = globalOptions(command);
+        const count = parseCount(flags.lines);
+        await withBus(options, async (bus) => {
+          const letters = await bus.deadLetters(count);
+          const total = await bus.client.llen(bus.keys.deadLetters);
+          if (flags.purge) await bus.client.del(bus.keys.deadLetters);
+          if (options.json) return printJson({ total, purged: Boolean(flags.purge), deadLetters: letters });
+          if (!letters.length) return print("no dead letters");
+          for (const letter of letters) {
+            const raw = letter.raw.length > 200 ? `${letter.raw.slice(0, 200)}... (${letter.raw.length} chars)` : letter.raw;
+            print(`${new Date(letter.at).toISOString()}  ${letter.session}  ${letter.reason}`);
+            print(`    ${raw}`);
+          }
+          print(`${letters.length} of ${total} shown${flags.purge ? "; all purged" : ""}`);
+        });
+      }),
+    );
+}

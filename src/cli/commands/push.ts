@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parseDuration } from "../../config/duration.js";
+import { createEvent, InvalidEventError } from "../../protocol/event.js";
+import { action, globalOptions, print, printJson, UsageError, withBus } from "../context.js";
+
+interface PushFlags {
+  source: string;
+  payload?: string;
+  target?: string;
+  origin?: string;
+  id?: string;
+  retry?: string;
+}
+
+export function registerPush(program: Command): void {
+  program
+    .command("push")
+    .description("push an event to the gateway (fanned out to the sessions that should see it)")
+    .argument("<type>", "event type, a dotted name such as download.complete")
+    .option("-s, --source <source>", "who produced it", "cli")
+    .option("-p, --payload <json>", "payload as JSON, @file to read a file, or - for stdin")
+    .option("-t, --target <session>", "also deliver to this session (must be registered)")
+    .option("-o, --origin <session>", "session whose job produced it (default: $GATEWAY_SESSION_ID)")
+    .option("--id <id>", "event id (default: a new UUID); pushing the same id twice delivers once")
+    .option("--retry <duration>", "keep retrying this long while Redis is unreachable (default 30s)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pi-gateway push download.complete --payload '{"file":"video.mp4"}'
+  pi-gateway push build.failed --source ci --payload @report.json --target gateway
+  echo '{"ok":true}' | pi-gateway push job.done --payload -`,
+    )
+    .action(
+      action(async (type: string, flags: PushFlags, command: Command) => {
+        const options = globalOptions(command);
+        const payload = readPayload(flags.payload);
+        let event;
+        try {
+          event = createEvent(type, flags.source, payload, {
+            id: flags.id,
+            target: flags.target,
+            originSession: flags.origin ?? process.env.GATEWAY_SESSION_ID,
+          });
+        } catch (error) {
+          if (error instanceof InvalidEventError) throw new UsageError(`invalid event: ${error.message}`);
+          throw error;
+        }
+        const retryMs = flags.retry ? parseDuration(flags.retry) : undefined;
+        const result = await withBus(options, (bus) => bus.pushWithRetry(event, {}, retryMs));
+        if (options.json) {
+          printJson({ status: result.status, id: event.id, type: event.type, sessions: result.sessions, attempts: result.attempts });
+        } else if (result.status === "duplicate") {
+          print(`already pushed: event ${event.id} (same id seen within the dedup window), not delivered again`);
+        } else {
+          print(`pushed ${event.type} ${event.id} -> ${result.sessions.join(", ")}`);
+        }
+      }),
+    );
+}
+
+function readPayload(spec: string | undefined): unknown {
+  if (spec === undefined) return {};
+  let text = spec;
+  let where = "--payload";
+  if (spec === "-") {
+    text = readFileSync(0, "utf8");
+    where = "stdin";
+  } else if (spec.startsWith("@")) {
+    where = spec.slice(1);
+    try {
+      text = readFileSync(where, "utf8");
+    } catch (error) {
+      throw new UsageError(`cannot read payload file ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`payload from ${where} is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,45 @@
+import type { Command } from "commander";
+import type { SessionInfo } from "../../bus/bus.js";
+import { action, ago, globalOptions, print, printJson, table, withBus } from "../context.js";
+
+export function registerSessions(program: Command): void {
+  program
+    .command("sessions")
+    .description("list registered sessions with their role, presence and queue")
+    .option("--reap", "remove sessions whose process died (their undelivered events are dead-lettered)")
+    .action(
+      action(async (flags: { reap?: boolean }, command: Command) => {
+        const options = globalOptions(command);
+        await withBus(options, async (bus) => {
+          const reaped = flags.reap ? await bus.reapExpired() : [];
+          const sessions = await bus.sessions();
+          if (options.json) return printJson({ sessions, reaped });
+          for (const r of reaped) print(`reaped ${r.id} (${r.deadLettered} undelivered events dead-lettered)`);
+          if (!sessions.length) return print("no sessions registered (events go to the legacy 'main' queue)");
+          print(sessionTable(sessions));
+        });
+      }),
+    );
+}
+
+export function presenceLabel(session: SessionInfo): string {
+  if (session.live) return "live";
+  return session.durable ? "offline" : "dead";
+}
+
+export function sessionTable(sessions: SessionInfo[]): string {
+  return table(
+    ["SESSION", "ROLE", "STATE", "PENDING", "IN-FLIGHT", "PID", "HOST", "SEEN", "CWD"],
+    sessions.map((s) => [
+      s.id,
+      s.role,
+      presenceLabel(s),
+      String(s.pending),
+      String(s.inFlight),
+      s.pid ? String(s.pid) : "-",
+      s.host ?? "-",
+      ago(s.lastSeen),
+      s.cwd ?? "-",
+    ]),
+  );
+}

@@ -1,0 +1,28 @@
+import type { Command } from "commander";
+import { redactUrl } from "../../bus/connection.js";
+import { action, ago, globalOptions, print, printJson, withBus } from "../context.js";
+import { sessionTable } from "./sessions.js";
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("Redis reachability, sessions, backlog per queue, dead letters and last heartbeat")
+    .action(
+      action(async (_flags: object, command: Command) => {
+        const options = globalOptions(command);
+        await withBus(options, async (bus) => {
+          const status = await bus.status();
+          status.redis.url = redactUrl(status.redis.url);
+          if (options.json) return printJson({ ok: true, ...status });
+          const r = status.redis;
+          print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
+          print(`heartbeat    ${status.lastHeartbeat ? `${ago(status.lastHeartbeat)} (${new Date(status.lastHeartbeat).toISOString()})` : "never seen"}`);
+          print(`dead letters ${status.deadLetters}${status.deadLetters ? "  (pi-gateway dead-letters to inspect)" : ""}`);
+          print(`journal      ${status.journalLength} entries`);
+          print("backlog      " + Object.entries(status.backlog).map(([q, n]) => `${q}=${n}`).join("  "));
+          print("");
+          print(status.sessions.length ? sessionTable(status.sessions) : "no sessions registered");
+        });
+      }),
+    );
+}

@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import { connectClient } from "../../bus/connection.js";
+import type { JournalEntry } from "../../bus/bus.js";
+import { parseCount } from "../../config/bus-options.js";
+import { action, globalOptions, print, withBus } from "../context.js";
+
+interface TailFlags {
+  lines: string;
+  follow?: boolean;
+  kind?: string;
+}
+
+export function registerTail(program: Command): void {
+  program
+    .command("tail")
+    .description("show the event journal: what was pushed, delivered and dead-lettered")
+    .option("-n, --lines <count>", "how many recent entries to show", "20")
+    .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
+    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered or dead-letter")
+    .action(
+      action(async (flags: TailFlags, command: Command) => {
+        const options = globalOptions(command);
+        const count = parseCount(flags.lines);
+        const show = (entry: JournalEntry) => {
+          if (flags.kind && entry.kind !== flags.kind) return;
+          // --json prints one object per line so the output can be piped into jq while following.
+          print(options.json ? JSON.stringify(entry) : formatEntry(entry));
+        };
+        await withBus(options, async (bus) => {
+          const recent = await bus.journal(count);
+          recent.forEach(show);
+          if (!flags.follow) return;
+          const reader = bus.duplicateClient("pi-gateway:cli:tail");
+          await connectClient(reader, bus.options.redisUrl, bus.options.connectTimeoutMs);
+          let stop = false;
+          const onSignal = () => {
+            stop = true;
+            reader.disconnect();
+          };
+          process.once("SIGINT", onSignal);
+          process.once("SIGTERM", onSignal);
+          let last = recent.at(-1)?.streamId ?? "$";
+          while (!stop) {
+            const entries = await bus.journalAfter(reader, last, 1_000).catch((error: Error) => {
+              if (stop) return [];
+              throw error;
+            });
+            for (const entry of entries) {
+              show(entry);
+              last = entry.streamId;
+            }
+          }
+        });
+      }),
+    );
+}
+
+function formatEntry(entry: JournalEntry): string {
+  const time = new Date(entry.at).toISOString().replace("T", " ").replace("Z", "");
+  const to = entry.sessions.length ? ` -> ${entry.sessions.join(",")}` : "";
+  switch (entry.kind) {
+    case "pushed":
+      return `${time}  pushed       ${entry.type ?? "?"} (${entry.source ?? "?"}) ${entry.id}${to}`;
+    case "delivered":
+      return `${time}  delivered    ${entry.id}${to}`;
+    case "dead-letter":
+      return `${time}  dead-letter  ${entry.id || "(no id)"}${to}: ${entry.reason ?? ""}`;
+    default:
+      return `${time}  ${entry.kind}  ${entry.id}`;
+  }
+}

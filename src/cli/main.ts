@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The `pi-gateway` command line. */
+import { Command } from "commander";
+import { BUS_ENV_VARS } from "../config/bus-options.js";
+import { registerDeadLetters } from "./commands/dead-letters.js";
+import { registerPush } from "./commands/push.js";
+import { registerSessions } from "./commands/sessions.js";
+import { registerStatus } from "./commands/status.js";
+import { registerTail } from "./commands/tail.js";
+import { packageVersion } from "./version.js";
+
+const program = new Command("pi-gateway")
+  .description("Always-on gateway for the pi coding agent: background events into your sessions, and back out to you.")
+  .version(packageVersion(), "-v, --version")
+  .option("--redis-url <url>", "Redis to use, redis:// or rediss:// with user:password (default: $REDIS_URL or redis://127.0.0.1:6379)")
+  .option("--prefix <prefix>", "key prefix (default: $GATEWAY_PREFIX or agent)")
+  .option("--timeout <duration>", "how long to wait for Redis to answer, e.g. 5s")
+  .option("--json", "machine-readable output")
+  .showHelpAfterError("(run with --help for usage)")
+  .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")}`);
+
+registerPush(program);
+registerTail(program);
+registerSessions(program);
+registerStatus(program);
+registerDeadLetters(program);
+
+await program.parseAsync(process.argv);

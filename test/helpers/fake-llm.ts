@@ -1,0 +1,286 @@
+// A tiny fake OpenAI-compatible chat-completions server for driving the real `pi` agent in tests.
+//
+// Speaks exactly what pi-ai's `openai-completions` provider consumes (see
+// node_modules/@mariozechner/pi-ai/dist/providers/openai-completions.js): SSE lines
+// `data: <chat.completion.chunk JSON>\n\n`, one delta per chunk, a final chunk carrying
+// `finish_reason`, an optional usage-only chunk (pi sends `stream_options.include_usage`),
+// then `data: [DONE]`. Only node:http, bound to 127.0.0.1 on a free port.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One content part of an OpenAI chat message (pi sends `{type:"text"}` and `{type:"image_url"}`). */
+export interface ChatContentPart {
+  type: string;
+  text?: string;
+  image_url?: { url: string };
+}
+
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant" | "tool" | string;
+  /** pi sends user messages as an array of parts; system prompt and some others as a string. */
+  content?: string | ChatContentPart[] | null;
+  tool_calls?: unknown[];
+  tool_call_id?: string;
+}
+
+/** The subset of a chat-completions request body we care about; everything else is kept as-is. */
+export interface ChatCompletionBody {
+  model?: string;
+  messages?: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  tools?: unknown[];
+  [key: string]: unknown;
+}
+
+export interface FakeLlmRequest {
+  /** 1-based sequence number across all recorded requests. */
+  seq: number;
+  method: string;
+  path: string;
+  headers: IncomingMessage["headers"];
+  /** Parsed JSON body (empty object for GET / unparsable bodies). */
+  body: ChatCompletionBody;
+  /** Date.now() when the request body was fully received. */
+  receivedAt: number;
+  /** Text of the last `role: "user"` message (text parts joined with "\n"), or "" if none. */
+  lastUserText: string;
+}
+
+export interface FakeToolCall {
+  name: string;
+  /** Tool arguments; serialized to JSON and streamed as one `function.arguments` delta. */
+  arguments: Record<string, unknown>;
+  id?: string;
+}
+
+export interface FakeReply {
+  /** Assistant text. Default "ok". */
+  text?: string;
+  /** Delay before the response headers are sent (the turn is "busy" meanwhile). */
+  delayMs?: number;
+  /** Delay between streamed text chunks (text is split into word-sized chunks). */
+  chunkDelayMs?: number;
+  /** Optional tool calls; finish_reason becomes "tool_calls". */
+  toolCalls?: FakeToolCall[];
+}
+
+export type Responder = (req: FakeLlmRequest) => FakeReply | string | Promise<FakeReply | string>;
+
+export interface FakeLlm {
+  /** Base URL without the `/v1` suffix, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** All recorded requests (chat completions and /v1/models), in arrival order. */
+  requests: FakeLlmRequest[];
+  /** Only the POST /v1/chat/completions requests. */
+  chatRequests(): FakeLlmRequest[];
+  /**
+   * Resolve with the first chat-completions request matching `predicate`, checking
+   * already-recorded requests first, then waiting for new ones. Rejects after timeoutMs.
+   * Use `r.seq > n` in the predicate to only match requests newer than a known point.
+   */
+  waitForRequest(predicate: (req: FakeLlmRequest) => boolean, timeoutMs?: number): Promise<FakeLlmRequest>;
+  /** Script replies. Pass undefined to restore the default ("ok", no delay). */
+  setResponder(fn: Responder | undefined): void;
+  close(): Promise<void>;
+}
+
+export const FAKE_MODEL_ID = "fake-model";
+
+/** Extract the text of the last user message of an OpenAI-style messages array. */
+export function lastUserTextOf(messages: ChatMessage[] | undefined): string {
+  const last = [...(messages ?? [])].reverse().find((m) => m.role === "user");
+  if (!last || last.content == null) return "";
+  if (typeof last.content === "string") return last.content;
+  return last.content
+    .filter((p) => p.type === "text" && typeof p.text === "string")
+    .map((p) => p.text)
+    .join("\n");
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+/** Split text into word-sized chunks ("hello big world" -> ["hello ", "big ", "world"]). */
+function splitChunks(text: string): string[] {
+  return text.match(/\S+\s*|\s+/g) ?? [];
+}
+
+function roughTokens(s: string): number {
+  return Math.max(1, Math.ceil(s.length / 4));
+}
+
+export async function startFakeLlm(): Promise<FakeLlm> {
+  const requests: FakeLlmRequest[] = [];
+  const waiters = new Set<(req: FakeLlmRequest) => void>();
+  let responder: Responder | undefined;
+  let seq = 0;
+  let completionSeq = 0;
+
+  async function resolveReply(req: FakeLlmRequest): Promise<Required<Pick<FakeReply, "text">> & FakeReply> {
+    const r = responder ? await responder(req) : { text: "ok" };
+    const reply: FakeReply = typeof r === "string" ? { text: r } : r;
+    return { ...reply, text: reply.text ?? (reply.toolCalls?.length ? "" : "ok") };
+  }
+
+  async function handleChat(req: FakeLlmRequest, res: ServerResponse): Promise<void> {
+    const reply = await resolveReply(req);
+    if (reply.delayMs) await sleep(reply.delayMs);
+    if (res.destroyed) return;
+
+    const id = `chatcmpl-fake-${++completionSeq}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = req.body.model ?? FAKE_MODEL_ID;
+    const finishReason = reply.toolCalls?.length ? "tool_calls" : "stop";
+    const promptTokens = roughTokens(JSON.stringify(req.body.messages ?? []));
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: roughTokens(reply.text),
+      total_tokens: promptTokens + roughTokens(reply.text),
+    };
+    const toolCallsWire = (reply.toolCalls ?? []).map((tc, index) => ({
+      index,
+      id: tc.id ?? `call_fake_${completionSeq}_${index}`,
+      type: "function",
+      function: { name: tc.name, arguments: JSON.stringify(tc.arguments) },
+    }));
+
+    if (!req.body.stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          id,
+          object: "chat.completion",
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content: reply.text,
+                ...(toolCallsWire.length ? { tool_calls: toolCallsWire.map(({ index: _i, ...tc }) => tc) } : {}),
+              },
+              finish_reason: finishReason,
+            },
+          ],
+          usage,
+        }),
+      );
+      return;
+    }
+
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    const send = (payload: unknown) => {
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(payload)}\n\n`);
+    };
+    const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+
+    send(chunk({ role: "assistant", content: "" }, null));
+    for (const piece of splitChunks(reply.text)) {
+      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+      if (res.destroyed) return; // client aborted (e.g. session.abort())
+      send(chunk({ content: piece }, null));
+    }
+    if (toolCallsWire.length) send(chunk({ tool_calls: toolCallsWire }, null));
+    send(chunk({}, finishReason));
+    if (req.body.stream_options?.include_usage) {
+      send({ id, object: "chat.completion.chunk", created, model, choices: [], usage });
+    }
+    if (!res.destroyed) res.end("data: [DONE]\n\n");
+  }
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const raw = await readBody(req);
+      let body: ChatCompletionBody = {};
+      try {
+        if (raw) body = JSON.parse(raw) as ChatCompletionBody;
+      } catch {
+        // keep {} for unparsable bodies
+      }
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      const record: FakeLlmRequest = {
+        seq: ++seq,
+        method: req.method ?? "GET",
+        path,
+        headers: req.headers,
+        body,
+        receivedAt: Date.now(),
+        lastUserText: lastUserTextOf(body.messages),
+      };
+      requests.push(record);
+
+      if (record.method === "GET" && path.endsWith("/models")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ object: "list", data: [{ id: FAKE_MODEL_ID, object: "model", owned_by: "fake" }] }));
+        return;
+      }
+      if (record.method === "POST" && path.endsWith("/chat/completions")) {
+        for (const w of [...waiters]) w(record);
+        await handleChat(record, res);
+        return;
+      }
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `fake-llm: no route ${record.method} ${path}` } }));
+    })().catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: String(err) } }));
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const isChat = (r: FakeLlmRequest) => r.method === "POST" && r.path.endsWith("/chat/completions");
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    chatRequests: () => requests.filter(isChat),
+    waitForRequest(predicate, timeoutMs = 5000) {
+      const existing = requests.find((r) => isChat(r) && predicate(r));
+      if (existing) return Promise.resolve(existing);
+      return new Promise((resolve, reject) => {
+        const waiter = (r: FakeLlmRequest) => {
+          if (!predicate(r)) return;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(r);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          const seen = requests.filter(isChat).map((r) => JSON.stringify(r.lastUserText));
+          reject(new Error(`fake-llm: no matching request within ${timeoutMs}ms; seen lastUserText: [${seen.join(", ")}]`));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+    setResponder(fn) {
+      responder = fn;
+    },
+    close() {
+      waiters.clear();
+      // Drop keep-alive / still-streaming connections so close() resolves promptly.
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
