@@ -118,3 +118,6 @@ export function depthOf(value: unknown): number {
   }
   return max;
 }
+
+/** The heartbeat event every heartbeat source pushes (the original design's type). */
+export const HEARTBEAT_EVENT_TYPE = "cron.heartbeat";

@@ -48,7 +48,9 @@ Examples:
           throw error;
         }
         const retryMs = flags.retry ? parseDuration(flags.retry) : undefined;
-        const result = await withBus(options, (bus) => bus.pushWithRetry(event, {}, retryMs));
+        // Redis being down when the push starts is covered by the same retry window as a failure mid-push.
+        const connectOptions = options.timeout ? options : { ...options, timeout: flags.retry ?? "30s" };
+        const result = await withBus(connectOptions, (bus) => bus.pushWithRetry(event, {}, retryMs));
         if (options.json) {
           printJson({ status: result.status, id: event.id, type: event.type, sessions: result.sessions, attempts: result.attempts });
         } else if (result.status === "duplicate") {

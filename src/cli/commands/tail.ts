@@ -20,14 +20,14 @@ export function registerTail(program: Command): void {
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);
-        const count = parseCount(flags.lines);
+        const count = flags.lines === "0" ? 0 : parseCount(flags.lines);
         const show = (entry: JournalEntry) => {
           if (flags.kind && entry.kind !== flags.kind) return;
           // --json prints one object per line so the output can be piped into jq while following.
           print(options.json ? JSON.stringify(entry) : formatEntry(entry));
         };
         await withBus(options, async (bus) => {
-          const recent = await bus.journal(count);
+          const recent = count > 0 ? await bus.journal(count) : [];
           recent.forEach(show);
           if (!flags.follow) return;
           const reader = bus.duplicateClient("pi-gateway:cli:tail");
@@ -39,7 +39,9 @@ export function registerTail(program: Command): void {
           };
           process.once("SIGINT", onSignal);
           process.once("SIGTERM", onSignal);
-          let last = recent.at(-1)?.streamId ?? "$";
+          // Follow from the newest entry that exists now (not "$", which would skip entries
+          // written between two reads).
+          let last = recent.at(-1)?.streamId ?? (await bus.journal(1)).at(-1)?.streamId ?? "0-0";
           while (!stop) {
             const entries = await bus.journalAfter(reader, last, 1_000).catch((error: Error) => {
               if (stop) return [];

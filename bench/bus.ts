@@ -1,0 +1,661 @@
+/**
+ * Bus section: the seed's naive drain against ours, under the same load of concurrent producers.
+ *
+ * Approaches (each on a freshly flushed Redis, same key names `agent:events:gateway`):
+ *
+ *   naive        The seed. Producers `LPUSH agent:events:<sid> json` then `PUBLISH agent:notify:<sid>`.
+ *                The consumer, woken by the notify channel, drains in a tight loop until the list is
+ *                empty: `LRANGE key 0 -1`, JSON.parse of the batch (the processing the seed does
+ *                before deleting; no artificial delay), then `DEL key` as a separate command. Anything
+ *                LPUSHed between the LRANGE and the DEL is deleted unseen: that is the loss measured.
+ *   ours-claim   Producers call GatewayBus.push; the consumer is the same notify-triggered tight
+ *                loop, with bus.claim + bus.ack instead of LRANGE + DEL (the apples-to-apples one).
+ *   ours-consumer Producers call GatewayBus.push; the consumer is EventConsumer (what the extension
+ *                and the daemon run) with a `deliver` callback that records ids and receive times.
+ *
+ * Producers are child processes (bench/producer.ts), one per producer, started once and reused by
+ * every approach; each pushes its events back to back, awaiting every push. Each approach is
+ * preceded by an unmeasured warm-up round (JIT, script cache, connections).
+ *
+ * Latency is push-to-drain: from right before the producer's push to the moment the consumer has
+ * the event in hand (LRANGE reply / claim reply / deliver call), on a clock shared by processes.
+ * Throughput is distinct events delivered per second over the drain window: first push started to
+ * last event received.
+ *
+ * Env: BENCH_PRODUCERS (8), BENCH_EVENTS per producer (3000), BENCH_PAYLOAD_BYTES (200),
+ * BENCH_WARMUP events per producer (200, 0 = none), BENCH_BACKLOG (10000, 0 = skip).
+ *
+ * Drain-only phase: with concurrent producers the drain rate is bounded by the push rate, so each
+ * approach is also timed draining a backlog queued before its consumer starts (no producers, so no
+ * race: the naive drain loses nothing there). That is the consumer's own capacity.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { GatewayBus } from "../src/bus/bus.js";
+import { EventConsumer } from "../src/bus/consumer.js";
+import { DEFAULT_PREFIX, DEFAULT_CENTRAL_SESSION, keySpace } from "../src/protocol/keys.js";
+import { createEvent } from "../src/protocol/event.js";
+import { eventId, type BenchPayload, type FromProducer, type Mode, type ProducerDone, type ToProducer } from "./bus-shared.js";
+import { defineSection, type BenchContext } from "./section.js";
+import { fmt, nowMs, round, summarize, table, type Summary } from "./stats.js";
+
+const PREFIX = DEFAULT_PREFIX;
+const SID = DEFAULT_CENTRAL_SESSION;
+
+export interface BusBenchConfig {
+  producers: number;
+  eventsPerProducer: number;
+  payloadBytes: number;
+  warmupPerProducer: number;
+  /** Events queued before the consumer starts, for the drain-only phase (0 = skip it). */
+  backlog: number;
+  /** Which approaches run, in this order (BENCH_APPROACHES, comma-separated; ratios need naive). */
+  approaches: ApproachName[];
+}
+
+export function busConfigFromEnv(env: NodeJS.ProcessEnv = process.env): BusBenchConfig {
+  const int = (name: string, fallback: number, min: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name}="${raw}": expected a whole number >= ${min}`);
+    return n;
+  };
+  return {
+    producers: int("BENCH_PRODUCERS", 8, 1),
+    eventsPerProducer: int("BENCH_EVENTS", 3000, 1),
+    payloadBytes: int("BENCH_PAYLOAD_BYTES", 200, 0),
+    warmupPerProducer: int("BENCH_WARMUP", 200, 0),
+    backlog: int("BENCH_BACKLOG", 10_000, 0),
+    approaches: approachList(env.BENCH_APPROACHES),
+  };
+}
+
+const APPROACH_NAMES = ["naive", "ours-claim", "ours-consumer"] as const;
+type ApproachName = (typeof APPROACH_NAMES)[number];
+
+function approachList(raw: string | undefined): ApproachName[] {
+  if (!raw) return [...APPROACH_NAMES];
+  const names = raw.split(",").map((n) => n.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(APPROACH_NAMES as readonly string[]).includes(n)) throw new Error(`BENCH_APPROACHES: unknown "${n}"; known: ${APPROACH_NAMES.join(", ")}`);
+  }
+  return [...new Set(names)] as ApproachName[];
+}
+
+// ------------------------------------------------------------------ recording what is received
+
+interface ReceivedEvent {
+  id: string;
+  payload: unknown;
+}
+
+class Recorder {
+  readonly counts = new Map<string, number>();
+  readonly latencies: number[] = [];
+  deliveries = 0;
+  /** Events of one producer received before an earlier one of the same producer (FIFO broken). */
+  orderViolations = 0;
+  firstAt = NaN;
+  lastAt = NaN;
+  private readonly lastSeq = new Map<number, number>();
+
+  record(events: ReceivedEvent[], at: number): void {
+    if (Number.isNaN(this.firstAt)) this.firstAt = at;
+    this.lastAt = at;
+    for (const event of events) {
+      this.deliveries++;
+      const seen = this.counts.get(event.id) ?? 0;
+      this.counts.set(event.id, seen + 1);
+      if (seen) continue;
+      const payload = event.payload as Partial<BenchPayload> | undefined;
+      if (typeof payload?.sentAt === "number") this.latencies.push(at - payload.sentAt);
+      if (typeof payload?.producer === "number" && typeof payload.seq === "number") {
+        const last = this.lastSeq.get(payload.producer) ?? -1;
+        if (payload.seq < last) this.orderViolations++;
+        else this.lastSeq.set(payload.producer, payload.seq);
+      }
+    }
+  }
+
+  get unique(): number {
+    return this.counts.size;
+  }
+}
+
+// ------------------------------------------------------------------ consumers
+
+interface BenchConsumer {
+  start(): Promise<void>;
+  /** One more full drain, awaited (after the producers are done). */
+  flush(): Promise<void>;
+  /** Events still in Redis for the session: pending, in flight, dead-lettered. */
+  leftovers(): Promise<{ pending: number; inFlight: number; deadLettered: number }>;
+  stop(): Promise<void>;
+  extra?(): Record<string, unknown>;
+}
+
+/** Runs `drainOnce` on request, never twice at once; a request during a drain re-runs it after. */
+class CoalescedDrain {
+  private running: Promise<void> | undefined;
+  private again = false;
+  errors = 0;
+  lastError: string | undefined;
+
+  constructor(private readonly drainOnce: () => Promise<void>) {}
+
+  request(): void {
+    void this.run().catch((error: Error) => {
+      this.errors++;
+      this.lastError = error.message;
+    });
+  }
+
+  run(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.drainOnce();
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+}
+
+function plainClient(url: string, name: string): Redis {
+  const client = new Redis(url, { connectionName: name, lazyConnect: true });
+  client.on("error", () => undefined);
+  return client;
+}
+
+/** The seed's consumer, reimplemented faithfully. */
+function naiveConsumer(url: string, recorder: Recorder): BenchConsumer {
+  const keys = keySpace(PREFIX);
+  const key = keys.events(SID);
+  const cmd = plainClient(url, "bench-naive-consumer");
+  const sub = plainClient(url, "bench-naive-sub");
+  let batches = 0;
+  const drain = new CoalescedDrain(async () => {
+    // Tight loop: keep draining while there is anything, like the seed's drain-until-empty.
+    for (;;) {
+      const raw = await cmd.lrange(key, 0, -1);
+      if (raw.length === 0) return;
+      const at = nowMs();
+      // The seed's processing between reading and deleting: parse the batch (LPUSH order is newest
+      // first, so reverse for oldest first). No artificial delay is added.
+      const events = raw.reverse().map((entry) => JSON.parse(entry) as ReceivedEvent);
+      await cmd.del(key); // NOT atomic with the LRANGE above: what arrived in between is gone.
+      batches++;
+      recorder.record(events, at);
+    }
+  });
+  return {
+    async start() {
+      await cmd.connect();
+      await sub.connect();
+      sub.on("message", () => drain.request());
+      await sub.subscribe(keys.notify(SID));
+      await drain.run();
+    },
+    flush: () => drain.run(),
+    async leftovers() {
+      return { pending: await cmd.llen(key), inFlight: 0, deadLettered: 0 };
+    },
+    async stop() {
+      sub.disconnect();
+      await cmd.quit().catch(() => cmd.disconnect());
+    },
+    extra: () => ({ batches, drainErrors: drain.errors, ...(drain.lastError ? { lastDrainError: drain.lastError } : {}) }),
+  };
+}
+
+async function leftoversOf(bus: GatewayBus): Promise<{ pending: number; inFlight: number; deadLettered: number }> {
+  const [pending, inFlight, deadLettered] = await Promise.all([
+    bus.client.llen(bus.keys.events(SID)),
+    bus.client.hlen(bus.keys.inflight(SID)),
+    bus.client.llen(bus.keys.deadLetters),
+  ]);
+  return { pending, inFlight, deadLettered };
+}
+
+/** Ours, minimal: the same notify-triggered tight loop, with claim + ack. */
+function claimLoopConsumer(url: string, recorder: Recorder): BenchConsumer {
+  let bus: GatewayBus | undefined;
+  const sub = plainClient(url, "bench-claim-sub");
+  let batches = 0;
+  let duplicates = 0;
+  const drain = new CoalescedDrain(async () => {
+    const b = bus!;
+    for (;;) {
+      const claimed = await b.claim(SID);
+      duplicates += claimed.duplicates;
+      if (claimed.events.length === 0) {
+        if (claimed.duplicates || claimed.deadLettered) continue;
+        return;
+      }
+      recorder.record(claimed.events, nowMs());
+      await b.ack(
+        SID,
+        claimed.events.map((e) => e.id),
+      );
+      batches++;
+    }
+  });
+  return {
+    async start() {
+      bus = await GatewayBus.connect({ redisUrl: url, prefix: PREFIX, name: "bench-claim-consumer" });
+      // Registered like the central session, so push fans out exactly as with EventConsumer.
+      await bus.register({ id: SID, role: "central", durable: true, instance: "bench-claim-loop" });
+      await sub.connect();
+      sub.on("message", () => drain.request());
+      await sub.subscribe(bus.keys.notify(SID));
+      await drain.run();
+    },
+    flush: () => drain.run(),
+    leftovers: () => leftoversOf(bus!),
+    async stop() {
+      sub.disconnect();
+      await bus?.close();
+    },
+    extra: () => ({ batches, claimDuplicates: duplicates, drainErrors: drain.errors, ...(drain.lastError ? { lastDrainError: drain.lastError } : {}) }),
+  };
+}
+
+/** Ours, realistic: the EventConsumer the extension and the daemon run. */
+function eventConsumer(url: string, recorder: Recorder): BenchConsumer {
+  let bus: GatewayBus | undefined;
+  let consumer: EventConsumer | undefined;
+  let drainFailures = 0;
+  return {
+    async start() {
+      bus = await GatewayBus.connect({ redisUrl: url, prefix: PREFIX, name: "bench-event-consumer", persistent: true });
+      consumer = new EventConsumer({
+        bus,
+        sessionId: SID,
+        role: "central",
+        durable: true,
+        kind: "bench",
+        deliver: async (batch) => recorder.record(batch.events, nowMs()),
+      });
+      consumer.on("drainFailed", () => drainFailures++);
+      await consumer.start();
+    },
+    flush: () => consumer!.drain(),
+    leftovers: () => leftoversOf(bus!),
+    async stop() {
+      await consumer?.stop();
+      await bus?.close();
+    },
+    extra: () => ({ ...consumer!.stats, drainFailures }),
+  };
+}
+
+// ------------------------------------------------------------------ producers
+
+class ProducerPool {
+  private constructor(private readonly children: ChildProcess[]) {}
+
+  static async start(count: number, redisUrl: string): Promise<ProducerPool> {
+    const script = fileURLToPath(new URL("./producer.ts", import.meta.url));
+    // Resolved here so the children find tsx whatever the working directory.
+    const tsx = import.meta.resolve("tsx");
+    const children: ChildProcess[] = [];
+    const pool = new ProducerPool(children);
+    try {
+      for (let i = 0; i < count; i++) {
+        children.push(
+          fork(script, [], {
+            execArgv: ["--import", tsx],
+            env: { ...process.env, BENCH_PRODUCER_INDEX: String(i), BENCH_REDIS_URL: redisUrl },
+            stdio: ["ignore", "ignore", "inherit", "ipc"],
+          }),
+        );
+      }
+      await Promise.all(children.map((child) => nextMessage(child, "ready")));
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  /** Starts every producer at once and waits for all of them. */
+  async run(mode: Mode, events: number, payloadBytes: number): Promise<ProducerDone[]> {
+    const done = this.children.map((child) => nextMessage(child, "done"));
+    const msg: ToProducer = { type: "run", mode, prefix: PREFIX, sid: SID, events, payloadBytes };
+    for (const child of this.children) child.send(msg);
+    return Promise.all(done);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        if (child.connected) child.send({ type: "exit" } satisfies ToProducer);
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+function nextMessage<T extends FromProducer["type"]>(child: ChildProcess, type: T): Promise<Extract<FromProducer, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (msg: FromProducer) => {
+      if (msg.type === type) {
+        cleanup();
+        resolve(msg as Extract<FromProducer, { type: T }>);
+      } else if (msg.type === "fatal") {
+        cleanup();
+        reject(new Error(`producer ${child.pid}: ${msg.error}`));
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`producer ${child.pid} exited (code ${code}) while waiting for "${type}"`));
+    };
+    const cleanup = () => {
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.on("exit", onExit);
+  });
+}
+
+// ------------------------------------------------------------------ one approach
+
+const APPROACHES: Array<{ name: ApproachName; label: string; mode: Mode; consumer: (url: string, r: Recorder) => BenchConsumer }> = [
+  { name: "naive", label: "seed naive (LRANGE+DEL)", mode: "naive", consumer: naiveConsumer },
+  { name: "ours-claim", label: "ours: claim+ack loop", mode: "ours", consumer: claimLoopConsumer },
+  { name: "ours-consumer", label: "ours: EventConsumer", mode: "ours", consumer: eventConsumer },
+];
+
+export interface ApproachResult extends Record<string, unknown> {
+  label: string;
+  pushed: number;
+  pushFailures: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  orderViolations: number;
+  /** Still in Redis at the end (pending + in flight + dead-lettered): neither delivered nor lost. */
+  stranded: number;
+  pushWindowMs: number;
+  pushRate: number;
+  drainWindowMs: number;
+  throughput: number;
+  latencyMs: Summary;
+  consumer: Record<string, unknown>;
+  /** Wall time of the measured round: consumer start, pushes, settling. */
+  wallMs: number;
+}
+
+async function runApproach(
+  redisUrl: string,
+  admin: Redis,
+  pool: ProducerPool,
+  approach: (typeof APPROACHES)[number],
+  eventsPerProducer: number,
+  payloadBytes: number,
+): Promise<ApproachResult> {
+  await admin.flushall();
+  const recorder = new Recorder();
+  const consumer = approach.consumer(redisUrl, recorder);
+  try {
+    await consumer.start();
+    const done = await pool.run(approach.mode, eventsPerProducer, payloadBytes);
+    const pushed = done.reduce((n, d) => n + d.pushed, 0);
+    const pushFailures = done.reduce((n, d) => n + d.failed + d.refused, 0);
+    const firstError = done.find((d) => d.firstError)?.firstError;
+    // Producers are done; let the consumer finish what is in flight, then one last full drain.
+    const deadline = nowMs() + 30_000;
+    let left = await consumer.leftovers();
+    while (nowMs() < deadline) {
+      await consumer.flush();
+      left = await consumer.leftovers();
+      if (left.pending + left.inFlight === 0 || recorder.unique >= pushed) break;
+      await sleep(20);
+    }
+    const firstPush = Math.min(...done.map((d) => d.startedAt));
+    const lastPush = Math.max(...done.map((d) => d.endedAt));
+    const stranded = left.pending + left.inFlight + left.deadLettered;
+    const delivered = recorder.unique;
+    const pushWindowMs = lastPush - firstPush;
+    const drainWindowMs = (Number.isNaN(recorder.lastAt) ? lastPush : recorder.lastAt) - firstPush;
+    return {
+      label: approach.label,
+      pushed,
+      pushFailures,
+      ...(firstError ? { firstPushError: firstError } : {}),
+      delivered,
+      lost: Math.max(0, pushed - delivered - stranded),
+      duplicates: recorder.deliveries - recorder.unique,
+      orderViolations: recorder.orderViolations,
+      stranded,
+      pushWindowMs: round(pushWindowMs),
+      pushRate: round(pushed / (pushWindowMs / 1000), 1),
+      drainWindowMs: round(drainWindowMs),
+      throughput: round(delivered / (drainWindowMs / 1000), 1),
+      latencyMs: roundSummary(summarize(recorder.latencies)),
+      consumer: consumer.extra?.() ?? {},
+      wallMs: 0,
+    };
+  } finally {
+    await consumer.stop();
+  }
+}
+
+export interface BacklogResult extends Record<string, unknown> {
+  queued: number;
+  delivered: number;
+  /** Consumer start to last event received. */
+  drainMs: number;
+  throughput: number;
+}
+
+/** Queues `count` events with the approach's producer commands, then times its consumer draining them. */
+async function runBacklog(redisUrl: string, admin: Redis, approach: (typeof APPROACHES)[number], count: number, payloadBytes: number): Promise<BacklogResult> {
+  await admin.flushall();
+  const pad = "x".repeat(payloadBytes);
+  const chunk = 1_000;
+  if (approach.mode === "naive") {
+    const keys = keySpace(PREFIX);
+    for (let start = 0; start < count; start += chunk) {
+      const pipeline = admin.pipeline();
+      for (let seq = start; seq < Math.min(count, start + chunk); seq++) {
+        const payload: BenchPayload = { producer: 0, seq, sentAt: nowMs(), pad };
+        pipeline.lpush(keys.events(SID), JSON.stringify({ id: eventId(0, seq), type: "bench.event", source: "bench-backlog", payload, ts: Date.now() }));
+      }
+      await pipeline.exec();
+    }
+  } else {
+    const bus = await GatewayBus.connect({ redisUrl, prefix: PREFIX, name: "bench-backlog-producer" });
+    try {
+      await bus.register({ id: SID, role: "central", durable: true, instance: "bench-backlog" });
+      for (let start = 0; start < count; start += chunk) {
+        const pushes: Array<Promise<unknown>> = [];
+        for (let seq = start; seq < Math.min(count, start + chunk); seq++) {
+          const payload: BenchPayload = { producer: 0, seq, sentAt: nowMs(), pad };
+          pushes.push(bus.push(createEvent("bench.event", "bench-backlog", payload, { id: eventId(0, seq) })));
+        }
+        await Promise.all(pushes);
+      }
+    } finally {
+      await bus.close();
+    }
+  }
+  const recorder = new Recorder();
+  const consumer = approach.consumer(redisUrl, recorder);
+  try {
+    const t0 = nowMs();
+    await consumer.start();
+    const deadline = nowMs() + 30_000;
+    while (recorder.unique < count && nowMs() < deadline) {
+      await consumer.flush();
+      const left = await consumer.leftovers();
+      if (left.pending + left.inFlight === 0) break;
+    }
+    const drainMs = (Number.isNaN(recorder.lastAt) ? nowMs() : recorder.lastAt) - t0;
+    return { queued: count, delivered: recorder.unique, drainMs: round(drainMs), throughput: round(recorder.unique / (drainMs / 1000), 1) };
+  } finally {
+    await consumer.stop();
+  }
+}
+
+function roundSummary(s: Summary): Summary {
+  return { count: s.count, mean: round(s.mean), p50: round(s.p50), p90: round(s.p90), p99: round(s.p99), max: round(s.max) };
+}
+
+// ------------------------------------------------------------------ the section
+
+export interface BusResult extends Record<string, unknown> {
+  config: BusBenchConfig & { redisVersion: string; aof: boolean };
+  /** In run order. */
+  approaches: Partial<Record<ApproachName, ApproachResult>>;
+  /** Drain-only phase (absent when BENCH_BACKLOG=0). */
+  backlog?: Partial<Record<ApproachName, BacklogResult>>;
+  /** ours / naive. Throughput above 1 is better; latency below 1 is better. */
+  ratios: Partial<Record<ApproachName, Ratios>>;
+}
+
+export interface Ratios {
+  throughput: number;
+  pushRate: number;
+  p50: number;
+  p99: number;
+  backlogThroughput?: number;
+}
+
+export const busSection = defineSection<BusResult>({
+  name: "bus",
+  description: "Redis event bus: seed naive LRANGE+DEL drain vs atomic claim/ack, under concurrent producers",
+  async run(ctx: BenchContext): Promise<BusResult> {
+    const config = busConfigFromEnv();
+    const redis = await ctx.redis();
+    const admin = plainClient(redis.url, "bench-admin");
+    await admin.connect();
+    let pool: ProducerPool | undefined;
+    try {
+      const info = await admin.info("server");
+      ctx.log(`bus: starting ${config.producers} producer processes`);
+      pool = await ProducerPool.start(config.producers, redis.url);
+      const selected = config.approaches.map((name) => APPROACHES.find((a) => a.name === name)!);
+      const approaches: Partial<Record<ApproachName, ApproachResult>> = {};
+      for (const approach of selected) {
+        if (config.warmupPerProducer > 0) {
+          await runApproach(redis.url, admin, pool, approach, config.warmupPerProducer, config.payloadBytes);
+        }
+        ctx.log(`bus: ${approach.label}: ${config.producers} x ${config.eventsPerProducer} events`);
+        const t0 = nowMs();
+        const result = await runApproach(redis.url, admin, pool, approach, config.eventsPerProducer, config.payloadBytes);
+        result.wallMs = round(nowMs() - t0, 1);
+        approaches[approach.name] = result;
+      }
+      let backlog: Partial<Record<ApproachName, BacklogResult>> | undefined;
+      if (config.backlog > 0) {
+        backlog = {};
+        for (const approach of selected) {
+          ctx.log(`bus: ${approach.label}: drain a backlog of ${config.backlog} events`);
+          backlog[approach.name] = await runBacklog(redis.url, admin, approach, config.backlog, config.payloadBytes);
+        }
+      }
+      await admin.flushall();
+      const naive = approaches.naive;
+      const ratio = (a: number, b: number) => round(a / b, 3);
+      const ratios: Partial<Record<ApproachName, Ratios>> = {};
+      for (const [name, ours] of Object.entries(approaches) as Array<[ApproachName, ApproachResult]>) {
+        if (name === "naive" || !naive) continue;
+        const oursBacklog = backlog?.[name];
+        const naiveBacklog = backlog?.naive;
+        ratios[name] = {
+          throughput: ratio(ours.throughput, naive.throughput),
+          pushRate: ratio(ours.pushRate, naive.pushRate),
+          p50: ratio(ours.latencyMs.p50, naive.latencyMs.p50),
+          p99: ratio(ours.latencyMs.p99, naive.latencyMs.p99),
+          ...(oursBacklog && naiveBacklog ? { backlogThroughput: ratio(oursBacklog.throughput, naiveBacklog.throughput) } : {}),
+        };
+      }
+      return {
+        config: {
+          ...config,
+          redisVersion: /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown",
+          aof: false,
+        },
+        approaches,
+        ...(backlog ? { backlog } : {}),
+        ratios,
+      };
+    } finally {
+      await pool?.close();
+      await admin.quit().catch(() => admin.disconnect());
+    }
+  },
+  render(result: BusResult): string {
+    const c = result.config;
+    const rows = Object.values(result.approaches).map((a) => [
+      a.label,
+      fmt(a.pushed),
+      fmt(a.delivered),
+      fmt(a.lost),
+      `${fmt((a.lost / a.pushed) * 100, 1)}%`,
+      fmt(a.duplicates),
+      fmt(a.stranded),
+      fmt(a.orderViolations),
+      fmt(Math.round(a.pushRate)),
+      fmt(Math.round(a.throughput)),
+      fmt(a.latencyMs.p50),
+      fmt(a.latencyMs.p99),
+      fmt(a.latencyMs.max),
+    ]);
+    const main = table(
+      ["approach", "pushed", "delivered", "LOST", "lost%", "dups", "stranded", "reorder", "push/s", "drained/s", "p50 ms", "p99 ms", "max ms"],
+      rows,
+    );
+    const label = (name: string) => result.approaches[name as ApproachName]?.label ?? name;
+    const ratioRows = Object.entries(result.ratios).map(([name, r]) => [
+      label(name),
+      `${fmt(r.throughput, 3)}x`,
+      `${fmt(r.pushRate, 3)}x`,
+      `${fmt(r.p50, 3)}x`,
+      `${fmt(r.p99, 3)}x`,
+      r.backlogThroughput === undefined ? "-" : `${fmt(r.backlogThroughput, 3)}x`,
+    ]);
+    const ratios = table(["ratio (ours / naive)", "drained/s", "push/s", "p50", "p99", "backlog drained/s"], ratioRows);
+    const backlog = result.backlog
+      ? table(
+          ["drain-only (backlog queued first)", "queued", "delivered", "ms", "drained/s"],
+          Object.entries(result.backlog).map(([name, b]) => [
+            label(name),
+            fmt(b.queued),
+            fmt(b.delivered),
+            fmt(b.drainMs, 1),
+            fmt(Math.round(b.throughput)),
+          ]),
+        )
+      : "";
+    return [
+      `Redis ${c.redisVersion} (AOF ${c.aof ? "on" : "off"}), ${c.producers} producer processes x ${fmt(c.eventsPerProducer)} events, ` +
+        `payload ${c.payloadBytes} B, warm-up ${c.warmupPerProducer}/producer`,
+      "",
+      main,
+      "",
+      ...(backlog ? [backlog, ""] : []),
+      ...(ratioRows.length ? [ratios, ""] : []),
+      "LOST = pushed - delivered - stranded (stranded = still pending/in flight/dead-lettered at the end).",
+      "drained/s = distinct events delivered / (last delivery - first push); latency = push start -> consumer has it.",
+    ].join("\n");
+  },
+});

@@ -1,0 +1,100 @@
+/**
+ * Benchmarks. Runs the sections in order on one private redis-server, prints a table per section
+ * and writes everything to bench/results/latest.json.
+ *
+ *   npm run bench                               build, then every section
+ *   node --import tsx bench/index.ts [--json] [section ...]
+ *
+ * --json prints only the JSON document on stdout (progress still goes to stderr).
+ * Sections: see SECTIONS below; each is a bench/<name>.ts exporting a Section (bench/section.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
+import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
+import { busSection } from "./bus.js";
+import type { BenchContext, Section } from "./section.js";
+import { nowMs, round } from "./stats.js";
+
+export type { BenchContext, Section } from "./section.js";
+
+/** In run order. Later sections (pi latency, daemon queue) go here. */
+export const SECTIONS: Section[] = [busSection];
+
+interface Cli {
+  json: boolean;
+  sections: Section[];
+}
+
+function parseArgs(argv: string[]): Cli {
+  let json = false;
+  const names: string[] = [];
+  for (const arg of argv) {
+    if (arg === "--json") json = true;
+    else if (arg === "--help" || arg === "-h") {
+      process.stdout.write(
+        `usage: node --import tsx bench/index.ts [--json] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,
+      );
+      process.exit(0);
+    } else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
+    else names.push(arg);
+  }
+  const unknown = names.filter((n) => !SECTIONS.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(", ")}; known: ${SECTIONS.map((s) => s.name).join(", ")}`);
+  return { json, sections: names.length ? SECTIONS.filter((s) => names.includes(s.name)) : SECTIONS };
+}
+
+async function main(): Promise<void> {
+  const cli = parseArgs(process.argv.slice(2));
+  const started = nowMs();
+  let redis: RedisServer | undefined;
+  let redisStarting: Promise<RedisServer> | undefined;
+  const ctx: BenchContext = {
+    redis: () => {
+      redisStarting ??= startRedis().then((server) => (redis = server));
+      return redisStarting;
+    },
+    log: (message) => process.stderr.write(`[bench ${((nowMs() - started) / 1000).toFixed(1)}s] ${message}\n`),
+  };
+
+  const results: Record<string, unknown> = {};
+  const failures: Record<string, string> = {};
+  try {
+    for (const section of cli.sections) {
+      ctx.log(`section ${section.name}: ${section.description}`);
+      const t0 = nowMs();
+      try {
+        const result = await section.run(ctx);
+        results[section.name] = { ...result, durationMs: round(nowMs() - t0, 1) };
+        if (!cli.json) {
+          process.stdout.write(`\n== ${section.name}: ${section.description}\n\n`);
+          process.stdout.write(`${section.render ? section.render(result) : JSON.stringify(result, null, 2)}\n`);
+        }
+      } catch (error) {
+        failures[section.name] = (error as Error).stack ?? String(error);
+        ctx.log(`section ${section.name} failed: ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    if (redisStarting) await (redis ?? (await redisStarting.catch(() => undefined)))?.stop();
+  }
+
+  const doc = {
+    date: new Date().toISOString(),
+    durationMs: round(nowMs() - started, 1),
+    host: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?", memGiB: round(totalmem() / 2 ** 30, 1) },
+    sections: results,
+    ...(Object.keys(failures).length ? { failures } : {}),
+  };
+  const dir = fileURLToPath(new URL("./results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}latest.json`, `${JSON.stringify(doc, null, 2)}\n`);
+  if (cli.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s; JSON written to bench/results/latest.json\n`);
+  if (Object.keys(failures).length) process.exitCode = 1;
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench: ${error.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,60 @@
+/**
+ * The pi-gateway extension for pi: brings gateway events into the session.
+ *
+ * Load it as a pi package (`pi install <path or npm:pi-gateway>`), with `pi -e <path>`, or list
+ * the package in settings.json. Configure with environment variables: REDIS_URL, GATEWAY_ROLE
+ * (central|satellite), GATEWAY_ID, GATEWAY_DELIVER_AS, GATEWAY_WATCHDOG_THRESHOLD ... (see README).
+ */
+import type { ExtensionAPI } from "@mariozechner/pi-coding-agent";
+import { resolveBusOptions } from "../config/bus-options.js";
+import { resolveSessionOptions } from "../config/session-options.js";
+import { createLogger, silentLogger } from "../util/logger.js";
+import { GatewayRuntime } from "./runtime.js";
+import { textOf } from "./injector.js";
+
+export default function gatewayExtension(pi: ExtensionAPI): void {
+  if (process.env.GATEWAY_DISABLED === "1") return;
+  let runtime: GatewayRuntime | undefined;
+
+  pi.on("session_start", async (_event, ctx) => {
+    await runtime?.stop();
+    let busOptions;
+    try {
+      busOptions = resolveBusOptions();
+    } catch (error) {
+      ctx.ui.notify(`gateway disabled: ${(error as Error).message}`, "error");
+      return;
+    }
+    const session = resolveSessionOptions();
+    for (const warning of session.warnings) ctx.ui.notify(`gateway: ${warning}`, "warning");
+    // Inside pi's TUI nothing may write to the terminal: logs go to a file, if asked for.
+    const logger = process.env.GATEWAY_LOG_FILE ? createLogger("pi-gateway-extension", { destination: process.env.GATEWAY_LOG_FILE }) : silentLogger;
+    runtime = new GatewayRuntime(pi, ctx, session, busOptions, logger);
+    runtime.start();
+  });
+
+  pi.on("input", (event) => {
+    runtime?.injector.onInput(event.text);
+    return { action: "continue" as const };
+  });
+
+  pi.on("message_start", (event) => {
+    if (event.message.role === "user") runtime?.injector.onUserMessage(textOf(event.message.content));
+  });
+
+  pi.on("agent_end", () => {
+    runtime?.onAgentEnd();
+  });
+
+  pi.on("session_shutdown", async () => {
+    await runtime?.stop();
+    runtime = undefined;
+  });
+
+  pi.registerCommand("gateway", {
+    description: "Gateway status: role, session id, connection, backlog, heartbeat and watchdog",
+    handler: async (_args, ctx) => {
+      ctx.ui.notify(runtime ? await runtime.describe() : "gateway: not running (GATEWAY_DISABLED=1 or no session)", "info");
+    },
+  });
+}

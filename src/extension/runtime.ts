@@ -1,0 +1,164 @@
+/**
+ * What the extension runs while a pi session is up: the bus consumer feeding the session, the
+ * presence of the session, the central session's heartbeat watchdog and the status line.
+ */
+import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
+import { formatEventPrompt } from "../agent/event-prompt.js";
+import { HeartbeatWatchdog } from "../agent/watchdog.js";
+import { GatewayBus } from "../bus/bus.js";
+import { createClient, redactUrl } from "../bus/connection.js";
+import { EventConsumer, type ConnectionState, type DeliveryBatch } from "../bus/consumer.js";
+import type { BusOptions } from "../config/bus-options.js";
+import { formatDuration } from "../config/duration.js";
+import { watchdogThresholdFromConfig, type SessionOptions } from "../config/session-options.js";
+import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
+import type { Logger } from "../util/logger.js";
+import { PiInjector } from "./injector.js";
+
+const STATUS_KEY = "gateway";
+
+export class GatewayRuntime {
+  readonly bus: GatewayBus;
+  readonly consumer: EventConsumer;
+  readonly injector: PiInjector;
+  readonly watchdog: HeartbeatWatchdog | undefined;
+  private ctx: ExtensionContext | undefined;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly pi: ExtensionAPI,
+    ctx: ExtensionContext,
+    readonly session: SessionOptions,
+    busOptions: BusOptions,
+    private readonly log: Logger,
+  ) {
+    this.ctx = ctx;
+    const client = createClient(busOptions.redisUrl, {
+      name: `pi-gateway:${session.sessionId}`,
+      persistent: true,
+      connectTimeoutMs: busOptions.connectTimeoutMs,
+    });
+    this.bus = new GatewayBus(client, busOptions);
+    this.injector = new PiInjector(pi, () => this.ctx, session.deliverAs, session.acceptTimeoutMs);
+    this.consumer = new EventConsumer({
+      bus: this.bus,
+      sessionId: session.sessionId,
+      role: session.role,
+      durable: session.durable,
+      // The central session also serves the original single-session queue (`agent:events:main`).
+      extraQueues: session.role === "central" ? [busOptions.legacySession] : [],
+      deliver: (batch) => this.deliver(batch),
+      alreadyDelivered: (ids) => this.injector.alreadyDelivered(ids),
+      kind: "pi",
+      logger: log,
+    });
+    this.consumer.on("state", (state) => this.showState(state));
+    this.consumer.on("drainFailed", (error) => {
+      this.lastError = error.message;
+      log.warn({ err: error.message }, "drain failed; will retry");
+    });
+    if (session.role === "central") {
+      this.watchdog = new HeartbeatWatchdog({
+        thresholdMs: session.watchdogThresholdMs,
+        checkEveryMs: session.watchdogCheckMs,
+        onAlarm: (elapsed) => this.alarm(elapsed),
+        refresh: async () => {
+          const [config, last] = await Promise.all([this.bus.client.hgetall(this.bus.keys.config), this.bus.lastHeartbeat()]);
+          return { thresholdMs: watchdogThresholdFromConfig(config), lastHeartbeat: last };
+        },
+      });
+    }
+  }
+
+  /** Starts in the background: pi must not wait for (or fail because of) Redis. */
+  start(): void {
+    // Children of this session (background jobs started from its shell) report back to it.
+    process.env.GATEWAY_SESSION_ID = this.session.sessionId;
+    this.showState("connecting");
+    this.bus.client.connect().catch(() => undefined);
+    this.watchdog?.start();
+    void this.consumer.start().catch((error: Error) => {
+      this.lastError = error.message;
+      this.log.error({ err: error.message }, "gateway consumer failed to start");
+      this.notify(`gateway: ${error.message}`, "error");
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.watchdog?.stop();
+    this.injector.cancelAll();
+    // Never hold pi's shutdown hostage to an unreachable Redis.
+    await Promise.race([this.consumer.stop(), new Promise((r) => setTimeout(r, 1_500).unref())]);
+    this.bus.client.disconnect();
+    this.ctx = undefined;
+  }
+
+  onAgentEnd(): void {
+    this.consumer.requestDrain();
+  }
+
+  private async deliver({ events }: DeliveryBatch): Promise<void> {
+    const heartbeats = events.filter((e) => e.type === HEARTBEAT_EVENT_TYPE);
+    if (heartbeats.length) {
+      this.watchdog?.beat();
+      await this.bus.recordHeartbeat();
+    }
+    await this.injector.inject(formatEventPrompt(events), events.map((e) => e.id));
+  }
+
+  private alarm(elapsedMs: number): void {
+    const text = [
+      "## ⚠️ MISSED HEARTBEAT",
+      "",
+      `No heartbeat for ${formatDuration(elapsedMs)} (threshold ${formatDuration(this.watchdog?.thresholdMs ?? 0)}).`,
+      "The heartbeat source (Inngest function, cron line or `pi-gateway heartbeat`) may be down. Check it with `pi-gateway status`.",
+    ].join("\n");
+    this.log.warn({ elapsedMs }, "missed heartbeat");
+    this.notify(`gateway: no heartbeat for ${formatDuration(elapsedMs)}`, "warning");
+    this.injector.inject(text).catch((error: Error) => this.log.warn({ err: error.message }, "could not inject watchdog alarm"));
+  }
+
+  /** Multi-line report for the /gateway command. */
+  async describe(): Promise<string> {
+    const { session } = this;
+    const backlog = await Promise.race([
+      Promise.all(this.consumer.queues.map(async (q) => `${q}=${await this.bus.pending(q)}`)).then((parts) => parts.join(" ")),
+      new Promise<string>((r) => setTimeout(() => r("unknown (Redis not answering)"), 1_000).unref()),
+    ]).catch(() => "unknown");
+    const wd = this.watchdog;
+    const lines = [
+      `role: ${session.role}`,
+      `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
+      `redis: ${redactUrl(this.bus.options.redisUrl)} — ${this.consumer.state}`,
+      `backlog: ${backlog}`,
+      `delivered: ${this.consumer.stats.delivered} events in ${this.consumer.stats.batches} messages; duplicates skipped: ${this.consumer.stats.duplicates}; dead-lettered: ${this.consumer.stats.deadLettered}`,
+      wd
+        ? `last heartbeat: ${new Date(wd.lastHeartbeat).toISOString()}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms})`
+        : "watchdog: off (satellite sessions do not receive heartbeats)",
+    ];
+    if (this.lastError) lines.push(`last error: ${this.lastError}`);
+    return lines.join("\n");
+  }
+
+  private showState(state: ConnectionState): void {
+    const labels: Record<ConnectionState, string> = {
+      connecting: "⏳ gateway connecting",
+      connected: `🔗 gateway ${this.session.role === "central" ? "central" : this.session.sessionId}`,
+      reconnecting: "⏳ gateway reconnecting",
+      disconnected: "⚠️ gateway disconnected",
+    };
+    try {
+      this.ctx?.ui.setStatus(STATUS_KEY, labels[state]);
+    } catch {
+      // ctx went stale (session replaced); the next session_start brings a fresh one.
+    }
+  }
+
+  private notify(message: string, level: "info" | "warning" | "error"): void {
+    try {
+      this.ctx?.ui.notify(message, level);
+    } catch {
+      // stale ctx, see showState
+    }
+  }
+}
