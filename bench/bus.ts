@@ -14,16 +14,20 @@
  *                and the daemon run) with a `deliver` callback that records ids and receive times.
  *
  * Producers are child processes (bench/producer.ts), one per producer, started once and reused by
- * every approach; each pushes its events back to back, awaiting every push. Each approach is
- * preceded by an unmeasured warm-up round (JIT, script cache, connections).
+ * every approach; each pushes its events back to back, awaiting every push.
  *
  * Latency is push-to-drain: from right before the producer's push to the moment the consumer has
  * the event in hand (LRANGE reply / claim reply / deliver call), on a clock shared by processes.
  * Throughput is distinct events delivered per second over the drain window: first push started to
  * last event received.
  *
- * Env: BENCH_PRODUCERS (8), BENCH_EVENTS per producer (3000), BENCH_PAYLOAD_BYTES (200),
- * BENCH_WARMUP events per producer (200, 0 = none), BENCH_BACKLOG (10000, 0 = skip).
+ * Rounds: after one unmeasured warm-up per approach, BENCH_ROUNDS rounds each run every approach,
+ * in an order rotating from round to round (on a shared 2-core box whichever runs first tends to be
+ * slower); counts are summed and latencies pooled over rounds.
+ *
+ * Env: BENCH_PRODUCERS (8), BENCH_EVENTS per producer per round (1000), BENCH_ROUNDS (3),
+ * BENCH_PAYLOAD_BYTES (200), BENCH_WARMUP events per producer (200, 0 = none),
+ * BENCH_BACKLOG (10000, 0 = skip), BENCH_APPROACHES (naive,ours-claim,ours-consumer: subset/order).
  *
  * Drain-only phase: with concurrent producers the drain rate is bounded by the push rate, so each
  * approach is also timed draining a backlog queued before its consumer starts (no producers, so no
@@ -51,6 +55,8 @@ export interface BusBenchConfig {
   warmupPerProducer: number;
   /** Events queued before the consumer starts, for the drain-only phase (0 = skip it). */
   backlog: number;
+  /** Measured rounds; each runs every approach, in a rotating order. */
+  rounds: number;
   /** Which approaches run, in this order (BENCH_APPROACHES, comma-separated; ratios need naive). */
   approaches: ApproachName[];
 }
@@ -65,7 +71,8 @@ export function busConfigFromEnv(env: NodeJS.ProcessEnv = process.env): BusBench
   };
   return {
     producers: int("BENCH_PRODUCERS", 8, 1),
-    eventsPerProducer: int("BENCH_EVENTS", 3000, 1),
+    eventsPerProducer: int("BENCH_EVENTS", 1000, 1),
+    rounds: int("BENCH_ROUNDS", 3, 1),
     payloadBytes: int("BENCH_PAYLOAD_BYTES", 200, 0),
     warmupPerProducer: int("BENCH_WARMUP", 200, 0),
     backlog: int("BENCH_BACKLOG", 10_000, 0),
@@ -383,6 +390,30 @@ const APPROACHES: Array<{ name: ApproachName; label: string; mode: Mode; consume
   { name: "ours-consumer", label: "ours: EventConsumer", mode: "ours", consumer: eventConsumer },
 ];
 
+/** One measured round of one approach. */
+interface RoundRaw {
+  pushed: number;
+  pushFailures: number;
+  firstError?: string;
+  delivered: number;
+  deliveries: number;
+  orderViolations: number;
+  stranded: number;
+  pushWindowMs: number;
+  drainWindowMs: number;
+  latencies: number[];
+  consumer: Record<string, unknown>;
+  wallMs: number;
+}
+
+export interface RoundSummary extends Record<string, unknown> {
+  lost: number;
+  pushRate: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+}
+
 export interface ApproachResult extends Record<string, unknown> {
   label: string;
   pushed: number;
@@ -393,24 +424,33 @@ export interface ApproachResult extends Record<string, unknown> {
   orderViolations: number;
   /** Still in Redis at the end (pending + in flight + dead-lettered): neither delivered nor lost. */
   stranded: number;
+  /** Summed over rounds. */
   pushWindowMs: number;
+  /** pushed / push window. */
   pushRate: number;
+  /** Summed over rounds: first push started to last event received. */
   drainWindowMs: number;
+  /** delivered / drain window. */
   throughput: number;
+  /** Over every delivered event of every round. */
   latencyMs: Summary;
+  /** Consumer counters, summed over rounds. */
   consumer: Record<string, unknown>;
-  /** Wall time of the measured round: consumer start, pushes, settling. */
+  /** Per round, to see the spread. */
+  rounds: RoundSummary[];
+  /** Wall time of the measured rounds: consumer start, pushes, settling. */
   wallMs: number;
 }
 
-async function runApproach(
+async function runRound(
   redisUrl: string,
   admin: Redis,
   pool: ProducerPool,
   approach: (typeof APPROACHES)[number],
   eventsPerProducer: number,
   payloadBytes: number,
-): Promise<ApproachResult> {
+): Promise<RoundRaw> {
+  const t0 = nowMs();
   await admin.flushall();
   const recorder = new Recorder();
   const consumer = approach.consumer(redisUrl, recorder);
@@ -418,8 +458,6 @@ async function runApproach(
     await consumer.start();
     const done = await pool.run(approach.mode, eventsPerProducer, payloadBytes);
     const pushed = done.reduce((n, d) => n + d.pushed, 0);
-    const pushFailures = done.reduce((n, d) => n + d.failed + d.refused, 0);
-    const firstError = done.find((d) => d.firstError)?.firstError;
     // Producers are done; let the consumer finish what is in flight, then one last full drain.
     const deadline = nowMs() + 30_000;
     let left = await consumer.leftovers();
@@ -431,31 +469,69 @@ async function runApproach(
     }
     const firstPush = Math.min(...done.map((d) => d.startedAt));
     const lastPush = Math.max(...done.map((d) => d.endedAt));
-    const stranded = left.pending + left.inFlight + left.deadLettered;
-    const delivered = recorder.unique;
-    const pushWindowMs = lastPush - firstPush;
-    const drainWindowMs = (Number.isNaN(recorder.lastAt) ? lastPush : recorder.lastAt) - firstPush;
+    const firstError = done.find((d) => d.firstError)?.firstError;
     return {
-      label: approach.label,
       pushed,
-      pushFailures,
-      ...(firstError ? { firstPushError: firstError } : {}),
-      delivered,
-      lost: Math.max(0, pushed - delivered - stranded),
-      duplicates: recorder.deliveries - recorder.unique,
+      pushFailures: done.reduce((n, d) => n + d.failed + d.refused, 0),
+      ...(firstError ? { firstError } : {}),
+      delivered: recorder.unique,
+      deliveries: recorder.deliveries,
       orderViolations: recorder.orderViolations,
-      stranded,
-      pushWindowMs: round(pushWindowMs),
-      pushRate: round(pushed / (pushWindowMs / 1000), 1),
-      drainWindowMs: round(drainWindowMs),
-      throughput: round(delivered / (drainWindowMs / 1000), 1),
-      latencyMs: roundSummary(summarize(recorder.latencies)),
+      stranded: left.pending + left.inFlight + left.deadLettered,
+      pushWindowMs: lastPush - firstPush,
+      drainWindowMs: (Number.isNaN(recorder.lastAt) ? lastPush : recorder.lastAt) - firstPush,
+      latencies: recorder.latencies,
       consumer: consumer.extra?.() ?? {},
-      wallMs: 0,
+      wallMs: nowMs() - t0,
     };
   } finally {
     await consumer.stop();
   }
+}
+
+function aggregate(label: string, rounds: RoundRaw[]): ApproachResult {
+  const sum = (f: (r: RoundRaw) => number) => rounds.reduce((n, r) => n + f(r), 0);
+  const lostOf = (r: RoundRaw) => Math.max(0, r.pushed - r.delivered - r.stranded);
+  const consumer: Record<string, unknown> = {};
+  for (const r of rounds) {
+    for (const [key, value] of Object.entries(r.consumer)) {
+      if (typeof value === "number" && key !== "lastDeliveryAt") consumer[key] = ((consumer[key] as number | undefined) ?? 0) + value;
+      else if (typeof value === "string") consumer[key] = value;
+    }
+  }
+  const pushed = sum((r) => r.pushed);
+  const delivered = sum((r) => r.delivered);
+  const pushWindowMs = sum((r) => r.pushWindowMs);
+  const drainWindowMs = sum((r) => r.drainWindowMs);
+  const firstError = rounds.find((r) => r.firstError)?.firstError;
+  return {
+    label,
+    pushed,
+    pushFailures: sum((r) => r.pushFailures),
+    ...(firstError ? { firstPushError: firstError } : {}),
+    delivered,
+    lost: sum(lostOf),
+    duplicates: sum((r) => r.deliveries - r.delivered),
+    orderViolations: sum((r) => r.orderViolations),
+    stranded: sum((r) => r.stranded),
+    pushWindowMs: round(pushWindowMs, 1),
+    pushRate: round(pushed / (pushWindowMs / 1000), 1),
+    drainWindowMs: round(drainWindowMs, 1),
+    throughput: round(delivered / (drainWindowMs / 1000), 1),
+    latencyMs: roundSummary(summarize(rounds.flatMap((r) => r.latencies))),
+    consumer,
+    rounds: rounds.map((r) => {
+      const lat = summarize(r.latencies);
+      return {
+        lost: lostOf(r),
+        pushRate: round(r.pushed / (r.pushWindowMs / 1000), 1),
+        throughput: round(r.delivered / (r.drainWindowMs / 1000), 1),
+        p50: round(lat.p50),
+        p99: round(lat.p99),
+      };
+    }),
+    wallMs: round(sum((r) => r.wallMs), 1),
+  };
 }
 
 export interface BacklogResult extends Record<string, unknown> {
@@ -553,17 +629,22 @@ export const busSection = defineSection<BusResult>({
       ctx.log(`bus: starting ${config.producers} producer processes`);
       pool = await ProducerPool.start(config.producers, redis.url);
       const selected = config.approaches.map((name) => APPROACHES.find((a) => a.name === name)!);
-      const approaches: Partial<Record<ApproachName, ApproachResult>> = {};
-      for (const approach of selected) {
-        if (config.warmupPerProducer > 0) {
-          await runApproach(redis.url, admin, pool, approach, config.warmupPerProducer, config.payloadBytes);
-        }
-        ctx.log(`bus: ${approach.label}: ${config.producers} x ${config.eventsPerProducer} events`);
-        const t0 = nowMs();
-        const result = await runApproach(redis.url, admin, pool, approach, config.eventsPerProducer, config.payloadBytes);
-        result.wallMs = round(nowMs() - t0, 1);
-        approaches[approach.name] = result;
+      // Unmeasured warm-up of every approach, then measured rounds in a rotating order so that no
+      // approach always runs first (or right after the same one).
+      if (config.warmupPerProducer > 0) {
+        ctx.log(`bus: warm-up, ${config.producers} x ${config.warmupPerProducer} events per approach`);
+        for (const approach of selected) await runRound(redis.url, admin, pool, approach, config.warmupPerProducer, config.payloadBytes);
       }
+      const raw = new Map<ApproachName, RoundRaw[]>(selected.map((a) => [a.name, []]));
+      for (let round = 0; round < config.rounds; round++) {
+        const order = selected.map((_, i) => selected[(i + round) % selected.length]!);
+        for (const approach of order) {
+          ctx.log(`bus: round ${round + 1}/${config.rounds}, ${approach.label}: ${config.producers} x ${config.eventsPerProducer} events`);
+          raw.get(approach.name)!.push(await runRound(redis.url, admin, pool, approach, config.eventsPerProducer, config.payloadBytes));
+        }
+      }
+      const approaches: Partial<Record<ApproachName, ApproachResult>> = {};
+      for (const approach of selected) approaches[approach.name] = aggregate(approach.label, raw.get(approach.name)!);
       let backlog: Partial<Record<ApproachName, BacklogResult>> | undefined;
       if (config.backlog > 0) {
         backlog = {};
@@ -647,7 +728,7 @@ export const busSection = defineSection<BusResult>({
         )
       : "";
     return [
-      `Redis ${c.redisVersion} (AOF ${c.aof ? "on" : "off"}), ${c.producers} producer processes x ${fmt(c.eventsPerProducer)} events, ` +
+      `Redis ${c.redisVersion} (AOF ${c.aof ? "on" : "off"}), ${c.producers} producer processes x ${fmt(c.eventsPerProducer)} events x ${c.rounds} rounds, ` +
         `payload ${c.payloadBytes} B, warm-up ${c.warmupPerProducer}/producer`,
       "",
       main,
