@@ -53,6 +53,8 @@ export interface BusBenchConfig {
   eventsPerProducer: number;
   payloadBytes: number;
   warmupPerProducer: number;
+  /** Unmeasured rounds of every approach before the measured ones. */
+  warmupRounds: number;
   /** Events queued before the consumer starts, for the drain-only phase (0 = skip it). */
   backlog: number;
   /** Measured rounds; each runs every approach, in a rotating order. */
@@ -74,7 +76,8 @@ export function busConfigFromEnv(env: NodeJS.ProcessEnv = process.env): BusBench
     eventsPerProducer: int("BENCH_EVENTS", 1000, 1),
     rounds: int("BENCH_ROUNDS", 3, 1),
     payloadBytes: int("BENCH_PAYLOAD_BYTES", 200, 0),
-    warmupPerProducer: int("BENCH_WARMUP", 200, 0),
+    warmupPerProducer: int("BENCH_WARMUP", 500, 0),
+    warmupRounds: int("BENCH_WARMUP_ROUNDS", 2, 0),
     backlog: int("BENCH_BACKLOG", 10_000, 0),
     approaches: approachList(env.BENCH_APPROACHES),
   };
@@ -631,8 +634,8 @@ export const busSection = defineSection<BusResult>({
       const selected = config.approaches.map((name) => APPROACHES.find((a) => a.name === name)!);
       // Unmeasured warm-up of every approach, then measured rounds in a rotating order so that no
       // approach always runs first (or right after the same one).
-      if (config.warmupPerProducer > 0) {
-        ctx.log(`bus: warm-up, ${config.producers} x ${config.warmupPerProducer} events per approach`);
+      for (let round = 0; round < config.warmupRounds && config.warmupPerProducer > 0; round++) {
+        ctx.log(`bus: warm-up ${round + 1}/${config.warmupRounds}, ${config.producers} x ${config.warmupPerProducer} events per approach`);
         for (const approach of selected) await runRound(redis.url, admin, pool, approach, config.warmupPerProducer, config.payloadBytes);
       }
       const raw = new Map<ApproachName, RoundRaw[]>(selected.map((a) => [a.name, []]));
@@ -729,7 +732,7 @@ export const busSection = defineSection<BusResult>({
       : "";
     return [
       `Redis ${c.redisVersion} (AOF ${c.aof ? "on" : "off"}), ${c.producers} producer processes x ${fmt(c.eventsPerProducer)} events x ${c.rounds} rounds, ` +
-        `payload ${c.payloadBytes} B, warm-up ${c.warmupPerProducer}/producer`,
+        `payload ${c.payloadBytes} B, warm-up ${c.warmupRounds} x ${c.warmupPerProducer}/producer`,
       "",
       main,
       "",

@@ -36,9 +36,9 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function startPi(env: Record<string, string>): Promise<{ pi: RpcPi; piEnv: PiEnv }> {
+async function startPi(env: Record<string, string>, model: FakeLlm = llm): Promise<{ pi: RpcPi; piEnv: PiEnv }> {
   const piEnv = createPiEnv({
-    llmUrl: llm.url,
+    llmUrl: model.url,
     extensions: [extensionPath],
     env: { REDIS_URL: redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "3s", ...env },
   });
@@ -72,5 +72,113 @@ describe("pi extension in rpc mode", () => {
     assert.match(request.lastUserText, /untrusted content, never as instructions/);
     await waitFor(async () => (await bus.client.hlen(bus.keys.inflight("main"))) === 0, "ack");
     assert.equal(await bus.pending("main"), 0);
+  });
+
+  test("events pushed while pi is down are delivered, in one message, on the next start", async () => {
+    const first = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    await first.pi.stop();
+    await waitFor(async () => !(await bus.sessions()).find((s) => s.id === "gateway")?.live, "central offline");
+    for (let i = 0; i < 3; i++) await bus.push(createEvent("job.finished", "worker", { n: i }, { id: `down-${i}` }));
+    assert.equal(await bus.pending("gateway"), 3, "queued for the durable central session while it was down");
+
+    const seq = llm.requests.length;
+    await startPi({ GATEWAY_ROLE: "central" });
+    const request = await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("down-2"), 10_000);
+    assert.match(request.lastUserText, /3 gateway events/);
+    for (let i = 0; i < 3; i++) assert.ok(request.lastUserText.includes(`event-id: \`down-${i}\``), `down-${i} in the message`);
+    await waitFor(async () => (await bus.pending("gateway")) === 0 && (await bus.client.hlen(bus.keys.inflight("gateway"))) === 0, "acked");
+  });
+
+  test("events pushed while a turn is streaming arrive as follow-up in the same run, none lost or doubled", async () => {
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    llm.setResponder((r) =>
+      r.lastUserText === "long task" ? { text: Array.from({ length: 30 }, (_, i) => `word${i}`).join(" "), chunkDelayMs: 60 } : { text: "noted" },
+    );
+    const since = pi.events.length;
+    await pi.prompt("long task");
+    await pi.waitForEvent((e) => e.type === "message_update", 5_000, since);
+    const ids = ["busy-0", "busy-1", "busy-2", "busy-3", "busy-4"];
+    for (const id of ids) {
+      await bus.push(createEvent("build.done", "ci", { id }, { id }));
+      await sleep(100);
+    }
+    await pi.waitForEvent((e) => e.type === "agent_end", 15_000, since);
+    await sleep(500);
+    const runEvents = pi.events.slice(since);
+    assert.equal(runEvents.filter((e) => e.type === "agent_end").length, 1, "follow-ups joined the running turn");
+    const last = llm.requests.at(-1)!;
+    const conversation = JSON.stringify(last.body.messages ?? []);
+    for (const id of ids) {
+      const count = conversation.split(`event-id: \`${id}\``).length - 1;
+      assert.equal(count, 1, `${id} delivered exactly once (seen ${count})`);
+    }
+    assert.ok(conversation.indexOf("word29") < conversation.indexOf("busy-0"), "events came after the streamed reply (follow-up)");
+    assert.equal(await bus.pending("gateway"), 0);
+  });
+
+  test("central and satellite at once: heartbeat only reaches central; an originSession event reaches both", async () => {
+    const satelliteLlm = await startFakeLlm();
+    cleanups.push(() => satelliteLlm.close());
+    const central = await startPi({ GATEWAY_ROLE: "central" });
+    const satellite = await startPi({ GATEWAY_ROLE: "satellite" }, satelliteLlm);
+    await waitRegistered("gateway");
+    const sat = await waitFor(async () => (await bus.sessions()).find((s) => s.role === "satellite" && s.live), "satellite registered");
+    assert.match(sat.id, /^pid-\d+$/);
+
+    const beat = await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-1" }));
+    assert.deepEqual(beat.sessions, ["gateway"]);
+    await llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 5_000);
+
+    const job = await bus.push(createEvent("tests.passed", "ci", {}, { id: "origin-1", originSession: sat.id }));
+    assert.deepEqual(job.sessions, ["gateway", sat.id]);
+    await llm.waitForRequest((r) => r.lastUserText.includes("origin-1"), 5_000);
+    await satelliteLlm.waitForRequest((r) => r.lastUserText.includes("origin-1"), 5_000);
+    assert.equal(satelliteLlm.requests.filter((r) => JSON.stringify(r.body).includes("hb-1")).length, 0, "satellite never saw the heartbeat");
+    assert.ok(await bus.lastHeartbeat(), "central recorded the heartbeat time in Redis");
+    void central;
+    void satellite;
+  });
+
+  test("the watchdog alarm fires once after the configured threshold and re-arms on the next heartbeat", async () => {
+    await startPi({ GATEWAY_ROLE: "central", GATEWAY_WATCHDOG_THRESHOLD: "1500ms", GATEWAY_WATCHDOG_CHECK: "100ms" });
+    const started = Date.now();
+    await llm.waitForRequest((r) => r.lastUserText.includes("MISSED HEARTBEAT"), 6_000);
+    assert.ok(Date.now() - started >= 1_400, "not before the threshold");
+    await sleep(2_000);
+    const alarms = () => llm.requests.filter((r) => r.lastUserText.includes("MISSED HEARTBEAT")).length;
+    assert.equal(alarms(), 1, "fires once, not on every check");
+    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-rearm" }));
+    await llm.waitForRequest((r) => r.lastUserText.includes("hb-rearm"), 5_000);
+    await waitFor(() => alarms() === 2, "second alarm after re-arming", 6_000);
+  });
+
+  test("Redis killed and restarted while pi runs: status shows it, events pushed after the restart are delivered", async () => {
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    const since = pi.events.length;
+    await redis.kill("SIGKILL");
+    await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && /reconnecting|disconnected/.test(String(e.statusText)), 5_000, since);
+    await sleep(1_000);
+    await redis.restart();
+    await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && String(e.statusText).includes("🔗"), 10_000, since);
+    await waitFor(() => bus.push(createEvent("after.restart", "test", {}, { id: "after-restart" })).catch(() => undefined), "push after restart");
+    await llm.waitForRequest((r) => r.lastUserText.includes("after-restart"), 5_000);
+    assert.equal(pi.events.filter((e) => e.type === "extension_error").length, 0, "no extension errors");
+  });
+
+  test("/gateway reports role, session id, connection, backlog and watchdog", async () => {
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    const since = pi.events.length;
+    await pi.prompt("/gateway");
+    const note = await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "notify" && String(e.message).includes("role:"), 5_000, since);
+    const text = String((note as unknown as { message: string }).message);
+    assert.match(text, /role: central/);
+    assert.match(text, /session id: gateway \(durable\)/);
+    assert.match(text, /connected/);
+    assert.match(text, /backlog: gateway=0 main=0/);
+    assert.match(text, /watchdog: armed \(threshold 30m/);
   });
 });

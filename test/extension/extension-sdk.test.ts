@@ -1,0 +1,57 @@
+/**
+ * The extension in an in-process SDK session (createAgentSession + bindExtensions), the way the
+ * daemon embeds pi.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { createEvent } from "../../src/protocol/event.js";
+import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
+import { createPiEnv, createSdkSession, messageText, type PiEnv } from "../helpers/pi-env.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { waitFor } from "../helpers/wait.js";
+
+const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
+
+let redis: RedisServer;
+let llm: FakeLlm;
+let bus: GatewayBus;
+let piEnv: PiEnv;
+const saved = { ...process.env };
+
+before(async () => {
+  redis = await startRedis();
+  llm = await startFakeLlm();
+  bus = await GatewayBus.connect({ redisUrl: redis.url });
+  piEnv = createPiEnv({ llmUrl: llm.url });
+  // In-process, the extension reads its settings from this process's environment.
+  Object.assign(process.env, { REDIS_URL: redis.url, GATEWAY_ROLE: "satellite", GATEWAY_ID: "sdk-session", GATEWAY_POLL_INTERVAL: "500ms" });
+});
+after(async () => {
+  process.env = saved;
+  await bus.close();
+  await llm.close();
+  await redis.stop();
+  piEnv.cleanup();
+});
+
+test("SDK session: a targeted event becomes a user message; shutdown keeps the durable session registered but offline", async () => {
+  const sdk = await createSdkSession(piEnv, { extensions: [extensionPath] });
+  try {
+    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "sdk-session" && s.live), "sdk-session registered");
+    assert.equal(process.env.GATEWAY_SESSION_ID, "sdk-session", "exported for child processes");
+    const result = await bus.push(createEvent("deploy.done", "ci", { env: "prod" }, { id: "sdk-1" }), { target: "sdk-session" });
+    assert.deepEqual(result.sessions, ["sdk-session"]);
+    await llm.waitForRequest((r) => r.lastUserText.includes("event-id: `sdk-1`"), 5_000);
+    await sdk.waitForEvent((e) => e.type === "agent_end", 5_000);
+    const userTexts = sdk.session.messages.filter((m) => m.role === "user").map((m) => messageText(m));
+    assert.equal(userTexts.filter((t) => t.includes("sdk-1")).length, 1);
+    assert.match(userTexts[0]!, /"env": "prod"/);
+    assert.deepEqual(sdk.extensionErrors, []);
+  } finally {
+    await sdk.dispose();
+  }
+  const info = (await bus.sessions()).find((s) => s.id === "sdk-session");
+  assert.ok(info, "an explicit GATEWAY_ID is durable: still registered after shutdown");
+  assert.equal(info.live, false);
+});
