@@ -6,6 +6,7 @@
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { SessionIdSchema } from "../protocol/event.js";
 import type { SessionRole } from "../bus/bus.js";
+import { defaultHeartbeatFile } from "../agent/heartbeat.js";
 import { parseDuration } from "./duration.js";
 
 type Env = Record<string, string | undefined>;
@@ -21,6 +22,8 @@ export interface SessionOptions {
   /** How long pi may take to accept an injected message before the batch is handed back. */
   acceptTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /** The checklist the agent is asked to read on each heartbeat. */
+  heartbeatFile: string;
   watchdogThresholdMs: number;
   watchdogCheckMs: number;
   /** Warnings about ignored settings, to show the user. */
@@ -36,6 +39,7 @@ export const SESSION_ENV_VARS = [
   "GATEWAY_DELIVER_AS",
   "GATEWAY_ACCEPT_TIMEOUT",
   "GATEWAY_HEARTBEAT_INTERVAL",
+  "GATEWAY_HEARTBEAT_FILE",
   "GATEWAY_WATCHDOG_THRESHOLD",
   "GATEWAY_WATCHDOG_CHECK",
 ];
@@ -87,6 +91,7 @@ export function resolveSessionOptions(env: Env = process.env, pid = process.pid)
     deliverAs,
     acceptTimeoutMs: duration("GATEWAY_ACCEPT_TIMEOUT", 10_000),
     heartbeatIntervalMs,
+    heartbeatFile: env.GATEWAY_HEARTBEAT_FILE || defaultHeartbeatFile(env.HOME || undefined),
     watchdogThresholdMs,
     watchdogCheckMs,
     warnings,

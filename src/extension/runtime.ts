@@ -4,6 +4,7 @@
  */
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { formatEventPrompt } from "../agent/event-prompt.js";
+import { heartbeatInstruction } from "../agent/heartbeat.js";
 import { HeartbeatWatchdog } from "../agent/watchdog.js";
 import { GatewayBus } from "../bus/bus.js";
 import { createClient, redactUrl } from "../bus/connection.js";
@@ -24,6 +25,8 @@ export class GatewayRuntime {
   readonly watchdog: HeartbeatWatchdog | undefined;
   private ctx: ExtensionContext | undefined;
   private lastError: string | undefined;
+  /** Heartbeats acknowledged without a turn because the agent was busy with real work. */
+  heartbeatsSkipped = 0;
 
   constructor(
     private readonly pi: ExtensionAPI,
@@ -98,12 +101,20 @@ export class GatewayRuntime {
   }
 
   private async deliver({ events }: DeliveryBatch): Promise<void> {
-    const heartbeats = events.filter((e) => e.type === HEARTBEAT_EVENT_TYPE);
-    if (heartbeats.length) {
+    const isBeat = (e: { type: string }) => e.type === HEARTBEAT_EVENT_TYPE;
+    const hasBeat = events.some(isBeat);
+    if (hasBeat) {
       this.watchdog?.beat();
       await this.bus.recordHeartbeat();
     }
-    await this.injector.inject(formatEventPrompt(events), events.map((e) => e.id));
+    // A heartbeat never competes with real work: while the agent is busy it only feeds the
+    // watchdog (the lesson of heartbeat turns that blocked chat for 30-90 s at a time).
+    const busy = !(this.ctx?.isIdle() ?? true);
+    const toShow = busy ? events.filter((e) => !isBeat(e)) : events;
+    if (toShow.length < events.length) this.heartbeatsSkipped += events.length - toShow.length;
+    if (!toShow.length) return;
+    const closing = hasBeat && !busy ? heartbeatInstruction(this.session.heartbeatFile) : undefined;
+    await this.injector.inject(formatEventPrompt(toShow, { closing }), toShow.map((e) => e.id));
   }
 
   private alarm(elapsedMs: number): void {
@@ -133,7 +144,7 @@ export class GatewayRuntime {
       `backlog: ${backlog}`,
       `delivered: ${this.consumer.stats.delivered} events in ${this.consumer.stats.batches} messages; duplicates skipped: ${this.consumer.stats.duplicates}; dead-lettered: ${this.consumer.stats.deadLettered}`,
       wd
-        ? `last heartbeat: ${new Date(wd.lastHeartbeat).toISOString()}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms})`
+        ? `last heartbeat: ${new Date(wd.lastHeartbeat).toISOString()}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms}); heartbeats skipped while busy: ${this.heartbeatsSkipped}`
         : "watchdog: off (satellite sessions do not receive heartbeats)",
     ];
     if (this.lastError) lines.push(`last error: ${this.lastError}`);

@@ -181,4 +181,26 @@ describe("pi extension in rpc mode", () => {
     assert.match(text, /backlog: gateway=0 main=0/);
     assert.match(text, /watchdog: armed \(threshold 30m/);
   });
+
+  test("heartbeat: idle => a turn that asks for HEARTBEAT.md and HEARTBEAT_OK; busy => no turn, but the watchdog is fed", async () => {
+    const { pi, piEnv } = await startPi({ GATEWAY_ROLE: "central", GATEWAY_HEARTBEAT_FILE: "/srv/agent/HEARTBEAT.md" });
+    await waitRegistered("gateway");
+    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-idle" }));
+    const request = await llm.waitForRequest((r) => r.lastUserText.includes("hb-idle"), 5_000);
+    assert.match(request.lastUserText, /read \/srv\/agent\/HEARTBEAT.md .* reply exactly HEARTBEAT_OK/);
+    await pi.waitForEvent((e) => e.type === "agent_end", 5_000);
+
+    llm.setResponder((r) => (r.lastUserText === "busy now" ? { text: "working on it step by step", chunkDelayMs: 150 } : { text: "ok" }));
+    const since = pi.events.length;
+    await pi.prompt("busy now");
+    await pi.waitForEvent((e) => e.type === "message_update", 5_000, since);
+    const before = (await bus.lastHeartbeat()) ?? 0;
+    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-busy" }));
+    await waitFor(async () => ((await bus.lastHeartbeat()) ?? 0) > before, "heartbeat recorded while busy");
+    await pi.waitForEvent((e) => e.type === "agent_end", 10_000, since);
+    await sleep(700);
+    assert.equal(llm.requests.filter((r) => JSON.stringify(r.body).includes("hb-busy")).length, 0, "no heartbeat turn while busy");
+    assert.equal(await bus.pending("gateway"), 0, "acknowledged, not left queued");
+    void piEnv;
+  });
 });
