@@ -72,6 +72,9 @@ export interface SessionInfo {
   lastSeen?: number;
   pending: number;
   inFlight: number;
+  /** Watchdog state published by a central session: armed / alarm / stopped. */
+  watchdog?: string;
+  watchdogThresholdMs?: number;
 }
 
 export interface DeadLetter {
@@ -362,6 +365,8 @@ export class GatewayBus {
         kind: info.kind,
         started: info.started ? Number(info.started) : undefined,
         lastSeen: info.seen ? Number(info.seen) : undefined,
+        watchdog: info.watchdog,
+        watchdogThresholdMs: info.watchdogThreshold ? Number(info.watchdogThreshold) : undefined,
         pending: Number(results[i * 4 + 2]?.[1] ?? 0),
         inFlight: Number(results[i * 4 + 3]?.[1] ?? 0),
       };

@@ -16,7 +16,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import type { GatewayBus, SessionRole } from "./bus.js";
+import type { GatewayBus, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
@@ -49,6 +49,8 @@ interface ConsumerEvents {
   deadLettered: [number];
   /** A drain failed (delivery refused or Redis error); it is retried on the next trigger. */
   drainFailed: [Error];
+  /** The previous instance of this session ended without shutting down (crash, kill -9, power loss). */
+  predecessorCrashed: [PreviousRegistration];
 }
 
 export interface ConsumerStats {
@@ -70,6 +72,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private draining: Promise<void> | undefined;
   private drainAgain = false;
   private stopped = false;
+  /** Set once start() made the first registration (which is the one that detects a crashed predecessor). */
+  private started = false;
   private readonly log: Logger;
   private readonly bus: GatewayBus;
   private readonly onReady = () => this.onConnected();
@@ -107,6 +111,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     await subscriber.subscribe(...this.queues.map((q) => bus.keys.notify(q)));
 
     await this.registerAndRecover(true);
+    this.started = true;
     this.setState(bus.client.status === "ready" ? "connected" : "reconnecting");
 
     const { presenceTtlMs, pollIntervalMs } = bus.options;
@@ -206,6 +211,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private async onConnected(): Promise<void> {
     if (this.stopped) return;
     this.setState("connected");
+    if (!this.started) return;
     try {
       await this.registerAndRecover(false);
     } catch (error) {
@@ -216,7 +222,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
 
   /** Presence refresh, reaping of dead sessions, recovery of expired leases. */
   private async maintain(): Promise<void> {
-    if (this.stopped || this.bus.client.status !== "ready") return;
+    if (this.stopped || !this.started || this.bus.client.status !== "ready") return;
     try {
       await this.registerAndRecover(false);
       const reaped = await this.bus.reapExpired();
@@ -238,9 +244,12 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     // presence lapsed) cannot ack anything any more: take its in-flight events back right away
     // instead of waiting for their leases.
     const takeover = starting && previous.instance !== "" && previous.instance !== this.instance;
+    const predecessorDead = takeover && (await this.predecessorIsDead(previous));
+    // A clean shutdown drops the presence entry; one that is still there means the process died.
+    if (predecessorDead && previous.presenceDeadline > 0) this.emit("predecessorCrashed", previous);
     let recovered = 0;
     for (const queue of this.queues) {
-      if (takeover && (await this.predecessorIsDead(previous))) recovered += await this.bus.recoverAll(queue);
+      if (predecessorDead) recovered += await this.bus.recoverAll(queue);
       else recovered += await this.bus.recoverExpired(queue);
     }
     if (recovered) {

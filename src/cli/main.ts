@@ -7,6 +7,7 @@ import { registerPush } from "./commands/push.js";
 import { registerSessions } from "./commands/sessions.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTail } from "./commands/tail.js";
+import { registerHeartbeat } from "../heartbeat/cli.js";
 import { packageVersion } from "./version.js";
 
 const program = new Command("pi-gateway")
@@ -24,5 +25,6 @@ registerTail(program);
 registerSessions(program);
 registerStatus(program);
 registerDeadLetters(program);
+registerHeartbeat(program);
 
 await program.parseAsync(process.argv);

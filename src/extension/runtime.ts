@@ -12,7 +12,7 @@ import { EventConsumer, type ConnectionState, type DeliveryBatch } from "../bus/
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { watchdogThresholdFromConfig, type SessionOptions } from "../config/session-options.js";
-import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
+import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
 import { PiInjector } from "./injector.js";
 
@@ -56,6 +56,15 @@ export class GatewayRuntime {
       logger: log,
     });
     this.consumer.on("state", (state) => this.showState(state));
+    this.consumer.on("predecessorCrashed", (previous) => {
+      // Tripwire: the session was restarted after dying; tell the agent (and, through the bus, any
+      // channel that follows the journal) instead of carrying on as if nothing happened.
+      const where = previous.pid ? ` (pid ${previous.pid} on ${previous.host || "?"})` : "";
+      const event = createEvent("gateway.session.restarted", "pi-gateway", { session: session.sessionId, previous: previous.instance, pid: previous.pid, host: previous.host }, { target: session.sessionId });
+      log.warn({ previous }, "previous instance of this session died without shutting down");
+      this.notify(`gateway: the previous ${session.sessionId} session${where} died without shutting down; restarted`, "warning");
+      this.bus.pushWithRetry(event).catch((error: Error) => log.warn({ err: error.message }, "could not push the restart notice"));
+    });
     this.consumer.on("drainFailed", (error) => {
       this.lastError = error.message;
       log.warn({ err: error.message }, "drain failed; will retry");
@@ -67,6 +76,9 @@ export class GatewayRuntime {
         onAlarm: (elapsed) => this.alarm(elapsed),
         refresh: async () => {
           const [config, last] = await Promise.all([this.bus.client.hgetall(this.bus.keys.config), this.bus.lastHeartbeat()]);
+          // Published for `pi-gateway status` and `doctor`: the watchdog is only visible from inside.
+          const wd = this.watchdog;
+          if (wd) await this.bus.client.hset(this.bus.keys.sessionInfo(session.sessionId), "watchdog", wd.state, "watchdogThreshold", wd.thresholdMs);
           return { thresholdMs: watchdogThresholdFromConfig(config), lastHeartbeat: last };
         },
       });

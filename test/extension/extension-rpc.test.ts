@@ -203,4 +203,18 @@ describe("pi extension in rpc mode", () => {
     assert.equal(await bus.pending("gateway"), 0, "acknowledged, not left queued");
     void piEnv;
   });
+
+  test("tripwire: a central session killed with -9 is detected by its successor, which tells the agent", async () => {
+    const first = await startPi({ GATEWAY_ROLE: "central", GATEWAY_WATCHDOG_CHECK: "200ms" });
+    await waitRegistered("gateway");
+    const info = (await bus.sessions()).find((s) => s.id === "gateway")!;
+    assert.ok(info.pid);
+    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway")?.watchdog === "armed", "watchdog state published");
+    process.kill(info.pid, "SIGKILL");
+    await first.pi.stop();
+    const seq = llm.requests.length;
+    await startPi({ GATEWAY_ROLE: "central" });
+    const notice = await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("gateway.session.restarted"), 10_000);
+    assert.match(notice.lastUserText, new RegExp(`"pid": ${info.pid}`));
+  });
 });
