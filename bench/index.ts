@@ -86,12 +86,17 @@ async function main(): Promise<void> {
     sections: results,
     ...(Object.keys(failures).length ? { failures } : {}),
   };
-  const dir = fileURLToPath(new URL("./results/", import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}latest.json`, `${JSON.stringify(doc, null, 2)}\n`);
+  const failed = Object.keys(failures).length > 0;
+  if (!failed) {
+    const dir = fileURLToPath(new URL("./results/", import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}latest.json`, `${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    ctx.log("a section failed: bench/results/latest.json left as it was");
+  }
   if (cli.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s; JSON written to bench/results/latest.json\n`);
-  if (Object.keys(failures).length) process.exitCode = 1;
+  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : "; JSON written to bench/results/latest.json"}\n`);
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((error: Error) => {

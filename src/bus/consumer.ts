@@ -85,6 +85,10 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   constructor(private readonly options: ConsumerOptions) {
     super();
     this.bus = options.bus;
+    // A consumer lives through Redis outages: its commands must wait for the reconnect, not fail.
+    if (options.bus.client.options.maxRetriesPerRequest !== null) {
+      throw new Error("EventConsumer needs a persistent client: GatewayBus.connect({ persistent: true })");
+    }
     this.log = options.logger ?? silentLogger;
     this.queues = [...new Set([options.sessionId, ...(options.extraQueues ?? [])])];
   }

@@ -40,7 +40,8 @@ export const DEFAULT_BUS_OPTIONS: BusOptions = {
   redisUrl: "redis://127.0.0.1:6379",
   prefix: DEFAULT_PREFIX,
   legacySession: LEGACY_SESSION,
-  dedupWindowMs: 7 * 86_400_000,
+  // Covers any producer retry and lease recovery by a wide margin, without keeping ids forever.
+  dedupWindowMs: 86_400_000,
   leaseMs: 15_000,
   backlogCap: 10_000,
   journalCap: 10_000,

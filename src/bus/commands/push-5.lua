@@ -79,8 +79,11 @@ for _, sid in ipairs(chosen) do
 end
 redis.call('LTRIM', KEYS[4], 0, deadCap - 1)
 redis.call('ZADD', KEYS[3], now, id)
+-- The journal is for reading back what happened, not a second copy of the queue: large bodies are cut.
+local journaled = raw
+if #raw > 4096 then journaled = string.sub(raw, 1, 4096) .. '...(' .. #raw .. ' bytes)' end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
-  'kind', 'pushed', 'id', id, 'type', etype, 'source', ARGV[12], 'sessions', table.concat(chosen, ','), 'event', raw)
+  'kind', 'pushed', 'id', id, 'type', etype, 'source', ARGV[12], 'sessions', table.concat(chosen, ','), 'event', journaled)
 
 local out = {'ok'}
 for _, sid in ipairs(chosen) do out[#out + 1] = sid end
