@@ -8,6 +8,7 @@ import { registerSessions } from "./commands/sessions.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTail } from "./commands/tail.js";
 import { registerHeartbeat } from "../heartbeat/cli.js";
+import { registerSetup } from "../setup/cli.js";
 import { packageVersion } from "./version.js";
 
 const program = new Command("pi-gateway")
@@ -25,6 +26,7 @@ registerTail(program);
 registerSessions(program);
 registerStatus(program);
 registerDeadLetters(program);
+registerSetup(program);
 registerHeartbeat(program);
 
 await program.parseAsync(process.argv);

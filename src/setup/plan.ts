@@ -1,0 +1,190 @@
+/**
+ * What setup will do for a set of answers, computed without touching anything: the files with
+ * their exact content, the commands to start services, and notes for the user. `--dry-run` prints
+ * this plan; `apply.ts` carries it out.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { HEARTBEAT_TEMPLATE } from "../agent/heartbeat.js";
+import { crontabLine } from "../heartbeat/crontab.js";
+import type { SetupAnswers } from "./answers.js";
+import { AGENT_SERVICE_LABEL, HEARTBEAT_SERVICE_LABEL, type SetupPaths } from "./paths.js";
+import { generateServiceFiles, type ServiceManager } from "./service/index.js";
+import type { Platform, ServiceSpec } from "./service/types.js";
+
+/**
+ * "replace": ours; an existing different file is backed up, then replaced.
+ * "create": the user's to edit (HEARTBEAT.md); written only when missing, never replaced.
+ */
+export interface PlannedFile {
+  path: string;
+  content: string;
+  mode: number;
+  description: string;
+  policy: "replace" | "create";
+}
+
+export interface SetupPlan {
+  answers: SetupAnswers;
+  files: PlannedFile[];
+  /** Commands that start the services (run with --start, otherwise printed). */
+  commands: string[];
+  notes: string[];
+}
+
+export interface PlanContext {
+  paths: SetupPaths;
+  platform: Platform;
+  /** "none" writes no service; defaults to launchd on macOS and systemd on Linux. */
+  manager: ServiceManager | "none";
+  redisUrl: string;
+  /** Root of this package (what pi's settings.json "packages" gets). */
+  packageRoot: string;
+  /** Absolute node executable, to run our CLI from a service. */
+  nodePath: string;
+  /** Absolute pi executable, for the always-on tmux session; undefined when not found. */
+  piPath: string | undefined;
+  heartbeatInterval: string;
+}
+
+export class SetupError extends Error {
+  override name = "SetupError";
+}
+
+export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
+  if (answers.tier === 4) {
+    throw new SetupError("tier 4 (full gateway: Telegram, WebSocket, web page) needs `pi-gateway daemon`, which this version does not ship yet; use --tier 2 or 3 for now");
+  }
+  const { paths } = ctx;
+  const files: PlannedFile[] = [];
+  const commands: string[] = [];
+  const notes: string[] = [];
+  const alwaysOn = answers.tier >= 2;
+  const role = alwaysOn || answers.sessions === "one" ? "central" : "satellite";
+
+  // Tier 1+: the extension in pi's settings, and the settings every gateway process reads.
+  files.push({
+    path: paths.piSettings,
+    content: settingsWithPackage(paths.piSettings, ctx.packageRoot),
+    mode: 0o644,
+    description: "pi settings: load the pi-gateway extension in every pi session",
+    policy: "replace",
+  });
+  const env: Record<string, string> = { REDIS_URL: ctx.redisUrl };
+  if (alwaysOn) env.GATEWAY_HEARTBEAT_INTERVAL = ctx.heartbeatInterval;
+  files.push({
+    path: paths.envFile,
+    content: `${[
+      "# pi-gateway settings, read by `pi-gateway` and the services setup installed.",
+      "# Source it in your shell profile to give interactive pi sessions the same settings:",
+      `#   set -a; . ${paths.envFile}; set +a`,
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ].join("\n")}\n`,
+    mode: 0o600,
+    description: "gateway environment (Redis URL and intervals; mode 600: it may hold a password)",
+    policy: "replace",
+  });
+
+  if (answers.tier === 1) {
+    notes.push(
+      answers.sessions === "one"
+        ? "Start pi as the central session so it also drains the legacy `main` queue: GATEWAY_ROLE=central pi"
+        : "Start one pi with GATEWAY_ROLE=central (it gets every event); other sessions get only what their jobs report back.",
+    );
+  }
+
+  if (alwaysOn) {
+    files.push({
+      path: paths.heartbeatFile,
+      content: HEARTBEAT_TEMPLATE,
+      mode: 0o644,
+      description: "the checklist the agent reads on every heartbeat (yours to edit; never overwritten)",
+      policy: "create",
+    });
+    const gatewayCli = `${ctx.packageRoot}/dist/cli/main.js`;
+    const heartbeatSpec: ServiceSpec = {
+      label: HEARTBEAT_SERVICE_LABEL,
+      description: "pi-gateway heartbeat (pushes cron.heartbeat on schedule)",
+      program: ctx.nodePath,
+      args: [gatewayCli, "heartbeat", "--interval", ctx.heartbeatInterval],
+      workingDirectory: paths.home,
+      env,
+      logDir: paths.logDir,
+      mode: "daemon",
+    };
+    const agentSpec: ServiceSpec | undefined = ctx.piPath
+      ? {
+          label: AGENT_SERVICE_LABEL,
+          description: "pi-gateway always-on central pi session (in tmux)",
+          program: ctx.piPath,
+          args: [],
+          workingDirectory: paths.home,
+          env: { ...env, GATEWAY_ROLE: role },
+          logDir: paths.logDir,
+          mode: "tmux-pi",
+        }
+      : undefined;
+    if (!ctx.piPath) notes.push("pi was not found on PATH: install it (npm install -g @mariozechner/pi-coding-agent) and run setup again to get the always-on session service.");
+
+    if (ctx.manager !== "none") {
+      const specs = [agentSpec, answers.source !== "inngest" ? heartbeatSpec : undefined].filter((s): s is ServiceSpec => s !== undefined);
+      for (const spec of specs) {
+        const service = generateServiceFiles(spec, { platform: ctx.platform, manager: ctx.manager, home: paths.home });
+        for (const file of service.files) files.push({ ...file, policy: "replace" });
+        commands.push(...service.commands);
+        notes.push(...service.notes);
+      }
+    } else {
+      notes.push(`No service manager: start the central session yourself with GATEWAY_ROLE=central pi, and the heartbeat with: pi-gateway heartbeat --interval ${ctx.heartbeatInterval}`);
+    }
+
+    if (answers.source !== "inngest") {
+      const minutes = Math.max(1, Math.round(parseIntervalMinutes(ctx.heartbeatInterval)));
+      notes.push(`Heartbeat via crontab instead of the service (equivalent to the original design):\n  ${safeCrontab(minutes, ctx.redisUrl)}`);
+    }
+    if (answers.source !== "cron") {
+      notes.push(
+        [
+          "Inngest heartbeat: register the function this package exports, next to your other functions:",
+          '  import { createHeartbeatFunction, createInngestApp } from "pi-gateway/inngest";',
+          "  const heartbeat = createHeartbeatFunction(inngest, { cron: \"*/15 * * * *\" });",
+          '  // Inngest in Docker, worker on the host: serveHost must be reachable from the container',
+          '  const app = createInngestApp({ client: inngest, functions: [heartbeat], serveHost: "http://host.docker.internal:3100" });',
+        ].join("\n"),
+      );
+    }
+  }
+  if (answers.sessions === "several") {
+    notes.push("Several sessions: the always-on one is central (heartbeats, alerts, everything untargeted); start the others as plain `pi` (satellites). A job started from a satellite's shell inherits GATEWAY_SESSION_ID, so its `pi-gateway push` reports back to that satellite as well.");
+  }
+  return { answers, files, commands, notes };
+}
+
+/** pi's settings.json with our package in "packages" (other settings kept as they are). */
+function settingsWithPackage(path: string, packageRoot: string): string {
+  let settings: Record<string, unknown> = {};
+  if (existsSync(path)) {
+    try {
+      settings = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    } catch (error) {
+      throw new SetupError(`${path} is not valid JSON (${(error as Error).message}); fix it and run setup again`);
+    }
+  }
+  const packages = Array.isArray(settings.packages) ? [...(settings.packages as unknown[])] : [];
+  const present = packages.some((p) => p === packageRoot || (typeof p === "object" && p !== null && (p as { source?: string }).source === packageRoot));
+  if (!present) packages.push(packageRoot);
+  return `${JSON.stringify({ ...settings, packages }, null, 2)}\n`;
+}
+
+function parseIntervalMinutes(interval: string): number {
+  const match = /^(\d+)\s*(m|h)?$/.exec(interval.trim());
+  if (!match) return 15;
+  return match[2] === "h" ? Number(match[1]) * 60 : Number(match[1]);
+}
+
+function safeCrontab(minutes: number, redisUrl: string): string {
+  try {
+    return crontabLine({ intervalMinutes: minutes, redisUrl });
+  } catch {
+    return crontabLine({ intervalMinutes: 15, redisUrl });
+  }
+}

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runCli } from "../helpers/cli.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { waitFor } from "../helpers/wait.js";
+
+const repoRoot = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const bin = join(repoRoot, "dist/cli/main.js");
+// pi from this package's dev dependencies stands in for a global install.
+const PATH = `${join(repoRoot, "node_modules/.bin")}:${process.env.PATH}`;
+
+let redis: RedisServer;
+let env: Record<string, string>;
+before(async () => {
+  redis = await startRedis();
+  env = { REDIS_URL: redis.url, PATH, PI_CODING_AGENT_DIR: "", GATEWAY_HEARTBEAT_FILE: "" };
+});
+after(async () => {
+  await redis.stop();
+});
+
+function freshHome(): string {
+  return mkdtempSync(join(tmpdir(), "pigw-home-"));
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  (function walk(d: string) {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p.slice(dir.length + 1));
+    }
+  })(dir);
+  return out.sort();
+}
+
+describe("pi-gateway setup", () => {
+  test("--dry-run prints every file with its content and writes nothing", async () => {
+    const home = freshHome();
+    const result = await runCli(["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--dry-run", "--service", "systemd", "--platform", "linux", "--home", home], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /Dry run: nothing is written/);
+    for (const file of [".pi/agent/settings.json", ".config/pi-gateway/gateway.env", "HEARTBEAT.md", ".config/systemd/user/dev.pi-gateway.agent.service", ".config/systemd/user/dev.pi-gateway.heartbeat.service"]) {
+      assert.ok(result.stdout.includes(`would create ${join(home, file)}`), `plans ${file}`);
+    }
+    assert.match(result.stdout, /ExecStart=.*"heartbeat" "--interval" "15m"/);
+    assert.match(result.stdout, /GATEWAY_ROLE=central/);
+    assert.match(result.stdout, /systemctl --user enable --now dev.pi-gateway.agent.service/);
+    assert.deepEqual(listFiles(home), [], "nothing written");
+  });
+
+  test("applies idempotently: second run changes nothing and says so; user files are backed up or kept", async () => {
+    const home = freshHome();
+    const settingsPath = join(home, ".pi/agent/settings.json");
+    mkdirSync(dirname(settingsPath), { recursive: true });
+    writeFileSync(settingsPath, JSON.stringify({ theme: "dark", packages: ["npm:other"] }));
+    writeFileSync(join(home, "HEARTBEAT.md"), "# my own checklist\n");
+    const args = ["setup", "--tier", "3", "--source", "mixed", "--sessions", "several", "--yes", "--service", "launchd", "--platform", "darwin", "--home", home];
+
+    const first = await runCli(args, { env });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /Done: \d+ created, 1 updated/);
+    const settings = JSON.parse(readFileSync(settingsPath, "utf8")) as { theme: string; packages: string[] };
+    assert.equal(settings.theme, "dark", "other settings kept");
+    assert.deepEqual(settings.packages, ["npm:other", repoRoot]);
+    const backups = readdirSync(dirname(settingsPath)).filter((n) => n.startsWith("settings.json.bak-"));
+    assert.equal(backups.length, 1, "the user's settings were backed up before the change");
+    assert.equal(readFileSync(join(home, "HEARTBEAT.md"), "utf8"), "# my own checklist\n", "HEARTBEAT.md is the user's: kept");
+    assert.equal(statSync(join(home, ".config/pi-gateway/gateway.env")).mode & 0o777, 0o600);
+    const plist = readFileSync(join(home, "Library/LaunchAgents/dev.pi-gateway.agent.plist"), "utf8");
+    assert.match(plist, /<key>KeepAlive<\/key>/);
+
+    const snapshot = listFiles(home).map((f) => [f, statSync(join(home, f)).mtimeMs]);
+    const second = await runCli(args, { env });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /Nothing to change: everything is already set up\./);
+    assert.doesNotMatch(second.stdout, /\bcreate\b.*\n.*\bupdate\b/);
+    assert.deepEqual(listFiles(home).map((f) => [f, statSync(join(home, f)).mtimeMs]), snapshot, "no file touched");
+
+    const json = await runCli([...args, "--json"], { env });
+    assert.equal((JSON.parse(json.stdout) as { changed: boolean }).changed, false);
+  });
+
+  test("clear errors: tier 4 not yet available, bad flags, no answers without a terminal", async () => {
+    const home = freshHome();
+    const cases: Array<[string[], RegExp]> = [
+      [["setup", "--tier", "4", "--source", "cron", "--sessions", "one", "--home", home], /tier 4 .* needs `pi-gateway daemon`/],
+      [["setup", "--tier", "7", "--source", "cron", "--sessions", "one", "--home", home], /--tier must be 1, 2, 3 or 4/],
+      [["setup", "--tier", "1", "--source", "email", "--sessions", "one", "--home", home], /--source must be cron, inngest or mixed/],
+      [["setup", "--home", home], /setup needs its answers: run it in a terminal/],
+      [["setup", "--yes", "--service", "launchd", "--platform", "linux", "--home", home], /launchd is only available on macOS/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args, { env });
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+    assert.deepEqual(listFiles(home), []);
+  });
+
+  test("the interactive wizard, driven in tmux as a user would", async () => {
+    const home = freshHome();
+    const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
+    const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });
+    const screen = () => tmux("capture-pane", "-p", "-t", "wiz", "-S", "-200");
+    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${bin} setup --service none --home ${home}; echo EXIT=$?; sleep 60`;
+    tmux("new-session", "-d", "-s", "wiz", "-x", "200", "-y", "50", command);
+    try {
+      const answer = async (prompt: RegExp, keys: string) => {
+        await waitFor(() => prompt.test(screen()), `prompt ${prompt}`, 15_000, 100);
+        tmux("send-keys", "-t", "wiz", keys, "Enter");
+      };
+      await answer(/What's your goal\?[\s\S]*Choose 1-3 \[1\]:\s*$/m, "9"); // a wrong answer is asked again
+      await answer(/Please answer with a number from 1 to 3\.\nChoose 1-3 \[1\]:\s*$/m, "2");
+      await answer(/What's your event source\?[\s\S]*Choose 1-3 \[1\]:\s*$/m, "1");
+      await answer(/How many concurrent agent sessions\?[\s\S]*Choose 1-2 \[1\]:\s*$/m, "2");
+      await answer(/Apply these changes\? \[Y\/n\]:\s*$/m, "y");
+      await waitFor(() => /EXIT=0/.test(screen()), "wizard finished", 15_000, 100);
+      const text = screen();
+      assert.match(text, /Setting up tier 3 \(cron, several sessions\)/);
+      assert.match(text, /Done: 3 created, 0 updated\./);
+      assert.match(text, /Several sessions: the always-on one is central/);
+      assert.deepEqual(listFiles(home), [".config/pi-gateway/gateway.env", ".pi/agent/settings.json", "HEARTBEAT.md"]);
+    } finally {
+      try {
+        tmux("kill-server");
+      } catch {
+        // already gone
+      }
+      rmSync(socketDir, { recursive: true, force: true });
+    }
+  });
+});
