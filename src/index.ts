@@ -7,5 +7,5 @@ export { parseDuration, formatDuration } from "./config/duration.js";
 export * from "./heartbeat/schedule.js";
 export * from "./heartbeat/scheduler.js";
 export * from "./heartbeat/crontab.js";
-// Pulls inngest and hono into the import graph of the package root (a few hundred ms at load).
-export * from "./heartbeat/inngest.js";
+// The Inngest function factory and Hono serve helper live at "pi-gateway/inngest", so importing the
+// package root does not load inngest and hono.

@@ -9,6 +9,7 @@ import { registerStatus } from "./commands/status.js";
 import { registerTail } from "./commands/tail.js";
 import { registerHeartbeat } from "../heartbeat/cli.js";
 import { registerSetup } from "../setup/cli.js";
+import { registerDoctor } from "../doctor/cli.js";
 import { packageVersion } from "./version.js";
 
 const program = new Command("pi-gateway")
@@ -27,6 +28,7 @@ registerSessions(program);
 registerStatus(program);
 registerDeadLetters(program);
 registerSetup(program);
+registerDoctor(program);
 registerHeartbeat(program);
 
 await program.parseAsync(process.argv);

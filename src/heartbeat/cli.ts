@@ -132,12 +132,18 @@ async function runForeground(source: string, when: { intervalMs?: number; cron?:
   else print(`heartbeat ${describe(when, scheduler.schedule.description)} as ${source}, next at ${next}; Ctrl-C to stop`);
 
   await untilSignal();
-  await within(scheduler.stop(), SHUTDOWN_GRACE_MS);
-  await within(bus.close(), SHUTDOWN_GRACE_MS);
-  // A quit stuck behind an outage would keep the process alive.
+  const finished = await within(scheduler.stop(), SHUTDOWN_GRACE_MS);
+  // QUIT would wait for a Redis that is down; only say goodbye to one that is there.
+  if (bus.client.status === "ready") await within(bus.close(), SHUTDOWN_GRACE_MS);
   bus.client.disconnect();
-  if (json) print(JSON.stringify({ kind: "stopped", at: Date.now(), beats: scheduler.beats }));
-  else print(`stopped after ${scheduler.beats} heartbeat${scheduler.beats === 1 ? "" : "s"}`);
+  const abandoned = finished ? 0 : 1;
+  if (json) print(JSON.stringify({ kind: "stopped", at: Date.now(), beats: scheduler.beats, abandoned }));
+  else print(`stopped after ${scheduler.beats} heartbeat${scheduler.beats === 1 ? "" : "s"}${abandoned ? " (one still waiting for Redis was abandoned)" : ""}`);
+  if (!finished) {
+    // The abandoned push keeps retrying (and the process alive) until its retry window ends.
+    await new Promise((resolve) => process.stdout.write("", resolve));
+    process.exit(0);
+  }
 }
 
 function describe(when: { cron?: string }, description: string): string {
@@ -166,11 +172,15 @@ function usage<T>(fn: () => T, what?: string): T {
   }
 }
 
-/** Waits for `promise`, but no longer than `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise`, but no longer than `ms`; true when it settled in time. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
   try {
-    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
   } finally {
     clearTimeout(timer);
   }
