@@ -70,6 +70,7 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
     policy: "replace",
   });
   const env: Record<string, string> = { REDIS_URL: ctx.redisUrl };
+  const envFileOnly = { GATEWAY_SETUP_TIER: String(answers.tier) };
   if (alwaysOn) env.GATEWAY_HEARTBEAT_INTERVAL = ctx.heartbeatInterval;
   files.push({
     path: paths.envFile,
@@ -77,7 +78,7 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
       "# pi-gateway settings, read by `pi-gateway` and the services setup installed.",
       "# Source it in your shell profile to give interactive pi sessions the same settings:",
       `#   set -a; . ${paths.envFile}; set +a`,
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries({ ...env, ...envFileOnly }).map(([k, v]) => `${k}=${v}`),
     ].join("\n")}\n`,
     mode: 0o600,
     description: "gateway environment (Redis URL and intervals; mode 600: it may hold a password)",

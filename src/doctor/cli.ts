@@ -1,0 +1,42 @@
+/** `pi-gateway doctor`: the verification checklist, automated. */
+import { homedir } from "node:os";
+import type { Command } from "commander";
+import { action, globalOptions, print, printJson } from "../cli/context.js";
+import { resolveBusOptions } from "../config/bus-options.js";
+import { parseDuration } from "../config/duration.js";
+import { resolveSessionOptions } from "../config/session-options.js";
+import { setupPaths } from "../setup/paths.js";
+import { runChecks, type CheckStatus } from "./checks.js";
+
+const MARK: Record<CheckStatus, string> = { pass: "✔", warn: "!", fail: "✘", skip: "-" };
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("run the verification checklist: Redis, extension, central session, delivery, heartbeat, watchdog, service")
+    .option("--no-push", "do not push a test event to the central session")
+    .option("--wait <duration>", "how long to wait for the test event to be delivered", "10s")
+    .option("--home <dir>", "home directory setup installed into (default: yours)")
+    .action(
+      action(async (flags: { push: boolean; wait: string; home?: string }, command: Command) => {
+        const options = globalOptions(command);
+        const results = await runChecks({
+          bus: resolveBusOptions({ redisUrl: options.redisUrl, prefix: options.prefix }),
+          paths: setupPaths(flags.home ?? homedir()),
+          platform: process.platform === "darwin" ? "darwin" : "linux",
+          pushTest: flags.push,
+          waitMs: parseDuration(flags.wait),
+          thresholdMs: resolveSessionOptions().watchdogThresholdMs,
+        });
+        const ok = results.every((r) => r.status !== "fail");
+        if (!ok) process.exitCode = 1;
+        if (options.json) return printJson({ ok, checks: results });
+        for (const r of results) {
+          print(`${MARK[r.status]} ${r.title}: ${r.detail}`);
+          if (r.fix && r.status !== "pass") print(`    fix: ${r.fix}`);
+        }
+        const failed = results.filter((r) => r.status === "fail").length;
+        print(ok ? "\nAll checks passed." : `\n${failed} check${failed === 1 ? "" : "s"} failed.`);
+      }),
+    );
+}
