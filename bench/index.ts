@@ -13,13 +13,14 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
+import { piSection } from "./pi.js";
 import type { BenchContext, Section } from "./section.js";
 import { nowMs, round } from "./stats.js";
 
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection];
+export const SECTIONS: Section[] = [busSection, piSection];
 
 interface Cli {
   json: boolean;
