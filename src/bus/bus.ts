@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
-import { parseRawEvent, type GatewayEvent } from "../protocol/event.js";
+import { createEvent, parseRawEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
 import { connectClient, createClient } from "./connection.js";
 import { GatewayError } from "./errors.js";
@@ -130,7 +130,7 @@ export class GatewayBus {
   static async connect(overrides: ConnectBusOptions = {}): Promise<GatewayBus> {
     const { name = "pi-gateway", persistent = false, ...rest } = overrides;
     const options = resolveBusOptions(rest);
-    const client = createClient(options.redisUrl, { name, persistent, connectTimeoutMs: options.connectTimeoutMs });
+    const client = createClient(options.redisUrl, { name, persistent, connectTimeoutMs: options.connectTimeoutMs, caFile: options.redisCaFile });
     try {
       await connectClient(client, options.redisUrl, options.connectTimeoutMs);
     } catch (error) {
@@ -146,6 +146,7 @@ export class GatewayBus {
       name,
       persistent: true,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      caFile: this.options.redisCaFile,
     });
     return copy;
   }
@@ -223,6 +224,17 @@ export class GatewayBus {
         await sleep(Math.min(250 * attempt, 2_000));
       }
     }
+  }
+
+  /**
+   * The original design's pushEvent(type, source, payload), with routing: builds the event
+   * (fresh id, now) and pushes it with retries. Origin defaults to $GATEWAY_SESSION_ID, so a job
+   * started from a session's shell reports back to that session.
+   */
+  pushEvent(type: string, source: string, payload: unknown = {}, options: PushOptions & { id?: string } = {}): Promise<PushResult> {
+    const originSession = options.originSession ?? (process.env.GATEWAY_SESSION_ID || undefined);
+    const event = createEvent(type, source, payload, { id: options.id, target: options.target, originSession });
+    return this.pushWithRetry(event);
   }
 
   // ---------------------------------------------------------------- consuming

@@ -6,6 +6,8 @@
  * reconnecting with capped exponential backoff: a consumer simply resumes after an outage. One-shot
  * clients (the CLI) fail fast with a clear message instead.
  */
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 import { Redis } from "ioredis";
 import { GatewayError } from "./errors.js";
 
@@ -15,6 +17,8 @@ export interface ClientOptions {
   /** Keep retrying commands through outages (true) or fail them after a few tries (false). */
   persistent: boolean;
   connectTimeoutMs: number;
+  /** PEM file of a CA to trust for rediss:// (besides the system's). */
+  caFile?: string;
 }
 
 /** Capped exponential backoff with jitter: 100ms, 200ms, ... up to 3s between reconnect attempts. */
@@ -32,6 +36,7 @@ export function createClient(url: string, options: ClientOptions): Redis {
     retryStrategy: reconnectDelay,
     // A failover leaves us talking to a replica: reconnect and resend instead of failing writes.
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false),
+    ...(options.caFile && url.startsWith("rediss:") ? { tls: { ca: [...rootCertificates, readFileSync(options.caFile, "utf8")] } } : {}),
   });
   // Errors surface through connection state and failed commands; an unhandled 'error' event
   // would otherwise crash the host process (pi itself, for the extension).

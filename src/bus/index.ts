@@ -1,4 +1,5 @@
 export * from "./bus.js";
 export * from "./consumer.js";
+export * from "./producer.js";
 export * from "./errors.js";
 export { createClient, connectClient, redactUrl } from "./connection.js";

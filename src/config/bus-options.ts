@@ -8,6 +8,8 @@ import { parseDuration } from "./duration.js";
 export interface BusOptions {
   /** redis:// or rediss:// (TLS), with optional user:password and /db. */
   redisUrl: string;
+  /** CA certificate (PEM file) to trust for rediss://, e.g. a managed Redis with a private CA. */
+  redisCaFile?: string;
   /** Key prefix; "agent" gives the original design's key names. */
   prefix: string;
   /** Session that receives events nobody else would (the original single-session id). */
@@ -73,13 +75,14 @@ const countVars: Array<[keyof BusOptions, string]> = [
 ];
 
 /** Names of the environment variables, for --help texts and docs. */
-export const BUS_ENV_VARS = ["REDIS_URL", "GATEWAY_PREFIX", ...durationVars.map(([, v]) => v), ...countVars.map(([, v]) => v)];
+export const BUS_ENV_VARS = ["REDIS_URL", "GATEWAY_REDIS_CA_FILE", "GATEWAY_PREFIX", ...durationVars.map(([, v]) => v), ...countVars.map(([, v]) => v)];
 
 /** Defaults, overridden by the environment, overridden by explicit values. */
 export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env = process.env): BusOptions {
   const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
   if (env.REDIS_URL) options.redisUrl = env.REDIS_URL;
   if (env.GATEWAY_PREFIX) options.prefix = env.GATEWAY_PREFIX;
+  if (env.GATEWAY_REDIS_CA_FILE) options.redisCaFile = env.GATEWAY_REDIS_CA_FILE;
   for (const [key, name] of durationVars) {
     const value = env[name];
     if (value) (options[key] as number) = withName(name, () => parseDuration(value));

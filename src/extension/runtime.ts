@@ -40,6 +40,7 @@ export class GatewayRuntime {
       name: `pi-gateway:${session.sessionId}`,
       persistent: true,
       connectTimeoutMs: busOptions.connectTimeoutMs,
+      caFile: busOptions.redisCaFile,
     });
     this.bus = new GatewayBus(client, busOptions);
     this.injector = new PiInjector(pi, () => this.ctx, session.deliverAs, session.acceptTimeoutMs);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
+import { pushGatewayEvent } from "../../src/bus/producer.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 
@@ -82,6 +83,16 @@ describe("fan-out", () => {
   test("a session registered the seed's way (plain SADD) still receives", async () => {
     await bus.client.sadd(bus.keys.sessions, "gateway");
     assert.deepEqual((await bus.push(createEvent("x", "t"))).sessions, ["gateway"]);
+  });
+
+  test("pushGatewayEvent(type, source, payload, {originSession}): the one-call producer for scripts", async () => {
+    await reg("gateway", "central");
+    await reg("pid-3", "satellite");
+    const result = await pushGatewayEvent("download.complete", "my-script", { file: "video.mp4" }, { originSession: "pid-3", redisUrl: redis.url });
+    assert.equal(result.status, "pushed");
+    assert.deepEqual(result.sessions, ["gateway", "pid-3"]);
+    const [event] = (await bus.claim("pid-3")).events;
+    assert.deepEqual([event!.type, event!.source, event!.payload, event!.originSession], ["download.complete", "my-script", { file: "video.mp4" }, "pid-3"]);
   });
 
   test("a retried push with the same id is a no-op", async () => {
