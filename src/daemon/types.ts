@@ -1,0 +1,90 @@
+/**
+ * The contracts between the daemon's parts. Every input (Telegram, WebSocket, HTTP webhook, Redis
+ * event, heartbeat, CLI) becomes an InboundMessage submitted to the command queue; the agent runner
+ * processes one command at a time; the outbound router sends each ReplyEvent back to the address
+ * the command came with (scoped per request, never a global "current channel").
+ */
+import type { Logger } from "../util/logger.js";
+
+/** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
+export type Priority = "human" | "event" | "heartbeat";
+
+/**
+ * How a command joins the agent when it is already busy:
+ * followUp (default) waits for the current turn; steer interrupts after the current tool call;
+ * collect merges commands of the same source arriving within a short window into one.
+ */
+export type QueueMode = "followUp" | "steer" | "collect";
+
+/** Where replies for a command go: a channel and an address inside it (chat id, connection id). */
+export interface ReplyAddress {
+  channel: string;
+  to: string;
+}
+
+export interface InboundMessage {
+  /** Dedup key, stable across retries of the same input: "telegram:<update_id>", "ws:<client id>:<msg id>", "event:<event id>". */
+  id: string;
+  /** The channel it came from: "telegram", "websocket", "http", "redis", "heartbeat", "cli". */
+  channel: string;
+  text: string;
+  priority: Priority;
+  /** Replies go here. Without it, replies go to the configured owner channel (events), or nowhere. */
+  replyTo?: ReplyAddress;
+  mode?: QueueMode;
+  /** Free-form labels for logs and the web page (sender name, event type...). */
+  meta?: Record<string, string>;
+}
+
+/** Streamed back for one command (requestId = the command's id). */
+export type ReplyEvent =
+  | { type: "start"; requestId: string }
+  | { type: "delta"; requestId: string; text: string }
+  | { type: "tool"; requestId: string; name: string; phase: "start" | "end"; isError?: boolean }
+  | { type: "end"; requestId: string; text: string }
+  | { type: "error"; requestId: string; message: string };
+
+export interface SubmitResult {
+  /** "duplicate": this id was already accepted (retried webhook, re-delivered update). */
+  status: "queued" | "duplicate";
+  requestId: string;
+}
+
+export interface CommandSink {
+  /** Resolves once the command is durably stored (so the channel may acknowledge its input). */
+  submit(message: InboundMessage): Promise<SubmitResult>;
+}
+
+export interface DaemonStatus {
+  state: "starting" | "idle" | "busy" | "stopping";
+  sessionFile?: string;
+  /** Commands waiting, per priority. */
+  queue: Record<Priority, number>;
+  current?: { requestId: string; channel: string; startedAt: number };
+  processed: number;
+  lastHeartbeat: number | null;
+  watchdog?: string;
+}
+
+/** What channels may ask of the daemon (Telegram /status /new /abort, WebSocket status/abort). */
+export interface DaemonControl {
+  status(): Promise<DaemonStatus>;
+  /** Aborts the turn in progress, if any. */
+  abort(): Promise<void>;
+  /** Starts a fresh pi session (the old one stays on disk). */
+  newSession(): Promise<void>;
+}
+
+export interface ChannelContext {
+  commands: CommandSink;
+  control: DaemonControl;
+  logger: Logger;
+}
+
+export interface Channel {
+  readonly name: string;
+  start(context: ChannelContext): Promise<void>;
+  stop(): Promise<void>;
+  /** Delivers one reply event to an address of this channel. Must not throw for a gone client. */
+  deliver(to: string, event: ReplyEvent): Promise<void>;
+}
