@@ -1,0 +1,134 @@
+/**
+ * The embedded pi: one SDK session (persisted to disk and resumed on restart), run one command at a
+ * time. Turns pi's session events into ReplyEvents for the outbound router.
+ */
+import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
+import type { Logger } from "../util/logger.js";
+import type { ReplyEvent } from "./types.js";
+
+type PiSdk = typeof import("@mariozechner/pi-coding-agent");
+
+export interface AgentRunnerOptions {
+  cwd: string;
+  /** pi's agent dir (models, settings, sessions); default: $PI_CODING_AGENT_DIR or ~/.pi/agent. */
+  agentDir?: string;
+  logger: Logger;
+}
+
+export interface TurnResult {
+  text: string;
+  aborted: boolean;
+}
+
+export class AgentRunner {
+  private sdk: PiSdk | undefined;
+  private session: AgentSession | undefined;
+
+  constructor(private readonly options: AgentRunnerOptions) {}
+
+  get sessionFile(): string | undefined {
+    return this.session?.sessionFile;
+  }
+
+  get busy(): boolean {
+    return this.session?.isStreaming ?? false;
+  }
+
+  /** Resumes the most recent session for the working directory, or starts one. */
+  async start(fresh = false): Promise<void> {
+    this.sdk ??= await loadSdk();
+    const { SessionManager, SettingsManager, DefaultResourceLoader, createAgentSession, getAgentDir } = this.sdk;
+    const cwd = this.options.cwd;
+    const agentDir = this.options.agentDir ?? getAgentDir();
+    // The daemon consumes gateway events itself: the pi-gateway extension, if the user's settings
+    // load it, must not also drain them inside this embedded session.
+    process.env.GATEWAY_DISABLED = "1";
+    const settingsManager = SettingsManager.create(cwd, agentDir);
+    const resourceLoader = new DefaultResourceLoader({ cwd, agentDir, settingsManager });
+    await resourceLoader.reload();
+    const { session, extensionsResult } = await createAgentSession({
+      cwd,
+      agentDir,
+      settingsManager,
+      resourceLoader,
+      sessionManager: fresh ? SessionManager.create(cwd) : SessionManager.continueRecent(cwd),
+    });
+    for (const error of extensionsResult.errors) this.options.logger.warn({ path: error.path, err: error.error }, "pi extension failed to load");
+    await session.bindExtensions({ onError: (error) => this.options.logger.warn({ err: String(error.error), event: error.event }, "pi extension error") });
+    this.session = session;
+    this.options.logger.info({ sessionFile: session.sessionFile, model: session.model?.id }, "pi session ready");
+  }
+
+  /** Runs one prompt to the end of its turn, streaming events; resolves with the final reply text. */
+  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void): Promise<TurnResult> {
+    const session = this.requireSession();
+    let aborted = false;
+    const unsubscribe = session.subscribe((event: AgentSessionEvent) => {
+      if (event.type === "message_update" && event.assistantMessageEvent.type === "text_delta") {
+        onEvent({ type: "delta", requestId, text: event.assistantMessageEvent.delta });
+      } else if (event.type === "tool_execution_start") {
+        onEvent({ type: "tool", requestId, name: event.toolName, phase: "start" });
+      } else if (event.type === "tool_execution_end") {
+        onEvent({ type: "tool", requestId, name: event.toolName, phase: "end", isError: event.isError });
+      } else if (event.type === "message_end" && event.message.role === "assistant" && event.message.stopReason === "aborted") {
+        aborted = true;
+      }
+    });
+    const before = session.messages.length;
+    try {
+      await session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+    } finally {
+      unsubscribe();
+    }
+    const replies = session.messages.slice(before).filter((m) => m.role === "assistant");
+    const texts = replies.map((m) => textOf(m.content)).filter((t) => t.trim());
+    const last = replies.at(-1);
+    if (last && last.role === "assistant" && last.stopReason === "error") {
+      throw new Error(last.errorMessage ?? "the model returned an error");
+    }
+    return { text: texts.at(-1) ?? "", aborted };
+  }
+
+  /** Adds a message to the running turn (steer mode). */
+  async steer(text: string): Promise<void> {
+    await this.requireSession().steer(text);
+  }
+
+  async abort(): Promise<void> {
+    if (this.session?.isStreaming) await this.session.abort();
+  }
+
+  /** A fresh session file; the previous one stays on disk. */
+  async newSession(): Promise<void> {
+    await this.abort();
+    this.session?.dispose();
+    this.session = undefined;
+    await this.start(true);
+  }
+
+  async stop(): Promise<void> {
+    this.session?.dispose();
+    this.session = undefined;
+  }
+
+  private requireSession(): AgentSession {
+    if (!this.session) throw new Error("pi session is not running");
+    return this.session;
+  }
+}
+
+async function loadSdk(): Promise<PiSdk> {
+  try {
+    return await import("@mariozechner/pi-coding-agent");
+  } catch (error) {
+    throw new Error(
+      `pi-gateway daemon embeds pi, which is not installed here (${(error as Error).message.split("\n")[0]}): npm install @mariozechner/pi-coding-agent`,
+    );
+  }
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content.map((p: { type?: string; text?: string }) => (p?.type === "text" ? (p.text ?? "") : "")).join("");
+}

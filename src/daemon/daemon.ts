@@ -1,0 +1,295 @@
+/**
+ * The gateway daemon (tier 4): pi embedded as a library, owning every input and output.
+ *
+ *   inputs ──submit──▶ CommandQueue (Redis streams, durable, deduplicated) ──take──▶ AgentRunner
+ *   (channels, Redis events,                                                          │ reply events
+ *    heartbeat, watchdog)                                                             ▼
+ *                                                     OutboundRouter ──▶ the channel that asked
+ *
+ * One turn at a time; a stuck turn is aborted after `turnTimeoutMs`; on shutdown the turn in
+ * progress may finish within `shutdownGraceMs`, otherwise it is aborted and stays queued, so the
+ * next start replays it.
+ */
+import { formatEventPrompt } from "../agent/event-prompt.js";
+import { heartbeatInstruction } from "../agent/heartbeat.js";
+import { HeartbeatWatchdog } from "../agent/watchdog.js";
+import { GatewayBus } from "../bus/bus.js";
+import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
+import type { BusOptions } from "../config/bus-options.js";
+import { formatDuration } from "../config/duration.js";
+import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
+import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
+import type { Logger } from "../util/logger.js";
+import { AgentRunner } from "./agent-runner.js";
+import { CommandQueue, type QueuedCommand } from "./command-queue.js";
+import { OutboundRouter } from "./router.js";
+import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, ReplyAddress, SubmitResult } from "./types.js";
+
+export interface DaemonOptions {
+  bus: BusOptions;
+  cwd: string;
+  agentDir?: string;
+  sessionId?: string;
+  channels: Channel[];
+  /** Where replies to events, heartbeats and alarms go (e.g. the owner's Telegram chat). */
+  owner?: ReplyAddress;
+  turnTimeoutMs: number;
+  shutdownGraceMs: number;
+  agingMs: number;
+  collectWindowMs: number;
+  heartbeatFile: string;
+  watchdogThresholdMs: number;
+  watchdogCheckMs: number;
+  logger: Logger;
+}
+
+export class GatewayDaemon implements CommandSink, DaemonControl {
+  bus!: GatewayBus;
+  private queue!: CommandQueue;
+  private consumer!: EventConsumer;
+  readonly agent: AgentRunner;
+  private readonly router: OutboundRouter;
+  private watchdog: HeartbeatWatchdog | undefined;
+  private state: DaemonStatus["state"] = "starting";
+  private current: { command: QueuedCommand; startedAt: number } | undefined;
+  private processed = 0;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.log = options.logger;
+    this.agent = new AgentRunner({ cwd: options.cwd, agentDir: options.agentDir, logger: options.logger });
+    this.router = new OutboundRouter(options.owner, options.logger);
+    for (const channel of options.channels) this.router.register(channel);
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    this.bus = await GatewayBus.connect({ ...options.bus, persistent: true, name: "pi-gateway:daemon" });
+    this.queue = new CommandQueue(this.bus.client, {
+      prefix: options.bus.prefix,
+      dedupWindowMs: options.bus.dedupWindowMs,
+      agingMs: options.agingMs,
+      collectWindowMs: options.collectWindowMs,
+    });
+    const replays = await this.queue.init();
+    if (replays) this.log.warn({ replays }, "replaying commands that were in progress when the daemon stopped");
+    await this.agent.start();
+
+    for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
+
+    const sessionId = options.sessionId ?? DEFAULT_CENTRAL_SESSION;
+    this.consumer = new EventConsumer({
+      bus: this.bus,
+      sessionId,
+      role: "central",
+      durable: true,
+      extraQueues: [options.bus.legacySession],
+      kind: "daemon",
+      logger: this.log,
+      deliver: (batch) => this.acceptEvents(batch),
+      alreadyDelivered: async (ids) => {
+        const seen = await this.queue.seen(ids.map((id) => `event:${id}`));
+        return new Set(ids.filter((id) => seen.has(`event:${id}`)));
+      },
+    });
+    this.consumer.on("drainFailed", (error) => this.log.warn({ err: error.message }, "event drain failed; retrying"));
+    this.watchdog = new HeartbeatWatchdog({
+      thresholdMs: options.watchdogThresholdMs,
+      checkEveryMs: options.watchdogCheckMs,
+      lastHeartbeat: (await this.bus.lastHeartbeat()) ?? Date.now(),
+      onAlarm: (elapsed) => void this.alarm(elapsed),
+      refresh: async () => {
+        if (this.watchdog) {
+          await this.bus.client.hset(this.bus.keys.sessionInfo(sessionId), "watchdog", this.watchdog.state, "watchdogThreshold", this.watchdog.thresholdMs);
+        }
+        return { lastHeartbeat: await this.bus.lastHeartbeat() };
+      },
+    });
+    this.watchdog.start();
+    await this.consumer.start();
+    this.state = "idle";
+    this.loop = this.processLoop();
+    this.log.info({ session: this.agent.sessionFile, channels: options.channels.map((c) => c.name) }, "daemon started");
+  }
+
+  /** Stops taking input, lets the current turn finish (or checkpoints it), then shuts down. */
+  async stop(): Promise<void> {
+    if (this.state === "stopping") return;
+    this.state = "stopping";
+    for (const channel of this.options.channels) await channel.stop().catch(() => undefined);
+    this.watchdog?.stop();
+    await this.consumer?.stop();
+    this.wake?.();
+    if (this.current) {
+      const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
+      // Not finished in time: abort; the command was never completed, so the next start replays it.
+      if (!finished) await this.agent.abort();
+    }
+    await this.loop?.catch(() => undefined);
+    await this.agent.stop();
+    await this.bus?.close();
+  }
+
+  // ------------------------------------------------------------------ CommandSink
+
+  async submit(message: InboundMessage): Promise<SubmitResult> {
+    if (this.state === "stopping") throw new Error("the daemon is shutting down");
+    const status = await this.queue.submit(message);
+    if (status === "queued") {
+      this.log.info({ id: message.id, channel: message.channel, priority: message.priority }, "command queued");
+      // Steer mode: join the turn in progress when it is for the same conversation; its reply then
+      // carries this message's answer too, so the queued copy is marked answered.
+      const running = this.current?.command.message;
+      if (message.mode === "steer" && running && sameAddress(running.replyTo, message.replyTo) && this.agent.busy) {
+        await this.agent.steer(message.text);
+        await this.queue.markAnswered(message.id);
+      }
+      this.wake?.();
+    }
+    return { status, requestId: message.id };
+  }
+
+  // ------------------------------------------------------------------ DaemonControl
+
+  async status(): Promise<DaemonStatus> {
+    return {
+      state: this.state === "idle" && this.current ? "busy" : this.state,
+      sessionFile: this.agent.sessionFile,
+      queue: await this.queue.depth(),
+      current: this.current
+        ? { requestId: this.current.command.message.id, channel: this.current.command.message.channel, startedAt: this.current.startedAt }
+        : undefined,
+      processed: this.processed,
+      lastHeartbeat: await this.bus.lastHeartbeat(),
+      watchdog: this.watchdog?.state,
+    };
+  }
+
+  async abort(): Promise<void> {
+    await this.agent.abort();
+  }
+
+  async newSession(): Promise<void> {
+    await this.agent.newSession();
+  }
+
+  /** Is the agent ready to take commands (for /readyz)? */
+  ready(): boolean {
+    return (this.state === "idle" || this.state === "busy") && this.bus.client.status === "ready";
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** A drained batch of gateway events becomes one command, stored before the bus acknowledges it. */
+  private async acceptEvents({ events }: DeliveryBatch): Promise<void> {
+    const isBeat = (e: { type: string }) => e.type === HEARTBEAT_EVENT_TYPE;
+    if (events.some(isBeat)) {
+      this.watchdog?.beat();
+      await this.bus.recordHeartbeat();
+    }
+    const others = events.filter((e) => !isBeat(e));
+    const beats = events.filter(isBeat);
+    const seenIds = events.map((e) => `event:${e.id}`);
+    if (others.length) {
+      await this.queue.submit(
+        { id: `events:${others[0]!.id}`, channel: "redis", text: formatEventPrompt(others), priority: "event", meta: { types: others.map((e) => e.type).join(",") } },
+        seenIds,
+      );
+    } else if (beats.length) {
+      // Heartbeats never compete with real work: skipped while anything else is running or waiting.
+      const depth = await this.queue.depth();
+      const busy = this.current !== undefined || depth.human + depth.event > 0;
+      if (busy) {
+        this.log.info({ id: beats[0]!.id }, "heartbeat skipped: agent busy");
+        return;
+      }
+      await this.queue.submit(
+        { id: `heartbeat:${beats[0]!.id}`, channel: "heartbeat", text: formatEventPrompt(beats, { closing: heartbeatInstruction(this.options.heartbeatFile) }), priority: "heartbeat" },
+        seenIds,
+      );
+    }
+    this.wake?.();
+  }
+
+  private async alarm(elapsedMs: number): Promise<void> {
+    const text = [
+      "## ⚠️ MISSED HEARTBEAT",
+      "",
+      `No heartbeat for ${formatDuration(elapsedMs)} (threshold ${formatDuration(this.watchdog?.thresholdMs ?? 0)}).`,
+      "The heartbeat source may be down. Check it (pi-gateway status) and tell the owner what you find.",
+    ].join("\n");
+    await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text, priority: "event" }).catch((error: Error) =>
+      this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
+    );
+  }
+
+  private async processLoop(): Promise<void> {
+    while (this.state !== "stopping") {
+      let command: QueuedCommand | undefined;
+      try {
+        command = await this.queue.take();
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, "could not read the command queue");
+      }
+      if (!command) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 500);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        continue;
+      }
+      await this.runCommand(command);
+    }
+  }
+
+  private async runCommand(command: QueuedCommand): Promise<void> {
+    const { message } = command;
+    // Answered already: replayed after a crash between reply and ack, or steered into an earlier turn.
+    if (await this.queue.alreadyAnswered(command)) {
+      await this.queue.complete(command);
+      return;
+    }
+    const route = this.router.open(message);
+    this.current = { command, startedAt: Date.now() };
+    const requestId = message.id;
+    route.send({ type: "start", requestId });
+    const timer = setTimeout(() => {
+      this.log.warn({ requestId, after: this.options.turnTimeoutMs }, "turn took too long; aborting");
+      void this.agent.abort();
+    }, this.options.turnTimeoutMs);
+    try {
+      const text = command.replayed ? `${message.text}\n\n(This request is being retried: the gateway restarted while it was in progress.)` : message.text;
+      const result = await this.agent.run(requestId, text, (event) => route.send(event));
+      if (this.state === "stopping" && result.aborted) {
+        // Checkpoint: leave the command queued; the next start replays it.
+        return;
+      }
+      route.send(result.aborted ? { type: "error", requestId, message: `aborted${Date.now() - this.current.startedAt >= this.options.turnTimeoutMs ? ` after ${formatDuration(this.options.turnTimeoutMs)}` : ""}` } : { type: "end", requestId, text: result.text });
+      await route.flush();
+      await this.queue.complete(command);
+      this.processed += 1;
+    } catch (error) {
+      route.send({ type: "error", requestId, message: (error as Error).message });
+      await route.flush();
+      await this.queue.complete(command).catch(() => undefined);
+      this.log.error({ requestId, err: (error as Error).message }, "command failed");
+    } finally {
+      clearTimeout(timer);
+      this.current = undefined;
+    }
+  }
+}
+
+function sameAddress(a: ReplyAddress | undefined, b: ReplyAddress | undefined): boolean {
+  return a !== undefined && b !== undefined && a.channel === b.channel && a.to === b.to;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
