@@ -3,6 +3,18 @@
  * when the next heartbeat arrives. Pure timing logic (the host decides what an alarm does), so it
  * serves the extension and the daemon alike.
  */
+import { formatDuration } from "../config/duration.js";
+
+/** The message the agent gets when the watchdog fires (the extension and the daemon alike). */
+export function missedHeartbeatMessage(elapsedMs: number, thresholdMs: number): string {
+  return [
+    "## ⚠️ MISSED HEARTBEAT",
+    "",
+    `No heartbeat for ${formatDuration(elapsedMs)} (threshold ${formatDuration(thresholdMs)}).`,
+    "The heartbeat source (Inngest function, cron line or `pi-gateway heartbeat`) may be down. Check it with `pi-gateway status`, and report what you find.",
+  ].join("\n");
+}
+
 export type WatchdogState = "armed" | "alarm" | "stopped";
 
 export interface WatchdogOptions {

@@ -12,7 +12,7 @@
  */
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction } from "../agent/heartbeat.js";
-import { HeartbeatWatchdog } from "../agent/watchdog.js";
+import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus } from "../bus/bus.js";
 import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
 import type { BusOptions } from "../config/bus-options.js";
@@ -214,12 +214,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   }
 
   private async alarm(elapsedMs: number): Promise<void> {
-    const text = [
-      "## ⚠️ MISSED HEARTBEAT",
-      "",
-      `No heartbeat for ${formatDuration(elapsedMs)} (threshold ${formatDuration(this.watchdog?.thresholdMs ?? 0)}).`,
-      "The heartbeat source may be down. Check it (pi-gateway status) and tell the owner what you find.",
-    ].join("\n");
+    const text = missedHeartbeatMessage(elapsedMs, this.watchdog?.thresholdMs ?? 0);
     await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text, priority: "event" }).catch((error: Error) =>
       this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
     );

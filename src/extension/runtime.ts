@@ -5,7 +5,7 @@
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction } from "../agent/heartbeat.js";
-import { HeartbeatWatchdog } from "../agent/watchdog.js";
+import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus } from "../bus/bus.js";
 import { createClient, redactUrl } from "../bus/connection.js";
 import { EventConsumer, type ConnectionState, type DeliveryBatch } from "../bus/consumer.js";
@@ -131,12 +131,7 @@ export class GatewayRuntime {
   }
 
   private alarm(elapsedMs: number): void {
-    const text = [
-      "## ⚠️ MISSED HEARTBEAT",
-      "",
-      `No heartbeat for ${formatDuration(elapsedMs)} (threshold ${formatDuration(this.watchdog?.thresholdMs ?? 0)}).`,
-      "The heartbeat source (Inngest function, cron line or `pi-gateway heartbeat`) may be down. Check it with `pi-gateway status`.",
-    ].join("\n");
+    const text = missedHeartbeatMessage(elapsedMs, this.watchdog?.thresholdMs ?? 0);
     this.log.warn({ elapsedMs }, "missed heartbeat");
     this.notify(`gateway: no heartbeat for ${formatDuration(elapsedMs)}`, "warning");
     this.injector.inject(text).catch((error: Error) => this.log.warn({ err: error.message }, "could not inject watchdog alarm"));
