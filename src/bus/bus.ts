@@ -408,6 +408,12 @@ export class GatewayBus {
     return rows.reverse().map(toJournalEntry);
   }
 
+  /** Up to `limit` journal entries strictly after `afterId`, oldest first (paging forward never skips). */
+  async journalSince(afterId: string, limit: number): Promise<JournalEntry[]> {
+    const rows = await this.client.xrange(this.keys.journal, `(${afterId}`, "+", "COUNT", limit);
+    return rows.map(toJournalEntry);
+  }
+
   /** Journal entries after `lastId`, waiting up to `blockMs` for new ones (use a dedicated client). */
   async journalAfter(client: Redis, lastId: string, blockMs: number): Promise<JournalEntry[]> {
     const reply = (await client.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", this.keys.journal, lastId)) as

@@ -2,6 +2,7 @@
 /** The `pi-gateway` command line. */
 import { Command } from "commander";
 import { BUS_ENV_VARS } from "../config/bus-options.js";
+import { registerChat } from "./commands/chat.js";
 import { registerDeadLetters } from "./commands/dead-letters.js";
 import { registerPush } from "./commands/push.js";
 import { registerSessions } from "./commands/sessions.js";
@@ -30,5 +31,6 @@ registerDeadLetters(program);
 registerSetup(program);
 registerDoctor(program);
 registerHeartbeat(program);
+registerChat(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,328 @@
+/**
+ * The daemon's HTTP surface (Hono): health probes, event ingestion (`POST /events`), webhooks
+ * (`POST /hooks/:name`, bearer or GitHub-style HMAC) and the read-only API behind the web page.
+ *
+ * Security model: everything that writes or reads gateway data needs a credential, and an
+ * endpoint whose credential is not configured is disabled (503) rather than open. Webhook
+ * payloads are untrusted content: they travel as the event payload only and are rendered fenced,
+ * as data, by the event prompt; nothing here turns them into instructions.
+ *
+ * Every response is JSON; errors are `{error, code}` (400 bad input, 401 bad credential, 404
+ * unknown route or hook, 413 body too large, 503 disabled or Redis unavailable).
+ */
+import { randomUUID } from "node:crypto";
+import { Hono, type Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isConnectionError, type GatewayBus } from "../../bus/bus.js";
+import { GatewayError } from "../../bus/errors.js";
+import { formatEventPrompt } from "../../agent/event-prompt.js";
+import { GatewayEventSchema, type GatewayEvent } from "../../protocol/event.js";
+import type { CommandSink } from "../../daemon/types.js";
+import { silentLogger, type Logger } from "../../util/logger.js";
+import { bearerToken, signatureMatches, tokenMatches } from "./auth.js";
+
+export interface HookConfig {
+  /** HMAC secret: the sender signs the raw body (`X-Hub-Signature-256: sha256=<hex>`). */
+  secret?: string;
+  /** Bearer token accepted for this hook only (the gateway token is accepted too). */
+  token?: string;
+  /** Event type of what the hook pushes (default `webhook.<name>`). */
+  eventType?: string;
+}
+
+/** `ready()` may explain itself: `{ready: false, reason: "redis not connected"}`. */
+export type Readiness = boolean | { ready: boolean; reason?: string };
+
+export interface HttpAppOptions {
+  /** Used to queue events directly when no bus is configured (the event is rendered as a prompt). */
+  commands?: CommandSink;
+  /** Where POST /events and webhooks push (fan-out and dedup apply); also serves /api/journal. */
+  bus?: GatewayBus;
+  /** The gateway token: POST /events and /api/* need it; without it they are disabled (503). */
+  token?: string;
+  hooks?: Record<string, HookConfig>;
+  /** GET /api/status (default: bus.status()). */
+  status?: () => Promise<unknown>;
+  /** GET /readyz (default: the bus client is connected, or true without a bus). */
+  ready?: () => Promise<Readiness>;
+  /** Largest request body accepted (default 1 MiB); bigger ones get 413. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_JOURNAL_LIMIT = 50;
+const MAX_JOURNAL_LIMIT = 1000;
+/** Headers of a webhook request that are worth keeping with the event (never credentials). */
+export const SAFE_HOOK_HEADERS = [
+  "content-type",
+  "user-agent",
+  "x-github-event",
+  "x-github-delivery",
+  "x-github-hook-id",
+  "x-github-hook-installation-target-id",
+  "x-github-hook-installation-target-type",
+  "x-gitlab-event",
+  "x-gitea-event",
+  "x-gogs-event",
+  "x-event-type",
+  "idempotency-key",
+];
+
+/** Failures with a status and a code: thrown by helpers, turned into `{error, code}` by onError. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    message: string,
+    readonly code: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface DeliveryResult {
+  status: "pushed" | "queued" | "duplicate";
+  sessions: string[];
+}
+
+export function createHttpApp(options: HttpAppOptions = {}): Hono {
+  const logger = options.logger ?? silentLogger;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const hooks = options.hooks ?? {};
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    if (error instanceof HttpError) return c.json({ error: error.message, code: error.code, ...error.extra }, error.status);
+    logger.error({ err: error, path: c.req.path }, "http request failed");
+    return c.json({ error: "internal error", code: "INTERNAL" }, 500);
+  });
+  app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${c.req.path}`, code: "NOT_FOUND" }, 404));
+
+  // ------------------------------------------------------------------ probes
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.get("/readyz", async (c) => {
+    let readiness: Readiness;
+    try {
+      if (options.ready) readiness = await options.ready();
+      else if (options.bus) readiness = { ready: options.bus.client.status === "ready", reason: `redis ${options.bus.client.status}` };
+      else readiness = true;
+    } catch (error) {
+      readiness = { ready: false, reason: (error as Error).message };
+    }
+    const ready = typeof readiness === "boolean" ? readiness : readiness.ready;
+    if (ready) return c.json({ ready: true });
+    const reason = (typeof readiness === "object" && readiness.reason) || "not ready";
+    return c.json({ ready: false, error: reason, code: "NOT_READY" }, 503);
+  });
+
+  // ------------------------------------------------------------------ events
+
+  app.post("/events", async (c) => {
+    requireToken(c, options.token, "events endpoint", false);
+    const body = parseJson(await readBody(c, maxBodyBytes));
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new HttpError(400, "body must be a JSON object: a gateway event or {type, source?, payload?, id?, target?}", "INVALID_EVENT");
+    }
+    const fields = body as Record<string, unknown>;
+    const key = c.req.header("idempotency-key");
+    const candidate = {
+      ...fields,
+      // The Idempotency-Key header wins over a body id: a retried POST carries the same key.
+      id: key ?? fields.id ?? randomUUID(),
+      source: fields.source ?? "http",
+      ts: fields.ts ?? Date.now(),
+    };
+    const event = validateEvent(candidate);
+    const result = await deliver(event);
+    return c.json({ status: result.status, id: event.id, sessions: result.sessions }, result.status === "duplicate" ? 200 : 202);
+  });
+
+  // ------------------------------------------------------------------ webhooks
+
+  app.post("/hooks/:name", async (c) => {
+    const name = c.req.param("name");
+    const hook = Object.hasOwn(hooks, name) ? hooks[name] : undefined;
+    if (!hook) throw new HttpError(404, `no webhook named "${name}" is configured`, "UNKNOWN_HOOK");
+    const raw = await readBody(c, maxBodyBytes);
+
+    const bearer = bearerToken(c.req.header("authorization"));
+    const signature = c.req.header("x-hub-signature-256");
+    const authorized =
+      tokenMatches(bearer, hook.token) || tokenMatches(bearer, options.token) || signatureMatches(signature, raw, hook.secret);
+    if (!authorized) {
+      if (!hook.secret && !hook.token && !options.token) {
+        throw new HttpError(503, `webhook "${name}" disabled: no secret or token configured`, "DISABLED");
+      }
+      const why = signature ? "signature does not match" : bearer ? "wrong token" : "missing signature or bearer token";
+      logger.warn({ hook: name, why }, "webhook refused");
+      throw new HttpError(401, `unauthorized: ${why}`, "UNAUTHORIZED");
+    }
+
+    const headers: Record<string, string> = {};
+    for (const header of SAFE_HOOK_HEADERS) {
+      const value = c.req.header(header);
+      if (value !== undefined) headers[header] = value.slice(0, 500);
+    }
+    const key = c.req.header("x-github-delivery") ?? c.req.header("idempotency-key");
+    const event = validateEvent({
+      id: key ? `hook:${name}:${key}` : `hook:${name}:${randomUUID()}`,
+      type: hook.eventType ?? `webhook.${name}`,
+      source: `webhook:${name}`,
+      payload: { headers, body: decodeHookBody(raw, c.req.header("content-type")) },
+      ts: Date.now(),
+    });
+    const result = await deliver(event);
+    logger.info({ hook: name, id: event.id, status: result.status }, "webhook received");
+    return c.json({ status: result.status, id: event.id, sessions: result.sessions }, result.status === "duplicate" ? 200 : 202);
+  });
+
+  // ------------------------------------------------------------------ read-only API
+
+  app.get("/api/status", async (c) => {
+    requireToken(c, options.token, "api", true);
+    if (options.status) return c.json((await guardRedis(options.status())) as object);
+    if (options.bus) return c.json(await guardRedis(options.bus.status()));
+    throw new HttpError(503, "status unavailable: no status source configured", "DISABLED");
+  });
+
+  app.get("/api/journal", async (c) => {
+    requireToken(c, options.token, "api", true);
+    const bus = options.bus;
+    if (!bus) throw new HttpError(503, "journal unavailable: no bus configured", "DISABLED");
+    const limitText = c.req.query("limit");
+    const limit = limitText === undefined ? DEFAULT_JOURNAL_LIMIT : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_JOURNAL_LIMIT) {
+      throw new HttpError(400, `limit must be an integer from 1 to ${MAX_JOURNAL_LIMIT}`, "INVALID_QUERY");
+    }
+    const after = c.req.query("after");
+    if (after === undefined || after === "") {
+      return c.json({ entries: await guardRedis(bus.journal(limit)) });
+    }
+    if (!/^\d{1,20}(-\d{1,20})?$/.test(after)) {
+      throw new HttpError(400, "after must be a journal stream id such as 1700000000000-0", "INVALID_QUERY");
+    }
+    return c.json({ entries: await guardRedis(bus.journalSince(after, limit)) });
+  });
+
+  return app;
+
+  async function deliver(event: GatewayEvent): Promise<DeliveryResult> {
+    if (options.bus) {
+      try {
+        const result = await options.bus.push(event);
+        return { status: result.status, sessions: result.sessions };
+      } catch (error) {
+        if (error instanceof GatewayError) {
+          const status = error.code === "EVENT_TOO_LARGE" ? 413 : 400;
+          throw new HttpError(status, error.message, error.code);
+        }
+        throw redisError(error);
+      }
+    }
+    if (options.commands) {
+      const result = await options.commands.submit({
+        id: `event:${event.id}`,
+        channel: "http",
+        // Rendered by the event prompt: the payload is fenced and labelled untrusted data.
+        text: formatEventPrompt([event]),
+        priority: "event",
+        meta: { type: event.type, source: event.source },
+      });
+      return { status: result.status, sessions: [] };
+    }
+    throw new HttpError(503, "no event sink configured", "DISABLED");
+  }
+}
+
+/** Bearer header (or, for GETs from the web page, a `token` query parameter) must match. */
+function requireToken(c: Context, token: string | undefined, what: string, allowQuery: boolean): void {
+  if (!token) throw new HttpError(503, `${what} disabled: no token configured`, "DISABLED");
+  const given = bearerToken(c.req.header("authorization")) ?? (allowQuery ? c.req.query("token") : undefined);
+  if (!tokenMatches(given, token)) {
+    throw new HttpError(401, given ? "unauthorized: wrong token" : "unauthorized: missing bearer token", "UNAUTHORIZED");
+  }
+}
+
+/** Reads the raw body, refusing (413) anything over the limit without buffering all of it. */
+async function readBody(c: Context, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = () => new HttpError(413, `body is over the ${maxBytes}-byte limit`, "TOO_LARGE");
+  const declared = Number(c.req.header("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array();
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      throw new HttpError(400, `could not read the body: ${(error as Error).message}`, "BAD_BODY");
+    }
+    if (chunk.done) break;
+    total += chunk.value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(chunk.value);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Uint8Array): unknown {
+  const text = Buffer.from(raw).toString("utf8");
+  if (!text.trim()) throw new HttpError(400, "body is empty: send a JSON event", "INVALID_JSON");
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`, "INVALID_JSON");
+  }
+}
+
+/** Any JSON is kept parsed; form posts become an object (GitHub's `payload=` field parsed); the rest stays text. */
+function decodeHookBody(raw: Uint8Array, contentType: string | undefined): unknown {
+  const text = Buffer.from(raw).toString("utf8");
+  if (!text) return null;
+  if (contentType?.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+    const form: Record<string, unknown> = Object.fromEntries(new URLSearchParams(text));
+    if (typeof form.payload === "string") {
+      try {
+        form.payload = JSON.parse(form.payload);
+      } catch {
+        // kept as text
+      }
+    }
+    return form;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function validateEvent(candidate: Record<string, unknown>): GatewayEvent {
+  const parsed = GatewayEventSchema.safeParse(candidate);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join(".") || "event", message: issue.message }));
+  throw new HttpError(400, `invalid event: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, "INVALID_EVENT", { issues });
+}
+
+async function guardRedis<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw redisError(error);
+  }
+}
+
+function redisError(error: unknown): unknown {
+  if (isConnectionError(error)) return new HttpError(503, `redis unavailable: ${(error as Error).message}`, "REDIS_UNAVAILABLE");
+  return error;
+}
+

@@ -1,0 +1,301 @@
+/**
+ * `pi-gateway chat`: a terminal client for the daemon's WebSocket. Interactive (one prompt per
+ * line, replies streamed as they come) or one-shot with --message.
+ */
+import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import { WebSocket } from "ws";
+import { GatewayError } from "../../bus/errors.js";
+import type { DaemonStatus } from "../../daemon/types.js";
+import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
+import { action, globalOptions, UsageError } from "../context.js";
+
+export const DEFAULT_CHAT_URL = "ws://127.0.0.1:8787/ws";
+
+interface ChatFlags {
+  url: string;
+  token?: string;
+  message?: string;
+}
+
+export function registerChat(program: Command): void {
+  program
+    .command("chat")
+    .description("talk to the gateway's agent from the terminal (over the daemon's WebSocket)")
+    .option("--url <url>", "the daemon's WebSocket", DEFAULT_CHAT_URL)
+    .option("--token <token>", "gateway token (default: $GATEWAY_TOKEN)")
+    .option("-m, --message <text>", "send one message, print the streamed reply, exit")
+    .addHelpText(
+      "after",
+      `
+Interactive commands: /abort (stop the current turn), /status, /quit (or Ctrl-D / Ctrl-C).
+With --json every server message is printed as one JSON line.
+
+Examples:
+  pi-gateway chat
+  pi-gateway chat --message "what is the build status?"
+  pi-gateway chat --url ws://192.168.1.5:8787/ws --token "$GATEWAY_TOKEN"`,
+    )
+    .action(
+      action(async (flags: ChatFlags, command: Command) => {
+        const json = Boolean(globalOptions(command).json);
+        const token = flags.token ?? process.env.GATEWAY_TOKEN;
+        if (!token) throw new UsageError("no token: pass --token or set GATEWAY_TOKEN");
+        if (flags.message !== undefined && !flags.message.trim()) throw new UsageError("--message must not be empty");
+        let url: URL;
+        try {
+          url = new URL(flags.url);
+        } catch {
+          throw new UsageError(`--url is not a URL: ${flags.url}`);
+        }
+        if (url.protocol === "http:") url.protocol = "ws:";
+        if (url.protocol === "https:") url.protocol = "wss:";
+        if (url.protocol !== "ws:" && url.protocol !== "wss:") throw new UsageError(`--url must be ws:// or wss://, not ${url.protocol}`);
+        const { socket, hello } = await connect(url, token);
+        const output = new Output(json);
+        if (flags.message !== undefined) await oneShot(socket, hello, flags.message, output);
+        else await interactive(socket, hello, output);
+      }),
+    );
+}
+
+type Hello = Extract<ServerMessage, { type: "hello" }>;
+
+/** Opens the socket and waits for "hello"; 401 and refused connections become one clear line. */
+function connect(url: URL, token: string): Promise<{ socket: WebSocket; hello: Hello }> {
+  return new Promise((resolve, reject) => {
+    const where = url.origin + url.pathname;
+    const socket = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` }, handshakeTimeout: 10_000 });
+    const fail = (message: string, code: string) => {
+      socket.removeAllListeners();
+      socket.on("error", () => undefined);
+      socket.terminate();
+      reject(new GatewayError(message, code));
+    };
+    socket.once("unexpected-response", (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      if (status === 401) fail(`the gateway at ${where} refused the token (401): check --token / $GATEWAY_TOKEN`, "UNAUTHORIZED");
+      else if (status === 404) fail(`no WebSocket endpoint at ${where} (404): check --url`, "NOT_FOUND");
+      else fail(`the gateway at ${where} answered ${status} ${res.statusMessage ?? ""}`.trim(), "CONNECT_FAILED");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNREFUSED") fail(`cannot connect to ${where}: connection refused (is the daemon running?)`, "CONNECT_FAILED");
+      else fail(`cannot connect to ${where}: ${error.message}`, "CONNECT_FAILED");
+    });
+    socket.once("close", () => fail(`the gateway at ${where} closed the connection before saying hello`, "CONNECT_FAILED"));
+    socket.once("message", (data) => {
+      const message = parse(data.toString());
+      if (message?.type !== "hello") return fail(`unexpected first message from ${where}: ${data.toString().slice(0, 200)}`, "PROTOCOL");
+      socket.removeAllListeners();
+      resolve({ socket, hello: message });
+    });
+  });
+}
+
+function parse(text: string): ServerMessage | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string" ? (value as ServerMessage) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(socket: WebSocket, message: ClientMessage): void {
+  socket.send(JSON.stringify(message));
+}
+
+/** Renders server messages: streamed text, dimmed tool lines, errors on stderr. */
+class Output {
+  private atLineStart = true;
+  /** Requests that already streamed deltas (so "end" does not print the text twice). */
+  private streamed = new Set<string>();
+  private readonly dim = process.stdout.isTTY && !process.env.NO_COLOR;
+
+  constructor(readonly json: boolean) {}
+
+  show(message: ServerMessage): void {
+    if (this.json) return this.write(`${JSON.stringify(message)}\n`);
+    switch (message.type) {
+      case "delta":
+        this.streamed.add(message.requestId);
+        this.write(message.text);
+        return;
+      case "end":
+        if (!this.streamed.has(message.requestId) && message.text) this.write(message.text);
+        this.streamed.delete(message.requestId);
+        this.newline();
+        return;
+      case "tool":
+        if (message.phase === "start") this.line(this.faint(`[tool ${message.name} …]`));
+        else if (message.isError) this.line(this.faint(`[tool ${message.name} failed]`));
+        return;
+      case "error":
+        this.newline();
+        process.stderr.write(`error: ${message.message}\n`);
+        return;
+      case "invalid":
+        this.newline();
+        process.stderr.write(`the gateway refused a message: ${message.message}\n`);
+        return;
+      case "status":
+        this.line(formatStatus(message.status));
+        return;
+      case "queued":
+        if (message.duplicate) this.line(this.faint("(already received: not run again)"));
+        return;
+      default:
+        return;
+    }
+  }
+
+  note(text: string): void {
+    if (this.json) return;
+    this.line(this.faint(text));
+  }
+
+  newline(): void {
+    if (!this.atLineStart) this.write("\n");
+  }
+
+  private line(text: string): void {
+    this.newline();
+    this.write(`${text}\n`);
+  }
+
+  private faint(text: string): string {
+    return this.dim ? `\x1b[2m${text}\x1b[22m` : text;
+  }
+
+  private write(text: string): void {
+    if (!text) return;
+    process.stdout.write(text);
+    this.atLineStart = text.endsWith("\n");
+  }
+}
+
+function formatStatus(status: DaemonStatus): string {
+  const queue = Object.entries(status.queue)
+    .map(([priority, count]) => `${priority} ${count}`)
+    .join(", ");
+  const parts = [`state: ${status.state}`, `queue: ${queue}`, `processed: ${status.processed}`];
+  if (status.current) parts.push(`current: ${status.current.requestId} (${status.current.channel})`);
+  if (status.watchdog) parts.push(`watchdog: ${status.watchdog}`);
+  return parts.join(" | ");
+}
+
+/** Sends one prompt and resolves when its reply ended; rejects on an error reply or a lost connection. */
+function oneShot(socket: WebSocket, hello: Hello, text: string, output: Output): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const id = randomUUID();
+    let requestId: string | undefined;
+    if (output.json) output.show(hello);
+    const finish = (error?: GatewayError) => {
+      socket.removeAllListeners("close");
+      socket.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    socket.on("message", (data) => {
+      const message = parse(data.toString());
+      if (!message) return;
+      if (message.type === "queued" && message.id === id) requestId = message.requestId;
+      const mine = "requestId" in message && (message.requestId === requestId || message.requestId === `ws:${id}`);
+      if (message.type === "invalid" || mine || output.json) output.show(message);
+      if (message.type === "invalid") return finish(new GatewayError(`the gateway refused the message: ${message.message}`, "INVALID"));
+      if (!mine) return;
+      if (message.type === "end") finish();
+      else if (message.type === "error") finish(new GatewayError(message.message, "REPLY_ERROR"));
+      else if (message.type === "queued" && message.duplicate) finish();
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      output.newline();
+      reject(new GatewayError("the gateway closed the connection before the reply ended", "DISCONNECTED"));
+    });
+    send(socket, { type: "prompt", id, text });
+  });
+}
+
+/** Reads lines from stdin until EOF, /quit or Ctrl-C; waits for replies in flight on EOF. */
+function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (output.json) output.show(hello);
+    else output.note(`connected (gateway ${hello.version}). /abort, /status, /quit; Ctrl-D to leave.`);
+    /** Request ids whose reply has not ended. */
+    const pending = new Set<string>();
+    /** Client ids sent but not acknowledged yet, oldest first (an "invalid" answer drops the oldest). */
+    const unacknowledged: string[] = [];
+    let inputClosed = false;
+    let done = false;
+    const tty = Boolean(process.stdin.isTTY);
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, prompt: tty ? "> " : "" });
+
+    const finish = (error?: GatewayError) => {
+      if (done) return;
+      done = true;
+      rl.close();
+      socket.removeAllListeners("close");
+      socket.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    const maybeFinish = () => {
+      if (inputClosed && pending.size === 0) finish();
+    };
+
+    socket.on("message", (data) => {
+      const message = parse(data.toString());
+      if (!message) return;
+      output.show(message);
+      if (message.type === "queued") {
+        const index = unacknowledged.indexOf(message.id);
+        if (index >= 0) unacknowledged.splice(index, 1);
+        pending.delete(`ws:${message.id}`);
+        if (!message.duplicate) pending.add(message.requestId);
+      }
+      if (message.type === "invalid") {
+        const oldest = unacknowledged.shift();
+        if (oldest) pending.delete(`ws:${oldest}`);
+      }
+      if (message.type === "end" || message.type === "error") {
+        pending.delete(message.requestId);
+        if (tty && !inputClosed) rl.prompt();
+      }
+      maybeFinish();
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      output.newline();
+      finish(new GatewayError("the gateway closed the connection", "DISCONNECTED"));
+    });
+
+    rl.on("line", (line) => {
+      const text = line.trim();
+      if (!text) return rl.prompt();
+      if (text === "/quit" || text === "/exit") return finish();
+      if (text === "/abort") {
+        send(socket, { type: "abort" });
+        output.note("(abort requested)");
+        return;
+      }
+      if (text === "/status") return send(socket, { type: "status" });
+      const id = randomUUID();
+      // Counted as in flight right away, so an EOF right after the line still waits for the reply.
+      pending.add(`ws:${id}`);
+      unacknowledged.push(id);
+      send(socket, { type: "prompt", id, text: line });
+    });
+    rl.on("SIGINT", () => {
+      output.newline();
+      finish();
+    });
+    rl.on("close", () => {
+      inputClosed = true;
+      maybeFinish();
+    });
+    if (tty) rl.prompt();
+  });
+}
