@@ -11,6 +11,7 @@ import { registerTail } from "./commands/tail.js";
 import { registerHeartbeat } from "../heartbeat/cli.js";
 import { registerSetup } from "../setup/cli.js";
 import { registerDoctor } from "../doctor/cli.js";
+import { registerDaemon } from "../daemon/cli.js";
 import { packageVersion } from "./version.js";
 
 const program = new Command("pi-gateway")
@@ -30,6 +31,7 @@ registerStatus(program);
 registerDeadLetters(program);
 registerSetup(program);
 registerDoctor(program);
+registerDaemon(program);
 registerHeartbeat(program);
 registerChat(program);
 

@@ -114,20 +114,23 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.log.info({ session: this.agent.sessionFile, channels: options.channels.map((c) => c.name) }, "daemon started");
   }
 
-  /** Stops taking input, lets the current turn finish (or checkpoints it), then shuts down. */
+  /**
+   * Stops taking input (submit refuses), lets the current turn finish within the grace period or
+   * checkpoints it (aborted, left queued for the next start), then closes channels and clients.
+   * Channels close last so the finishing turn's reply still reaches whoever asked.
+   */
   async stop(): Promise<void> {
     if (this.state === "stopping") return;
     this.state = "stopping";
-    for (const channel of this.options.channels) await channel.stop().catch(() => undefined);
     this.watchdog?.stop();
     await this.consumer?.stop();
     this.wake?.();
     if (this.current) {
       const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
-      // Not finished in time: abort; the command was never completed, so the next start replays it.
       if (!finished) await this.agent.abort();
     }
     await this.loop?.catch(() => undefined);
+    for (const channel of this.options.channels) await channel.stop().catch(() => undefined);
     await this.agent.stop();
     await this.bus?.close();
   }

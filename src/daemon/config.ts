@@ -1,0 +1,118 @@
+/**
+ * Daemon settings: environment first, flags override. Secrets (gateway token, Telegram token) come
+ * from the environment or files, never from flags that would show up in `ps`.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { parseDuration } from "../config/duration.js";
+import type { ReplyAddress } from "./types.js";
+
+type Env = Record<string, string | undefined>;
+
+export interface TelegramSettings {
+  token: string;
+  apiRoot?: string;
+  allowedUserIds: number[];
+  allowedChatIds: number[];
+}
+
+export interface DaemonSettings {
+  host: string;
+  port: number;
+  token: string;
+  tokenSource: string;
+  telegram?: TelegramSettings;
+  owner?: ReplyAddress;
+  hooks: Record<string, { secret?: string; token?: string; eventType?: string }>;
+  turnTimeoutMs: number;
+  shutdownGraceMs: number;
+  agingMs: number;
+  collectWindowMs: number;
+}
+
+export const DAEMON_ENV_VARS = [
+  "GATEWAY_HOST",
+  "GATEWAY_PORT",
+  "GATEWAY_TOKEN",
+  "GATEWAY_TOKEN_FILE",
+  "GATEWAY_OWNER",
+  "GATEWAY_HOOKS",
+  "GATEWAY_TURN_TIMEOUT",
+  "GATEWAY_SHUTDOWN_GRACE",
+  "GATEWAY_AGING",
+  "GATEWAY_COLLECT_WINDOW",
+  "TELEGRAM_BOT_TOKEN",
+  "TELEGRAM_ALLOWED_USERS",
+  "TELEGRAM_ALLOWED_CHATS",
+  "TELEGRAM_API_ROOT",
+];
+
+export function defaultTokenFile(home = homedir()): string {
+  return join(home, ".config", "pi-gateway", "token");
+}
+
+/** The gateway token: $GATEWAY_TOKEN, else the token file (created with a strong random token, mode 600). */
+export function resolveToken(env: Env, home = homedir()): { token: string; source: string } {
+  if (env.GATEWAY_TOKEN) return { token: env.GATEWAY_TOKEN, source: "GATEWAY_TOKEN" };
+  const file = env.GATEWAY_TOKEN_FILE || defaultTokenFile(home);
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  const token = readFileSync(file, "utf8").trim();
+  if (!token) throw new Error(`the token file ${file} is empty`);
+  return { token, source: file };
+}
+
+export function resolveDaemonSettings(env: Env = process.env, flags: { host?: string; port?: string } = {}): DaemonSettings {
+  const { token, source } = resolveToken(env);
+  const ids = (name: string): number[] =>
+    (env[name] ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n)) throw new Error(`${name}: "${s}" is not a numeric Telegram id`);
+        return n;
+      });
+  const telegram = env.TELEGRAM_BOT_TOKEN
+    ? { token: env.TELEGRAM_BOT_TOKEN, apiRoot: env.TELEGRAM_API_ROOT || undefined, allowedUserIds: ids("TELEGRAM_ALLOWED_USERS"), allowedChatIds: ids("TELEGRAM_ALLOWED_CHATS") }
+    : undefined;
+  let owner: ReplyAddress | undefined;
+  if (env.GATEWAY_OWNER) {
+    const match = /^([a-z]+):(.+)$/.exec(env.GATEWAY_OWNER);
+    if (!match) throw new Error(`GATEWAY_OWNER must look like telegram:<chat id> (got "${env.GATEWAY_OWNER}")`);
+    owner = { channel: match[1]!, to: match[2]! };
+  } else if (telegram && telegram.allowedChatIds.length + telegram.allowedUserIds.length > 0) {
+    // A private chat's id is the user's id: the first allowed id is the natural owner.
+    owner = { channel: "telegram", to: String(telegram.allowedChatIds[0] ?? telegram.allowedUserIds[0]) };
+  }
+  let hooks: DaemonSettings["hooks"] = {};
+  if (env.GATEWAY_HOOKS) {
+    try {
+      hooks = JSON.parse(env.GATEWAY_HOOKS) as DaemonSettings["hooks"];
+    } catch (error) {
+      throw new Error(`GATEWAY_HOOKS is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const duration = (name: string, fallback: string) => parseDuration(env[name] || fallback);
+  const port = Number(flags.port ?? env.GATEWAY_PORT ?? "8787");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${flags.port ?? env.GATEWAY_PORT}"`);
+  return {
+    host: flags.host ?? env.GATEWAY_HOST ?? "127.0.0.1",
+    port,
+    token,
+    tokenSource: source,
+    telegram,
+    owner,
+    hooks,
+    turnTimeoutMs: duration("GATEWAY_TURN_TIMEOUT", "10m"),
+    shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
+    agingMs: duration("GATEWAY_AGING", "60s"),
+    collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),
+  };
+}
