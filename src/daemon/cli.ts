@@ -57,6 +57,7 @@ export function registerDaemon(program: Command): void {
           agingMs: settings.agingMs,
           collectWindowMs: settings.collectWindowMs,
           heartbeatFile: session.heartbeatFile,
+          queueModes: settings.queueModes,
           watchdogThresholdMs: session.watchdogThresholdMs,
           watchdogCheckMs: session.watchdogCheckMs,
           logger,

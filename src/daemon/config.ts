@@ -26,6 +26,7 @@ export interface DaemonSettings {
   telegram?: TelegramSettings;
   owner?: ReplyAddress;
   hooks: Record<string, { secret?: string; token?: string; eventType?: string }>;
+  queueModes: Record<string, "followUp" | "steer" | "collect">;
   turnTimeoutMs: number;
   shutdownGraceMs: number;
   agingMs: number;
@@ -39,6 +40,7 @@ export const DAEMON_ENV_VARS = [
   "GATEWAY_TOKEN_FILE",
   "GATEWAY_OWNER",
   "GATEWAY_HOOKS",
+  "GATEWAY_QUEUE_MODES",
   "GATEWAY_TURN_TIMEOUT",
   "GATEWAY_SHUTDOWN_GRACE",
   "GATEWAY_AGING",
@@ -99,6 +101,14 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
       throw new Error(`GATEWAY_HOOKS is not valid JSON: ${(error as Error).message}`);
     }
   }
+  const queueModes: DaemonSettings["queueModes"] = {};
+  for (const pair of (env.GATEWAY_QUEUE_MODES ?? "").split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [channel, mode] = pair.split("=").map((p) => p.trim());
+    if (!channel || (mode !== "followUp" && mode !== "steer" && mode !== "collect")) {
+      throw new Error(`GATEWAY_QUEUE_MODES: "${pair}" must look like telegram=collect (modes: followUp, steer, collect)`);
+    }
+    queueModes[channel] = mode;
+  }
   const duration = (name: string, fallback: string) => parseDuration(env[name] || fallback);
   const port = Number(flags.port ?? env.GATEWAY_PORT ?? "8787");
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${flags.port ?? env.GATEWAY_PORT}"`);
@@ -110,6 +120,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     telegram,
     owner,
     hooks,
+    queueModes,
     turnTimeoutMs: duration("GATEWAY_TURN_TIMEOUT", "10m"),
     shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
     agingMs: duration("GATEWAY_AGING", "60s"),

@@ -23,7 +23,7 @@ import type { Logger } from "../util/logger.js";
 import { AgentRunner } from "./agent-runner.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { OutboundRouter } from "./router.js";
-import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, ReplyAddress, SubmitResult } from "./types.js";
+import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
 export interface DaemonOptions {
   bus: BusOptions;
@@ -38,6 +38,8 @@ export interface DaemonOptions {
   agingMs: number;
   collectWindowMs: number;
   heartbeatFile: string;
+  /** Queue mode per input channel when the message does not say (default followUp). */
+  queueModes?: Record<string, QueueMode>;
   watchdogThresholdMs: number;
   watchdogCheckMs: number;
   logger: Logger;
@@ -137,8 +139,10 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
   // ------------------------------------------------------------------ CommandSink
 
-  async submit(message: InboundMessage): Promise<SubmitResult> {
+  async submit(input: InboundMessage): Promise<SubmitResult> {
     if (this.state === "stopping") throw new Error("the daemon is shutting down");
+    const mode = input.mode ?? this.options.queueModes?.[input.channel];
+    const message: InboundMessage = mode ? { ...input, mode } : input;
     const status = await this.queue.submit(message);
     if (status === "queued") {
       this.log.info({ id: message.id, channel: message.channel, priority: message.priority }, "command queued");

@@ -229,4 +229,26 @@ describe("pi-gateway daemon", () => {
       await browser.close();
     }
   });
+
+  test("a stuck turn is aborted after GATEWAY_TURN_TIMEOUT and the asker is told; the next command runs", async () => {
+    llm.setResponder((r) => (r.lastUserText === "hang" ? { text: "never finishing ".repeat(200), chunkDelayMs: 200 } : { text: "fine again" }));
+    const d = await daemon({ GATEWAY_TURN_TIMEOUT: "1500ms" });
+    const started = Date.now();
+    await assert.rejects(wsPrompt(d.url, "hang"), /aborted after 1\.5s/);
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal((await wsPrompt(d.url, "next")).end, "fine again");
+  });
+
+  test("collect mode (GATEWAY_QUEUE_MODES=telegram=collect): quick successive messages become one turn", async () => {
+    llm.setResponder((r) => ({ text: `got: ${r.lastUserText.replace(/\n+/g, " | ")}` }));
+    await daemon({ GATEWAY_QUEUE_MODES: "telegram=collect", GATEWAY_COLLECT_WINDOW: "700ms" });
+    for (const part of ["first part", "second part", "third part"]) {
+      telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: part });
+      await sleep(100);
+    }
+    await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("got:")), "one merged reply", 20_000);
+    await sleep(1_000);
+    const replies = telegram.messagesIn(OWNER).filter((t) => t.includes("got:"));
+    assert.deepEqual(replies, ["got: first part | second part | third part"]);
+  });
 });
