@@ -13,6 +13,10 @@ import { registerSetup } from "../setup/cli.js";
 import { registerDoctor } from "../doctor/cli.js";
 import { registerDaemon } from "../daemon/cli.js";
 import { packageVersion } from "./version.js";
+import { loadGatewayEnvFile } from "../config/env-file.js";
+
+// Settings written by `pi-gateway setup` (the environment wins over the file).
+loadGatewayEnvFile();
 
 const program = new Command("pi-gateway")
   .description("Always-on gateway for the pi coding agent: background events into your sessions, and back out to you.")

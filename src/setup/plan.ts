@@ -46,14 +46,21 @@ export interface PlanContext {
   heartbeatInterval: string;
 }
 
+/** Commented placeholders the user fills in for tier 4 (the file is mode 600: secrets belong here). */
+const TIER4_SETTINGS = [
+  "# Tier 4 (pi-gateway daemon). Fill in and restart the service:",
+  "# TELEGRAM_BOT_TOKEN=123456:ABC...         (from @BotFather)",
+  "# TELEGRAM_ALLOWED_USERS=<your numeric Telegram user id>",
+  "# GATEWAY_OWNER=telegram:<your chat id>    (where replies to events and alarms go)",
+  "# GATEWAY_HOST=127.0.0.1                   (loopback; use your Tailscale address to reach it remotely)",
+  "# GATEWAY_PORT=8787",
+];
+
 export class SetupError extends Error {
   override name = "SetupError";
 }
 
 export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
-  if (answers.tier === 4) {
-    throw new SetupError("tier 4 (full gateway: Telegram, WebSocket, web page) needs `pi-gateway daemon`, which this version does not ship yet; use --tier 2 or 3 for now");
-  }
   const { paths } = ctx;
   const files: PlannedFile[] = [];
   const commands: string[] = [];
@@ -79,6 +86,7 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
       "# Source it in your shell profile to give interactive pi sessions the same settings:",
       `#   set -a; . ${paths.envFile}; set +a`,
       ...Object.entries({ ...env, ...envFileOnly }).map(([k, v]) => `${k}=${v}`),
+      ...(answers.tier === 4 ? TIER4_SETTINGS : []),
     ].join("\n")}\n`,
     mode: 0o600,
     description: "gateway environment (Redis URL and intervals; mode 600: it may hold a password)",
@@ -112,7 +120,19 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
       logDir: paths.logDir,
       mode: "daemon",
     };
-    const agentSpec: ServiceSpec | undefined = ctx.piPath
+    // Tier 4 runs the daemon (pi embedded, no terminal needed); tiers 2-3 an interactive pi in tmux.
+    const agentSpec: ServiceSpec | undefined = answers.tier === 4
+      ? {
+          label: AGENT_SERVICE_LABEL,
+          description: "pi-gateway daemon (embedded pi, Telegram, WebSocket, webhooks, web page)",
+          program: ctx.nodePath,
+          args: [gatewayCli, "daemon"],
+          workingDirectory: paths.home,
+          env,
+          logDir: paths.logDir,
+          mode: "daemon",
+        }
+      : ctx.piPath
       ? {
           label: AGENT_SERVICE_LABEL,
           description: "pi-gateway always-on central pi session (in tmux)",
@@ -124,7 +144,9 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
           mode: "tmux-pi",
         }
       : undefined;
-    if (!ctx.piPath) notes.push("pi was not found on PATH: install it (npm install -g @mariozechner/pi-coding-agent) and run setup again to get the always-on session service.");
+    if (answers.tier === 4) {
+      notes.push(`Tier 4: put TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS and GATEWAY_OWNER into ${paths.envFile}; the web page and the WebSocket use the token in ~/.config/pi-gateway/token (created on first start). Then: pi-gateway chat, or open http://127.0.0.1:8787/#token=<token>.`);
+    } else if (!ctx.piPath) notes.push("pi was not found on PATH: install it (npm install -g @mariozechner/pi-coding-agent) and run setup again to get the always-on session service.");
 
     if (ctx.manager !== "none") {
       const specs = [agentSpec, answers.source !== "inngest" ? heartbeatSpec : undefined].filter((s): s is ServiceSpec => s !== undefined);

@@ -89,7 +89,6 @@ describe("pi-gateway setup", () => {
   test("clear errors: tier 4 not yet available, bad flags, no answers without a terminal", async () => {
     const home = freshHome();
     const cases: Array<[string[], RegExp]> = [
-      [["setup", "--tier", "4", "--source", "cron", "--sessions", "one", "--home", home], /tier 4 .* needs `pi-gateway daemon`/],
       [["setup", "--tier", "7", "--source", "cron", "--sessions", "one", "--home", home], /--tier must be 1, 2, 3 or 4/],
       [["setup", "--tier", "1", "--source", "email", "--sessions", "one", "--home", home], /--source must be cron, inngest or mixed/],
       [["setup", "--home", home], /setup needs its answers: run it in a terminal/],
@@ -101,6 +100,18 @@ describe("pi-gateway setup", () => {
       assert.match(result.stderr, message);
     }
     assert.deepEqual(listFiles(home), []);
+  });
+
+  test("tier 4: the daemon as the service, settings placeholders in the 600 env file", async () => {
+    const home = freshHome();
+    const result = await runCli(["setup", "--tier", "4", "--source", "mixed", "--sessions", "several", "--yes", "--service", "systemd", "--platform", "linux", "--home", home], { env });
+    assert.equal(result.code, 0, result.stderr);
+    const unit = readFileSync(join(home, ".config/systemd/user/dev.pi-gateway.agent.service"), "utf8");
+    assert.match(unit, /ExecStart=".*node" ".*dist\/cli\/main\.js" "daemon"/);
+    const envFile = readFileSync(join(home, ".config/pi-gateway/gateway.env"), "utf8");
+    assert.match(envFile, /GATEWAY_SETUP_TIER=4/);
+    assert.match(envFile, /# TELEGRAM_BOT_TOKEN=/);
+    assert.match(result.stdout, /Tier 4: put TELEGRAM_BOT_TOKEN/);
   });
 
   test("the interactive wizard, driven in tmux as a user would", async () => {
