@@ -68,10 +68,10 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
 
   try {
     const sessions = await bus.sessions();
-    const live = sessions.filter((s) => s.live && s.kind === "pi");
+    const live = sessions.filter((s) => s.live && (s.kind === "pi" || s.kind === "daemon"));
     results.push(
       live.length
-        ? { id: "extension-loaded", title: "Extension loaded in a pi session", status: "pass", detail: `${live.length} live session(s): ${live.map((s) => s.id).join(", ")}` }
+        ? { id: "extension-loaded", title: "Extension loaded in a pi session", status: "pass", detail: `${live.length} live session(s): ${live.map((s) => `${s.id} (${s.kind})`).join(", ")}` }
         : {
             id: "extension-loaded",
             title: "Extension loaded in a pi session",
