@@ -13,6 +13,7 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
+import { daemonSection } from "./daemon.js";
 import { piSection } from "./pi.js";
 import type { BenchContext, Section } from "./section.js";
 import { nowMs, round } from "./stats.js";
@@ -20,7 +21,7 @@ import { nowMs, round } from "./stats.js";
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection, piSection];
+export const SECTIONS: Section[] = [busSection, piSection, daemonSection];
 
 interface Cli {
   json: boolean;

@@ -56,6 +56,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   private current: { command: QueuedCommand; startedAt: number } | undefined;
   private processed = 0;
   private wake: (() => void) | undefined;
+  /** Set by every submit: a command that arrives while the loop is busy reading the queue is not missed. */
+  private wakeRequested = false;
   private loop: Promise<void> | undefined;
   private readonly log: Logger;
 
@@ -126,7 +128,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.state = "stopping";
     this.watchdog?.stop();
     await this.consumer?.stop();
-    this.wake?.();
+    this.requestWake();
     if (this.current) {
       const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
       if (!finished) await this.agent.abort();
@@ -153,7 +155,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
         await this.agent.steer(message.text);
         await this.queue.markAnswered(message.id);
       }
-      this.wake?.();
+      this.requestWake();
     }
     return { status, requestId: message.id };
   }
@@ -217,7 +219,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
         seenIds,
       );
     }
-    this.wake?.();
+    this.requestWake();
   }
 
   private async alarm(elapsedMs: number): Promise<void> {
@@ -227,8 +229,14 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     );
   }
 
+  private requestWake(): void {
+    this.wakeRequested = true;
+    this.wake?.();
+  }
+
   private async processLoop(): Promise<void> {
     while (this.state !== "stopping") {
+      this.wakeRequested = false;
       let command: QueuedCommand | undefined;
       try {
         command = await this.queue.take();
@@ -236,6 +244,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
         this.log.warn({ err: (error as Error).message }, "could not read the command queue");
       }
       if (!command) {
+        if (this.wakeRequested) continue; // something arrived while we were looking
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 500);
           this.wake = () => {

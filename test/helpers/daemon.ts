@@ -20,7 +20,10 @@ export async function startDaemon(env: Record<string, string>, args: string[] = 
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start within ${timeoutMs}ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL"); // never leave a half-started daemon behind
+      reject(new Error(`daemon did not start within ${timeoutMs}ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       const match = /listening on (http:\/\/[^\s]+)/.exec(out);
       if (match) {
