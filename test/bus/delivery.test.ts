@@ -1,26 +1,20 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { EventConsumer } from "../../src/bus/consumer.js";
 import { createEvent, type GatewayEvent } from "../../src/protocol/event.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 let redis: RedisServer;
 let bus: GatewayBus;
 
-before(async () => {
-  redis = await startRedis({ aof: true });
-  bus = await GatewayBus.connect({ redisUrl: redis.url, leaseMs: 500 });
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await bus.client.flushall();
+useRedisBus({ aof: true, bus: { leaseMs: 500 }, flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
 });
 
 const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString().trim();

@@ -1,24 +1,18 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { pushGatewayEvent } from "../../src/bus/producer.js";
 import { createEvent } from "../../src/protocol/event.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 
 let redis: RedisServer;
 let bus: GatewayBus;
 
-before(async () => {
-  redis = await startRedis();
-  bus = await GatewayBus.connect({ redisUrl: redis.url, presenceTtlMs: 60_000 });
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await bus.client.flushall();
+useRedisBus({ bus: { presenceTtlMs: 60_000 }, flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
 });
 
 const reg = (id: string, role: "central" | "satellite", durable = role === "central") =>

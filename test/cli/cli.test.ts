@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { runCli } from "../helpers/cli.js";
-import { freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { freePort, type RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { waitFor } from "../helpers/wait.js";
 import { spawn } from "node:child_process";
 
@@ -13,17 +14,10 @@ let redis: RedisServer;
 let bus: GatewayBus;
 let env: Record<string, string>;
 
-before(async () => {
-  redis = await startRedis();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
+useRedisBus({ flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
   env = { REDIS_URL: redis.url, GATEWAY_SESSION_ID: "" };
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await bus.client.flushall();
 });
 
 describe("pi-gateway push", () => {

@@ -1,25 +1,22 @@
 /** `pi-gateway heartbeat` through the built binary (run `npm run build` first). */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { HEARTBEAT_EVENT_TYPE } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { waitFor } from "../helpers/wait.js";
 
 let redis: RedisServer;
 let bus: GatewayBus;
 let env: Record<string, string>;
 
-before(async () => {
-  redis = await startRedis();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
+useRedisBus({}, (r, b) => {
+  redis = r;
+  bus = b;
   env = { REDIS_URL: redis.url, GATEWAY_HEARTBEAT_INTERVAL: "" };
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
 });
 // The tests run concurrently (each spawns node, which is slow): each one uses its own key prefix.
 describe("pi-gateway heartbeat", { concurrency: true }, () => {

@@ -1,25 +1,19 @@
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { InngestTestEngine } from "@inngest/test";
 import { Inngest } from "inngest";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createHeartbeatFunction, createInngestApp, HEARTBEAT_FUNCTION_ID, listenInngestApp } from "../../src/heartbeat/inngest.js";
 import { HEARTBEAT_EVENT_TYPE, type GatewayEvent } from "../../src/protocol/event.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 
 let redis: RedisServer;
 let bus: GatewayBus;
 
-before(async () => {
-  redis = await startRedis();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await bus.client.flushall();
+useRedisBus({ flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
 });
 
 // Dev mode: no signing key, no Inngest Cloud; nothing here reaches the network.

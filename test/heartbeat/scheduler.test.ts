@@ -1,24 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { GatewayBus, type PushResult } from "../../src/bus/bus.js";
 import { GatewayError } from "../../src/bus/errors.js";
 import { cronSchedule, intervalSchedule } from "../../src/heartbeat/schedule.js";
 import { startHeartbeatScheduler, type HeartbeatBeat } from "../../src/heartbeat/scheduler.js";
 import { HEARTBEAT_EVENT_TYPE, type GatewayEvent } from "../../src/protocol/event.js";
 import type { Logger } from "../../src/util/logger.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
-let redis: RedisServer;
 let bus: GatewayBus;
 
-before(async () => {
-  redis = await startRedis();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
-});
-after(async () => {
-  await bus.close();
-  await redis.stop();
+useRedisBus({}, (_redis, b) => {
+  bus = b;
 });
 describe("schedules", () => {
   test("intervals that divide a minute, an hour or a day are clock-aligned patterns", () => {
