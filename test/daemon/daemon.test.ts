@@ -15,7 +15,8 @@ import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
 import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "daemon-test-token-0123456789abcdef";
@@ -28,18 +29,17 @@ let piEnv: PiEnv;
 let bus: GatewayBus;
 const running: DaemonProcess[] = [];
 
+useRedisBus({ aof: true, flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
+});
 before(async () => {
-  redis = await startRedis({ aof: true });
   llm = await startFakeLlm();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
 });
 after(async () => {
-  await bus.close();
   await llm.close();
-  await redis.stop();
 });
 beforeEach(async () => {
-  await bus.client.flushall();
   telegram = await startFakeTelegram();
   piEnv = createPiEnv({ llmUrl: llm.url });
   // Replies name what they answer, so crossed wires would show.

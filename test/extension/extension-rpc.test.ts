@@ -8,7 +8,8 @@ import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, startRpcPi, type PiEnv, type RpcPi } from "../helpers/pi-env.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
@@ -18,18 +19,17 @@ let llm: FakeLlm;
 let bus: GatewayBus;
 const cleanups: Array<() => Promise<void> | void> = [];
 
+useRedisBus({ aof: true, flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
+});
 before(async () => {
-  redis = await startRedis({ aof: true });
   llm = await startFakeLlm();
-  bus = await GatewayBus.connect({ redisUrl: redis.url });
 });
 after(async () => {
-  await bus.close();
   await llm.close();
-  await redis.stop();
 });
 beforeEach(async () => {
-  await bus.client.flushall();
   llm.setResponder(undefined);
 });
 afterEach(async () => {
