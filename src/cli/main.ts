@@ -12,6 +12,7 @@ import { registerHeartbeat } from "../heartbeat/cli.js";
 import { registerSetup } from "../setup/cli.js";
 import { registerDoctor } from "../doctor/cli.js";
 import { registerDaemon } from "../daemon/cli.js";
+import { registerSecurity } from "../security/cli.js";
 import { packageVersion } from "./version.js";
 import { loadGatewayEnvFile } from "../config/env-file.js";
 
@@ -38,5 +39,6 @@ registerDoctor(program);
 registerDaemon(program);
 registerHeartbeat(program);
 registerChat(program);
+registerSecurity(program);
 
 await program.parseAsync(process.argv);
