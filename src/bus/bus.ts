@@ -165,7 +165,9 @@ export class GatewayBus {
   async push(event: GatewayEvent, options: PushOptions = {}): Promise<PushResult> {
     const target = options.target ?? event.target ?? "";
     const origin = options.originSession ?? event.originSession ?? "";
-    const raw = JSON.stringify(event);
+    // A lone UTF-16 surrogate (a string cut inside an emoji) serialises as "\ud83d", which Redis's
+    // JSON decoder refuses: the event would be dead-lettered after "pushed". Make strings well formed.
+    const raw = JSON.stringify(event, (_key, value: unknown) => (typeof value === "string" ? toWellFormed(value) : value));
     if (Buffer.byteLength(raw) > this.options.maxEventBytes) {
       throw new GatewayError(
         `event is ${Buffer.byteLength(raw)} bytes, over the ${this.options.maxEventBytes}-byte limit (GATEWAY_MAX_EVENT_BYTES)`,
@@ -491,6 +493,10 @@ export function isConnectionError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code ?? "";
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true;
   return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
+}
+
+function toWellFormed(value: string): string {
+  return (value as string & { toWellFormed(): string }).toWellFormed();
 }
 
 function sleep(ms: number): Promise<void> {

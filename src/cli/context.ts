@@ -60,13 +60,22 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<void>)
     } catch (error) {
       const command = args[args.length - 1] as Command;
       const json = Boolean(command?.optsWithGlobals?.().json);
-      const message = error instanceof Error ? error.message : String(error);
+      const message = oneLine(error instanceof Error ? error.message : String(error));
       const code = error instanceof GatewayError ? error.code : "ERROR";
       if (json) printJson({ error: message, code });
       else process.stderr.write(`pi-gateway: ${message}\n`);
       process.exitCode = code === "USAGE" ? 2 : 1;
     }
   };
+}
+
+/**
+ * Error messages may quote user input (JSON.parse does): keep them on one line and never pass
+ * control characters (escape sequences) through to the terminal.
+ */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\r?\n/g, "⏎").replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** Formats a table with aligned columns. */

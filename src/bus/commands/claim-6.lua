@@ -33,6 +33,33 @@ local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
 local deadline = now + lease
 if top[2] and tonumber(top[2]) >= deadline then deadline = tonumber(top[2]) + 0.001 end
 
+-- Ids go back to the client and return in ack/reject: bytes that are not UTF-8 would come back
+-- altered (decoded as U+FFFD) and never match, leaving the entry in flight forever.
+local function validUtf8(str)
+  local i, n = 1, #str
+  while i <= n do
+    local c = string.byte(str, i)
+    local len, lo, hi = 1, 0x80, 0xBF
+    if c < 0x80 then len = 1
+    elseif c >= 0xC2 and c <= 0xDF then len = 2
+    elseif c == 0xE0 then len, lo = 3, 0xA0
+    elseif c == 0xED then len, hi = 3, 0x9F
+    elseif c >= 0xE1 and c <= 0xEF then len = 3
+    elseif c == 0xF0 then len, lo = 4, 0x90
+    elseif c == 0xF4 then len, hi = 4, 0x8F
+    elseif c >= 0xF1 and c <= 0xF3 then len = 4
+    else return false end
+    for j = i + 1, i + len - 1 do
+      local cc = string.byte(str, j)
+      local min, max = 0x80, 0xBF
+      if j == i + 1 then min, max = lo, hi end
+      if not cc or cc < min or cc > max then return false end
+    end
+    i = i + len
+  end
+  return true
+end
+
 local out = {0, 0}
 local function dead(reason, raw, id)
   redis.call('LPUSH', KEYS[5], cjson.encode({reason = reason, session = sid, raw = raw, id = id, at = now}))
@@ -53,6 +80,8 @@ for i = #entries, 1, -1 do
       dead('not a JSON object', raw)
     elseif type(decoded.id) ~= 'string' or decoded.id == '' then
       dead('id: must be a non-empty string', raw)
+    elseif not validUtf8(decoded.id) then
+      dead('id: not valid UTF-8', raw)
     else
       local id = decoded.id
       if redis.call('ZSCORE', KEYS[4], id) or redis.call('HEXISTS', KEYS[2], id) == 1 then
