@@ -1,0 +1,36 @@
+// Runs the chaos suite (test/chaos/*.chaos.ts: load, faults, hostile input) with node's test
+// runner, one file at a time, and prints every scenario's figure line at the end with the total
+// run time. These files are not *.test.ts, so the default `npm test` never runs them.
+// Usage: node scripts/run-chaos.mjs [substring filters...]
+// Knobs: CHAOS_LOAD_SECONDS, CHAOS_LOAD_RATE, CHAOS_LOAD_PRODUCERS, CHAOS_DAEMON_RATE, CHAOS_LOAD_AOF=0
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const dir = join(root, "test", "chaos");
+const filters = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((name) => name.endsWith(".chaos.ts"))
+  .sort()
+  .map((name) => relative(root, join(dir, name)));
+const selected = filters.length ? files.filter((f) => filters.some((s) => f.includes(s))) : files;
+if (selected.length === 0) {
+  console.error(`no chaos files match ${filters.join(", ")}`);
+  process.exit(1);
+}
+
+const figures = join(root, ".tmp", "chaos-figures.txt");
+mkdirSync(join(root, ".tmp"), { recursive: true });
+rmSync(figures, { force: true });
+const started = Date.now();
+const result = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...selected],
+  { cwd: root, stdio: "inherit", env: { ...process.env, NODE_ENV: "test", CHAOS_FIGURES_FILE: figures } },
+);
+const elapsed = (Date.now() - started) / 1000;
+console.log(`\n=== chaos figures (${selected.length} files, ${Math.floor(elapsed / 60)}m${String(Math.round(elapsed % 60)).padStart(2, "0")}s) ===`);
+if (existsSync(figures)) process.stdout.write(readFileSync(figures, "utf8"));
+else console.log("(no figures recorded)");
+process.exit(result.status ?? 1);
