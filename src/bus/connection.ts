@@ -85,13 +85,13 @@ function unreachable(url: string, cause: Error | undefined): GatewayError {
   return new GatewayError(`Redis unreachable at ${redactUrl(url)}: ${reason}`, "REDIS_UNREACHABLE");
 }
 
-/** The URL without its password, for messages and logs. */
+/** The URL without its password, for messages and logs (masked even when the URL does not parse). */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
     return parsed.toString().replace(/\/$/, "");
   } catch {
-    return "<invalid url>";
+    return url.replace(/:\/\/([^/@\s]*):[^/@\s]+@/, "://$1:***@");
   }
 }

@@ -3,6 +3,7 @@
  * time. Turns pi's session events into ReplyEvents for the outbound router.
  */
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
+import { textOf } from "../agent/message-text.js";
 import type { Logger } from "../util/logger.js";
 import type { ReplyEvent } from "./types.js";
 
@@ -125,10 +126,4 @@ async function loadSdk(): Promise<PiSdk> {
       `pi-gateway daemon embeds pi, which is not installed here (${(error as Error).message.split("\n")[0]}): npm install @mariozechner/pi-coding-agent`,
     );
   }
-}
-
-function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content.map((p: { type?: string; text?: string }) => (p?.type === "text" ? (p.text ?? "") : "")).join("");
 }

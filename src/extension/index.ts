@@ -10,7 +10,7 @@ import { resolveBusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
 import { createLogger, silentLogger } from "../util/logger.js";
 import { GatewayRuntime } from "./runtime.js";
-import { textOf } from "./injector.js";
+import { textOf } from "../agent/message-text.js";
 
 export default function gatewayExtension(pi: ExtensionAPI): void {
   if (process.env.GATEWAY_DISABLED === "1") return;

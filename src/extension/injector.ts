@@ -11,6 +11,7 @@
  */
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { eventIdsIn } from "../agent/event-prompt.js";
+import { textOf } from "../agent/message-text.js";
 import type { DeliverAs } from "../config/session-options.js";
 
 interface Waiter {
@@ -86,13 +87,4 @@ export class PiInjector {
   cancelAll(): void {
     for (const waiter of [...this.waiters]) waiter.done(new Error("pi session shut down"));
   }
-}
-
-/** Plain text of a user message's content (a string or an array of parts). */
-export function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content
-    .map((part: unknown) => (part && typeof part === "object" && (part as { type?: string }).type === "text" ? String((part as { text?: unknown }).text ?? "") : ""))
-    .join("");
 }

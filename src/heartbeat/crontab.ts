@@ -13,6 +13,7 @@
  */
 import { DEFAULT_PREFIX, LEGACY_SESSION, keySpace } from "../protocol/keys.js";
 import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
+import { singleQuote } from "../util/shell.js";
 
 export interface CrontabOptions {
   /** Minutes between heartbeats; must divide an hour (or be 60) so the beats are evenly spaced. */
@@ -48,7 +49,7 @@ export function crontabCommand(options: CrontabOptions = {}): string {
   if (!SAFE_NAME.test(source)) throw new Error(`source "${source}" must use letters, digits and _ . : - only`);
   if (!redisCli.trim()) throw new Error("redisCli must not be empty");
   const keys = keySpace(prefix);
-  const cli = redisUrl ? `${redisCli} -u ${shellQuote(redisUrl)}` : redisCli;
+  const cli = redisUrl ? `${redisCli} -u ${singleQuote(redisUrl)}` : redisCli;
   // The JSON sits in single quotes; the id and the timestamp are spliced in from outside them.
   const event =
     `'{"id":"'"$ID"'","type":"${HEARTBEAT_EVENT_TYPE}","source":"${source}","payload":{},"ts":'"$(date +%s000)"'}'`;
@@ -69,6 +70,3 @@ export function escapeCrontabPercent(command: string): string {
   return command.replace(/%/g, "\\%");
 }
 
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}

@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import { isLoopbackHost } from "../channels/http/server.js";
 import { parseEnvFile } from "../config/env-file.js";
-import { shellQuote } from "../setup/service/shell.js";
+import { shellQuote } from "../util/shell.js";
+import { redactUrl } from "../bus/connection.js";
 
 export type Severity = "pass" | "warn" | "fail" | "skip";
 
@@ -418,17 +419,6 @@ function checkTelegram(env: Env): Finding {
 }
 
 // ---------------------------------------------------------------------------------------- redis
-
-/** The URL with its password masked, for display. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return raw.replace(/:\/\/([^/@\s]*):[^/@\s]+@/, "://$1:***@");
-  }
-}
 
 function checkRedis(env: Env): Finding[] {
   const raw = env.REDIS_URL || DEFAULT_REDIS_URL;

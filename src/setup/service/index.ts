@@ -1,6 +1,6 @@
 /** Picks the persistence mechanism for the platform and returns the files and commands `setup` applies. */
 import { launchdCommands, launchdPlist } from "./launchd.js";
-import { shellJoin, shellQuote } from "./shell.js";
+import { shellJoin, shellQuote } from "../../util/shell.js";
 import { logPaths, validateSpec } from "./spec.js";
 import { systemdCommands, systemdUserUnit } from "./systemd.js";
 import { tmuxBase, tmuxCommand, DEFAULT_TMUX_SESSION, type TmuxOptions } from "./tmux.js";
@@ -58,4 +58,4 @@ export type { GeneratedFile, Platform, ServiceCommands, ServiceMode, ServiceSpec
 export { launchdCommands, launchdPlist } from "./launchd.js";
 export { systemdCommands, systemdEscapeArg, systemdUserUnit } from "./systemd.js";
 export { tmuxCommand, tmuxSupervisorScript, type TmuxOptions } from "./tmux.js";
-export { shellJoin, shellQuote } from "./shell.js";
+export { shellJoin, shellQuote } from "../../util/shell.js";

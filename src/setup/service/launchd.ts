@@ -1,7 +1,7 @@
 /** macOS: a per-user LaunchAgent, built with the plist package so every value is XML-escaped. */
 import { posix } from "node:path";
 import plist from "plist";
-import { shellQuote } from "./shell.js";
+import { shellQuote } from "../../util/shell.js";
 import { fileModeFor, logPaths, serviceEnv, validateSpec } from "./spec.js";
 import { serviceArgv, type TmuxOptions } from "./tmux.js";
 import type { GeneratedFile, ServiceCommands, ServiceSpec } from "./types.js";

@@ -1,6 +1,6 @@
 /** Linux: a systemd user unit (no root needed; `loginctl enable-linger` keeps it up without a login). */
 import { posix } from "node:path";
-import { shellQuote } from "./shell.js";
+import { shellQuote } from "../../util/shell.js";
 import { fileModeFor, logPaths, serviceEnv, validateSpec } from "./spec.js";
 import { serviceArgv, type TmuxOptions } from "./tmux.js";
 import type { GeneratedFile, ServiceCommands, ServiceSpec } from "./types.js";

@@ -2,7 +2,7 @@
  * tmux gives pi the PTY its TUI needs and keeps it alive when the terminal closes. On its own it
  * does not restart pi; under launchd/systemd the supervisor script below does that job.
  */
-import { shellJoin, shellQuote } from "./shell.js";
+import { shellJoin, shellQuote } from "../../util/shell.js";
 import type { ServiceSpec } from "./types.js";
 import { agentEnv } from "./spec.js";
 

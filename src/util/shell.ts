@@ -3,10 +3,14 @@
 // Words made only of these characters mean the same quoted or not, so they stay readable.
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
-/** Quotes one word for a POSIX shell: single quotes, with ' written as '\'' (nothing else is special inside them). */
-export function shellQuote(word: string): string {
-  if (SAFE.test(word)) return word;
+/** Always single-quotes: ' is written as '\'' (nothing else is special inside single quotes). */
+export function singleQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Quotes one word for a POSIX shell, leaving words that need no quotes readable. */
+export function shellQuote(word: string): string {
+  return SAFE.test(word) ? word : singleQuote(word);
 }
 
 /** Quotes every word and joins them into one command line. */
