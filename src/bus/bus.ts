@@ -445,9 +445,9 @@ export class GatewayBus {
       this.client.xlen(k.journal),
       this.lastHeartbeat(),
     ]);
-    const backlog: Record<string, number> = {};
-    const queues = new Set([...sessions.map((s) => s.id), this.options.legacySession]);
-    for (const sid of queues) backlog[sid] = await this.pending(sid);
+    // sessions() already counted each session's queue; only the legacy queue may be unregistered.
+    const backlog: Record<string, number> = Object.fromEntries(sessions.map((s) => [s.id, s.pending]));
+    backlog[this.options.legacySession] ??= await this.pending(this.options.legacySession);
     return {
       redis: {
         url: this.options.redisUrl,
