@@ -9,6 +9,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -248,3 +251,22 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+/**
+ * A private bus Redis plus a separate sink Redis (so recording deliveries does not load the server
+ * under test), with a connected bus; each piece is torn down through `cleanups`.
+ */
+export async function busWithSink(
+  cleanups: Array<() => unknown>,
+  options: { aof?: boolean } = {},
+): Promise<{ redis: RedisServer; sinkServer: RedisServer; sink: Redis; bus: GatewayBus }> {
+  const redis = await startRedis({ aof: options.aof });
+  cleanups.push(() => redis.stop());
+  const sinkServer = await startRedis();
+  cleanups.push(() => sinkServer.stop());
+  const sink = new Redis(sinkServer.url);
+  cleanups.push(() => sink.disconnect());
+  const bus = await GatewayBus.connect({ redisUrl: redis.url });
+  cleanups.push(() => bus.close());
+  return { redis, sinkServer, sink, bus };
+}

@@ -27,7 +27,7 @@ import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { fencedBlocks, startChaosDaemon, TOKEN, wsUpgradeStatus } from "./daemon-kit.js";
 import { expectedRendering, fuzzCases, INJECTION_MARK, type FuzzCase } from "./fuzz.js";
-import { figure, killAll, mib, rssMiB, spawnFixture, type Child, type ConsumerStatsLine } from "./harness.js";
+import { busWithSink, figure, killAll, mib, rssMiB, spawnFixture, type Child, type ConsumerStatsLine } from "./harness.js";
 
 const SEED = Number(process.env.CHAOS_SEED ?? "1337");
 const GENERATED = 300;
@@ -40,14 +40,7 @@ after(async () => {
 
 /** A bus Redis + a sink Redis + one consumer process draining `main` (central) into the sink. */
 async function drainingMain(lease = "2000"): Promise<{ redis: RedisServer; bus: GatewayBus; sink: Redis; consumer: Child }> {
-  const redis = await startRedis();
-  cleanups.push(() => redis.stop());
-  const sinkServer = await startRedis();
-  cleanups.push(() => sinkServer.stop());
-  const sink = new Redis(sinkServer.url);
-  cleanups.push(() => sink.disconnect());
-  const bus = await GatewayBus.connect({ redisUrl: redis.url });
-  cleanups.push(() => bus.close());
+  const { redis, sinkServer, sink, bus } = await busWithSink(cleanups);
   const consumer = spawnFixture("consumer main", "chaos-consumer.ts", {
     REDIS_URL: redis.url,
     SINK_URL: sinkServer.url,

@@ -18,17 +18,16 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { Redis } from "ioredis";
 import { eventIdsIn } from "../../src/agent/event-prompt.js";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import type { DaemonProcess } from "../helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon, wsPrompt, type WsReply } from "./daemon-kit.js";
 import {
+  busWithSink,
   envNumber,
   expectedIds,
   figure,
@@ -58,14 +57,7 @@ after(async () => {
 });
 
 test(`LOAD: ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s into 5 sessions while they drain, with the daemon beside it`, { timeout: (LOAD_SECONDS + 300) * 1000 }, async () => {
-  const redis: RedisServer = await startRedis({ aof: AOF });
-  cleanups.push(() => redis.stop());
-  const sinkServer = await startRedis();
-  cleanups.push(() => sinkServer.stop());
-  const sink = new Redis(sinkServer.url);
-  cleanups.push(() => sink.disconnect());
-  const bus = await GatewayBus.connect({ redisUrl: redis.url });
-  cleanups.push(() => bus.close());
+  const { redis, sinkServer, sink, bus } = await busWithSink(cleanups, { aof: AOF });
   const daemonBus = await GatewayBus.connect({ redisUrl: redis.url, prefix: DAEMON_PREFIX });
   cleanups.push(() => daemonBus.close());
 
