@@ -15,7 +15,11 @@ export interface EventPromptOptions {
 }
 
 export const DEFAULT_CLOSING = "Take action if needed, otherwise acknowledge briefly.";
-/** Every event id in a prompt is written as `event-id: <id>`, so a host can find what it already received. */
+/**
+ * Every event id in a prompt is written as `event-id: <id>` for the agent to refer to. It is text,
+ * not a record: what was delivered is known from the ids in the message's structured details,
+ * never by reading prompts (a payload can contain this line too).
+ */
 export const EVENT_ID_MARKER = "event-id: ";
 
 export function formatEventPrompt(events: GatewayEvent[], options: EventPromptOptions = {}): string {
@@ -35,15 +39,6 @@ export function formatEventPrompt(events: GatewayEvent[], options: EventPromptOp
   });
   lines.push("", options.closing ?? DEFAULT_CLOSING);
   return lines.join("\n");
-}
-
-/** Ids of events mentioned in a prompt produced by formatEventPrompt. */
-export function eventIdsIn(text: string): string[] {
-  const ids: string[] = [];
-  for (const line of text.split("\n")) {
-    if (line.startsWith(EVENT_ID_MARKER)) ids.push(line.slice(EVENT_ID_MARKER.length).replace(/^`+|`+$/g, "").trim());
-  }
-  return ids;
 }
 
 function renderPayload(payload: unknown, maxChars: number): string | null {

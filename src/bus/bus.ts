@@ -289,6 +289,16 @@ export class GatewayBus {
     return ids.length ? this.recover(sid, "ids", ids) : Promise.resolve(0);
   }
 
+  /**
+   * Extends the lease of events this consumer still holds (the host has them but has not recorded
+   * them yet). Returns how many were still in flight.
+   */
+  async renew(sid: string, ids: string[]): Promise<number> {
+    if (!ids.length) return 0;
+    const k = this.keys;
+    return Number(await this.scripts.renew([k.inflight(sid), k.leases(sid)], [this.options.leaseMs, ...ids]));
+  }
+
   /** Puts back events whose consumer died or hung (lease expired). */
   recoverExpired(sid: string): Promise<number> {
     return this.recover(sid, "expired");

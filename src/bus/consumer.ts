@@ -35,7 +35,11 @@ export interface ConsumerOptions {
   durable: boolean;
   /** Queues drained besides the session's own; a central session also drains the legacy `main`. */
   extraQueues?: string[];
-  /** Receives each batch; resolve when the events are safely handed over, throw to retry later. */
+  /**
+   * Receives each batch; resolve only once the host has the events durably (pi's session file,
+   * the daemon's stored command), throw to hand them back. The batch's lease is renewed for as
+   * long as this takes.
+   */
   deliver: (batch: DeliveryBatch) => Promise<void>;
   /** Ids (of a batch) the host already has, e.g. after a crash between deliver and ack. */
   alreadyDelivered?: (ids: string[]) => Promise<Set<string>> | Set<string>;
@@ -197,7 +201,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       const ids = events.map((e) => e.id);
       const batch = { queue, events };
       try {
-        await this.options.deliver(batch);
+        await this.holding(queue, ids, () => this.options.deliver(batch));
       } catch (error) {
         // Hand the batch back in its original order; the next trigger retries it.
         await this.bus.release(queue, ids);
@@ -209,6 +213,29 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       this.stats.batches += 1;
       this.stats.lastDeliveryAt = Date.now();
       this.emit("delivered", batch);
+    }
+  }
+
+  /**
+   * Runs `deliver` while keeping the batch's lease alive: a host may hold a batch for as long as
+   * its running turn takes before it has recorded it, and only a consumer that died (no more
+   * renewals) lets the lease expire so the batch is handed out again.
+   */
+  private async holding(queue: string, ids: string[], deliver: () => Promise<void>): Promise<void> {
+    const everyMs = Math.max(Math.floor(this.bus.options.leaseMs / 3), 50);
+    const timer = setInterval(() => {
+      this.bus
+        .renew(queue, ids)
+        .then((held) => {
+          if (held < ids.length) this.log.warn({ queue, held, of: ids.length }, "part of a held batch had already been handed back (lease expired)");
+        })
+        .catch((error: Error) => this.log.warn({ queue, err: error.message }, "could not renew the lease of a held batch"));
+    }, everyMs);
+    timer.unref();
+    try {
+      await deliver();
+    } finally {
+      clearInterval(timer);
     }
   }
 

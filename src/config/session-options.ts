@@ -19,7 +19,7 @@ export interface SessionOptions {
   /** Stable ids keep their queue while the session is down; pid-based ones don't. */
   durable: boolean;
   deliverAs: DeliverAs;
-  /** How long pi may take to accept an injected message before the batch is handed back. */
+  /** How long pi may stay idle without recording a message it was sent before the batch is handed back. */
   acceptTimeoutMs: number;
   heartbeatIntervalMs: number;
   /** The checklist the agent is asked to read on each heartbeat. */
@@ -89,7 +89,7 @@ export function resolveSessionOptions(env: Env = process.env, pid = process.pid)
     sessionId,
     durable: role === "central" || explicitId !== undefined,
     deliverAs,
-    acceptTimeoutMs: duration("GATEWAY_ACCEPT_TIMEOUT", 10_000),
+    acceptTimeoutMs: duration("GATEWAY_ACCEPT_TIMEOUT", 2_000),
     heartbeatIntervalMs,
     heartbeatFile: env.GATEWAY_HEARTBEAT_FILE || defaultHeartbeatFile(env.HOME || undefined),
     watchdogThresholdMs,

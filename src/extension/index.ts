@@ -10,7 +10,6 @@ import { resolveBusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
 import { createLogger, silentLogger } from "../util/logger.js";
 import { GatewayRuntime } from "./runtime.js";
-import { textOf } from "../agent/message-text.js";
 
 export default function gatewayExtension(pi: ExtensionAPI): void {
   if (process.env.GATEWAY_DISABLED === "1") return;
@@ -33,13 +32,9 @@ export default function gatewayExtension(pi: ExtensionAPI): void {
     runtime.start();
   });
 
-  pi.on("input", (event) => {
-    runtime?.injector.onInput(event.text);
-    return { action: "continue" as const };
-  });
-
-  pi.on("message_start", (event) => {
-    if (event.message.role === "user") runtime?.injector.onUserMessage(textOf(event.message.content));
+  // pi appends a message to the session right after its message_end handlers ran: look then.
+  pi.on("message_end", () => {
+    setImmediate(() => runtime?.injector.check());
   });
 
   pi.on("agent_end", () => {

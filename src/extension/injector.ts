@@ -1,28 +1,66 @@
 /**
- * Injects event batches into the running pi session and reports when pi has accepted one.
+ * Delivers gateway messages into the running pi session and reports when pi has durably recorded
+ * one: only then may the bus acknowledge the batch.
  *
- * `pi.sendUserMessage` returns nothing, so acceptance is observed: the message either starts a turn
- * (a `message_start` of that user message) or, while the agent streams, is queued as follow-up or
- * steer (pi then reports pending messages). Only then is the batch acknowledged in Redis; a batch
- * that was not accepted in time is handed back and retried.
+ * A batch is sent as a custom message (`customType` GATEWAY_MESSAGE_TYPE) whose `details` carry
+ * the event ids. pi writes that entry to the session file when the message enters the
+ * conversation, so the session itself is the record of what was delivered: a batch handed out
+ * again after a crash is recognised by those structured ids, never by parsing message text (a
+ * payload can contain any text).
  *
- * The ids of what was accepted are remembered, and pi's own session history is searched for them,
- * so a batch handed out again after a crash (or after a slow acceptance) is not injected twice.
+ * What "recorded" takes, learned from pi's agent-session and session-manager:
+ * - A message queued while the agent streams (`deliverAs` followUp/steer) lives only in memory
+ *   until the running turn reaches it, and pi drops it when the turn is aborted. So in followUp
+ *   mode a batch is not sent while pi is busy: it waits (its lease renewed by the consumer) and is
+ *   sent, starting a turn, once pi is idle. Steer mode sends at once and waits for the entry.
+ * - pi appends the entry on the message's `message_end`, after the extension handlers ran, and
+ *   writes the file only once the session has an assistant message (before that every entry is
+ *   kept back and flushed together). A batch counts as delivered when its entry is in the session
+ *   and the file is written (or the session is in memory only, `--no-session`).
+ * - A message pi did not take (the turn was aborted, or the prompt was refused) never shows up
+ *   while pi goes idle: the delivery fails and the consumer hands the batch back for a retry.
  */
+import { randomUUID } from "node:crypto";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
-import { eventIdsIn } from "../agent/event-prompt.js";
-import { textOf } from "../agent/message-text.js";
 import type { DeliverAs } from "../config/session-options.js";
 
-interface Waiter {
-  text: string;
-  inputSeen: boolean;
-  done: (error?: Error) => void;
+/** The customType of every message the gateway puts into a pi session. */
+export const GATEWAY_MESSAGE_TYPE = "pi-gateway";
+
+export interface GatewayMessageDetails {
+  kind: "events" | "alarm";
+  /** Unique per delivery attempt: identifies the entry pi writes for this message. */
+  batch: string;
+  /** Event ids the message carries; the session's record of what was delivered. */
+  ids: string[];
 }
 
+interface SessionEntryLike {
+  type: string;
+  customType?: string;
+  details?: unknown;
+  message?: { role?: string };
+}
+
+interface Delivery {
+  details: GatewayMessageDetails;
+  text: string;
+  /** Entries before this index existed when the message was sent: it cannot be one of them. */
+  sentAtEntry: number;
+  /** When pi was last seen idle without having the message (undefined: not idle since). */
+  idleSince: number | undefined;
+  recorded: boolean;
+  settle: (error?: Error) => void;
+}
+
+const CHECK_EVERY_MS = 50;
+/** Ids of recorded events kept for the in-process check; the session history covers the rest. */
+const RECORDED_CAP = 100_000;
+
 export class PiInjector {
-  private readonly waiters = new Set<Waiter>();
-  private readonly accepted = new Set<string>();
+  private readonly deliveries = new Set<Delivery>();
+  private readonly recorded = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly pi: ExtensionAPI,
@@ -31,60 +69,140 @@ export class PiInjector {
     private readonly acceptTimeoutMs: number,
   ) {}
 
-  /** Sends `text` as a user message and resolves once pi has taken it in. */
-  inject(text: string, ids: string[] = []): Promise<void> {
-    const ctx = this.ctx();
-    if (!ctx) return Promise.reject(new Error("pi session is not running"));
+  /** Event ids waiting to be recorded by pi (for /gateway). */
+  get holding(): number {
+    let n = 0;
+    for (const d of this.deliveries) n += d.details.ids.length;
+    return n;
+  }
+
+  /** Learns which event ids this session already holds (once per session start). */
+  indexSession(): void {
+    for (const entry of this.entries()) {
+      const details = gatewayDetails(entry);
+      if (details) this.remember(details.ids);
+    }
+  }
+
+  /** Resolves once pi has durably recorded `text` as a gateway message carrying `ids`. */
+  deliver(text: string, ids: string[], kind: GatewayMessageDetails["kind"] = "events"): Promise<void> {
+    if (!this.ctx()) return Promise.reject(new Error("pi session is not running"));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => waiter.done(new Error(`pi did not accept the message within ${this.acceptTimeoutMs}ms`)), this.acceptTimeoutMs);
-      const waiter: Waiter = {
+      const delivery: Delivery = {
+        details: { kind, batch: randomUUID(), ids },
         text,
-        inputSeen: false,
-        done: (error) => {
-          clearTimeout(timer);
-          clearInterval(poll);
-          this.waiters.delete(waiter);
+        sentAtEntry: -1,
+        idleSince: undefined,
+        recorded: false,
+        settle: (error) => {
+          this.deliveries.delete(delivery);
+          if (!this.deliveries.size) this.stopTimer();
           if (error) return reject(error);
-          for (const id of ids) this.accepted.add(id);
+          this.remember(ids);
           resolve();
         },
       };
-      // Queued while streaming: no event says so, but pi reports pending messages.
-      const poll = setInterval(() => {
-        const current = this.ctx();
-        if (waiter.inputSeen && current && !current.isIdle() && current.hasPendingMessages()) waiter.done();
-      }, 10);
-      this.waiters.add(waiter);
-      // Always pass deliverAs: if the agent starts streaming between a check and this call, the
-      // message is queued instead of being refused.
-      this.pi.sendUserMessage(text, { deliverAs: this.deliverAs });
+      this.deliveries.add(delivery);
+      this.startTimer();
+      this.check();
     });
   }
 
-  /** pi's `input` event: our text reached pi's prompt pipeline. */
-  onInput(text: string): void {
-    for (const waiter of this.waiters) if (waiter.text === text) waiter.inputSeen = true;
-  }
-
-  /** pi's `message_start` for a user message: our text started (or joined) a turn. */
-  onUserMessage(text: string): void {
-    for (const waiter of [...this.waiters]) if (waiter.text === text) waiter.done();
-  }
-
-  /** Which of `ids` pi already has: accepted by this process, or present in the session history. */
-  alreadyDelivered(ids: string[]): Set<string> {
-    const have = new Set(ids.filter((id) => this.accepted.has(id)));
-    if (have.size === ids.length) return have;
-    const wanted = new Set(ids);
-    const entries = this.ctx()?.sessionManager.getBranch() ?? [];
-    for (const entry of entries.slice(-500)) {
-      if (entry.type !== "message" || entry.message.role !== "user") continue;
-      for (const id of eventIdsIn(textOf(entry.message.content))) if (wanted.has(id)) have.add(id);
+  /** Re-evaluates every delivery; called on pi's message and agent events and by a short timer. */
+  check(): void {
+    const ctx = this.ctx();
+    if (!ctx) return;
+    let entries: SessionEntryLike[] | undefined;
+    for (const delivery of [...this.deliveries]) {
+      if (delivery.sentAtEntry < 0) {
+        if (this.deliverAs === "followUp" && !ctx.isIdle()) continue;
+        entries ??= this.entries();
+        this.send(delivery, entries.length);
+        continue;
+      }
+      entries ??= this.entries();
+      this.advance(delivery, ctx, entries);
     }
-    return have;
+  }
+
+  /** Which of `ids` this session already holds (recorded by this process or in its history). */
+  alreadyDelivered(ids: string[]): Set<string> {
+    return new Set(ids.filter((id) => this.recorded.has(id)));
   }
 
   cancelAll(): void {
-    for (const waiter of [...this.waiters]) waiter.done(new Error("pi session shut down"));
+    for (const delivery of [...this.deliveries]) delivery.settle(new Error("pi session shut down"));
   }
+
+  private send(delivery: Delivery, entryCount: number): void {
+    delivery.sentAtEntry = entryCount;
+    // Idle: starts a turn at once. Streaming (steer mode, or a turn that began in between):
+    // queued by pi, and recorded when the turn reaches it.
+    this.pi.sendMessage(
+      { customType: GATEWAY_MESSAGE_TYPE, content: delivery.text, display: true, details: delivery.details },
+      { triggerTurn: true, deliverAs: this.deliverAs },
+    );
+  }
+
+  private advance(delivery: Delivery, ctx: ExtensionContext, entries: SessionEntryLike[]): void {
+    if (!delivery.recorded) {
+      delivery.recorded = entries.slice(delivery.sentAtEntry).some((e) => gatewayDetails(e)?.batch === delivery.details.batch);
+    }
+    if (delivery.recorded) {
+      if (this.durable(ctx, entries)) delivery.settle();
+      return;
+    }
+    const now = Date.now();
+    if (!ctx.isIdle()) {
+      delivery.idleSince = undefined;
+      return;
+    }
+    delivery.idleSince ??= now;
+    if (now - delivery.idleSince >= this.acceptTimeoutMs) {
+      delivery.settle(new Error(`pi stayed idle for ${this.acceptTimeoutMs}ms without taking the message (its turn was aborted or the prompt refused); handing the batch back`));
+    }
+  }
+
+  /** pi writes entries to disk only once the session has an assistant message; in memory only: nothing to wait for. */
+  private durable(ctx: ExtensionContext, entries: SessionEntryLike[]): boolean {
+    if (!ctx.sessionManager.getSessionFile()) return true;
+    return entries.some((e) => e.type === "message" && e.message?.role === "assistant");
+  }
+
+  private entries(): SessionEntryLike[] {
+    try {
+      return (this.ctx()?.sessionManager.getEntries() ?? []) as SessionEntryLike[];
+    } catch {
+      return []; // stale ctx: the session was replaced; its runtime is being stopped
+    }
+  }
+
+  private remember(ids: string[]): void {
+    for (const id of ids) this.recorded.add(id);
+    if (this.recorded.size <= RECORDED_CAP) return;
+    // Oldest first (insertion order); a batch that old is long acknowledged or expired.
+    for (const id of this.recorded) {
+      this.recorded.delete(id);
+      if (this.recorded.size <= RECORDED_CAP) break;
+    }
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.check(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The details of a gateway message entry, or undefined for any other entry. */
+export function gatewayDetails(entry: SessionEntryLike): GatewayMessageDetails | undefined {
+  if (entry.type !== "custom_message" || entry.customType !== GATEWAY_MESSAGE_TYPE) return undefined;
+  const details = entry.details as Partial<GatewayMessageDetails> | undefined;
+  if (!details || typeof details.batch !== "string" || !Array.isArray(details.ids)) return undefined;
+  return { kind: details.kind === "alarm" ? "alarm" : "events", batch: details.batch, ids: details.ids.filter((id): id is string => typeof id === "string") };
 }

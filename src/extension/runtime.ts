@@ -91,6 +91,9 @@ export class GatewayRuntime {
     // Children of this session (background jobs started from its shell) report back to it.
     process.env.GATEWAY_SESSION_ID = this.session.sessionId;
     this.showState("connecting");
+    // What this session already holds, from its own records: a batch handed out again after a
+    // crash is acknowledged, not shown twice.
+    this.injector.indexSession();
     this.bus.client.connect().catch(() => undefined);
     this.watchdog?.start();
     void this.consumer.start().catch((error: Error) => {
@@ -110,6 +113,7 @@ export class GatewayRuntime {
   }
 
   onAgentEnd(): void {
+    this.injector.check();
     this.consumer.requestDrain();
   }
 
@@ -127,14 +131,14 @@ export class GatewayRuntime {
     if (toShow.length < events.length) this.heartbeatsSkipped += events.length - toShow.length;
     if (!toShow.length) return;
     const closing = hasBeat && !busy ? heartbeatInstruction(this.session.heartbeatFile) : undefined;
-    await this.injector.inject(formatEventPrompt(toShow, { closing }), toShow.map((e) => e.id));
+    await this.injector.deliver(formatEventPrompt(toShow, { closing }), toShow.map((e) => e.id));
   }
 
   private alarm(elapsedMs: number): void {
     const text = missedHeartbeatMessage(elapsedMs, this.watchdog?.thresholdMs ?? 0);
     this.log.warn({ elapsedMs }, "missed heartbeat");
     this.notify(`gateway: no heartbeat for ${formatDuration(elapsedMs)}`, "warning");
-    this.injector.inject(text).catch((error: Error) => this.log.warn({ err: error.message }, "could not inject watchdog alarm"));
+    this.injector.deliver(text, [], "alarm").catch((error: Error) => this.log.warn({ err: error.message }, "could not inject watchdog alarm"));
   }
 
   /** Multi-line report for the /gateway command. */
@@ -150,6 +154,7 @@ export class GatewayRuntime {
       `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
       `redis: ${redactUrl(this.bus.options.redisUrl)} — ${this.consumer.state}`,
       `backlog: ${backlog}`,
+      `waiting for pi to record: ${this.injector.holding} events${this.injector.holding && !this.ctx?.isIdle() ? " (sent when the running turn ends)" : ""}`,
       `delivered: ${this.consumer.stats.delivered} events in ${this.consumer.stats.batches} messages; duplicates skipped: ${this.consumer.stats.duplicates}; dead-lettered: ${this.consumer.stats.deadLettered}`,
       wd
         ? `last heartbeat: ${new Date(wd.lastHeartbeat).toISOString()}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms}); heartbeats skipped while busy: ${this.heartbeatsSkipped}`

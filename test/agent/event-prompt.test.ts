@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { eventIdsIn, fence, formatEventPrompt } from "../../src/agent/event-prompt.js";
+import { fence, formatEventPrompt } from "../../src/agent/event-prompt.js";
+import { eventIdsIn } from "../helpers/prompt-ids.js";
 import { createEvent } from "../../src/protocol/event.js";
 
 test("one message per batch: header, id markers, fenced payloads, closing line", () => {

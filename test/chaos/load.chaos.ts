@@ -18,7 +18,7 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { eventIdsIn } from "../../src/agent/event-prompt.js";
+import { eventIdsIn } from "../helpers/prompt-ids.js";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import type { DaemonProcess } from "../helpers/daemon.js";

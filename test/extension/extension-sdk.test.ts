@@ -44,7 +44,8 @@ test("SDK session: a targeted event becomes a user message; shutdown keeps the d
     assert.deepEqual(result.sessions, ["sdk-session"]);
     await llm.waitForRequest((r) => r.lastUserText.includes("event-id: `sdk-1`"), 5_000);
     await sdk.waitForEvent((e) => e.type === "agent_end", 5_000);
-    const userTexts = sdk.session.messages.filter((m) => m.role === "user").map((m) => messageText(m));
+    // A gateway message: pi's custom message type, which the LLM sees as user content.
+    const userTexts = sdk.session.messages.filter((m) => m.role === "custom" && m.customType === "pi-gateway").map((m) => messageText(m));
     assert.equal(userTexts.filter((t) => t.includes("sdk-1")).length, 1);
     assert.match(userTexts[0]!, /"env": "prod"/);
     assert.deepEqual(sdk.extensionErrors, []);

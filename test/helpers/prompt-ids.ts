@@ -1,0 +1,22 @@
+// What a test reads off the LLM's side: the event ids a gateway prompt names, outside its fenced
+// payloads (a payload may contain an `event-id:` line of its own). Production code never does
+// this: the gateway knows what it delivered from the structured details of its messages.
+import { EVENT_ID_MARKER } from "../../src/agent/event-prompt.js";
+
+export function eventIdsIn(text: string): string[] {
+  const ids: string[] = [];
+  let fence: string | undefined;
+  for (const line of text.split("\n")) {
+    if (fence) {
+      if (line === fence) fence = undefined;
+      continue;
+    }
+    const open = /^(`{3,})/.exec(line);
+    if (open) {
+      fence = open[1];
+      continue;
+    }
+    if (line.startsWith(EVENT_ID_MARKER)) ids.push(line.slice(EVENT_ID_MARKER.length).replace(/^`+ ?| ?`+$/g, ""));
+  }
+  return ids;
+}
