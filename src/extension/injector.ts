@@ -21,6 +21,8 @@
  *   while pi goes idle: the delivery fails and the consumer hands the batch back for a retry.
  */
 import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import type { DeliverAs } from "../config/session-options.js";
 
@@ -76,12 +78,20 @@ export class PiInjector {
     return n;
   }
 
-  /** Learns which event ids this session already holds (once per session start). */
+  /**
+   * Learns which event ids the session already holds (once per session start): its own entries,
+   * and those of the newest other session file in its directory, since a supervisor that restarts
+   * a crashed pi usually starts a new session, and the crash may have come between "pi wrote the
+   * batch" and "the bus acknowledged it".
+   */
   indexSession(): void {
     for (const entry of this.entries()) {
       const details = gatewayDetails(entry);
       if (details) this.remember(details.ids);
     }
+    const manager = this.ctx()?.sessionManager;
+    const previous = manager && previousSessionFile(manager.getSessionDir(), manager.getSessionFile());
+    if (previous) for (const ids of gatewayIdsInFile(previous)) this.remember(ids);
   }
 
   /** Resolves once pi has durably recorded `text` as a gateway message carrying `ids`. */
@@ -205,4 +215,42 @@ export function gatewayDetails(entry: SessionEntryLike): GatewayMessageDetails |
   const details = entry.details as Partial<GatewayMessageDetails> | undefined;
   if (!details || typeof details.batch !== "string" || !Array.isArray(details.ids)) return undefined;
   return { kind: details.kind === "alarm" ? "alarm" : "events", batch: details.batch, ids: details.ids.filter((id): id is string => typeof id === "string") };
+}
+
+/** The most recently written session file in `dir` other than `current`. */
+function previousSessionFile(dir: string, current: string | undefined): string | undefined {
+  let best: { path: string; mtime: number } | undefined;
+  try {
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith(".jsonl")) continue;
+      const path = join(dir, name);
+      if (path === current) continue;
+      const mtime = statSync(path).mtimeMs;
+      if (!best || mtime > best.mtime) best = { path, mtime };
+    }
+  } catch {
+    return undefined; // no session directory yet
+  }
+  return best?.path;
+}
+
+/** The id lists of the gateway message entries in a session file (its last line may be cut by a crash). */
+function gatewayIdsInFile(path: string): string[][] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return [];
+  }
+  const out: string[][] = [];
+  for (const line of text.split("\n")) {
+    if (!line.includes(GATEWAY_MESSAGE_TYPE)) continue;
+    try {
+      const details = gatewayDetails(JSON.parse(line) as SessionEntryLike);
+      if (details) out.push(details.ids);
+    } catch {
+      // a line cut short by a kill -9 mid-write
+    }
+  }
+  return out;
 }

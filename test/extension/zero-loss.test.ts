@@ -129,7 +129,8 @@ describe("zero loss through the real pi", () => {
     assert.deepEqual((await bus.client.hkeys(bus.keys.inflight("gateway"))).sort(), held, "still in flight: the acknowledgement never landed");
     const requestsBefore = llm.chatRequests().length;
 
-    await launch(piEnv, true);
+    // Restarted as a supervisor would: a new session file; the batch is recorded in the previous one.
+    await launch(piEnv);
     await waitFor(async () => (await ackedIds()).size === ids.length, "every event acknowledged", 15_000);
     await sleep(500);
     for (const id of ids) assert.equal(recordedEventIds(sessionsDir(piEnv)).get(id), 1, `${id} in the session once`);
