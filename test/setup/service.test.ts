@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { skipWithout } from "../helpers/tools.js";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -104,6 +105,7 @@ describe("launchd", () => {
 });
 
 describe("systemd", () => {
+  const needsVerify = { skip: skipWithout("systemd-analyze") };
   /**
    * Runs the real `systemd-analyze verify` the way it works as root in a container without a running
    * systemd: --user needs an XDG_RUNTIME_DIR (else "Failed to initialize manager"); a private HOME and
@@ -152,7 +154,7 @@ describe("systemd", () => {
     assert.equal(systemdEscapeArg(";"), '";"');
   });
 
-  test("a daemon unit with nasty args, env and paths passes systemd-analyze verify with no output", () => {
+  test("a daemon unit with nasty args, env and paths passes systemd-analyze verify with no output", needsVerify, () => {
     // An executable and a working directory whose paths need escaping; the executable must exist.
     const odd = join(scratch, "bin dir %n $x");
     mkdirSync(odd, { recursive: true });
@@ -167,13 +169,13 @@ describe("systemd", () => {
     assertVerifies(file);
   });
 
-  test("a tmux-pi unit passes systemd-analyze verify", () => {
+  test("a tmux-pi unit passes systemd-analyze verify", needsVerify, () => {
     const file = systemdUserUnit(spec({ mode: "tmux-pi", program: "/usr/local/bin/pi", args: ["--model", "a b%c"] }), { home: join(scratch, "home-tmux") });
     assert.match(file.content, /^ExecStart="\/bin\/sh" "-c" /m);
     assertVerifies(file);
   });
 
-  test("systemd decodes an escaped word back to the original (read back from verify's own message)", () => {
+  test("systemd decodes an escaped word back to the original (read back from verify's own message)", needsVerify, () => {
     // verify reports the executable it could not run, after unquoting and specifier expansion: that
     // is systemd's own decoding of our escaping. ($ is not expanded in the executable, only in args.)
     const original = `/nonexistent/a b%n%%c"d\\e\\n;f'g`; // without escaping, "\\n" would become a newline
@@ -183,7 +185,7 @@ describe("systemd", () => {
     assert.ok(output.includes(original), `systemd decoded something else:\n${output}`);
   });
 
-  test("verify catches what it should (so a clean run means something)", () => {
+  test("verify catches what it should (so a clean run means something)", needsVerify, () => {
     const file = systemdUserUnit(spec(), { home: join(scratch, "home-bad") });
     file.content = file.content.replace("Restart=always", "Restart=always\nRestartSecs=5").replace('ExecStart="', 'ExecStart="/nonexistent');
     const { ours } = verify(writeUnit(file));
@@ -201,7 +203,7 @@ describe("systemd", () => {
   });
 });
 
-describe("tmux", () => {
+describe("tmux", { skip: skipWithout("tmux") }, () => {
   const socket = `pigw-test-${process.pid}`;
   // TMUX_TMPDIR puts the socket in our scratch directory (tmux leaves it behind after kill-server);
   // an empty $TMUX keeps a tmux session running these tests from interfering.

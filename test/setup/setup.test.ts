@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { skipWithout } from "../helpers/tools.js";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -114,7 +115,7 @@ describe("pi-gateway setup", () => {
     assert.match(result.stdout, /Tier 4: put TELEGRAM_BOT_TOKEN/);
   });
 
-  test("the interactive wizard, driven in tmux as a user would", async () => {
+  test("the interactive wizard, driven in tmux as a user would", { skip: skipWithout("tmux") }, async () => {
     const home = freshHome();
     const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
     const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });

@@ -5,7 +5,7 @@
  * does (queued, start, delta..., tool start/end, end).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { requireTool, skipWithout } from "../helpers/tools.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { BusStatus, JournalEntry, SessionInfo } from "../../src/bus/bus.js";
 import type { DaemonStatus } from "../../src/daemon/types.js";
@@ -20,7 +21,6 @@ import type { ClientMessage, ServerMessage } from "../../src/daemon/ws-protocol.
 import { mountWebRoutes, serveWebAsset, WEB_ASSET_PATHS, webAssets } from "../../src/web/assets.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const TOKEN = "test-token-5f1c9a";
 const XSS = "<img src=x onerror=alert(1)>";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -288,19 +288,16 @@ describe("web assets", () => {
   });
 });
 
-describe("web page in headless Chromium", () => {
+describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () => {
   let browser: Browser;
   let daemon: FakeDaemon;
   let base: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the web page tests need Debian's chromium (apt-get install chromium)`);
-    }
     daemon = new FakeDaemon();
     base = await daemon.start();
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: requireTool("chromium"),
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
     });
     rmSync(screenshots, { recursive: true, force: true });
