@@ -4,7 +4,7 @@
   lose them (recover-3.lua puts them back once the lease expires).
 
   Entries already acknowledged within the dedup window, or already in flight, are dropped as
-  duplicates. Entries that are not JSON objects with a string id cannot be tracked at all and go
+  duplicates, each with a `duplicate` journal entry. Entries that are not JSON objects with a string id cannot be tracked at all and go
   straight to the dead-letter list with the reason; the full schema check happens in the client,
   which rejects (reject-4.lua) what fails it.
 
@@ -84,7 +84,11 @@ for i = #entries, 1, -1 do
       dead('id: not valid UTF-8', raw)
     else
       local id = decoded.id
-      if redis.call('ZSCORE', KEYS[4], id) or redis.call('HEXISTS', KEYS[2], id) == 1 then
+      local delivered = redis.call('ZSCORE', KEYS[4], id)
+      if delivered or redis.call('HEXISTS', KEYS[2], id) == 1 then
+        -- Never silent: a re-used id (the seed's verification line run twice) is journaled.
+        local why = delivered and 'already delivered' or 'already in flight'
+        redis.call('XADD', KEYS[6], 'MAXLEN', '~', journalCap, '*', 'kind', 'duplicate', 'id', id, 'sessions', sid, 'reason', why)
         out[1] = out[1] + 1
       else
         redis.call('HSET', KEYS[2], id, raw)
