@@ -63,6 +63,13 @@ export interface FakeReply {
   chunkDelayMs?: number;
   /** Optional tool calls; finish_reason becomes "tool_calls". */
   toolCalls?: FakeToolCall[];
+  /**
+   * HTTP status to answer with. Anything but 200 sends `errorBody` instead of a completion, the way
+   * a failing provider does (503 overloaded, 429 rate limited, 400 invalid request...).
+   */
+  status?: number;
+  /** Body of an error answer: an object is sent as JSON, a string as is. Default: an OpenAI-style error naming the status. */
+  errorBody?: unknown;
 }
 
 export type Responder = (req: FakeLlmRequest) => FakeReply | string | Promise<FakeReply | string>;
@@ -114,6 +121,14 @@ function splitChunks(text: string): string[] {
   return text.match(/\S+\s*|\s+/g) ?? [];
 }
 
+/** An error answer; the default body is shaped like OpenAI's, so the SDK's message names the status. */
+function sendError(res: ServerResponse, status: number, body: unknown): void {
+  const payload = body ?? { error: { message: `fake-llm: HTTP ${status}`, type: "fake_error", code: status } };
+  const text = typeof payload === "string" ? payload : JSON.stringify(payload);
+  res.writeHead(status, { "content-type": typeof payload === "string" ? "text/plain" : "application/json" });
+  res.end(text);
+}
+
 function roughTokens(s: string): number {
   return Math.max(1, Math.ceil(s.length / 4));
 }
@@ -135,6 +150,10 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     const reply = await resolveReply(req);
     if (reply.delayMs) await sleep(reply.delayMs);
     if (res.destroyed) return;
+    if (reply.status !== undefined && reply.status !== 200) {
+      sendError(res, reply.status, reply.errorBody);
+      return;
+    }
 
     const id = `chatcmpl-fake-${++completionSeq}`;
     const created = Math.floor(Date.now() / 1000);
