@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isTransientFailure, oneLine, promptText, retryDelayMs } from "../../src/daemon/turn-recovery.js";
+
+test("transient failures are retried; the rest are not", () => {
+  const transient = [
+    "503 fake-llm: HTTP 503",
+    "502 Bad Gateway",
+    "529 {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}",
+    "429 Rate limit reached for gpt-x in organization org-1 on tokens per min",
+    "Connection error.",
+    "fetch failed",
+    "connect ECONNREFUSED 127.0.0.1:443",
+    "Request timed out.",
+    "terminated",
+    "Overloaded",
+    "408 Request Timeout",
+  ];
+  const permanent = [
+    "400 Invalid value for 'messages'",
+    "401 Incorrect API key provided",
+    "404 The model `nope` does not exist",
+    "No API key found for provider fake",
+    "No model selected",
+    "400 This model's maximum context length is 128000 tokens",
+    "prompt is too long: 210000 tokens > 200000 maximum",
+    "400 max_tokens must be at most 5000 (timeout is not the issue)",
+    "something nobody has seen before",
+  ];
+  for (const message of transient) assert.equal(isTransientFailure(message), true, message);
+  for (const message of permanent) assert.equal(isTransientFailure(message), false, message);
+});
+
+test("backoff doubles from the base and stops at the cap", () => {
+  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, 2_000)), [2_000, 4_000, 8_000, 16_000]);
+  assert.equal(retryDelayMs(20, 2_000), 5 * 60_000);
+  assert.equal(retryDelayMs(3, 1_000, 3_000), 3_000);
+});
+
+test("the agent is told in one first line when it was shown a request before; otherwise the text is unchanged", () => {
+  const message = { id: "x", channel: "websocket", text: "do the thing", priority: "human" as const };
+  assert.equal(promptText({ message, attempts: 0 }), "do the thing");
+  const replay = promptText({ message, attempts: 0, interruptedAt: Date.UTC(2025, 0, 2, 3, 4, 5) });
+  assert.equal(
+    replay,
+    "⚠️ Replayed after a gateway restart: this request was already shown to you at 2025-01-02T03:04:05.000Z in a turn that was interrupted; check what was already done before acting again.\n\ndo the thing",
+  );
+  const retry = promptText({ message, attempts: 2, lastError: "503\nService   Unavailable" });
+  assert.equal(retry.split("\n")[0], "⚠️ Retry 2 of this request: the previous attempt failed (503 Service Unavailable); check what was already done before acting again.");
+  assert.ok(retry.endsWith("\n\ndo the thing"));
+  assert.equal(oneLine("a".repeat(600)).length, 500);
+});
