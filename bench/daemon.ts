@@ -229,7 +229,15 @@ function throughput(n: number, submitMs: number, drainMs: number): Throughput {
 
 async function durableQueue(redis: Redis, n: number, submitters: number): Promise<Throughput> {
   await redis.flushall();
-  const queue = new CommandQueue(redis, { prefix: "bench", dedupWindowMs: 86_400_000, agingMs: 60_000, collectWindowMs: 2_000 });
+  const queue = new CommandQueue(redis, {
+    prefix: "bench",
+    dedupWindowMs: 86_400_000,
+    agingMs: 60_000,
+    collectWindowMs: 2_000,
+    session: "gateway",
+    deadLetterCap: 10_000,
+    journalCap: 10_000,
+  });
   await queue.init();
   let t = nowMs();
   await submitAll(n, submitters, async (i) => {

@@ -53,6 +53,8 @@ export function registerDaemon(program: Command): void {
           channels,
           owner: settings.owner,
           turnTimeoutMs: settings.turnTimeoutMs,
+          turnRetries: settings.turnRetries,
+          turnRetryBackoffMs: settings.turnRetryBackoffMs,
           shutdownGraceMs: settings.shutdownGraceMs,
           agingMs: settings.agingMs,
           collectWindowMs: settings.collectWindowMs,

@@ -6,12 +6,18 @@
  * mid-turn is replayed. A "done" set written before the acknowledgement makes sure a command whose
  * reply already went out is not answered twice.
  *
+ * A command's turn is marked "started" when it begins, so a replay knows whether the agent already
+ * saw it in a turn that was interrupted. A command whose turn failed stays pending with a retry
+ * state (attempts, not-before time) that `take` honours, or is dead-lettered with the reason; both
+ * live in Redis, so a restart neither forgets a retry nor runs it early.
+ *
  * Priority: human before event before heartbeat, except that a command that has waited longer than
  * the aging limit goes first, so a steady stream of chat never starves events.
  */
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { keySpace } from "../protocol/keys.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
 export const PRIORITIES: Priority[] = ["human", "event", "heartbeat"];
@@ -35,6 +41,19 @@ export interface QueuedCommand {
   enqueuedAt: number;
   /** True when this command was taken before and is being replayed after a restart. */
   replayed: boolean;
+  /** Failed attempts so far (kept in Redis, so it survives a restart). */
+  attempts: number;
+  /** The error of the last failed attempt. */
+  lastError?: string;
+  /** When its turn started, if it started and never finished: the agent saw it in an interrupted turn. */
+  interruptedAt?: number;
+}
+
+/** Why a failed command is not run before `notBefore` (ms), and how often it failed. */
+export interface RetryState {
+  attempts: number;
+  notBefore: number;
+  error: string;
 }
 
 export interface CommandQueueOptions {
@@ -42,13 +61,20 @@ export interface CommandQueueOptions {
   dedupWindowMs: number;
   agingMs: number;
   collectWindowMs: number;
+  /** The daemon's bus session id: dead letters and journal entries name it. */
+  session: string;
+  deadLetterCap: number;
+  journalCap: number;
 }
 
 const enqueueLua = readFileSync(new URL("./commands/enqueue-2.lua", import.meta.url), "utf8");
+const retryLua = readFileSync(new URL("./commands/retry-3.lua", import.meta.url), "utf8");
+const deadLetterLua = readFileSync(new URL("./commands/deadletter-5.lua", import.meta.url), "utf8");
+type Script = (...args: Array<string | number>) => Promise<unknown>;
 
 export class CommandQueue {
   private readonly keys;
-  /** Stream ids read before this process started: those are replays. */
+  /** "<priority>:<stream id>" of entries read before this process started: those are replays (ids repeat across streams). */
   private readonly replaySet = new Set<string>();
 
   constructor(
@@ -56,12 +82,21 @@ export class CommandQueue {
     private readonly options: CommandQueueOptions,
   ) {
     const p = options.prefix;
+    const gateway = keySpace(p);
     this.keys = {
       stream: (priority: Priority) => `${p}:daemon:queue:${priority}`,
       seen: `${p}:daemon:seen`,
       done: `${p}:daemon:done`,
+      /** Hash command id -> time its turn started; removed when the turn ends in any way. */
+      started: `${p}:daemon:started`,
+      /** Hash command id -> RetryState JSON, for commands whose turn failed and will run again. */
+      retry: `${p}:daemon:retry`,
+      deadLetters: gateway.deadLetters,
+      journal: gateway.journal,
     };
     redis.defineCommand("gw_enqueue", { numberOfKeys: 2, lua: enqueueLua });
+    redis.defineCommand("gw_daemon_retry", { numberOfKeys: 3, lua: retryLua });
+    redis.defineCommand("gw_daemon_deadletter", { numberOfKeys: 5, lua: deadLetterLua });
   }
 
   /** Creates the consumer groups and notes what was in flight when the last process died. */
@@ -71,7 +106,7 @@ export class CommandQueue {
         if (!error.message.includes("BUSYGROUP")) throw error;
       });
       const pending = (await this.redis.xpending(this.keys.stream(priority), GROUP, "-", "+", 1000)) as Array<[string, string, number, number]>;
-      for (const [streamId] of pending) this.replaySet.add(streamId);
+      for (const [streamId] of pending) this.replaySet.add(`${priority}:${streamId}`);
     }
     return this.replaySet.size;
   }
@@ -79,16 +114,14 @@ export class CommandQueue {
   /** Stores a command; `alsoSeen` are further dedup ids it stands for (the events of a batch). */
   async submit(message: InboundMessage, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
     const parsed = InboundSchema.parse(message);
-    const call = (this.redis as unknown as { gw_enqueue: (...args: Array<string | number>) => Promise<string[]> }).gw_enqueue;
-    const [status] = await call.call(
-      this.redis,
+    const [status] = (await this.script("gw_enqueue")(
       this.keys.seen,
       this.keys.stream(parsed.priority),
       parsed.id,
       JSON.stringify(parsed),
       this.options.dedupWindowMs,
       ...alsoSeen,
-    );
+    )) as string[];
     return status === "duplicate" ? "duplicate" : "queued";
   }
 
@@ -99,17 +132,63 @@ export class CommandQueue {
     return new Set(ids.filter((_, i) => scores[i] !== null));
   }
 
-  /** The next command to run, or undefined when every queue is empty. */
+  /**
+   * The next command to run, or undefined when every queue is empty or everything in it waits for
+   * its retry time. A command waiting for a retry never blocks the ones behind it.
+   */
   async take(): Promise<QueuedCommand | undefined> {
-    const heads = await Promise.all(PRIORITIES.map((p) => this.head(p)));
+    const retries = await this.retryStates();
     const now = Date.now();
+    const due = (id: string) => (retries.get(id)?.notBefore ?? 0) <= now;
+    const heads = await Promise.all(PRIORITIES.map((p) => this.head(p, due)));
     const available = heads.filter((h): h is NonNullable<typeof h> => h !== undefined);
     if (!available.length) return undefined;
     // Aged commands first (oldest of them), then by priority.
     const aged = available.filter((h) => now - h.enqueuedAt > this.options.agingMs).sort((a, b) => a.enqueuedAt - b.enqueuedAt);
     const chosen = aged[0] ?? available[0]!;
-    if (chosen.message.mode === "collect") return this.collect(chosen);
-    return chosen;
+    const command = chosen.message.mode === "collect" ? await this.collect(chosen, due) : chosen;
+    return this.withHistory(command, retries);
+  }
+
+  /** Records that the command's turn starts now (kept if an interrupted turn had already started it). */
+  async begin(command: QueuedCommand): Promise<void> {
+    const multi = this.redis.multi();
+    for (const entry of command.entries) multi.hsetnx(this.keys.started, entry.id, Date.now());
+    await multi.exec();
+  }
+
+  /** The turn failed but may succeed later: keep the command pending, not to be taken before `state.notBefore`. */
+  async retryLater(command: QueuedCommand, state: RetryState, journalReason: string): Promise<void> {
+    await this.script("gw_daemon_retry")(
+      this.keys.retry,
+      this.keys.started,
+      this.keys.journal,
+      this.options.journalCap,
+      this.options.session,
+      JSON.stringify(state),
+      journalReason,
+      ...command.entries.map((e) => e.id),
+    );
+  }
+
+  /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */
+  async deadLetter(command: QueuedCommand, reason: string): Promise<void> {
+    const priority = command.entries[0]!.priority;
+    await this.script("gw_daemon_deadletter")(
+      this.keys.deadLetters,
+      this.keys.journal,
+      this.keys.stream(priority),
+      this.keys.retry,
+      this.keys.started,
+      this.options.session,
+      this.options.deadLetterCap,
+      this.options.journalCap,
+      GROUP,
+      reason,
+      JSON.stringify(command.message),
+      command.message.id,
+      ...command.entries.flatMap((e) => [e.streamId, e.id]),
+    );
   }
 
   /** Marks a command answered (so a replay will not answer again), then drops it from the queue. */
@@ -119,6 +198,8 @@ export class CommandQueue {
       multi.zadd(this.keys.done, Date.now(), entry.id);
       multi.xack(this.keys.stream(entry.priority), GROUP, entry.streamId);
       multi.xdel(this.keys.stream(entry.priority), entry.streamId);
+      multi.hdel(this.keys.started, entry.id);
+      multi.hdel(this.keys.retry, entry.id);
     }
     multi.zremrangebyscore(this.keys.done, "-inf", Date.now() - this.options.dedupWindowMs);
     await multi.exec();
@@ -140,24 +221,67 @@ export class CommandQueue {
     return { human: lengths[0]!, event: lengths[1]!, heartbeat: lengths[2]! };
   }
 
-  /** The first command of a priority: one already taken but not finished (replay), or the next new one. */
-  private async head(priority: Priority): Promise<QueuedCommand | undefined> {
+  /**
+   * The first command of a priority that may run now: one already taken but not finished (a replay,
+   * or a failed one whose retry time has come), else the next new one. Pending commands still
+   * waiting for their retry are passed over.
+   */
+  private async head(priority: Priority, due: (id: string) => boolean): Promise<QueuedCommand | undefined> {
     const stream = this.keys.stream(priority);
-    for (const from of ["0", ">"]) {
-      const reply = (await this.redis.xreadgroup("GROUP", GROUP, CONSUMER, "COUNT", 1, "STREAMS", stream, from)) as
-        | Array<[string, Array<[string, string[] | null]>]>
-        | null;
-      const entry = reply?.[0]?.[1]?.[0];
-      if (!entry) continue;
-      const [streamId, fields] = entry;
-      if (!fields) {
-        // Deleted while pending (trimmed): nothing to run, just clear it.
-        await this.redis.xack(stream, GROUP, streamId);
-        return this.head(priority);
+    for (let after = "0"; ; ) {
+      const page = await this.readGroup(stream, after, 100);
+      if (!page.length) break;
+      for (const [streamId, fields] of page) {
+        if (!fields) {
+          // Deleted while pending (trimmed): nothing to run, just clear it.
+          await this.redis.xack(stream, GROUP, streamId);
+          continue;
+        }
+        const command = this.toCommand(priority, streamId, fields);
+        if (due(command.message.id)) return command;
       }
-      return this.toCommand(priority, streamId, fields);
+      after = page.at(-1)![0];
     }
-    return undefined;
+    const [fresh] = await this.readGroup(stream, ">", 1);
+    return fresh?.[1] ? this.toCommand(priority, fresh[0], fresh[1]) : undefined;
+  }
+
+  /** XREADGROUP on one stream: `from` "0" or an id pages through the pending list, ">" reads new entries. */
+  private async readGroup(stream: string, from: string, count: number): Promise<Array<[string, string[] | null]>> {
+    const reply = (await this.redis.xreadgroup("GROUP", GROUP, CONSUMER, "COUNT", count, "STREAMS", stream, from)) as
+      | Array<[string, Array<[string, string[] | null]>]>
+      | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  private async retryStates(): Promise<Map<string, RetryState>> {
+    const states = new Map<string, RetryState>();
+    for (const [id, json] of Object.entries(await this.redis.hgetall(this.keys.retry))) {
+      try {
+        states.set(id, JSON.parse(json) as RetryState);
+      } catch {
+        // An unreadable state must not hold a command back forever: it runs as if it never failed.
+      }
+    }
+    return states;
+  }
+
+  /** Adds what Redis remembers about earlier attempts: failures so far, and a turn that was interrupted. */
+  private async withHistory(command: QueuedCommand, retries: Map<string, RetryState>): Promise<QueuedCommand> {
+    const ids = command.entries.map((e) => e.id);
+    const started = (await this.redis.hmget(this.keys.started, ...ids)).filter((v): v is string => v !== null).map(Number);
+    const last = ids.map((id) => retries.get(id)).filter((s): s is RetryState => s !== undefined).sort((a, b) => b.attempts - a.attempts)[0];
+    return {
+      ...command,
+      attempts: last?.attempts ?? 0,
+      lastError: last?.error,
+      interruptedAt: started.length ? Math.min(...started) : undefined,
+    };
+  }
+
+  private script(name: string): Script {
+    const command = (this.redis as unknown as Record<string, Script>)[name]!;
+    return (...args) => command.call(this.redis, ...args);
   }
 
   private toCommand(priority: Priority, streamId: string, fields: string[]): QueuedCommand {
@@ -168,7 +292,8 @@ export class CommandQueue {
       message,
       entries: [{ priority, streamId, id: message.id }],
       enqueuedAt: Number(streamId.split("-")[0]),
-      replayed: this.replaySet.has(streamId),
+      replayed: this.replaySet.has(`${priority}:${streamId}`),
+      attempts: 0,
     };
   }
 
@@ -176,11 +301,12 @@ export class CommandQueue {
    * Collect mode: wait until the source has been quiet for the collect window, then merge every
    * waiting collect-mode command of the same source into one (in order).
    */
-  private async collect(first: QueuedCommand): Promise<QueuedCommand> {
+  private async collect(first: QueuedCommand, due: (id: string) => boolean): Promise<QueuedCommand> {
     const priority = first.entries[0]!.priority;
     const stream = this.keys.stream(priority);
+    // One still waiting for its retry is not pulled in early.
     const sameSource = (m: InboundMessage) =>
-      m.mode === "collect" && m.channel === first.message.channel && m.replyTo?.to === first.message.replyTo?.to;
+      m.mode === "collect" && m.channel === first.message.channel && m.replyTo?.to === first.message.replyTo?.to && due(m.id);
     let lastSeen = first.enqueuedAt;
     for (;;) {
       const wait = lastSeen + this.options.collectWindowMs - Date.now();
@@ -205,6 +331,7 @@ export class CommandQueue {
       entries: merged.flatMap((c) => c.entries),
       enqueuedAt: first.enqueuedAt,
       replayed: merged.some((c) => c.replayed),
+      attempts: 0,
     };
   }
 }

@@ -28,6 +28,8 @@ export interface DaemonSettings {
   hooks: Record<string, { secret?: string; token?: string; eventType?: string }>;
   queueModes: Record<string, "followUp" | "steer" | "collect">;
   turnTimeoutMs: number;
+  turnRetries: number;
+  turnRetryBackoffMs: number;
   shutdownGraceMs: number;
   agingMs: number;
   collectWindowMs: number;
@@ -42,6 +44,8 @@ export const DAEMON_ENV_VARS = [
   "GATEWAY_HOOKS",
   "GATEWAY_QUEUE_MODES",
   "GATEWAY_TURN_TIMEOUT",
+  "GATEWAY_TURN_RETRIES",
+  "GATEWAY_TURN_RETRY_BACKOFF",
   "GATEWAY_SHUTDOWN_GRACE",
   "GATEWAY_AGING",
   "GATEWAY_COLLECT_WINDOW",
@@ -110,6 +114,8 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     queueModes[channel] = mode;
   }
   const duration = (name: string, fallback: string) => parseDuration(env[name] || fallback);
+  const turnRetries = Number(env.GATEWAY_TURN_RETRIES || "5");
+  if (!Number.isInteger(turnRetries) || turnRetries < 0) throw new Error(`GATEWAY_TURN_RETRIES: "${env.GATEWAY_TURN_RETRIES}" is not a whole number (0 = never retry)`);
   const port = Number(flags.port ?? env.GATEWAY_PORT ?? "8787");
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${flags.port ?? env.GATEWAY_PORT}"`);
   return {
@@ -122,6 +128,8 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     hooks,
     queueModes,
     turnTimeoutMs: duration("GATEWAY_TURN_TIMEOUT", "10m"),
+    turnRetries,
+    turnRetryBackoffMs: duration("GATEWAY_TURN_RETRY_BACKOFF", "2s"),
     shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
     agingMs: duration("GATEWAY_AGING", "60s"),
     collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),

@@ -8,7 +8,9 @@
  *
  * One turn at a time; a stuck turn is aborted after `turnTimeoutMs`; on shutdown the turn in
  * progress may finish within `shutdownGraceMs`, otherwise it is aborted and stays queued, so the
- * next start replays it.
+ * next start replays it. A turn that fails is never dropped: a transient failure (provider
+ * unreachable, 5xx, 429) is retried with backoff while other commands run, anything else (or the
+ * last retry) is dead-lettered with the error and the asker is told.
  */
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction } from "../agent/heartbeat.js";
@@ -20,9 +22,10 @@ import { formatDuration } from "../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
-import { AgentRunner } from "./agent-runner.js";
+import { AgentRunner, type TurnResult } from "./agent-runner.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
-import { OutboundRouter } from "./router.js";
+import { OutboundRouter, type ReplyRoute } from "./router.js";
+import { isTransientFailure, oneLine, promptText, retryDelayMs } from "./turn-recovery.js";
 import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
 export interface DaemonOptions {
@@ -34,6 +37,10 @@ export interface DaemonOptions {
   /** Where replies to events, heartbeats and alarms go (e.g. the owner's Telegram chat). */
   owner?: ReplyAddress;
   turnTimeoutMs: number;
+  /** How often a turn that failed transiently is tried again before it is dead-lettered. */
+  turnRetries: number;
+  /** Wait before the first retry; doubles with each further one (capped at 5m). */
+  turnRetryBackoffMs: number;
   shutdownGraceMs: number;
   agingMs: number;
   collectWindowMs: number;
@@ -71,19 +78,22 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   async start(): Promise<void> {
     const { options } = this;
     this.bus = await GatewayBus.connect({ ...options.bus, persistent: true, name: "pi-gateway:daemon" });
+    const sessionId = options.sessionId ?? DEFAULT_CENTRAL_SESSION;
     this.queue = new CommandQueue(this.bus.client, {
       prefix: options.bus.prefix,
       dedupWindowMs: options.bus.dedupWindowMs,
       agingMs: options.agingMs,
       collectWindowMs: options.collectWindowMs,
+      session: sessionId,
+      deadLetterCap: options.bus.deadLetterCap,
+      journalCap: options.bus.journalCap,
     });
     const replays = await this.queue.init();
-    if (replays) this.log.warn({ replays }, "replaying commands that were in progress when the daemon stopped");
+    if (replays) this.log.warn({ replays }, "replaying commands that were in progress (or waiting for a retry) when the daemon stopped");
     await this.agent.start();
 
     for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
 
-    const sessionId = options.sessionId ?? DEFAULT_CENTRAL_SESSION;
     this.consumer = new EventConsumer({
       bus: this.bus,
       sessionId,
@@ -269,33 +279,76 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const route = this.router.open(message);
     this.current = { command, startedAt: Date.now() };
     const requestId = message.id;
-    route.send({ type: "start", requestId });
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       this.log.warn({ requestId, after: this.options.turnTimeoutMs }, "turn took too long; aborting");
       void this.agent.abort();
     }, this.options.turnTimeoutMs);
+    route.send({ type: "start", requestId });
     try {
-      const text = command.replayed ? `${message.text}\n\n(This request is being retried: the gateway restarted while it was in progress.)` : message.text;
-      const result = await this.agent.run(requestId, text, (event) => route.send(event));
-      if (this.state === "stopping" && result.aborted) {
-        // Checkpoint: leave the command queued; the next start replays it.
-        return;
-      }
-      route.send(result.aborted ? { type: "error", requestId, message: `aborted${Date.now() - this.current.startedAt >= this.options.turnTimeoutMs ? ` after ${formatDuration(this.options.turnTimeoutMs)}` : ""}` } : { type: "end", requestId, text: result.text });
-      await route.flush();
-      await this.queue.complete(command);
-      this.processed += 1;
+      // Written before pi sees the text: a replay after a crash then knows the agent saw it.
+      await this.queue.begin(command);
+      const outcome = await this.agent.run(requestId, promptText(command), (event) => route.send(event)).then(
+        (result): TurnOutcome => ({ result }),
+        (error: Error): TurnOutcome => ({ error }),
+      );
+      await this.settle(command, route, outcome, timedOut);
     } catch (error) {
-      route.send({ type: "error", requestId, message: (error as Error).message });
-      await route.flush();
-      await this.queue.complete(command).catch(() => undefined);
-      this.log.error({ requestId, err: (error as Error).message }, "command failed");
+      // Redis refused the bookkeeping: the command stays pending and is taken again; pause so a
+      // persistent fault does not spin the loop through turns.
+      this.log.error({ requestId, err: (error as Error).message }, "could not record the outcome of a turn; it stays queued");
+      await sleep(1_000);
     } finally {
       clearTimeout(timer);
       this.current = undefined;
     }
   }
+
+  /** What a finished turn means for its command: answered, checkpointed, retried later or dead-lettered. */
+  private async settle(command: QueuedCommand, route: ReplyRoute, outcome: TurnOutcome, timedOut: boolean): Promise<void> {
+    if ("error" in outcome) return this.failed(command, route, outcome.error);
+    const { result } = outcome;
+    const requestId = command.message.id;
+    // Checkpoint on shutdown: left queued with its start recorded, so the next start replays it with a note.
+    if (result.aborted && this.state === "stopping") return;
+    const timeout = formatDuration(this.options.turnTimeoutMs);
+    // Nobody is waiting on an event to ask again: a timed-out one must not vanish.
+    if (result.aborted && timedOut && command.message.priority === "event") return this.giveUp(command, route, `turn aborted after ${timeout}`);
+    // A user's /abort, or a human's request that timed out (they are told and can ask again).
+    route.send(result.aborted ? { type: "error", requestId, message: `aborted${timedOut ? ` after ${timeout}` : ""}` } : { type: "end", requestId, text: result.text });
+    await route.flush();
+    await this.queue.complete(command);
+    this.processed += 1;
+  }
+
+  /** A failed turn: try again later while the failure looks transient and retries remain, else give up. */
+  private async failed(command: QueuedCommand, route: ReplyRoute, error: Error): Promise<void> {
+    const requestId = command.message.id;
+    const reason = oneLine(error.message);
+    const retry = command.attempts + 1;
+    const { turnRetries } = this.options;
+    const transient = isTransientFailure(error.message);
+    if (transient && retry <= turnRetries) {
+      const delayMs = retryDelayMs(retry, this.options.turnRetryBackoffMs);
+      const note = `retry ${retry} of ${turnRetries} in ${formatDuration(delayMs)}: ${reason}`;
+      await this.queue.retryLater(command, { attempts: retry, notBefore: Date.now() + delayMs, error: reason }, note);
+      this.log.warn({ requestId, retry, of: turnRetries, delayMs, err: reason }, "turn failed; retrying later");
+      return;
+    }
+    this.log.error({ requestId, attempts: retry, transient, err: reason }, "turn failed; dead-lettered");
+    await this.giveUp(command, route, transient ? `turn failed ${retry} times: ${reason}` : `turn failed: ${reason}`);
+  }
+
+  /** Dead-letters the command with the reason (first, so a crash cannot lose it), then tells whoever asked. */
+  private async giveUp(command: QueuedCommand, route: ReplyRoute, reason: string): Promise<void> {
+    await this.queue.deadLetter(command, reason);
+    route.send({ type: "error", requestId: command.message.id, message: `${reason} (dead-lettered: see pi-gateway dead-letters)` });
+    await route.flush();
+  }
 }
+
+type TurnOutcome = { result: TurnResult } | { error: Error };
 
 function sameAddress(a: ReplyAddress | undefined, b: ReplyAddress | undefined): boolean {
   return a !== undefined && b !== undefined && a.channel === b.channel && a.to === b.to;

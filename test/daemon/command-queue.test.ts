@@ -8,7 +8,7 @@ import { sleep } from "../helpers/wait.js";
 
 let redis: RedisServer;
 let client: Redis;
-const options = { prefix: "agent", dedupWindowMs: 60_000, agingMs: 60_000, collectWindowMs: 200 };
+const options = { prefix: "agent", dedupWindowMs: 60_000, agingMs: 60_000, collectWindowMs: 200, session: "gateway", deadLetterCap: 100, journalCap: 100 };
 
 before(async () => {
   redis = await startRedis({ aof: true });
@@ -101,4 +101,79 @@ test("collect mode: messages from one source within the window are merged into o
   assert.deepEqual(merged!.entries.map((e) => e.id), ["c1", "c2"]);
   await queue.complete(merged!);
   assert.deepEqual(await drain(queue), ["other"]);
+});
+
+test("a failed command waits for its retry time without holding up others; wait and attempt count survive a restart", async () => {
+  const queue = new CommandQueue(client, options);
+  await queue.init();
+  await queue.submit(msg("flaky", "human"));
+  await queue.submit(msg("second", "human"));
+  const failed = (await queue.take())!;
+  assert.equal(failed.message.id, "flaky");
+  assert.equal(failed.attempts, 0);
+  await queue.begin(failed);
+  await queue.retryLater(failed, { attempts: 1, notBefore: Date.now() + 400, error: "503 unavailable" }, "retry 1 of 5 in 400ms: 503 unavailable");
+  // Another process (a restart) sees the same wait and the same count.
+  const restarted = new CommandQueue(client, options);
+  await restarted.init();
+  const other = (await restarted.take())!;
+  assert.equal(other.message.id, "second", "the next command runs while the failed one waits");
+  await restarted.complete(other);
+  assert.equal(await restarted.take(), undefined, "nothing due yet");
+  await sleep(450);
+  const retried = (await restarted.take())!;
+  assert.equal(retried.message.id, "flaky");
+  assert.equal(retried.attempts, 1);
+  assert.equal(retried.lastError, "503 unavailable");
+  assert.equal(retried.interruptedAt, undefined, "a failure ended its turn: not an interrupted one");
+  const [entry] = await client.xrange("agent:gateway:journal", "-", "+");
+  assert.deepEqual(entry![1], ["kind", "retry", "id", "flaky", "sessions", "gateway", "reason", "retry 1 of 5 in 400ms: 503 unavailable"]);
+  await restarted.complete(retried);
+  assert.equal(await client.hlen("agent:daemon:retry"), 0, "complete clears the retry state");
+});
+
+test("dead-lettering a command: on the gateway's dead-letter list and journal with the reason, out of the queue", async () => {
+  const queue = new CommandQueue(client, options);
+  await queue.init();
+  await queue.submit(msg("doomed", "event", { text: "the events" }));
+  const command = (await queue.take())!;
+  await queue.begin(command);
+  await queue.retryLater(command, { attempts: 1, notBefore: 0, error: "503" }, "retry 1");
+  await queue.deadLetter(command, "turn failed: 400 bad request");
+  const [letter] = (await client.lrange("agent:gateway:deadletter", 0, -1)).map((raw) => JSON.parse(raw) as Record<string, unknown>);
+  assert.equal(letter!.reason, "turn failed: 400 bad request");
+  assert.equal(letter!.session, "gateway");
+  assert.equal(letter!.id, "doomed");
+  assert.equal((JSON.parse(letter!.raw as string) as { text: string }).text, "the events");
+  assert.equal(typeof letter!.at, "number");
+  const journal = await client.xrange("agent:gateway:journal", "-", "+");
+  assert.deepEqual(journal.at(-1)![1], ["kind", "dead-letter", "id", "doomed", "sessions", "gateway", "reason", "turn failed: 400 bad request"]);
+  assert.deepEqual(await queue.depth(), { human: 0, event: 0, heartbeat: 0 });
+  assert.equal(await client.hlen("agent:daemon:retry"), 0);
+  assert.equal(await client.hlen("agent:daemon:started"), 0);
+  assert.equal(await queue.take(), undefined);
+});
+
+test("a replay knows whether its turn had started: begin() records when, a command only taken does not", async () => {
+  const first = new CommandQueue(client, options);
+  await first.init();
+  await first.submit(msg("started", "human"));
+  await first.submit(msg("only-taken", "event"));
+  const running = (await first.take())!; // reads the head of every priority, runs the human one
+  assert.equal(running.message.id, "started");
+  const before = Date.now();
+  await first.begin(running);
+  // crash: no complete()
+  const second = new CommandQueue(client, options);
+  assert.equal(await second.init(), 2, "both were in the pending list");
+  const replay = (await second.take())!;
+  assert.equal(replay.message.id, "started");
+  assert.ok(replay.interruptedAt! >= before - 5 && replay.interruptedAt! <= Date.now());
+  await second.begin(replay);
+  assert.equal((await second.take())!.interruptedAt, replay.interruptedAt, "a second interruption keeps the first start time");
+  await second.complete(replay);
+  const untouched = (await second.take())!;
+  assert.equal(untouched.message.id, "only-taken");
+  assert.equal(untouched.replayed, true);
+  assert.equal(untouched.interruptedAt, undefined, "never started: runs as new");
 });

@@ -127,7 +127,8 @@ describe("pi-gateway daemon", () => {
 
   test("kill -9 mid-turn, then restart: the command is replayed and answered once", async () => {
     llm.setResponder((r) =>
-      r.lastUserText.startsWith("long job") ? { text: Array.from({ length: 40 }, (_, i) => `part${i}`).join(" "), chunkDelayMs: 100 } : { text: "ok" },
+      // includes, not startsWith: the replayed turn's text begins with the replay note.
+      r.lastUserText.includes("long job") ? { text: Array.from({ length: 40 }, (_, i) => `part${i}`).join(" "), chunkDelayMs: 100 } : { text: "ok" },
     );
     const first = await daemon();
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "long job please" });
