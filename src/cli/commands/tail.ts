@@ -13,7 +13,7 @@ interface TailFlags {
 export function registerTail(program: Command): void {
   program
     .command("tail")
-    .description("show the event journal: what was pushed, delivered and dead-lettered")
+    .description("show the event journal: what was pushed, delivered, retried and dead-lettered")
     .option("-n, --lines <count>", "how many recent entries to show", "20")
     .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
     .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered or dead-letter")
@@ -67,6 +67,8 @@ function formatEntry(entry: JournalEntry): string {
       return `${time}  delivered    ${entry.id}${to}`;
     case "dead-letter":
       return `${time}  dead-letter  ${entry.id || "(no id)"}${to}: ${entry.reason ?? ""}`;
+    case "retry":
+      return `${time}  retry        ${entry.id}${to}: ${entry.reason ?? ""}`;
     default:
       return `${time}  ${entry.kind}  ${entry.id}`;
   }
