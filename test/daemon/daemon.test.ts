@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { requireTool, skipWithout } from "../helpers/tools.js";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import { GatewayBus } from "../../src/bus/bus.js";
@@ -206,11 +207,11 @@ describe("pi-gateway daemon", () => {
     assert.ok(!telegram.messagesIn(OWNER).some((t) => t.includes("HEARTBEAT_OK")), "HEARTBEAT_OK never forwarded");
   });
 
-  test("the web page served by the daemon: send a message in headless Chromium, see the streamed reply", async () => {
+  test("the web page served by the daemon: send a message in headless Chromium, see the streamed reply", { skip: skipWithout("chromium") }, async () => {
     llm.setResponder(() => ({ text: "Hello from the embedded pi, streamed word by word.", chunkDelayMs: 60 }));
     const d = await daemon();
     const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
+      executablePath: requireTool("chromium"),
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
     });
     try {
