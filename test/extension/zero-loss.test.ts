@@ -131,7 +131,7 @@ describe("zero loss through the real pi", () => {
 
     // Restarted as a supervisor would: a new session file; the batch is recorded in the previous one.
     await launch(piEnv);
-    await waitFor(async () => (await ackedIds()).size === ids.length, "every event acknowledged", 15_000);
+    await waitFor(async () => { const acked = await ackedIds(); return ids.every((id) => acked.has(id)); }, "every event acknowledged", 15_000);
     await sleep(500);
     for (const id of ids) assert.equal(recordedEventIds(sessionsDir(piEnv)).get(id), 1, `${id} in the session once`);
     const shownAgain = llm.chatRequests().slice(requestsBefore).flatMap((r) => eventIdsIn(r.lastUserText)).filter((id) => held.includes(id));
