@@ -1,8 +1,7 @@
 // System tools some tests need beyond Node and redis-server. On a developer's machine a missing
 // tool skips those tests with one visible line naming the tool and how to get it; in CI (CI=true,
 // where .ci/run installs them all) a missing tool is a failure, so nothing is skipped unseen.
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
+import { findOnPath } from "../../src/setup/cli.js";
 
 export type SystemTool = "chromium" | "tmux" | "systemd-analyze" | "openssl";
 
@@ -20,26 +19,12 @@ const CANDIDATES: Record<SystemTool, string[]> = {
   openssl: ["openssl"],
 };
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** The tool's executable, or undefined. Chromium honours CHROMIUM_PATH first. */
 export function findTool(tool: SystemTool): string | undefined {
   const explicit = tool === "chromium" ? process.env.CHROMIUM_PATH : undefined;
   if (explicit) return explicit;
   for (const name of CANDIDATES[tool]) {
-    const path = onPath(name);
+    const path = findOnPath(name);
     if (path) return path;
   }
   return undefined;
