@@ -117,8 +117,9 @@ describe("the extension's acceptance under faults (real pi)", () => {
     const sessions = join(s.piEnv.agentDir, "sessions");
     await waitFor(() => {
       const recorded = recordedEventIds(sessions);
-      return ids.every((id) => recorded.has(id));
-    }, `all ${ids.length} events recorded`, 180_000, 500).catch(() => undefined); // asserted below with numbers
+      const seen = llmCounts(s.llm);
+      return ids.every((id) => recorded.has(id) && seen.has(id));
+    }, `all ${ids.length} events recorded and shown to the LLM`, 180_000, 500).catch(() => undefined); // asserted below with numbers
     await waitFor(async () => (await s.bus.pending("gateway")) + (await s.bus.client.hlen(s.bus.keys.inflight("gateway"))) === 0, "queues empty", 30_000).catch(() => undefined);
     const drainMs = Date.now() - pushEnd;
     await sleep(1000);
@@ -174,7 +175,14 @@ describe("the extension's acceptance under faults (real pi)", () => {
     await waitFor(() => attacks.every((e) => llmCounts(s.llm).has(e.id)), "attacks delivered", 60_000, 250);
     for (const id of victims) await s.bus.push(createEvent("job.done", "honest", { id }, { id }));
     const sessions = join(s.piEnv.agentDir, "sessions");
-    await waitFor(() => victims.every((id) => recordedEventIds(sessions).has(id)), "victims recorded", 60_000, 250).catch(() => undefined);
+    // pi writes a message to the session file before it sends the turn's request to the LLM, so
+    // both ends are waited for (asserted below with numbers).
+    const victimsArrived = () => {
+      const recordedNow = recordedEventIds(sessions);
+      const seenNow = llmCounts(s.llm);
+      return victims.every((id) => recordedNow.has(id) && seenNow.has(id));
+    };
+    await waitFor(victimsArrived, "victims recorded and shown to the LLM", 60_000, 250).catch(() => undefined);
     const recorded = recordedEventIds(sessions);
     const seen = llmCounts(s.llm);
     const lost = victims.filter((id) => !recorded.has(id) || !seen.has(id)).length;
