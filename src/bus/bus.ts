@@ -8,6 +8,7 @@ import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { createEvent, parseRawEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
 import { connectClient, createClient } from "./connection.js";
+import { capText } from "../util/text.js";
 import { GatewayError } from "./errors.js";
 import { installScripts, type ScriptRunner } from "./scripts.js";
 
@@ -95,6 +96,33 @@ export interface JournalEntry {
   sessions: string[];
   reason?: string;
   event?: string;
+  /** `replied` entries: the channel the turn came from, and the first line of the agent's reply. */
+  channel?: string;
+  reply?: string;
+}
+
+/** Who a turn answered and what the agent said first (a `replied` journal entry). */
+export interface RepliedEntry {
+  /** The request id (daemon command id, or the extension's batch id). */
+  id: string;
+  /** Where the turn came from: telegram, websocket, http, redis, heartbeat, watchdog, extension... */
+  channel: string;
+  /** Event types of an event turn. */
+  types?: string[];
+  /** Event sources of an event turn. */
+  sources?: string[];
+  /** The session that ran the turn. */
+  session: string;
+  /** The reply; only its first non-empty line is journaled, capped at REPLY_LINE_MAX characters. */
+  text: string;
+}
+
+/** Longest reply line kept in a `replied` journal entry. */
+export const REPLY_LINE_MAX = 200;
+
+/** The first non-empty line of a reply, capped (with an ellipsis when cut). */
+export function firstLine(text: string, max = REPLY_LINE_MAX): string {
+  return capText(text.split("\n").map((l) => l.trim()).find(Boolean) ?? "", max);
 }
 
 export interface BusStatus {
@@ -434,6 +462,17 @@ export class GatewayBus {
     return reply?.[0]?.[1].map(toJournalEntry) ?? [];
   }
 
+  /** Journals a `replied` entry: the agent answered a turn (origin and the reply's first line). */
+  async journalReplied(entry: RepliedEntry): Promise<string> {
+    const unique = (values: string[] | undefined) => [...new Set(values ?? [])].join(",");
+    return String(
+      await this.scripts.replied(
+        [this.keys.journal],
+        [this.options.journalCap, entry.id, entry.channel, unique(entry.types), entry.session, firstLine(entry.text), unique(entry.sources)],
+      ),
+    );
+  }
+
   async lastHeartbeat(): Promise<number | null> {
     const value = await this.client.get(this.keys.lastHeartbeat);
     return value ? Number(value) : null;
@@ -493,6 +532,8 @@ function toJournalEntry([streamId, fields]: [string, string[]]): JournalEntry {
     sessions: map.sessions ? map.sessions.split(",").filter(Boolean) : [],
     reason: map.reason,
     event: map.event,
+    channel: map.channel,
+    reply: map.reply,
   };
 }
 

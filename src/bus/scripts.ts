@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 
-export const SCRIPT_NAMES = ["push", "claim", "ack", "reject", "recover", "renew", "register", "retire"] as const;
+export const SCRIPT_NAMES = ["push", "claim", "ack", "reject", "recover", "renew", "register", "retire", "replied"] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 type Arg = string | number;

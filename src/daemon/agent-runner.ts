@@ -5,6 +5,7 @@
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
 import { textOf } from "../agent/message-text.js";
 import type { Logger } from "../util/logger.js";
+import { buildHistory, ORIGIN_ENTRY_TYPE, type HistoryItem, type TurnOrigin } from "./history.js";
 import type { ReplyEvent } from "./types.js";
 
 type PiSdk = typeof import("@mariozechner/pi-coding-agent");
@@ -60,9 +61,13 @@ export class AgentRunner {
     this.options.logger.info({ sessionFile: session.sessionFile, model: session.model?.id }, "pi session ready");
   }
 
-  /** Runs one prompt to the end of its turn, streaming events; resolves with the final reply text. */
-  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void): Promise<TurnResult> {
+  /**
+   * Runs one prompt to the end of its turn, streaming events; resolves with the final reply text.
+   * The origin is recorded in the session just before the prompt (see history.ts), never shown to the model.
+   */
+  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
     const session = this.requireSession();
+    if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     let aborted = false;
     const unsubscribe = session.subscribe((event: AgentSessionEvent) => {
       if (event.type === "message_update" && event.assistantMessageEvent.type === "text_delta") {
@@ -90,9 +95,16 @@ export class AgentRunner {
     return { text: texts.at(-1) ?? "", aborted };
   }
 
-  /** Adds a message to the running turn (steer mode). */
-  async steer(text: string): Promise<void> {
-    await this.requireSession().steer(text);
+  /** Adds a message to the running turn (steer mode); its origin is recorded for the user message it becomes. */
+  async steer(text: string, origin?: TurnOrigin): Promise<void> {
+    const session = this.requireSession();
+    if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
+    await session.steer(text);
+  }
+
+  /** The conversation of the current session, oldest first (empty before the session started). */
+  history(): HistoryItem[] {
+    return this.session ? buildHistory(this.session.sessionManager.getBranch()) : [];
   }
 
   async abort(): Promise<void> {

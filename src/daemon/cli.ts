@@ -71,6 +71,7 @@ export function registerDaemon(program: Command): void {
           hooks: settings.hooks,
           logger,
           status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
+          history: (limit, before) => daemon.history(limit, before),
           ready: async () => (daemon.ready() ? true : { ready: false, reason: "agent or Redis not ready" }),
         });
         mountWebRoutes(app);

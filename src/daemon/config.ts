@@ -59,18 +59,28 @@ export function defaultTokenFile(home = homedir()): string {
   return join(home, ".config", "pi-gateway", "token");
 }
 
+/** Where the daemon keeps its token: $GATEWAY_TOKEN_FILE, else ~/.config/pi-gateway/token. */
+export function tokenFile(env: Env, home = homedir()): string {
+  return env.GATEWAY_TOKEN_FILE || defaultTokenFile(home);
+}
+
+/** The token in a token file; throws when the file is empty. */
+export function readTokenFile(file: string): string {
+  const token = readFileSync(file, "utf8").trim();
+  if (!token) throw new Error(`the token file ${file} is empty`);
+  return token;
+}
+
 /** The gateway token: $GATEWAY_TOKEN, else the token file (created with a strong random token, mode 600). */
 export function resolveToken(env: Env, home = homedir()): { token: string; source: string } {
   if (env.GATEWAY_TOKEN) return { token: env.GATEWAY_TOKEN, source: "GATEWAY_TOKEN" };
-  const file = env.GATEWAY_TOKEN_FILE || defaultTokenFile(home);
+  const file = tokenFile(env, home);
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
   }
-  const token = readFileSync(file, "utf8").trim();
-  if (!token) throw new Error(`the token file ${file} is empty`);
-  return { token, source: file };
+  return { token: readTokenFile(file), source: file };
 }
 
 export function resolveDaemonSettings(env: Env = process.env, flags: { host?: string; port?: string } = {}): DaemonSettings {

@@ -13,7 +13,7 @@
  * last retry) is dead-lettered with the error and the asker is told.
  */
 import { formatEventPrompt } from "../agent/event-prompt.js";
-import { heartbeatInstruction } from "../agent/heartbeat.js";
+import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus } from "../bus/bus.js";
 import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
@@ -22,8 +22,10 @@ import { formatDuration } from "../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
+import { capText } from "../util/text.js";
 import { AgentRunner, type TurnResult } from "./agent-runner.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
+import { originOf, pageHistory, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
 import { isTransientFailure, oneLine, promptText, retryDelayMs } from "./turn-recovery.js";
 import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
@@ -162,7 +164,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // carries this message's answer too, so the queued copy is marked answered.
       const running = this.current?.command.message;
       if (message.mode === "steer" && running && sameAddress(running.replyTo, message.replyTo) && this.agent.busy) {
-        await this.agent.steer(message.text);
+        await this.agent.steer(message.text, originOf(message));
         await this.queue.markAnswered(message.id);
       }
       this.requestWake();
@@ -194,6 +196,11 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     await this.agent.newSession();
   }
 
+  /** A page of the conversation (GET /api/history): `limit` items before the item `before`; undefined for an unknown `before`. */
+  history(limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
+    return pageHistory(this.agent.history(), limit, before);
+  }
+
   /** Is the agent ready to take commands (for /readyz)? */
   ready(): boolean {
     return (this.state === "idle" || this.state === "busy") && this.bus.client.status === "ready";
@@ -213,7 +220,13 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const seenIds = events.map((e) => `event:${e.id}`);
     if (others.length) {
       await this.queue.submit(
-        { id: `events:${others[0]!.id}`, channel: "redis", text: formatEventPrompt(others), priority: "event", meta: { types: others.map((e) => e.type).join(",") } },
+        {
+          id: `events:${others[0]!.id}`,
+          channel: "redis",
+          text: formatEventPrompt(others),
+          priority: "event",
+          meta: { types: others.map((e) => e.type).join(","), sources: others.map((e) => e.source).join(",") },
+        },
         seenIds,
       );
     } else if (beats.length) {
@@ -285,11 +298,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       this.log.warn({ requestId, after: this.options.turnTimeoutMs }, "turn took too long; aborting");
       void this.agent.abort();
     }, this.options.turnTimeoutMs);
-    route.send({ type: "start", requestId });
+    const origin = originOf(message);
+    route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
       await this.queue.begin(command);
-      const outcome = await this.agent.run(requestId, promptText(command), (event) => route.send(event)).then(
+      const outcome = await this.agent.run(requestId, promptText(command), (event) => route.send(event), origin).then(
         (result): TurnOutcome => ({ result }),
         (error: Error): TurnOutcome => ({ error }),
       );
@@ -320,6 +334,19 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     await route.flush();
     await this.queue.complete(command);
     this.processed += 1;
+    if (!result.aborted) await this.journalReply(command, result.text);
+  }
+
+  /**
+   * A `replied` journal entry for `pi-gateway tail` (origin and the reply's first line), except
+   * for HEARTBEAT_OK. After the command is complete: a failure here must not make it run again.
+   */
+  private async journalReply(command: QueuedCommand, text: string): Promise<void> {
+    if (isHeartbeatAck(text)) return;
+    const origin = originOf(command.message);
+    await this.bus
+      .journalReplied({ id: origin.requestId, channel: origin.channel, types: origin.types, sources: origin.sources, session: this.consumer.sessionId, text })
+      .catch((error: Error) => this.log.warn({ requestId: origin.requestId, err: error.message }, "could not journal the reply"));
   }
 
   /** A failed turn: try again later while the failure looks transient and retries remain, else give up. */
@@ -349,6 +376,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 }
 
 type TurnOutcome = { result: TurnResult } | { error: Error };
+
+/** Longest prompt text sent live with a turn's start (the history API has it whole). */
+const LIVE_PROMPT_MAX = 4_000;
 
 function sameAddress(a: ReplyAddress | undefined, b: ReplyAddress | undefined): boolean {
   return a !== undefined && b !== undefined && a.channel === b.channel && a.to === b.to;

@@ -36,9 +36,24 @@ export interface InboundMessage {
   meta?: Record<string, string>;
 }
 
+/** What started a turn: a human prompt, an event batch, a webhook, a heartbeat or a watchdog alarm. */
+export interface TurnOrigin {
+  kind: "prompt" | "event" | "webhook" | "heartbeat" | "alarm";
+  /** The input channel: telegram, websocket, http, redis, heartbeat, watchdog, extension... */
+  channel: string;
+  requestId: string;
+  /** Event types of an event or webhook turn. */
+  types?: string[];
+  /** Event sources of an event or webhook turn. */
+  sources?: string[];
+  /** The sender's name, when the channel knows it (Telegram). */
+  from?: string;
+}
+
 /** Streamed back for one command (requestId = the command's id). */
 export type ReplyEvent =
-  | { type: "start"; requestId: string }
+  /** `origin` and `prompt` (what the agent was asked, capped) let clients that did not ask show the turn. */
+  | { type: "start"; requestId: string; origin?: TurnOrigin; prompt?: string }
   | { type: "delta"; requestId: string; text: string }
   | { type: "tool"; requestId: string; name: string; phase: "start" | "end"; isError?: boolean }
   | { type: "end"; requestId: string; text: string }
@@ -87,4 +102,9 @@ export interface Channel {
   stop(): Promise<void>;
   /** Delivers one reply event to an address of this channel. Must not throw for a gone client. */
   deliver(to: string, event: ReplyEvent): Promise<void>;
+  /**
+   * Optional: shows every turn, whoever asked, to all of this channel's clients (the WebSocket's),
+   * except `exclude`, the address that asked and gets the same events through deliver().
+   */
+  broadcast?(event: ReplyEvent, exclude?: string): Promise<void>;
 }

@@ -37,8 +37,8 @@ export default function gatewayExtension(pi: ExtensionAPI): void {
     setImmediate(() => runtime?.injector.check());
   });
 
-  pi.on("agent_end", () => {
-    runtime?.onAgentEnd();
+  pi.on("agent_end", (event) => {
+    runtime?.onAgentEnd(event.messages);
   });
 
   pi.on("session_shutdown", async () => {

@@ -35,6 +35,9 @@ export interface GatewayMessageDetails {
   batch: string;
   /** Event ids the message carries; the session's record of what was delivered. */
   ids: string[];
+  /** Event types and sources of the batch (for the `replied` journal entry and history badges). */
+  types?: string[];
+  sources?: string[];
 }
 
 interface SessionEntryLike {
@@ -95,11 +98,11 @@ export class PiInjector {
   }
 
   /** Resolves once pi has durably recorded `text` as a gateway message carrying `ids`. */
-  deliver(text: string, ids: string[], kind: GatewayMessageDetails["kind"] = "events"): Promise<void> {
+  deliver(text: string, ids: string[], kind: GatewayMessageDetails["kind"] = "events", labels: Pick<GatewayMessageDetails, "types" | "sources"> = {}): Promise<void> {
     if (!this.ctx()) return Promise.reject(new Error("pi session is not running"));
     return new Promise<void>((resolve, reject) => {
       const delivery: Delivery = {
-        details: { kind, batch: randomUUID(), ids },
+        details: { kind, batch: randomUUID(), ids, ...labels },
         text,
         sentAtEntry: -1,
         idleSince: undefined,
@@ -214,7 +217,9 @@ export function gatewayDetails(entry: SessionEntryLike): GatewayMessageDetails |
   if (entry.type !== "custom_message" || entry.customType !== GATEWAY_MESSAGE_TYPE) return undefined;
   const details = entry.details as Partial<GatewayMessageDetails> | undefined;
   if (!details || typeof details.batch !== "string" || !Array.isArray(details.ids)) return undefined;
-  return { kind: details.kind === "alarm" ? "alarm" : "events", batch: details.batch, ids: details.ids.filter((id): id is string => typeof id === "string") };
+  const strings = (list: unknown) => (Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : undefined);
+  const labels = { types: strings(details.types), sources: strings(details.sources) };
+  return { kind: details.kind === "alarm" ? "alarm" : "events", batch: details.batch, ids: strings(details.ids)!, ...labels };
 }
 
 /** The most recently written session file in `dir` other than `current`. */

@@ -4,7 +4,8 @@
  */
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { formatEventPrompt } from "../agent/event-prompt.js";
-import { heartbeatInstruction } from "../agent/heartbeat.js";
+import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
+import { textOf } from "../agent/message-text.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus } from "../bus/bus.js";
 import { createClient, redactUrl } from "../bus/connection.js";
@@ -14,7 +15,7 @@ import { formatDuration } from "../config/duration.js";
 import { watchdogThresholdFromConfig, type SessionOptions } from "../config/session-options.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
-import { PiInjector } from "./injector.js";
+import { gatewayDetails, PiInjector } from "./injector.js";
 
 const STATUS_KEY = "gateway";
 
@@ -112,9 +113,28 @@ export class GatewayRuntime {
     this.ctx = undefined;
   }
 
-  onAgentEnd(): void {
+  onAgentEnd(messages: readonly unknown[] = []): void {
     this.injector.check();
     this.consumer.requestDrain();
+    void this.journalReply(messages);
+  }
+
+  /**
+   * The agent answered a gateway message: a `replied` journal entry (`pi-gateway tail`) with the
+   * batch's types and the reply's first line, so an event's outcome is visible outside pi too.
+   * HEARTBEAT_OK is not journaled, as it is forwarded nowhere.
+   */
+  private async journalReply(messages: readonly unknown[]): Promise<void> {
+    const list = messages as Array<{ role?: string; customType?: string; details?: unknown; content?: unknown }>;
+    const batches = list.filter((m) => m.role === "custom").map((m) => gatewayDetails({ type: "custom_message", customType: m.customType, details: m.details }));
+    const details = batches.filter((d) => d !== undefined).at(-1);
+    if (!details) return;
+    const reply = list.filter((m) => m.role === "assistant").map((m) => textOf(m.content)).filter((t) => t.trim()).at(-1) ?? "";
+    if (isHeartbeatAck(reply)) return;
+    const channel = details.kind === "alarm" ? "watchdog" : "extension";
+    await this.bus
+      .journalReplied({ id: details.batch, channel, types: details.types, sources: details.sources, session: this.session.sessionId, text: reply })
+      .catch((error: Error) => this.log.warn({ err: error.message }, "could not journal the reply"));
   }
 
   private async deliver({ events }: DeliveryBatch): Promise<void> {
@@ -131,7 +151,8 @@ export class GatewayRuntime {
     if (toShow.length < events.length) this.heartbeatsSkipped += events.length - toShow.length;
     if (!toShow.length) return;
     const closing = hasBeat && !busy ? heartbeatInstruction(this.session.heartbeatFile) : undefined;
-    await this.injector.deliver(formatEventPrompt(toShow, { closing }), toShow.map((e) => e.id));
+    const labels = { types: toShow.map((e) => e.type), sources: toShow.map((e) => e.source) };
+    await this.injector.deliver(formatEventPrompt(toShow, { closing }), toShow.map((e) => e.id), "events", labels);
   }
 
   private alarm(elapsedMs: number): void {
@@ -149,6 +170,9 @@ export class GatewayRuntime {
       new Promise<string>((r) => setTimeout(() => r("unknown (Redis not answering)"), 1_000).unref()),
     ]).catch(() => "unknown");
     const wd = this.watchdog;
+    // The bus's record, as `pi-gateway status` shows it: the watchdog's copy lags behind beats seen by other hosts.
+    const lastBeat = await Promise.race([this.bus.lastHeartbeat(), new Promise<"unknown">((r) => setTimeout(() => r("unknown"), 1_000).unref())]).catch(() => "unknown" as const);
+    const beatText = lastBeat === "unknown" ? "unknown (Redis not answering)" : lastBeat === null ? "never" : new Date(lastBeat).toISOString();
     const lines = [
       `role: ${session.role}`,
       `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
@@ -157,8 +181,8 @@ export class GatewayRuntime {
       `waiting for pi to record: ${this.injector.holding} events${this.injector.holding && !this.ctx?.isIdle() ? " (sent when the running turn ends)" : ""}`,
       `delivered: ${this.consumer.stats.delivered} events in ${this.consumer.stats.batches} messages; duplicates skipped: ${this.consumer.stats.duplicates}; dead-lettered: ${this.consumer.stats.deadLettered}`,
       wd
-        ? `last heartbeat: ${new Date(wd.lastHeartbeat).toISOString()}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms}); heartbeats skipped while busy: ${this.heartbeatsSkipped}`
-        : "watchdog: off (satellite sessions do not receive heartbeats)",
+        ? `last heartbeat: ${beatText}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms}); heartbeats skipped while busy: ${this.heartbeatsSkipped}`
+        : `last heartbeat: ${beatText}; watchdog: off (satellite sessions do not receive heartbeats)`,
     ];
     if (this.lastError) lines.push(`last error: ${this.lastError}`);
     return lines.join("\n");

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Hono, type Context } from "hono";
+import { z } from "zod";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { isConnectionError, type GatewayBus } from "../../bus/bus.js";
 import { GatewayError } from "../../bus/errors.js";
@@ -43,6 +44,8 @@ export interface HttpAppOptions {
   hooks?: Record<string, HookConfig>;
   /** GET /api/status (default: bus.status()). */
   status?: () => Promise<unknown>;
+  /** GET /api/history: a page of the conversation (`undefined` when `before` names no item). */
+  history?: (limit: number, before?: string) => { items: unknown[]; more: boolean } | undefined;
   /** GET /readyz (default: the bus client is connected, or true without a bus). */
   ready?: () => Promise<Readiness>;
   /** Largest request body accepted (default 1 MiB); bigger ones get 413. */
@@ -53,6 +56,17 @@ export interface HttpAppOptions {
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_JOURNAL_LIMIT = 50;
 const MAX_JOURNAL_LIMIT = 1000;
+const DEFAULT_HISTORY_LIMIT = 100;
+const MAX_HISTORY_LIMIT = 1000;
+/** `limit` 1..1000 (default 100); `before` an item id, empty meaning "from the newest". */
+const HistoryQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_HISTORY_LIMIT).default(DEFAULT_HISTORY_LIMIT),
+  before: z
+    .string()
+    .max(200)
+    .optional()
+    .transform((value) => value || undefined),
+});
 /** Headers of a webhook request that are worth keeping with the event (never credentials). */
 export const SAFE_HOOK_HEADERS = [
   "content-type",
@@ -205,6 +219,20 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
       throw new HttpError(400, "after must be a journal stream id such as 1700000000000-0", "INVALID_QUERY");
     }
     return c.json({ entries: await guardRedis(bus.journalSince(after, limit)) });
+  });
+
+  app.get("/api/history", (c) => {
+    requireToken(c, options.token, "api", true);
+    if (!options.history) throw new HttpError(503, "history unavailable: no agent session here", "DISABLED");
+    const parsed = HistoryQuerySchema.safeParse({ limit: c.req.query("limit") || undefined, before: c.req.query("before") });
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+      throw new HttpError(400, `invalid query (limit 1-${MAX_HISTORY_LIMIT}, before an item id): ${issues}`, "INVALID_QUERY");
+    }
+    const { limit, before } = parsed.data;
+    const page = options.history(limit, before);
+    if (!page) throw new HttpError(400, `before: no history item "${before}" in this session`, "INVALID_QUERY");
+    return c.json(page);
   });
 
   return app;

@@ -11,6 +11,8 @@
  *   duplicate and not run twice. Its replies keep going to the connection that first sent it.
  * - "queued" is always sent before any reply event of that request (replies racing the submit
  *   acknowledgement are held back until it is out).
+ * - Live turns: every turn, whoever asked (Telegram, events, webhooks, heartbeats, another client),
+ *   is broadcast to every connection: its start carries the origin; replies keep their request id.
  * - Heartbeat: every connection is pinged; one that has not answered the previous ping is dropped.
  */
 import { randomBytes } from "node:crypto";
@@ -220,6 +222,13 @@ export function createWebSocketChannel(options: WebSocketChannelOptions): WebSoc
       const held = connection.held.get(event.requestId);
       if (held) held.push(event);
       else send(connection, event);
+    },
+
+    /** Every turn to every client but the asker (it gets the same events through deliver, held behind "queued"). */
+    async broadcast(event: ReplyEvent, exclude?: string): Promise<void> {
+      for (const connection of open.values()) {
+        if (connection.id !== exclude) send(connection, event);
+      }
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

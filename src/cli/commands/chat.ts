@@ -1,13 +1,17 @@
 /**
  * `pi-gateway chat`: a terminal client for the daemon's WebSocket. Interactive (one prompt per
- * line, replies streamed as they come) or one-shot with --message.
+ * line, replies streamed as they come; turns of any other origin too, each under a line naming
+ * it) or one-shot with --message. The token comes from --token, $GATEWAY_TOKEN, or the token file
+ * the daemon wrote ($GATEWAY_TOKEN_FILE, ~/.config/pi-gateway/token), so no flag is needed locally.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { WebSocket } from "ws";
 import { GatewayError } from "../../bus/errors.js";
-import type { DaemonStatus } from "../../daemon/types.js";
+import { readTokenFile, tokenFile } from "../../daemon/config.js";
+import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
 import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
 import { action, globalOptions, UsageError } from "../context.js";
 
@@ -24,7 +28,7 @@ export function registerChat(program: Command): void {
     .command("chat")
     .description("talk to the gateway's agent from the terminal (over the daemon's WebSocket)")
     .option("--url <url>", "the daemon's WebSocket", DEFAULT_CHAT_URL)
-    .option("--token <token>", "gateway token (default: $GATEWAY_TOKEN)")
+    .option("--token <token>", "gateway token (default: $GATEWAY_TOKEN, else the daemon's token file: $GATEWAY_TOKEN_FILE or ~/.config/pi-gateway/token)")
     .option("-m, --message <text>", "send one message, print the streamed reply, exit")
     .addHelpText(
       "after",
@@ -40,8 +44,7 @@ Examples:
     .action(
       action(async (flags: ChatFlags, command: Command) => {
         const json = Boolean(globalOptions(command).json);
-        const token = flags.token ?? process.env.GATEWAY_TOKEN;
-        if (!token) throw new UsageError("no token: pass --token or set GATEWAY_TOKEN");
+        const token = chatToken(flags.token);
         if (flags.message !== undefined && !flags.message.trim()) throw new UsageError("--message must not be empty");
         let url: URL;
         try {
@@ -61,6 +64,22 @@ Examples:
 }
 
 type Hello = Extract<ServerMessage, { type: "hello" }>;
+
+/** --token, else $GATEWAY_TOKEN, else the token file the daemon wrote; one clear error when there is none. */
+function chatToken(flag: string | undefined): string {
+  if (flag !== undefined) {
+    if (!flag.trim()) throw new UsageError("--token must not be empty");
+    return flag.trim();
+  }
+  if (process.env.GATEWAY_TOKEN) return process.env.GATEWAY_TOKEN;
+  const file = tokenFile(process.env);
+  if (!existsSync(file)) throw new UsageError(`no token: pass --token, set GATEWAY_TOKEN, or start the daemon once (it writes ${file})`);
+  try {
+    return readTokenFile(file);
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}: pass --token or set GATEWAY_TOKEN`);
+  }
+}
 
 /** Opens the socket and waits for "hello"; 401 and refused connections become one clear line. */
 function connect(url: URL, token: string): Promise<{ socket: WebSocket; hello: Hello }> {
@@ -112,6 +131,8 @@ class Output {
   private atLineStart = true;
   /** Requests that already streamed deltas (so "end" does not print the text twice). */
   private streamed = new Set<string>();
+  /** Request ids of this client's own prompts: every other turn gets a line naming its origin. */
+  readonly own = new Set<string>();
   private readonly dim = process.stdout.isTTY && !process.env.NO_COLOR;
 
   constructor(readonly json: boolean) {}
@@ -119,6 +140,9 @@ class Output {
   show(message: ServerMessage): void {
     if (this.json) return this.write(`${JSON.stringify(message)}\n`);
     switch (message.type) {
+      case "start":
+        if (!this.own.has(message.requestId)) this.line(this.faint(originLine(message.origin, message.prompt)));
+        return;
       case "delta":
         this.streamed.add(message.requestId);
         this.write(message.text);
@@ -174,6 +198,14 @@ class Output {
     process.stdout.write(text);
     this.atLineStart = text.endsWith("\n");
   }
+}
+
+/** `[event via redis: build.failed from ci]`, then a human prompt's first line: who started a turn. */
+export function originLine(origin: TurnOrigin | undefined, prompt: string | undefined): string {
+  if (!origin) return "[another turn]";
+  const what = [origin.types?.join(","), origin.sources?.length ? `from ${origin.sources.join(",")}` : "", origin.from ? `from ${origin.from}` : ""].filter(Boolean).join(" ");
+  const said = origin.kind === "prompt" && prompt ? ` ${prompt.split("\n")[0]!.slice(0, 200)}` : "";
+  return `[${origin.kind} via ${origin.channel}${what ? `: ${what}` : ""}]${said}`;
 }
 
 function formatStatus(status: DaemonStatus): string {
@@ -285,6 +317,7 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
       const id = randomUUID();
       // Counted as in flight right away, so an EOF right after the line still waits for the reply.
       pending.add(`ws:${id}`);
+      output.own.add(`ws:${id}`);
       unacknowledged.push(id);
       send(socket, { type: "prompt", id, text: line });
     });

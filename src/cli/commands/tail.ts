@@ -13,10 +13,10 @@ interface TailFlags {
 export function registerTail(program: Command): void {
   program
     .command("tail")
-    .description("show the event journal: what was pushed, delivered, retried and dead-lettered")
+    .description("show the journal: what was pushed, delivered, retried, dead-lettered, and what the agent replied")
     .option("-n, --lines <count>", "how many recent entries to show", "20")
     .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
-    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), retry (a daemon turn failed and runs again) or dead-letter")
+    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), retry (a daemon turn failed and runs again), dead-letter or replied (the agent answered a turn: origin and first line)")
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);
@@ -71,7 +71,15 @@ function formatEntry(entry: JournalEntry): string {
       return `${time}  duplicate    ${entry.id}${to}: ${entry.reason ?? "already delivered"}, not delivered again`;
     case "retry":
       return `${time}  retry        ${entry.id}${to}: ${entry.reason ?? ""}`;
+    case "replied":
+      return `${time}  replied      ${replyOrigin(entry)}${to}: ${entry.reply || "(no text)"}`;
     default:
       return `${time}  ${entry.kind}  ${entry.id}`;
   }
+}
+
+/** Who a `replied` entry answered: the channel, and the event types and sources of an event turn. */
+function replyOrigin(entry: JournalEntry): string {
+  const what = [entry.type, entry.source && `(${entry.source})`].filter(Boolean).join(" ");
+  return `${entry.channel ?? "?"} ${entry.id}${what ? ` ${what}` : ""}`;
 }

@@ -1,0 +1,140 @@
+/**
+ * The conversation as the daemon's pi session recorded it, for `GET /api/history` and the web page.
+ *
+ * Where a prompt came from is not in pi's messages: before every prompt the daemon appends a pi
+ * *custom entry* (`customType` ORIGIN_ENTRY_TYPE, the origin in `data`) to the session. Custom
+ * entries are written to the session file with the messages and survive a restart and resume,
+ * but pi never puts them into the LLM's context, so what the model sees is unchanged. The entry
+ * names the user message that follows it. Batches the pi-gateway extension injected (custom
+ * messages, when this session file was once run by pi with the extension) are shown as events too.
+ *
+ * A heartbeat turn answered with HEARTBEAT_OK ("nothing to report") is left out entirely, as it
+ * is from every channel; a human prompt answered that way keeps its prompt but not the reply.
+ */
+import { isHeartbeatAck } from "../agent/heartbeat.js";
+import { textOf } from "../agent/message-text.js";
+import { capText } from "../util/text.js";
+import { oneLine } from "./turn-recovery.js";
+import type { InboundMessage, TurnOrigin } from "./types.js";
+
+export type { TurnOrigin };
+
+/** customType of the entry recording a prompt's origin. */
+export const ORIGIN_ENTRY_TYPE = "pi-gateway.origin";
+/** customType of the messages the pi-gateway extension injects (src/extension/injector.ts). */
+const EXTENSION_MESSAGE_TYPE = "pi-gateway";
+/** Longest prompt or reply text in one history item; the session file keeps the whole. */
+export const HISTORY_TEXT_MAX = 20_000;
+const TOOL_ARGS_MAX = 160;
+
+export type HistoryItem =
+  | { id: string; kind: "prompt"; at: number; origin: TurnOrigin | null; text: string }
+  | { id: string; kind: "tool"; at: number; name: string; args: string; status: "ok" | "error" | "pending" }
+  | { id: string; kind: "reply"; at: number; text: string; error?: string };
+
+/** The origin the daemon records for a command. */
+export function originOf(message: InboundMessage): TurnOrigin {
+  const list = (value: string | undefined) => (value ? value.split(",").filter(Boolean) : undefined);
+  const types = list(message.meta?.types ?? message.meta?.type);
+  const sources = list(message.meta?.sources ?? message.meta?.source);
+  let kind: TurnOrigin["kind"] = "prompt";
+  if (message.channel === "heartbeat") kind = "heartbeat";
+  else if (message.channel === "watchdog") kind = "alarm";
+  else if (message.priority !== "human") kind = sources?.length && sources.every((s) => s.startsWith("webhook:")) ? "webhook" : "event";
+  const origin: TurnOrigin = { kind, channel: message.channel, requestId: message.id };
+  if (types) origin.types = types;
+  if (sources) origin.sources = sources;
+  if (message.meta?.from) origin.from = message.meta.from;
+  return origin;
+}
+
+interface EntryLike {
+  type: string;
+  id: string;
+  timestamp?: string;
+  customType?: string;
+  data?: unknown;
+  details?: unknown;
+  content?: unknown;
+  message?: {
+    role?: string;
+    content?: unknown;
+    stopReason?: string;
+    errorMessage?: string;
+    toolCallId?: string;
+    isError?: boolean;
+    timestamp?: number;
+  };
+}
+
+/** Every item of the conversation, oldest first, from the entries of the session's current branch. */
+export function buildHistory(entries: readonly unknown[]): HistoryItem[] {
+  const turns: HistoryItem[][] = [];
+  const tools = new Map<string, Extract<HistoryItem, { kind: "tool" }>>();
+  let origin: TurnOrigin | undefined;
+  for (const raw of entries as EntryLike[]) {
+    const at = raw.message?.timestamp ?? (Date.parse(raw.timestamp ?? "") || 0);
+    if (raw.type === "custom" && raw.customType === ORIGIN_ENTRY_TYPE) {
+      origin = raw.data as TurnOrigin;
+    } else if (raw.type === "custom_message" && raw.customType === EXTENSION_MESSAGE_TYPE) {
+      const details = (raw.details ?? {}) as { kind?: string; batch?: string };
+      const extensionOrigin: TurnOrigin = { kind: details.kind === "alarm" ? "alarm" : "event", channel: "extension", requestId: String(details.batch ?? raw.id) };
+      turns.push([{ id: raw.id, kind: "prompt", at, origin: extensionOrigin, text: cap(textOf(raw.content)) }]);
+    } else if (raw.type === "message" && raw.message?.role === "user") {
+      turns.push([{ id: raw.id, kind: "prompt", at, origin: origin ?? null, text: cap(textOf(raw.message.content)) }]);
+      origin = undefined;
+    } else if (raw.type === "message" && raw.message?.role === "assistant") {
+      if (!turns.length) turns.push([]);
+      turns.at(-1)!.push(...assistantItems(raw, at, tools));
+    } else if (raw.type === "message" && raw.message?.role === "toolResult") {
+      const tool = tools.get(raw.message.toolCallId ?? "");
+      if (tool) tool.status = raw.message.isError ? "error" : "ok";
+    }
+  }
+  return turns.flatMap(withoutHeartbeatAcks);
+}
+
+/** A page of history: the `limit` items before the item `before` (or the newest), oldest first. */
+export function pageHistory(items: HistoryItem[], limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
+  const end = before === undefined ? items.length : items.findIndex((item) => item.id === before);
+  if (end < 0) return undefined;
+  const start = Math.max(0, end - limit);
+  return { items: items.slice(start, end), more: start > 0 };
+}
+
+function assistantItems(entry: EntryLike, at: number, tools: Map<string, Extract<HistoryItem, { kind: "tool" }>>): HistoryItem[] {
+  const message = entry.message!;
+  const parts = Array.isArray(message.content) ? (message.content as Array<Record<string, unknown>>) : [];
+  const items: HistoryItem[] = [];
+  parts.forEach((part, index) => {
+    if (part.type !== "toolCall") return;
+    const tool = { id: `${entry.id}:${index}`, kind: "tool" as const, at, name: String(part.name ?? "tool"), args: toolArgs(part.arguments), status: "pending" as const };
+    tools.set(String(part.id ?? ""), tool);
+    items.push(tool);
+  });
+  const text = textOf(message.content);
+  const error = message.stopReason === "error" ? (message.errorMessage ?? "the model returned an error") : message.stopReason === "aborted" ? "aborted" : undefined;
+  if (text.trim() || error) items.push({ id: entry.id, kind: "reply", at, text: cap(text), ...(error ? { error: oneLine(error, 300) } : {}) });
+  return items;
+}
+
+/** A turn answered HEARTBEAT_OK: gone if nobody asked, only the reply gone if a human did. */
+function withoutHeartbeatAcks(turn: HistoryItem[]): HistoryItem[] {
+  const replies = turn.filter((item) => item.kind === "reply");
+  const last = replies.at(-1);
+  if (!last || !isHeartbeatAck(last.text)) return turn;
+  const first = turn[0];
+  if (first?.kind === "prompt" && first.origin?.kind === "prompt") return turn.filter((item) => !(item.kind === "reply" && isHeartbeatAck(item.text)));
+  return [];
+}
+
+/** Tool arguments as one short line: `key=value` pairs, strings unquoted. */
+function toolArgs(args: unknown): string {
+  if (!args || typeof args !== "object") return "";
+  const pairs = Object.entries(args as Record<string, unknown>).map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
+  return pairs.length ? oneLine(pairs.join(" "), TOOL_ARGS_MAX) : "";
+}
+
+function cap(text: string): string {
+  return capText(text, HISTORY_TEXT_MAX);
+}
