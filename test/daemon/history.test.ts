@@ -1,0 +1,209 @@
+/**
+ * Every agent turn visible, with history: the built daemon (real pi SDK, fake LLM, private Redis).
+ * An event pushed with the seed's redis-cli lines shows up in /api/history, in `pi-gateway tail`
+ * (a `replied` entry) and live on a WebSocket client that did not ask; a HEARTBEAT_OK turn in none
+ * of them; the history survives a restart; `pi-gateway chat` finds the daemon's token file itself.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { WebSocket } from "ws";
+import type { GatewayBus } from "../../src/bus/bus.js";
+import type { HistoryItem } from "../../src/daemon/history.js";
+import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
+import { runCli } from "../helpers/cli.js";
+import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
+import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
+import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+
+const TOKEN = "history-test-token-0123456789abcdef";
+
+let redis: RedisServer;
+let bus: GatewayBus;
+let llm: FakeLlm;
+let piEnv: PiEnv;
+const running: DaemonProcess[] = [];
+
+useRedisBus({ flushEach: true }, (r, b) => {
+  redis = r;
+  bus = b;
+});
+before(async () => {
+  llm = await startFakeLlm();
+});
+after(async () => {
+  await llm.close();
+});
+beforeEach(() => {
+  piEnv = createPiEnv({ llmUrl: llm.url });
+  llm.setResponder((r) => {
+    if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
+    if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.\nI will look at it.", chunkDelayMs: 20 };
+    return { text: `reply to: ${r.lastUserText.slice(0, 60)}` };
+  });
+});
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.kill();
+  piEnv.cleanup();
+});
+
+async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
+  const env = { ...piEnv.env, REDIS_URL: redis.url, GATEWAY_SHUTDOWN_GRACE: "10s", GATEWAY_LOG_LEVEL: "warn", ...extra };
+  const d = await startDaemon(env, ["--cwd", piEnv.cwd]);
+  running.push(d);
+  return d;
+}
+
+/** A WebSocket client that only listens: it never sends a prompt. */
+async function listener(url: string): Promise<{ messages: ServerMessage[]; close(): void }> {
+  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const messages: ServerMessage[] = [];
+  socket.on("message", (data) => messages.push(JSON.parse(data.toString()) as ServerMessage));
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  return { messages, close: () => socket.close() };
+}
+
+async function prompt(url: string, text: string): Promise<void> {
+  const result = await runCli(["chat", "--url", `${url.replace(/^http/, "ws")}/ws`, "--token", TOKEN, "--message", text]);
+  assert.equal(result.code, 0, result.stderr);
+}
+
+async function history(url: string, query = ""): Promise<{ items: HistoryItem[]; more: boolean }> {
+  const response = await fetch(`${url}/api/history${query}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()) as { items: HistoryItem[]; more: boolean };
+}
+
+const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString().trim();
+
+describe("every agent turn visible, with history", () => {
+  test("an event pushed with the seed's redis-cli lines: in /api/history, in tail, live on a client that did not ask; HEARTBEAT_OK in none; history survives a restart", async () => {
+    const first = await daemon({ GATEWAY_TOKEN: TOKEN });
+    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
+    await prompt(first.url, "remember the word kumquat");
+    const watcher = await listener(first.url);
+
+    redisCli("LPUSH", "agent:events:main", '{"id":"ci-42","type":"build.failed","source":"ci","payload":{"step":"lint"},"ts":0}');
+    redisCli("PUBLISH", "agent:notify:main", "ci-42");
+    await waitFor(() => watcher.messages.some((m) => m.type === "end" && m.text.includes("build failed")), "the event's reply, live", 20_000);
+    const start = watcher.messages.find((m) => m.type === "start")!;
+    assert.ok(start.type === "start");
+    assert.deepEqual(start.origin, { kind: "event", channel: "redis", requestId: "events:ci-42", types: ["build.failed"], sources: ["ci"] });
+    assert.match(start.prompt ?? "", /build\.failed/);
+    assert.ok(watcher.messages.some((m) => m.type === "delta" && m.requestId === "events:ci-42"), "streamed delta by delta");
+
+    await bus.push({ id: "hb-1", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
+    await llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 15_000);
+    await waitFor(async () => (await bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
+    await sleep(300);
+    watcher.close();
+    assert.ok(!JSON.stringify(watcher.messages).includes("HEARTBEAT_OK"), "no HEARTBEAT_OK live");
+    assert.ok(!watcher.messages.some((m) => m.type === "start" && m.requestId.startsWith("heartbeat:")), "the heartbeat turn not shown at all");
+
+    const tail = await runCli(["tail", "-n", "50", "--kind", "replied", "--redis-url", redis.url]);
+    assert.equal(tail.code, 0, tail.stderr);
+    assert.match(tail.stdout, /replied +redis events:ci-42 build\.failed \(ci\) -> gateway: The build failed in step lint\.\n/);
+    assert.match(tail.stdout, /replied +websocket ws:\S+ -> gateway: reply to: remember the word kumquat/);
+    const json = await runCli(["tail", "-n", "50", "--json", "--redis-url", redis.url]);
+    const replied = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.kind === "replied");
+    assert.equal(replied.length, 2, json.stdout);
+    assert.deepEqual(
+      { channel: replied[1]!.channel, id: replied[1]!.id, type: replied[1]!.type, source: replied[1]!.source, reply: replied[1]!.reply },
+      { channel: "redis", id: "events:ci-42", type: "build.failed", source: "ci", reply: "The build failed in step lint." },
+    );
+    assert.ok(!json.stdout.includes("HEARTBEAT_OK"), "no HEARTBEAT_OK in the journal");
+
+    assert.equal(await first.stop(), 0);
+    const second = await daemon({ GATEWAY_TOKEN: TOKEN });
+    const { items, more } = await history(second.url);
+    assert.equal(more, false);
+    assert.ok(!JSON.stringify(items).includes("HEARTBEAT_OK"), "no heartbeat turn in the history");
+    const summary = items.map((i) => (i.kind === "prompt" ? `prompt ${i.origin?.kind}/${i.origin?.channel}` : i.kind === "reply" ? `reply ${i.text.split("\n")[0]}` : `tool ${i.name}`));
+    assert.deepEqual(summary, ["prompt prompt/websocket", "reply reply to: remember the word kumquat", "prompt event/redis", "reply The build failed in step lint."]);
+    const event = items[2]!;
+    assert.ok(event.kind === "prompt");
+    assert.deepEqual(event.origin?.types, ["build.failed"]);
+    assert.match(event.text, /event-id: `ci-42`/);
+    const sentToModel = JSON.stringify(llm.chatRequests().map((r) => r.body.messages));
+    assert.ok(!sentToModel.includes("pi-gateway.origin") && !sentToModel.includes("events:ci-42"), "the origin records never reach the model");
+
+    const older = await history(second.url, `?limit=2&before=${items[2]!.id}`);
+    assert.deepEqual(older.items.map((i) => i.id), [items[0]!.id, items[1]!.id]);
+    const newest = await history(second.url, "?limit=1&before=");
+    assert.deepEqual(newest.items.map((i) => i.id), [items[3]!.id]);
+    assert.equal(newest.more, true);
+  });
+
+  test("a tool call is shown collapsed: name, short arguments, ok or error", async () => {
+    llm.setResponder((r) =>
+      r.body.messages?.at(-1)?.role === "tool" ? { text: "listed" } : { text: "", toolCalls: [{ name: "bash", arguments: { command: "ls -la /tmp" } }] },
+    );
+    const d = await daemon({ GATEWAY_TOKEN: TOKEN });
+    await prompt(d.url, "list the files");
+    const { items } = await history(d.url);
+    const tool = items.find((i) => i.kind === "tool");
+    assert.deepEqual(tool && { name: tool.name, args: tool.args, status: tool.status }, { name: "bash", args: "command=ls -la /tmp", status: "ok" });
+    assert.equal(items.at(-1)?.kind === "reply" && items.at(-1)?.text, "listed");
+  });
+
+  test("/api/history needs the token and refuses a malformed limit or an unknown before", async () => {
+    const d = await daemon({ GATEWAY_TOKEN: TOKEN });
+    assert.equal((await fetch(`${d.url}/api/history`)).status, 401);
+    assert.equal((await fetch(`${d.url}/api/history?token=wrong`)).status, 401);
+    assert.equal((await fetch(`${d.url}/api/history?token=${TOKEN}`)).status, 200, "the page may pass it in the query");
+    for (const query of ["?limit=0", "?limit=abc", "?limit=1001", "?limit=1.5", "?before=nope"]) {
+      const response = await fetch(`${d.url}/api/history${query}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(response.status, 400, query);
+      assert.equal(((await response.json()) as { code: string }).code, "INVALID_QUERY");
+    }
+    assert.deepEqual(await history(d.url, "?limit="), { items: [], more: false }, "empty limit: the default");
+  });
+
+  test("pi-gateway chat finds the daemon's token file without flags and prints turns of any origin, marked", async () => {
+    const env = { HOME: piEnv.home, GATEWAY_TOKEN: "" };
+    const d = await daemon(env);
+    const url = `${d.url.replace(/^http/, "ws")}/ws`;
+    const chat = spawn(process.execPath, [new URL("../../dist/cli/main.js", import.meta.url).pathname, "chat", "--url", url], {
+      env: { ...process.env, ...env, REDIS_URL: redis.url },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    chat.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    chat.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    try {
+      await waitFor(() => out.includes("connected"), "chat connected with the token file", 10_000);
+      await bus.push({ id: "ci-7", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+      await waitFor(() => out.includes("I will look at it."), "the event's reply in chat", 20_000);
+      assert.match(out, /\[event via redis: build\.failed from ci\]\nThe build failed in step lint\.\nI will look at it\./);
+    } finally {
+      chat.stdin.end();
+      chat.kill();
+    }
+
+    const oneShot = await runCli(["chat", "--url", url, "--message", "hi"], { env });
+    assert.equal(oneShot.code, 0, oneShot.stderr);
+    assert.match(oneShot.stdout, /reply to: hi/);
+  });
+
+  test("pi-gateway chat without a token: a missing or empty token file is one clear error", async () => {
+    const file = join(piEnv.home, "no-such-token");
+    const missing = await runCli(["chat", "--url", "ws://127.0.0.1:9/ws", "--message", "x"], { env: { GATEWAY_TOKEN: "", GATEWAY_TOKEN_FILE: file } });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no token: pass --token, set GATEWAY_TOKEN, or start the daemon once \(it writes .*no-such-token\)/);
+    writeFileSync(file, "\n");
+    const empty = await runCli(["chat", "--url", "ws://127.0.0.1:9/ws", "--message", "x"], { env: { GATEWAY_TOKEN: "", GATEWAY_TOKEN_FILE: file } });
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /token file .* is empty/);
+    const blank = await runCli(["chat", "--url", "ws://127.0.0.1:9/ws", "--token", " ", "--message", "x"]);
+    assert.equal(blank.code, 2);
+    assert.match(blank.stderr, /--token must not be empty/);
+  });
+});
