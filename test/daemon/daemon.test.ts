@@ -81,11 +81,14 @@ async function wsPrompt(url: string, text: string, id = crypto.randomUUID()): Pr
     socket.once("error", reject);
   });
   socket.send(JSON.stringify({ type: "prompt", id, text }));
+  // Every client also sees the turns others started: keep this prompt's own messages.
+  const own = () => messages.filter((m) => m.type === "hello" || m.type === "queued" || ("requestId" in m && m.requestId === `ws:${id}`));
   try {
-    await waitFor(() => messages.some((m) => m.type === "end" || m.type === "error"), `reply to ${text}`, 20_000);
+    await waitFor(() => own().some((m) => m.type === "end" || m.type === "error"), `reply to ${text}`, 20_000);
   } finally {
     socket.close();
   }
+  messages.splice(0, messages.length, ...own());
   const error = messages.find((m) => m.type === "error");
   if (error && error.type === "error") throw new Error(error.message);
   const end = messages.find((m) => m.type === "end");

@@ -223,6 +223,7 @@ function oneShot(socket: WebSocket, hello: Hello, text: string, output: Output):
   return new Promise((resolve, reject) => {
     const id = randomUUID();
     let requestId: string | undefined;
+    output.own.add(`ws:${id}`);
     if (output.json) output.show(hello);
     const finish = (error?: GatewayError) => {
       socket.removeAllListeners("close");
@@ -233,7 +234,10 @@ function oneShot(socket: WebSocket, hello: Hello, text: string, output: Output):
     socket.on("message", (data) => {
       const message = parse(data.toString());
       if (!message) return;
-      if (message.type === "queued" && message.id === id) requestId = message.requestId;
+      if (message.type === "queued" && message.id === id) {
+        requestId = message.requestId;
+        output.own.add(requestId);
+      }
       const mine = "requestId" in message && (message.requestId === requestId || message.requestId === `ws:${id}`);
       if (message.type === "invalid" || mine || output.json) output.show(message);
       if (message.type === "invalid") return finish(new GatewayError(`the gateway refused the message: ${message.message}`, "INVALID"));

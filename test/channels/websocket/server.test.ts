@@ -318,7 +318,7 @@ describe("pi-gateway chat", () => {
     const [bad, refused, noToken] = await Promise.all([
       runCli(["chat", "--url", wsUrl, "--token", "wrong", "--message", "hi"]),
       runCli(["chat", "--url", "ws://127.0.0.1:1/ws", "--token", "x", "--message", "hi"]),
-      runCli(["chat", "--url", wsUrl, "--message", "hi"], { env: { GATEWAY_TOKEN: "" } }),
+      runCli(["chat", "--url", wsUrl, "--message", "hi"], { env: { GATEWAY_TOKEN: "", GATEWAY_TOKEN_FILE: "/nonexistent/pi-gateway-token" } }),
     ]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^pi-gateway: the gateway at ws:\/\/127\.0\.0\.1:\d+\/ws refused the token \(401\)/);
