@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
+import { runCli } from "../helpers/cli.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, startRpcPi, type PiEnv, type RpcPi } from "../helpers/pi-env.js";
 import type { RedisServer } from "../helpers/redis-server.js";
@@ -184,6 +185,45 @@ describe("pi extension in rpc mode", () => {
     assert.match(text, /connected/);
     assert.match(text, /backlog: gateway=0 main=0/);
     assert.match(text, /watchdog: armed \(threshold 30m/);
+  });
+
+  test("/gateway shows the last heartbeat recorded in Redis, the same time `pi-gateway status` shows", async () => {
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    // Recorded by another host (a daemon, another central): this session's watchdog has not seen it.
+    const at = Date.now() - 5 * 60_000;
+    await bus.recordHeartbeat(at);
+    const since = pi.events.length;
+    await pi.prompt("/gateway");
+    const note = await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "notify" && String(e.message).includes("role:"), 5_000, since);
+    assert.match(String((note as unknown as { message: string }).message), new RegExp(`last heartbeat: ${new Date(at).toISOString()};`));
+    const status = await runCli(["status", "--json", "--redis-url", redis.url]);
+    assert.equal((JSON.parse(status.stdout) as { lastHeartbeat: number }).lastHeartbeat, at);
+  });
+
+  test("the agent's reply to a gateway event is journaled as `replied` (for pi-gateway tail); a HEARTBEAT_OK reply is not", async () => {
+    llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: "Deploy checked: all green.\nDetails follow." }));
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    redisCli("LPUSH", "agent:events:main", '{"id":"dep-1","type":"deploy.done","source":"ci","payload":{},"ts":0}');
+    redisCli("PUBLISH", "agent:notify:main", "dep-1");
+    const replied = async () => (await bus.journal(100)).filter((e) => e.kind === "replied");
+    const [entry] = await waitFor(async () => {
+      const found = await replied();
+      return found.length ? found : undefined;
+    }, "a replied entry", 10_000);
+    assert.deepEqual(
+      { channel: entry!.channel, type: entry!.type, source: entry!.source, sessions: entry!.sessions, reply: entry!.reply },
+      { channel: "extension", type: "deploy.done", source: "ci", sessions: ["gateway"], reply: "Deploy checked: all green." },
+    );
+    const since = pi.events.length;
+    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-quiet" }));
+    await llm.waitForRequest((r) => r.lastUserText.includes("hb-quiet"), 5_000);
+    await pi.waitForEvent((e) => e.type === "agent_end", 5_000, since);
+    await sleep(500);
+    const after = await replied();
+    assert.equal(after.length, 1, "no entry for HEARTBEAT_OK");
+    assert.ok(!JSON.stringify(await bus.journal(100)).includes("HEARTBEAT_OK"));
   });
 
   test("heartbeat: idle => a turn that asks for HEARTBEAT.md and HEARTBEAT_OK; busy => no turn, but the watchdog is fed", async () => {
