@@ -6,9 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { chromium, type Page } from "playwright-core";
 import { WebSocket } from "ws";
 import type { GatewayBus } from "../../src/bus/bus.js";
 import type { HistoryItem } from "../../src/daemon/history.js";
@@ -19,6 +20,7 @@ import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
 import type { RedisServer } from "../helpers/redis-server.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
+import { requireTool, skipWithout } from "../helpers/tools.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "history-test-token-0123456789abcdef";
@@ -205,5 +207,61 @@ describe("every agent turn visible, with history", () => {
     const blank = await runCli(["chat", "--url", "ws://127.0.0.1:9/ws", "--token", " ", "--message", "x"]);
     assert.equal(blank.code, 2);
     assert.match(blank.stderr, /--token must not be empty/);
+  });
+
+  test("the web page shows the whole conversation after a reload and a daemon restart; turns of any origin stream in live", { skip: skipWithout("chromium") }, async () => {
+    llm.setResponder((r) => {
+      if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
+      if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.", chunkDelayMs: 40 };
+      if (r.body.messages?.at(-1)?.role === "tool") return { text: "listed the files" };
+      return { text: "", toolCalls: [{ name: "bash", arguments: { command: "ls -la" } }] };
+    });
+    const first = await daemon({ GATEWAY_TOKEN: TOKEN });
+    await prompt(first.url, "list the files");
+    const browser = await chromium.launch({
+      executablePath: requireTool("chromium"),
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+    });
+    const text = async (page: Page, selector: string) => (await page.locator(selector).allTextContents()).join("\n");
+    const conversation = async (page: Page) => {
+      await page.waitForSelector('.msg.user[data-origin="prompt"]', { timeout: 10_000 });
+      assert.match(await text(page, '.msg.user[data-origin="prompt"] .badge'), /prompt · websocket/);
+      assert.match(await text(page, ".msg.user .body"), /list the files/);
+      assert.equal(await page.locator('.tool-line[data-tool="bash"][data-status="ok"]').count(), 1, "the tool call, collapsed");
+      assert.match(await text(page, ".tool-line .tool-args"), /command=ls -la/);
+      assert.match(await text(page, ".msg.assistant"), /listed the files/);
+      assert.match(await text(page, '.msg.trigger[data-origin="event"] .badge'), /event · redis · build\.failed · ci/);
+      assert.match(await text(page, ".msg.assistant"), /The build failed in step lint\./);
+      assert.doesNotMatch((await page.textContent("#messages")) ?? "", /HEARTBEAT_OK|cron\.heartbeat/);
+    };
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`${first.url}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
+      await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
+
+      await bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+      await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
+      await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
+      await page.waitForFunction(() => (globalThis as unknown as { document: { body: { textContent: string } } }).document.body.textContent.includes("The build failed in step lint."), undefined, { timeout: 15_000 });
+      await bus.push({ id: "hb-9", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
+      await llm.waitForRequest((r) => r.lastUserText.includes("hb-9"), 15_000);
+      await waitFor(async () => (await bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
+      await sleep(300);
+      await conversation(page);
+
+      await page.reload();
+      await conversation(page);
+      assert.equal(await page.locator(".history .msg").count(), 4, "the prompt, its reply, the event, its reply: all from the history");
+
+      assert.equal(await first.stop(), 0);
+      const second = await daemon({ GATEWAY_TOKEN: TOKEN });
+      await page.goto(`${second.url}/#token=${TOKEN}`);
+      await conversation(page);
+      mkdirSync(".tmp/screenshots", { recursive: true });
+      await page.screenshot({ path: ".tmp/screenshots/daemon-history.png" });
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -39,6 +39,8 @@ class FakeDaemon {
   received: ClientMessage[] = [];
   journalQueries: string[] = [];
   journal: JournalEntry[] = [];
+  /** What GET /api/history answers (the daemon's session history). */
+  history: unknown[] = [];
   /** Resolved by the test to let the reply stream past its midpoint. */
   private release!: () => void;
   midpoint = new Promise<void>((resolve) => (this.release = resolve));
@@ -152,6 +154,7 @@ class FakeDaemon {
     if (url.pathname.startsWith("/api/")) {
       if (!authorised(req, url)) return json(res, 401, { error: "unauthorized" });
       if (url.pathname === "/api/status") return json(res, 200, this.status());
+      if (url.pathname === "/api/history") return json(res, 200, { items: this.history, more: false });
       if (url.pathname === "/api/journal") {
         this.journalQueries.push(url.search);
         const afterId = url.searchParams.get("after");
