@@ -58,18 +58,21 @@ export async function wsPrompt(url: string, text: string, timeoutMs = 60_000, id
   });
   const started = Date.now();
   socket.send(JSON.stringify({ type: "prompt", id, text }));
+  // Every client also sees the turns others started (events, other prompts): keep this prompt's own.
+  const own = () => messages.filter((m) => m.type === "hello" || m.type === "queued" || m.type === "invalid" || ("requestId" in m && m.requestId === `ws:${id}`));
   try {
-    await waitFor(() => messages.some((m) => m.type === "end" || m.type === "error"), `reply to ${text}`, timeoutMs, 20);
+    await waitFor(() => own().some((m) => m.type === "end" || m.type === "error"), `reply to ${text}`, timeoutMs, 20);
   } finally {
     socket.close();
   }
   const latencyMs = Date.now() - started;
-  const error = messages.find((m) => m.type === "error");
-  const end = messages.find((m) => m.type === "end");
+  const mine = own();
+  const error = mine.find((m) => m.type === "error");
+  const end = mine.find((m) => m.type === "end");
   return {
     end: end && end.type === "end" ? end.text : "",
     error: error && error.type === "error" ? error.message : undefined,
-    types: messages.map((m) => m.type),
+    types: mine.map((m) => m.type),
     latencyMs,
   };
 }
