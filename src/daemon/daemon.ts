@@ -15,7 +15,7 @@
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
-import { GatewayBus } from "../bus/bus.js";
+import { firstLine, GatewayBus } from "../bus/bus.js";
 import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
@@ -344,6 +344,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   private async journalReply(command: QueuedCommand, text: string): Promise<void> {
     if (isHeartbeatAck(text)) return;
     const origin = originOf(command.message);
+    // In the daemon's log too: a reply that went to no channel is still seen by whoever reads the log.
+    this.log.info({ requestId: origin.requestId, channel: origin.channel, types: origin.types, reply: firstLine(text) }, "turn answered");
     await this.bus
       .journalReplied({ id: origin.requestId, channel: origin.channel, types: origin.types, sources: origin.sources, session: this.consumer.sessionId, text })
       .catch((error: Error) => this.log.warn({ requestId: origin.requestId, err: error.message }, "could not journal the reply"));
