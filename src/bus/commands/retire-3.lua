@@ -47,7 +47,7 @@ if mode == 'session' then
   local sid, instance = ARGV[4], ARGV[5]
   local owner = redis.call('HGET', prefix .. ':gateway:session:' .. sid, 'instance')
   if owner and owner ~= instance then return out end
-  out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery')}
+  out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery: it shut down and, having no stable id, will not come back for it')}
 else
   for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local info = prefix .. ':gateway:session:' .. sid
@@ -56,7 +56,7 @@ else
     local durable = redis.call('HGET', info, 'durable') == '1'
     if known and deadline < now and not (durable and deadline == 0) then
       out[#out + 1] = sid
-      out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery')
+      out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery: its presence lapsed and, having no stable id, it will not come back for it')
     end
   end
 end
