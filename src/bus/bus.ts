@@ -352,13 +352,13 @@ export class GatewayBus {
   /** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
   async unregister(sid: string, instance: string): Promise<void> {
     const k = this.keys;
-    await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "session", sid, instance]);
+    await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "session", sid, instance, this.options.journalCap]);
   }
 
   /** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
   async reapExpired(): Promise<Array<{ id: string; deadLettered: number }>> {
     const k = this.keys;
-    const reply = (await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "expired"])) as Array<
+    const reply = (await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "expired", "", "", this.options.journalCap])) as Array<
       string | number
     >;
     const reaped: Array<{ id: string; deadLettered: number }> = [];

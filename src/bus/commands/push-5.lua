@@ -89,9 +89,11 @@ for _, sid in ipairs(chosen) do
   -- Over the cap the oldest entries are moved to the dead-letter list, never dropped unseen.
   while len > cap do
     local old = redis.call('RPOP', list)
-    redis.call('LPUSH', KEYS[4], cjson.encode({
-      reason = 'backlog cap of ' .. cap .. ' exceeded (GATEWAY_BACKLOG_CAP): the oldest pending event of ' .. sid .. ' was moved here',
-      session = sid, raw = old, at = now}))
+    local reason = 'backlog cap of ' .. cap .. ' exceeded (GATEWAY_BACKLOG_CAP): the oldest pending event of ' .. sid .. ' was moved here'
+    local ok, decoded = pcall(cjson.decode, old)
+    local oldId = (ok and type(decoded) == 'table' and type(decoded.id) == 'string') and decoded.id or nil
+    redis.call('LPUSH', KEYS[4], cjson.encode({reason = reason, session = sid, raw = old, id = oldId, at = now}))
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*', 'kind', 'dead-letter', 'id', oldId or '', 'sessions', sid, 'reason', reason)
     len = len - 1
   end
   redis.call('PUBLISH', prefix .. ':notify:' .. sid, note)
