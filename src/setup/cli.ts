@@ -127,10 +127,13 @@ async function resolveAnswers(flags: SetupFlags, previous: PreviousSetup, prompt
   });
 }
 
-/** The previous run's service manager, when it still makes sense on this platform. */
+/** The previous run's service manager, when it still makes sense on this platform (else said why). */
 function previousManager(previous: PreviousSetup, platform: Platform): string | undefined {
   const { service } = previous;
-  if ((service === "launchd" && platform !== "darwin") || (service === "systemd" && platform !== "linux")) return undefined;
+  if ((service === "launchd" && platform !== "darwin") || (service === "systemd" && platform !== "linux")) {
+    previous.ignored.push(`GATEWAY_SETUP_SERVICE=${service} in ${previous.file}: not available on ${platform}; not used as a default`);
+    return undefined;
+  }
   return service;
 }
 

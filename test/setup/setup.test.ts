@@ -169,7 +169,7 @@ describe("pi-gateway setup, run again", () => {
     const cases: Array<[string | undefined, RegExp | undefined]> = [
       [undefined, undefined],
       ["GATEWAY_SETUP_TIER=\nGATEWAY_SETUP_SOURCE=\nGATEWAY_SETUP_SESSIONS=\n", undefined],
-      ["GATEWAY_SETUP_TIER=9\nGATEWAY_SETUP_SOURCE=email\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_HEARTBEAT_INTERVAL=often\n", /GATEWAY_SETUP_TIER=9 in .*gateway\.env: .*not used as a default/],
+      ["GATEWAY_SETUP_TIER=9\nGATEWAY_SETUP_SOURCE=email\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_HEARTBEAT_INTERVAL=often\nGATEWAY_SETUP_SERVICE=launchd\n", /GATEWAY_SETUP_TIER=9 in .*gateway\.env: .*not used as a default/],
     ];
     for (const [content, warning] of cases) {
       const home = freshHome();
@@ -177,16 +177,17 @@ describe("pi-gateway setup, run again", () => {
         mkdirSync(join(home, ".config/pi-gateway"), { recursive: true });
         writeFileSync(join(home, ".config/pi-gateway/gateway.env"), content);
       }
-      const result = await runCli(["setup", "--yes", "--dry-run", "--service", "none", "--platform", "linux", "--home", home], { env });
+      const result = await runCli(["setup", "--yes", "--dry-run", "--platform", "linux", "--home", home], { env });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /Setting up tier 1 \(cron, one session\)/, String(content));
       if (!warning) assert.equal(result.stderr, "", `nothing to report for ${String(content)}`);
       else {
         const lines = result.stderr.trim().split("\n");
-        assert.equal(lines.length, 3, result.stderr);
+        assert.equal(lines.length, 4, result.stderr);
         assert.match(lines[0]!, warning);
         assert.match(lines[1]!, /GATEWAY_SETUP_SOURCE=email .*not used as a default/);
         assert.match(lines[2]!, /GATEWAY_HEARTBEAT_INTERVAL=often .*not a duration like 15m; not used as a default/);
+        assert.match(lines[3]!, /GATEWAY_SETUP_SERVICE=launchd in .*: not available on linux; not used as a default/);
       }
     }
   });
