@@ -50,7 +50,8 @@ const doctor = async (args: string[], env: Record<string, string>) => {
 
 describe("pi-gateway doctor", () => {
   test("Redis unreachable: that check fails with how to fix it; the checks that need Redis say so", async () => {
-    const { code, report, byId } = await doctor(["--home", home()], { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    // --no-push (the old opt-out, now the default) is still accepted.
+    const { code, report, byId } = await doctor(["--home", home(), "--no-push"], { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     assert.equal(code, 1);
     assert.equal(report.ok, false);
     assert.equal(byId.redis!.status, "fail");

@@ -158,11 +158,14 @@ describe("pi-gateway setup, run again", () => {
     assert.equal(first.code, 0, first.stderr);
     const envFile = readFileSync(join(home, ".config/pi-gateway/gateway.env"), "utf8");
     assert.match(envFile, /^GATEWAY_SETUP_TIER=2\nGATEWAY_SETUP_SOURCE=inngest\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_SETUP_SERVICE=tmux$/m);
-    const again = await runCli(["setup", "--yes", "--json", "--platform", "linux", "--home", home], { env: { ...env, GATEWAY_HEARTBEAT_INTERVAL: "" } });
+    // Neither the environment nor a gateway.env of the real home says which Redis: the previous run's is kept.
+    const again = await runCli(["setup", "--yes", "--json", "--platform", "linux", "--home", home], {
+      env: { ...env, GATEWAY_HEARTBEAT_INTERVAL: "", REDIS_URL: "", GATEWAY_ENV_FILE: "none" },
+    });
     assert.equal(again.code, 0, again.stderr);
     const out = answersOf(again.stdout);
     assert.deepEqual(out.answers, { tier: 2, source: "inngest", sessions: "one" });
-    assert.equal(out.changed, false, "same answers, same service (tmux), same interval (5m): nothing to change");
+    assert.equal(out.changed, false, "same answers, service (tmux), interval (5m) and Redis URL: nothing to change");
   });
 
   test("the previous answers at their edges: unset, empty and malformed values fall back to the first choice; malformed ones are reported", async () => {
