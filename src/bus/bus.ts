@@ -24,6 +24,8 @@ export interface PushResult {
   status: "pushed" | "duplicate";
   /** Sessions the event was queued for. */
   sessions: string[];
+  /** Of those, the queues no live session drains right now: the event waits there for one to start. */
+  undrained: string[];
   event: GatewayEvent;
   /** Attempts it took (more than 1 when Redis was unreachable for a while). */
   attempts: number;
@@ -49,6 +51,8 @@ export interface SessionRegistration {
   pid?: number;
   cwd?: string;
   kind?: string;
+  /** Queues this session drains (its own and, for a central, the legacy `main`); push-5.lua reads it. */
+  queues?: string[];
 }
 
 export interface PreviousRegistration {
@@ -131,6 +135,8 @@ export interface BusStatus {
   /** Pending events per queue, including queues without a registered session (like `main`). */
   backlog: Record<string, number>;
   deadLetters: number;
+  /** Entries not delivered again because their id was already pushed, delivered or in flight (all time). */
+  duplicates: number;
   journalLength: number;
   lastHeartbeat: number | null;
 }
@@ -219,8 +225,8 @@ export class GatewayBus {
         this.options.deadLetterCap,
         event.source,
       ],
-    )) as string[];
-    const [status, ...sessions] = reply;
+    )) as unknown[];
+    const [status, sessions = [], undrained = []] = reply as [string, string[]?, string[]?];
     if (status === "unknown-target") {
       const known = (await this.sessions()).map((s) => s.id);
       throw new GatewayError(
@@ -228,7 +234,7 @@ export class GatewayBus {
         "UNKNOWN_SESSION",
       );
     }
-    return { status: status === "duplicate" ? "duplicate" : "pushed", sessions, event, attempts: 1 };
+    return { status: status === "duplicate" ? "duplicate" : "pushed", sessions, undrained, event, attempts: 1 };
   }
 
   /**
@@ -277,7 +283,7 @@ export class GatewayBus {
     const k = this.keys;
     const reply = (await this.scripts.claim(
       [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal],
-      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes],
+      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes, k.counters],
     )) as Array<string | number>;
     const duplicates = Number(reply[0]);
     let deadLettered = Number(reply[1]);
@@ -285,7 +291,7 @@ export class GatewayBus {
     const rejects: Array<[string, string]> = [];
     for (let i = 2; i < reply.length; i += 2) {
       const id = String(reply[i]);
-      const parsed = parseRawEvent(String(reply[i + 1]), this.options.maxEventBytes);
+      const parsed = parseRawEvent(String(reply[i + 1]), this.options.maxEventBytes, id);
       if (parsed.ok) events.push(parsed.event);
       else rejects.push([id, parsed.reason]);
     }
@@ -355,6 +361,7 @@ export class GatewayBus {
       "host", hostname(),
       "cwd", session.cwd ?? process.cwd(),
       "kind", session.kind ?? "pi",
+      ...(session.queues ? ["drains", session.queues.join(",")] : []),
     ];
     const [instance, pid, host, deadline] = (await this.scripts.register(
       [k.sessions, k.presence, k.sessionInfo(session.id)],
@@ -373,13 +380,13 @@ export class GatewayBus {
   /** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
   async unregister(sid: string, instance: string): Promise<void> {
     const k = this.keys;
-    await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "session", sid, instance]);
+    await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "session", sid, instance, this.options.journalCap]);
   }
 
   /** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
   async reapExpired(): Promise<Array<{ id: string; deadLettered: number }>> {
     const k = this.keys;
-    const reply = (await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "expired"])) as Array<
+    const reply = (await this.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, this.options.deadLetterCap, "expired", "", "", this.options.journalCap])) as Array<
       string | number
     >;
     const reaped: Array<{ id: string; deadLettered: number }> = [];
@@ -433,13 +440,7 @@ export class GatewayBus {
 
   async deadLetters(limit = 50): Promise<DeadLetter[]> {
     const raw = await this.client.lrange(this.keys.deadLetters, 0, limit - 1);
-    return raw.map((entry) => {
-      try {
-        return JSON.parse(entry) as DeadLetter;
-      } catch {
-        return { reason: "unreadable dead-letter entry", session: "?", raw: entry, at: 0 };
-      }
-    });
+    return raw.map(readDeadLetter);
   }
 
   /** The newest `count` journal entries, oldest first. */
@@ -484,13 +485,14 @@ export class GatewayBus {
 
   async status(): Promise<BusStatus> {
     const k = this.keys;
-    const [info, persistence, appendfsync, sessions, deadLetters, journalLength, lastHeartbeat] = await Promise.all([
+    const [info, persistence, appendfsync, sessions, deadLetters, duplicates, journalLength, lastHeartbeat] = await Promise.all([
       this.client.info("server"),
       this.client.info("persistence"),
       // CONFIG is often disabled on managed Redis; status still works without it.
       this.client.config("GET", "appendfsync").catch(() => ["appendfsync", "unknown"]),
       this.sessions(),
       this.client.llen(k.deadLetters),
+      this.client.hget(k.counters, "duplicates"),
       this.client.xlen(k.journal),
       this.lastHeartbeat(),
     ]);
@@ -507,6 +509,7 @@ export class GatewayBus {
       sessions,
       backlog,
       deadLetters,
+      duplicates: Number(duplicates ?? 0),
       journalLength,
       lastHeartbeat,
     };
@@ -517,6 +520,30 @@ export class GatewayBus {
     const [seconds, micros] = await this.client.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
+}
+
+/**
+ * One dead-letter list entry as shown to a user. Entries written by hand or by an older version may
+ * lack a field, or hold a reason that is not text (Lua's cjson writes an empty table as `{}` or
+ * `[]`): every letter still gets a reason that reads as a sentence.
+ */
+function readDeadLetter(entry: string): DeadLetter {
+  let value: Partial<Record<keyof DeadLetter, unknown>>;
+  try {
+    value = JSON.parse(entry) as typeof value;
+  } catch {
+    return { reason: "unreadable dead-letter entry (not JSON); the raw entry is shown as is", session: "?", raw: entry, at: 0 };
+  }
+  if (typeof value !== "object" || value === null) value = {};
+  const reason = typeof value.reason === "string" && value.reason.trim() ? value.reason : "no reason recorded with this dead letter";
+  const letter: DeadLetter = {
+    reason,
+    session: typeof value.session === "string" ? value.session : "?",
+    raw: typeof value.raw === "string" ? value.raw : JSON.stringify(value.raw ?? null),
+    at: typeof value.at === "number" ? value.at : 0,
+  };
+  if (typeof value.id === "string") letter.id = value.id;
+  return letter;
 }
 
 function toJournalEntry([streamId, fields]: [string, string[]]): JournalEntry {

@@ -270,6 +270,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       durable: this.options.durable,
       instance: this.instance,
       kind: this.options.kind ?? "pi",
+      queues: this.queues,
     });
     // A previous instance of this session that is provably dead (same host, process gone, or its
     // presence lapsed) cannot ack anything any more: take its in-flight events back right away

@@ -8,9 +8,11 @@ import { GatewayBus, type SessionInfo } from "../bus/bus.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { createEvent } from "../protocol/event.js";
-import { AGENT_SERVICE_LABEL, serviceFilePath, type SetupPaths } from "../setup/paths.js";
+import type { SetupPaths } from "../setup/paths.js";
+import { readPreviousSetup, type PreviousSetup } from "../setup/previous.js";
 import { howToStartRedis } from "../setup/redis-check.js";
 import type { Platform } from "../setup/service/types.js";
+import { checkServiceInstalled, checkServiceRunning, runProbe, type CommandProbe } from "./service.js";
 
 export type CheckStatus = "pass" | "warn" | "fail" | "skip";
 
@@ -26,8 +28,13 @@ export interface DoctorOptions {
   bus: BusOptions;
   paths: SetupPaths;
   platform: Platform;
-  /** Push a test event to the central session and wait for its delivery. */
-  pushTest: boolean;
+  /**
+   * Push a test event to the central session and wait for its delivery: the end-to-end check,
+   * which costs the central session an LLM turn (so only with --deep).
+   */
+  deep: boolean;
+  /** Runs the service manager's status commands (default: the real ones). */
+  probe?: CommandProbe;
   waitMs: number;
   /** Default watchdog threshold when the central session does not publish its own. */
   thresholdMs: number;
@@ -35,7 +42,8 @@ export interface DoctorOptions {
 
 export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const tier = setupTier(options.paths);
+  const setup = readPreviousSetup(options.paths.envFile);
+  const tier = setup.tier;
   let bus: GatewayBus | undefined;
   try {
     bus = await GatewayBus.connect({ ...options.bus, name: "pi-gateway:doctor", connectTimeoutMs: Math.min(options.bus.connectTimeoutMs, 3_000) });
@@ -62,7 +70,7 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
     ] as const) {
       results.push({ id, title, status: "skip", detail: "needs Redis" });
     }
-    results.push(checkService(options, tier));
+    results.push(...(await serviceChecks(options, setup)));
     return results;
   }
 
@@ -89,7 +97,7 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
   } finally {
     await bus.close();
   }
-  results.push(checkService(options, tier));
+  results.push(...(await serviceChecks(options, setup)));
   return results;
 }
 
@@ -97,13 +105,6 @@ async function redisSummary(bus: GatewayBus): Promise<string> {
   const status = await bus.status();
   const durability = status.redis.aof ? `AOF on, appendfsync ${status.redis.appendfsync}` : "AOF off: a Redis crash can lose queued events";
   return `Redis ${status.redis.version} (${durability})`;
-}
-
-/** The tier setup recorded, if setup ran (heartbeat and service checks only matter from tier 2). */
-function setupTier(paths: SetupPaths): number | undefined {
-  if (!existsSync(paths.envFile)) return undefined;
-  const match = /^GATEWAY_SETUP_TIER=(\d)/m.exec(readFileSync(paths.envFile, "utf8"));
-  return match ? Number(match[1]) : undefined;
 }
 
 function checkExtensionInstalled(paths: SetupPaths): CheckResult {
@@ -154,7 +155,7 @@ function checkCentral(sessions: SessionInfo[], central: SessionInfo | undefined)
 
 async function checkDelivery(bus: GatewayBus, central: SessionInfo | undefined, options: DoctorOptions): Promise<CheckResult> {
   const base = { id: "delivery", title: "Test event delivered" };
-  if (!options.pushTest) return { ...base, status: "skip", detail: "--no-push" };
+  if (!options.deep) return { ...base, status: "skip", detail: "not run by default: it costs the central session an LLM turn (pi-gateway doctor --deep runs it)" };
   if (!central) return { ...base, status: "skip", detail: "no live central session to deliver to" };
   const event = createEvent("gateway.doctor", "pi-gateway doctor", { note: "delivery check by pi-gateway doctor; no action needed" }, { target: central.id });
   const started = Date.now();
@@ -203,12 +204,15 @@ function checkWatchdog(central: SessionInfo | undefined, tier: number | undefine
   return { ...base, status: "fail", detail: "the central session has not reported a watchdog state yet", fix: "wait a minute, or restart the central session with the current pi-gateway" };
 }
 
-function checkService(options: DoctorOptions, tier: number | undefined): CheckResult {
-  const base = { id: "service", title: "Always-on service installed" };
-  if (tier === 1) return { ...base, status: "skip", detail: "tier 1 (notifications only) needs no service" };
-  const manager = options.platform === "darwin" ? "launchd" : "systemd";
-  const path = serviceFilePath(options.paths.home, manager, AGENT_SERVICE_LABEL);
-  return existsSync(path)
-    ? { ...base, status: "pass", detail: path }
-    : { ...base, status: "fail", detail: `no ${manager} service at ${path}`, fix: "pi-gateway setup --tier 2 (keeps the central session alive across terminal closes, crashes and reboots)" };
+/** Installed and running, for the service manager setup used (launchd on macOS, systemd on Linux when unknown). */
+async function serviceChecks(options: DoctorOptions, setup: PreviousSetup): Promise<CheckResult[]> {
+  if (setup.tier === 1) {
+    const detail = "tier 1 (notifications only) needs no service";
+    return [
+      { id: "service", title: "Always-on service installed", status: "skip", detail },
+      { id: "service-running", title: "Always-on service running", status: "skip", detail },
+    ];
+  }
+  const manager = setup.service ?? (options.platform === "darwin" ? "launchd" : "systemd");
+  return [checkServiceInstalled(manager, options.paths), await checkServiceRunning(manager, options.paths, options.probe ?? runProbe)];
 }

@@ -1,6 +1,6 @@
 /** `pi-gateway doctor`: the verification checklist, automated. */
 import { homedir } from "node:os";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { action, globalOptions, print, printJson } from "../cli/context.js";
 import { resolveBusOptions } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
@@ -13,18 +13,20 @@ const MARK: Record<CheckStatus, string> = { pass: "✔", warn: "!", fail: "✘",
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("run the verification checklist: Redis, extension, central session, delivery, heartbeat, watchdog, service")
-    .option("--no-push", "do not push a test event to the central session")
-    .option("--wait <duration>", "how long to wait for the test event to be delivered", "10s")
+    .description("run the verification checklist: Redis, extension, central session, heartbeat, watchdog, service installed and running (--deep: a test event through a turn)")
+    .option("--deep", "also push a test event to the central session and wait for its turn (costs one LLM turn)")
+    // The default no longer pushes; kept so scripts that pass it still run.
+    .addOption(new Option("--no-push", "(default now) do not push a test event").hideHelp())
+    .option("--wait <duration>", "with --deep, how long to wait for the test event to be delivered", "10s")
     .option("--home <dir>", "home directory setup installed into (default: yours)")
     .action(
-      action(async (flags: { push: boolean; wait: string; home?: string }, command: Command) => {
+      action(async (flags: { deep?: boolean; wait: string; home?: string }, command: Command) => {
         const options = globalOptions(command);
         const results = await runChecks({
           bus: resolveBusOptions({ redisUrl: options.redisUrl, prefix: options.prefix }),
           paths: setupPaths(flags.home ?? homedir()),
           platform: process.platform === "darwin" ? "darwin" : "linux",
-          pushTest: flags.push,
+          deep: Boolean(flags.deep),
           waitMs: parseDuration(flags.wait),
           thresholdMs: resolveSessionOptions().watchdogThresholdMs,
         });

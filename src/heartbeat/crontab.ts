@@ -4,7 +4,9 @@
  *
  * - cron turns every unescaped `%` into a newline, so the seed's `date +%s000` cut the command
  *   short; here every `%` is written as `\%` (cron hands the shell a plain `%`);
- * - `uuidgen` is missing on many Linux systems: fall back to the kernel's UUID source;
+ * - the seed's `uuidgen` is missing on many systems (and macOS has no /proc for a fallback): the
+ *   line sends no id at all, and the claim gives the entry one derived from its content, which is
+ *   unique per beat since the timestamp differs;
  * - `-u <url>` when the Redis is not the local default.
  *
  * It LPUSHes to the legacy `main` queue (which the central session also drains) and so bypasses
@@ -50,15 +52,10 @@ export function crontabCommand(options: CrontabOptions = {}): string {
   if (!redisCli.trim()) throw new Error("redisCli must not be empty");
   const keys = keySpace(prefix);
   const cli = redisUrl ? `${redisCli} -u ${singleQuote(redisUrl)}` : redisCli;
-  // The JSON sits in single quotes; the id and the timestamp are spliced in from outside them.
-  const event =
-    `'{"id":"'"$ID"'","type":"${HEARTBEAT_EVENT_TYPE}","source":"${source}","payload":{},"ts":'"$(date +%s000)"'}'`;
-  const note = `'{"type":"${HEARTBEAT_EVENT_TYPE}","id":"'"$ID"'"}'`;
-  return [
-    "ID=$(uuidgen 2>/dev/null || cat /proc/sys/kernel/random/uuid)",
-    `${cli} LPUSH ${keys.events(LEGACY_SESSION)} ${event} >/dev/null`,
-    `${cli} PUBLISH ${keys.notify(LEGACY_SESSION)} ${note} >/dev/null`,
-  ].join(" && ");
+  // The JSON sits in single quotes; the timestamp is spliced in from outside them.
+  const event = `'{"type":"${HEARTBEAT_EVENT_TYPE}","source":"${source}","payload":{},"ts":'"$(date +%s000)"'}'`;
+  const note = `'{"type":"${HEARTBEAT_EVENT_TYPE}"}'`;
+  return [`${cli} LPUSH ${keys.events(LEGACY_SESSION)} ${event} >/dev/null`, `${cli} PUBLISH ${keys.notify(LEGACY_SESSION)} ${note} >/dev/null`].join(" && ");
 }
 
 /** A complete crontab line: schedule, then the command with `%` escaped for cron. */

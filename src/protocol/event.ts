@@ -79,11 +79,12 @@ export type ParseResult = { ok: true; event: GatewayEvent } | { ok: false; reaso
 
 /**
  * Parses one raw list entry as read from Redis. Never throws: a bad entry yields a reason
- * that ends up in the dead-letter list.
+ * that ends up in the dead-letter list. `assignedId` is the id the claim gave an entry that came
+ * without one (missing, null or ""): see claim-6.lua.
  */
-export function parseRawEvent(raw: string, maxBytes: number): ParseResult {
+export function parseRawEvent(raw: string, maxBytes: number, assignedId?: string): ParseResult {
   const size = Buffer.byteLength(raw, "utf8");
-  if (size > maxBytes) return { ok: false, reason: `entry is ${size} bytes, over the ${maxBytes}-byte limit` };
+  if (size > maxBytes) return { ok: false, reason: `entry is ${size} bytes, over the ${maxBytes}-byte limit (GATEWAY_MAX_EVENT_BYTES)` };
   let value: unknown;
   try {
     value = JSON.parse(raw);
@@ -91,7 +92,11 @@ export function parseRawEvent(raw: string, maxBytes: number): ParseResult {
     return { ok: false, reason: `not JSON: ${(error as Error).message}` };
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, reason: "not a JSON object" };
+    return { ok: false, reason: `not a JSON object: the entry is ${Array.isArray(value) ? "an array" : value === null ? "null" : `a ${typeof value}`}` };
+  }
+  const fields = value as Record<string, unknown>;
+  if (assignedId !== undefined && (fields.id === undefined || fields.id === null || fields.id === "")) {
+    value = { ...fields, id: assignedId };
   }
   const parsed = GatewayEventSchema.safeParse(value);
   if (!parsed.success) return { ok: false, reason: describeIssues(parsed.error) };

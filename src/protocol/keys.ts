@@ -33,6 +33,8 @@ export interface KeySpace {
   deadLetters: string;
   /** Capped stream of what happened: pushed / delivered / dead-lettered. */
   journal: string;
+  /** Hash of running totals (`duplicates`: entries not delivered again because their id was seen). */
+  counters: string;
   /** Hash of runtime configuration shared by all sessions (watchdog thresholds, ...). */
   config: string;
   /** String holding the time (ms) of the last heartbeat seen. */
@@ -54,6 +56,7 @@ export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
     pushed: `${p}:gateway:pushed`,
     deadLetters: `${p}:gateway:deadletter`,
     journal: `${p}:gateway:journal`,
+    counters: `${p}:gateway:counters`,
     config: `${p}:gateway:config`,
     lastHeartbeat: `${p}:gateway:last-heartbeat`,
   };

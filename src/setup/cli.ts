@@ -6,11 +6,12 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { resolveBusOptions } from "../config/bus-options.js";
-import { action, globalOptions, print, printJson, UsageError } from "../cli/context.js";
-import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type SetupAnswers } from "./answers.js";
+import { action, globalOptions, oneLine, print, printJson, UsageError } from "../cli/context.js";
+import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
 import { planSetup, SetupError, type SetupPlan } from "./plan.js";
+import { readPreviousSetup, type PreviousSetup } from "./previous.js";
 import { Prompter } from "./prompt.js";
 import { checkRedis, howToStartRedis } from "./redis-check.js";
 import type { ServiceManager } from "./service/index.js";
@@ -25,7 +26,7 @@ interface SetupFlags {
   service?: string;
   platform?: string;
   home?: string;
-  interval: string;
+  interval?: string;
   start?: boolean;
 }
 
@@ -39,7 +40,7 @@ export function registerSetup(program: Command): void {
     .option("-y, --yes", "accept defaults for unanswered questions and apply without asking")
     .option("--dry-run", "print every file it would write, and the commands, without changing anything")
     .option("--service <manager>", "launchd, systemd, tmux or none (default: launchd on macOS, systemd on Linux)")
-    .option("--interval <duration>", "heartbeat interval", process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m")
+    .option("--interval <duration>", "heartbeat interval (default: the previous run's, $GATEWAY_HEARTBEAT_INTERVAL or 15m)")
     .option("--start", "also run the commands that start the services")
     .option("--home <dir>", "home directory to install into (default: yours)")
     .option("--platform <platform>", "darwin or linux (default: this machine's)")
@@ -47,20 +48,21 @@ export function registerSetup(program: Command): void {
       action(async (flags: SetupFlags, command: Command) => {
         const options = globalOptions(command);
         const platform = parsePlatform(flags.platform ?? process.platform);
-        const manager = parseManager(flags.service, platform);
         const home = flags.home ?? homedir();
-        const redisUrl = options.redisUrl ?? resolveBusOptions().redisUrl;
+        const previous = readPreviousSetup(setupPaths(home).envFile);
+        const manager = parseManager(flags.service ?? previousManager(previous, platform), platform);
+        // The flag, then the environment, then the previous run's Redis.
+        const redisUrl = resolveBusOptions({ redisUrl: options.redisUrl ?? (process.env.REDIS_URL ? undefined : previous.redisUrl) }).redisUrl;
+        const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
         const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
         if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
           throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
         }
+        if (!options.json) for (const line of previous.ignored) process.stderr.write(`pi-gateway: ${oneLine(line)}\n`);
         const prompter = interactive ? new Prompter() : undefined;
         try {
-          const answers = normalizeAnswers({
-            tier: flags.tier ? parseTierFlag(flags.tier) : prompter ? await prompter.choose("What's your goal?", GOAL_CHOICES) : 1,
-            source: flags.source ? parseFlag(parseSource, flags.source) : prompter ? await prompter.choose("What's your event source?", SOURCE_CHOICES) : "cron",
-            sessions: flags.sessions ? parseFlag(parseSessions, flags.sessions) : prompter ? await prompter.choose("How many concurrent agent sessions?", SESSION_CHOICES) : "one",
-          });
+          if (prompter && previous.tier) print(`\nThe defaults are your previous answers (${previous.file}): press Enter to keep them.`);
+          const answers = await resolveAnswers(flags, previous, prompter);
           const redis = await checkRedis(redisUrl);
           const plan = planOrExplain(answers, {
             paths: setupPaths(home),
@@ -70,14 +72,14 @@ export function registerSetup(program: Command): void {
             packageRoot: fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, ""),
             nodePath: process.execPath,
             piPath: findOnPath("pi"),
-            heartbeatInterval: flags.interval,
+            heartbeatInterval: interval,
           });
           const decisions = plan.files.map(decide);
 
           if (options.json) {
             const results = flags.dryRun ? decisions : applyFiles(plan, { dryRun: false });
             const ran = !flags.dryRun && flags.start ? runCommands(plan.commands) : [];
-            return printJson({ answers, dryRun: Boolean(flags.dryRun), redis, files: results, changed: changed(results), commands: plan.commands, ran, notes: plan.notes });
+            return printJson({ answers, dryRun: Boolean(flags.dryRun), redis, files: results, changed: changed(results), commands: plan.commands, ran, notes: plan.notes, ignored: previous.ignored });
           }
 
           print(`\nSetting up tier ${answers.tier} (${answers.source}, ${answers.sessions === "one" ? "one session" : "several sessions"}) for ${home}`);
@@ -105,6 +107,34 @@ export function registerSetup(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * Each answer from its flag, else asked (the previous run's answer as the default), else with
+ * --yes the previous run's answer or the first choice.
+ */
+async function resolveAnswers(flags: SetupFlags, previous: PreviousSetup, prompter: Prompter | undefined): Promise<SetupAnswers> {
+  const ask = async <T>(question: string, choices: Array<Choice<T>>, fallback: T | undefined): Promise<T> => {
+    if (!prompter) return fallback ?? choices[0]!.value;
+    return prompter.choose(question, choices, Math.max(0, choices.findIndex((c) => c.value === fallback)));
+  };
+  // The goal question offers tiers 1, 2 and 4: tier 3 is "always-on" with several sessions.
+  const goal = previous.tier === 3 ? 2 : previous.tier;
+  return normalizeAnswers({
+    tier: flags.tier ? parseTierFlag(flags.tier) : await ask("What's your goal?", GOAL_CHOICES, goal),
+    source: flags.source ? parseFlag(parseSource, flags.source) : await ask("What's your event source?", SOURCE_CHOICES, previous.source),
+    sessions: flags.sessions ? parseFlag(parseSessions, flags.sessions) : await ask("How many concurrent agent sessions?", SESSION_CHOICES, previous.sessions),
+  });
+}
+
+/** The previous run's service manager, when it still makes sense on this platform (else said why). */
+function previousManager(previous: PreviousSetup, platform: Platform): string | undefined {
+  const { service } = previous;
+  if ((service === "launchd" && platform !== "darwin") || (service === "systemd" && platform !== "linux")) {
+    previous.ignored.push(`GATEWAY_SETUP_SERVICE=${service} in ${previous.file}: not available on ${platform}; not used as a default`);
+    return undefined;
+  }
+  return service;
 }
 
 function planOrExplain(answers: SetupAnswers, ctx: Parameters<typeof planSetup>[1]): SetupPlan {

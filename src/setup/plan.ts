@@ -8,6 +8,7 @@ import { HEARTBEAT_TEMPLATE } from "../agent/heartbeat.js";
 import { crontabLine } from "../heartbeat/crontab.js";
 import type { SetupAnswers } from "./answers.js";
 import { AGENT_SERVICE_LABEL, HEARTBEAT_SERVICE_LABEL, type SetupPaths } from "./paths.js";
+import { answerLines } from "./previous.js";
 import { generateServiceFiles, type ServiceManager } from "./service/index.js";
 import type { Platform, ServiceSpec } from "./service/types.js";
 
@@ -77,7 +78,8 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
     policy: "replace",
   });
   const env: Record<string, string> = { REDIS_URL: ctx.redisUrl };
-  const envFileOnly = { GATEWAY_SETUP_TIER: String(answers.tier) };
+  // Read back by the next run (its defaults) and by doctor (which service to probe): see previous.ts.
+  const envFileOnly = answerLines(answers, ctx.manager);
   if (alwaysOn) env.GATEWAY_HEARTBEAT_INTERVAL = ctx.heartbeatInterval;
   files.push({
     path: paths.envFile,

@@ -59,7 +59,8 @@ describe("claim and acknowledge", () => {
     const bad: Array<[string, RegExp]> = [
       ["not json at all", /not JSON/],
       ["[1,2,3]", /not a JSON object/],
-      [JSON.stringify({ type: "x", source: "t", payload: {}, ts: 1 }), /id: must be a non-empty string/],
+      ["[]", /not a JSON object: the entry is an array/],
+      [JSON.stringify({ id: 7, type: "x", source: "t", payload: {}, ts: 1 }), /id: must be a string, the entry has a number/],
       [JSON.stringify({ id: "s1", type: "has spaces", source: "t", payload: {}, ts: 1 }), /type/],
       [JSON.stringify({ id: "s2", type: "x", source: "t", payload: {} }), /ts/],
       [JSON.stringify({ id: "s3", type: "x", source: "t", payload: deep(40), ts: 1 }), /nests deeper/],

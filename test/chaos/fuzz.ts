@@ -6,6 +6,7 @@
  * Every malformed entry carries a marker (`case-<n>`) in its first bytes, so its dead letter can be
  * found again (dead letters keep the raw entry, oversized ones its first 1024 bytes).
  */
+import { createHash } from "node:crypto";
 import { fence } from "../../src/agent/event-prompt.js";
 import { prng } from "./harness.js";
 
@@ -112,8 +113,13 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
   add("null", "dead", () => "null");
   add("empty object", "dead", () => "{}");
   add("empty entry", "dead", () => "");
-  add("missing id", "dead", (m) => entry({ m: JSON.stringify(m), type: '"x"', source: '"s"', ts: "1" }));
-  add("empty id", "dead", (m) => entry({ m: JSON.stringify(m), id: '""', type: '"x"', source: '"s"', ts: "1" }));
+  // Without a usable id the claim assigns one from the entry's content (auto-<sha1 of the entry>).
+  add("missing id", "deliver", (m) => entry({ m: JSON.stringify(m), type: '"x"', source: '"s"', ts: "1" }));
+  assignIdFromContent(cases.at(-1)!);
+  add("empty id", "deliver", (m) => entry({ m: JSON.stringify(m), id: '""', type: '"x"', source: '"s"', ts: "1" }));
+  assignIdFromContent(cases.at(-1)!);
+  add("null id", "deliver", (m) => entry({ m: JSON.stringify(m), id: "null", type: '"x"', source: '"s"', ts: "1" }));
+  assignIdFromContent(cases.at(-1)!);
   add("numeric id", "dead", (m) => entry({ m: JSON.stringify(m), id: "12345", type: '"x"', source: '"s"', ts: "1" }));
   add("object id", "dead", (m) => entry({ m: JSON.stringify(m), id: '{"$ne":null}', type: '"x"', source: '"s"', ts: "1" }));
   add("id over 200 characters", "dead", (m) => valid(`${m}-${"i".repeat(250)}`, "{}"));
@@ -168,6 +174,15 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
   return cases;
 }
 
+/** The id claim-6.lua assigns an entry without one. */
+function contentId(raw: string): string {
+  return `auto-${createHash("sha1").update(raw).digest("hex")}`;
+}
+
+function assignIdFromContent(c: FuzzCase): void {
+  c.id = contentId(String(c.raw));
+}
+
 /** What the gateway must do with an arbitrary text: a JSON.parse + schema oracle, written independently. */
 function classify(text: string): { expect: Expectation; id?: string } {
   let value: unknown;
@@ -178,9 +193,9 @@ function classify(text: string): { expect: Expectation; id?: string } {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return { expect: "dead" };
   const v = value as Record<string, unknown>;
+  if (v.id === undefined || v.id === null || v.id === "") v.id = contentId(text);
   const ok =
     typeof v.id === "string" &&
-    v.id.length > 0 &&
     v.id.length <= 200 &&
     typeof v.type === "string" &&
     /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/.test(v.type) &&

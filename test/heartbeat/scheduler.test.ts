@@ -101,7 +101,7 @@ describe("startHeartbeatScheduler", { concurrency: true }, () => {
             await sleep(1_500);
             throw new GatewayError("Redis unreachable for 30s", "REDIS_UNREACHABLE");
           }
-          return { status: "pushed", sessions: ["main"], event, attempts: 1 };
+          return { status: "pushed", sessions: ["main"], undrained: [], event, attempts: 1 };
         } finally {
           concurrent--;
         }

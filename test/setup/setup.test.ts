@@ -148,3 +148,81 @@ describe("pi-gateway setup", () => {
     }
   });
 });
+
+describe("pi-gateway setup, run again", () => {
+  const answersOf = (stdout: string) => (JSON.parse(stdout) as { answers: { tier: number; source: string; sessions: string }; changed: boolean; ignored: string[] });
+
+  test("--yes keeps the previous run's answers, service and interval: nothing changes", async () => {
+    const home = freshHome();
+    const first = await runCli(["setup", "--tier", "2", "--source", "inngest", "--sessions", "one", "--service", "tmux", "--interval", "5m", "--yes", "--platform", "linux", "--home", home], { env });
+    assert.equal(first.code, 0, first.stderr);
+    const envFile = readFileSync(join(home, ".config/pi-gateway/gateway.env"), "utf8");
+    assert.match(envFile, /^GATEWAY_SETUP_TIER=2\nGATEWAY_SETUP_SOURCE=inngest\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_SETUP_SERVICE=tmux$/m);
+    // Neither the environment nor a gateway.env of the real home says which Redis: the previous run's is kept.
+    const again = await runCli(["setup", "--yes", "--json", "--platform", "linux", "--home", home], {
+      env: { ...env, GATEWAY_HEARTBEAT_INTERVAL: "", REDIS_URL: "", GATEWAY_ENV_FILE: "none" },
+    });
+    assert.equal(again.code, 0, again.stderr);
+    const out = answersOf(again.stdout);
+    assert.deepEqual(out.answers, { tier: 2, source: "inngest", sessions: "one" });
+    assert.equal(out.changed, false, "same answers, service (tmux), interval (5m) and Redis URL: nothing to change");
+  });
+
+  test("the previous answers at their edges: unset, empty and malformed values fall back to the first choice; malformed ones are reported", async () => {
+    const cases: Array<[string | undefined, RegExp | undefined]> = [
+      [undefined, undefined],
+      ["GATEWAY_SETUP_TIER=\nGATEWAY_SETUP_SOURCE=\nGATEWAY_SETUP_SESSIONS=\n", undefined],
+      ["GATEWAY_SETUP_TIER=9\nGATEWAY_SETUP_SOURCE=email\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_HEARTBEAT_INTERVAL=often\nGATEWAY_SETUP_SERVICE=launchd\n", /GATEWAY_SETUP_TIER=9 in .*gateway\.env: .*not used as a default/],
+    ];
+    for (const [content, warning] of cases) {
+      const home = freshHome();
+      if (content !== undefined) {
+        mkdirSync(join(home, ".config/pi-gateway"), { recursive: true });
+        writeFileSync(join(home, ".config/pi-gateway/gateway.env"), content);
+      }
+      const result = await runCli(["setup", "--yes", "--dry-run", "--platform", "linux", "--home", home], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /Setting up tier 1 \(cron, one session\)/, String(content));
+      if (!warning) assert.equal(result.stderr, "", `nothing to report for ${String(content)}`);
+      else {
+        const lines = result.stderr.trim().split("\n");
+        assert.equal(lines.length, 4, result.stderr);
+        assert.match(lines[0]!, warning);
+        assert.match(lines[1]!, /GATEWAY_SETUP_SOURCE=email .*not used as a default/);
+        assert.match(lines[2]!, /GATEWAY_HEARTBEAT_INTERVAL=often .*not a duration like 15m; not used as a default/);
+        assert.match(lines[3]!, /GATEWAY_SETUP_SERVICE=launchd in .*: not available on linux; not used as a default/);
+      }
+    }
+  });
+
+  test("the wizard run again proposes the previous answers as defaults (in tmux)", { skip: skipWithout("tmux") }, async () => {
+    const home = freshHome();
+    const first = await runCli(["setup", "--tier", "3", "--source", "mixed", "--sessions", "several", "--service", "none", "--yes", "--platform", "linux", "--home", home], { env });
+    assert.equal(first.code, 0, first.stderr);
+    const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
+    const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard2", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });
+    const screen = () => tmux("capture-pane", "-p", "-t", "wiz", "-S", "-200");
+    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${bin} setup --platform linux --home ${home}; echo EXIT=$?; sleep 60`;
+    tmux("new-session", "-d", "-s", "wiz", "-x", "200", "-y", "50", command);
+    try {
+      const enter = async (prompt: RegExp) => {
+        await waitFor(() => prompt.test(screen()), `prompt ${prompt}`, 15_000, 100);
+        tmux("send-keys", "-t", "wiz", "", "Enter");
+      };
+      await enter(/The defaults are your previous answers \(.*gateway\.env\)[\s\S]*What's your goal\?[\s\S]*Choose 1-3 \[2\]:\s*$/m);
+      await enter(/What's your event source\?[\s\S]*Choose 1-3 \[3\]:\s*$/m);
+      await enter(/How many concurrent agent sessions\?[\s\S]*Choose 1-2 \[2\]:\s*$/m);
+      await waitFor(() => /EXIT=0/.test(screen()), "wizard finished", 15_000, 100);
+      const text = screen();
+      assert.match(text, /Setting up tier 3 \(mixed, several sessions\)/);
+      assert.match(text, /Nothing to change: everything is already set up\./, "the previous service (none) was kept too");
+    } finally {
+      try {
+        tmux("kill-server");
+      } catch {
+        // already gone
+      }
+      rmSync(socketDir, { recursive: true, force: true });
+    }
+  });
+});

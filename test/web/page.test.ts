@@ -112,6 +112,7 @@ class FakeDaemon {
         sessions,
         backlog: { gateway: 0, "sat-7f3a": 3, main: 0 },
         deadLetters: 1,
+        duplicates: 0,
         journalLength: this.journal.length,
         lastHeartbeat: this.startedAt - 120_000,
       },

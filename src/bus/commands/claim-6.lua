@@ -4,20 +4,24 @@
   lose them (recover-3.lua puts them back once the lease expires).
 
   Entries already acknowledged within the dedup window, or already in flight, are dropped as
-  duplicates, each with a `duplicate` journal entry. Entries that are not JSON objects with a string id cannot be tracked at all and go
-  straight to the dead-letter list with the reason; the full schema check happens in the client,
-  which rejects (reject-4.lua) what fails it.
+  duplicates, each with a `duplicate` journal entry (and the duplicate counter). An entry without
+  an id, or with `"id":""` or `null` (the seed's crontab line where `uuidgen` is missing), gets one
+  derived from its content, `auto-<sha1 of the entry>`, and an `id-assigned` journal entry: an
+  exact re-send is then still delivered once. Entries that are not JSON objects, or whose id is not
+  a string, cannot be tracked at all and go straight to the dead-letter list with the reason; the
+  full schema check happens in the client, which rejects (reject-4.lua) what fails it.
 
   KEYS[1] pending list   KEYS[2] in-flight hash   KEYS[3] leases zset
   KEYS[4] delivered zset KEYS[5] dead-letter list KEYS[6] journal stream
   ARGV[1] max count      ARGV[2] lease (ms)       ARGV[3] dedup window (ms)
   ARGV[4] session id     ARGV[5] dead-letter cap  ARGV[6] journal cap
-  ARGV[7] max entry size (bytes)
+  ARGV[7] max entry size (bytes)                  ARGV[8] counters hash
 
   Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first.
 ]]
 local count, lease, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local sid, deadCap, journalCap, maxBytes = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local counters = ARGV[8]
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -67,35 +71,64 @@ local function dead(reason, raw, id)
   out[2] = out[2] + 1
 end
 
+-- The JSON type of a decoded value, in words, for a dead letter a person reads (cjson decodes
+-- {} and [] alike, so an empty table could be either).
+local function kindOf(value)
+  if value == cjson.null then return 'null' end
+  local t = type(value)
+  if t == 'table' then
+    if next(value) == nil then return 'an empty object or array' end
+    return value[1] ~= nil and 'an array' or 'an object'
+  end
+  return 'a ' .. t
+end
+
+-- An id the producer left out: derived from the entry itself, so a re-send of the same entry gets
+-- the same id (and is a duplicate), and a recovered copy is claimed under the id it had.
+local function assignedId(raw, id)
+  if id ~= nil and id ~= cjson.null and id ~= '' then return nil end
+  return 'auto-' .. redis.sha1hex(raw)
+end
+
 -- LRANGE returns newest first within the slice; walk backwards to hand out oldest first.
 for i = #entries, 1, -1 do
   local raw = entries[i]
   if #raw > maxBytes then
-    dead('entry is ' .. #raw .. ' bytes, over the ' .. maxBytes .. '-byte limit', string.sub(raw, 1, 1024))
+    dead('entry is ' .. #raw .. ' bytes, over the ' .. maxBytes .. '-byte limit (GATEWAY_MAX_EVENT_BYTES)', string.sub(raw, 1, 1024))
   else
     local ok, decoded = pcall(cjson.decode, raw)
     if not ok then
       dead('not JSON: ' .. tostring(decoded), raw)
-    elseif type(decoded) ~= 'table' or decoded[1] ~= nil then
-      dead('not a JSON object', raw)
-    elseif type(decoded.id) ~= 'string' or decoded.id == '' then
-      dead('id: must be a non-empty string', raw)
-    elseif not validUtf8(decoded.id) then
-      dead('id: not valid UTF-8', raw)
+    -- cjson decodes both {} and [] to an empty table: only a leading '{' tells an object.
+    elseif type(decoded) ~= 'table' or decoded[1] ~= nil or not string.find(raw, '^%s*{') then
+      local what = string.find(raw, '^%s*%[') and 'an array' or kindOf(decoded)
+      dead('not a JSON object: the entry is ' .. what .. ', an event is {"id", "type", "source", "payload", "ts"}', raw)
     else
-      local id = decoded.id
-      local delivered = redis.call('ZSCORE', KEYS[4], id)
-      if delivered or redis.call('HEXISTS', KEYS[2], id) == 1 then
-        -- Never silent: a re-used id (the seed's verification line run twice) is journaled.
-        local why = delivered and 'already delivered' or 'already in flight'
-        redis.call('XADD', KEYS[6], 'MAXLEN', '~', journalCap, '*', 'kind', 'duplicate', 'id', id, 'sessions', sid, 'reason', why)
-        out[1] = out[1] + 1
+      local assigned = assignedId(raw, decoded.id)
+      local id = assigned or decoded.id
+      if type(id) ~= 'string' then
+        dead('id: must be a string, the entry has ' .. kindOf(id), raw)
+      elseif not validUtf8(id) then
+        dead('id: not valid UTF-8 (the id must come back unchanged to acknowledge the event)', raw)
       else
-        redis.call('HSET', KEYS[2], id, raw)
-        redis.call('ZADD', KEYS[3], deadline, id)
-        deadline = deadline + 0.001
-        out[#out + 1] = id
-        out[#out + 1] = raw
+        local delivered = redis.call('ZSCORE', KEYS[4], id)
+        if delivered or redis.call('HEXISTS', KEYS[2], id) == 1 then
+          -- Never silent: a re-used id (the seed's verification line run twice) is journaled.
+          local why = delivered and 'already delivered' or 'already in flight'
+          redis.call('XADD', KEYS[6], 'MAXLEN', '~', journalCap, '*', 'kind', 'duplicate', 'id', id, 'sessions', sid, 'reason', why)
+          redis.call('HINCRBY', counters, 'duplicates', 1)
+          out[1] = out[1] + 1
+        else
+          if assigned then
+            redis.call('XADD', KEYS[6], 'MAXLEN', '~', journalCap, '*', 'kind', 'id-assigned', 'id', id, 'sessions', sid,
+              'reason', 'the entry had no id: assigned one from its content')
+          end
+          redis.call('HSET', KEYS[2], id, raw)
+          redis.call('ZADD', KEYS[3], deadline, id)
+          deadline = deadline + 0.001
+          out[#out + 1] = id
+          out[#out + 1] = raw
+        end
       end
     end
   end

@@ -8,7 +8,13 @@
   `SADD` as in the original design).
 
   A push whose id was already pushed within the dedup window is a no-op: producers retry with
-  the same id after a connection error, and the retry must not deliver twice.
+  the same id after a connection error, and the retry must not deliver twice. It is journaled as
+  a `duplicate` and counted (`duplicates` in the counters hash), so it is never silent.
+
+  The answer also names the queues no live session drains right now (the pusher tells its user
+  the event waits): a queue is drained by the live sessions whose `drains` field lists it, or,
+  for a session registered without that field, by the session of that id, and `main` by any
+  live central (which drains the legacy queue besides its own).
 
   KEYS[1] sessions set          KEYS[2] presence zset    KEYS[3] pushed zset
   KEYS[4] dead-letter list      KEYS[5] journal stream
@@ -18,7 +24,7 @@
   ARGV[8] backlog cap per session                        ARGV[9] dedup window (ms)
   ARGV[10] journal cap          ARGV[11] dead-letter cap ARGV[12] event source
 
-  Returns {'ok', sid...} | {'duplicate'} | {'unknown-target'}
+  Returns {'ok', {sid...}, {undrained sid...}} | {'duplicate'} | {'unknown-target'}
 ]]
 local prefix, id, raw, etype = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local target, origin, legacy = ARGV[5], ARGV[6], ARGV[7]
@@ -30,20 +36,31 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 if redis.call('ZSCORE', KEYS[3], id) then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
+    'kind', 'duplicate', 'id', id, 'type', etype, 'source', ARGV[12], 'reason', 'already pushed')
+  redis.call('HINCRBY', prefix .. ':gateway:counters', 'duplicates', 1)
   return {'duplicate'}
 end
 
--- Which registered sessions can receive, and which of them are central.
-local receivers, centrals = {}, {}
+-- Which registered sessions can receive, which of them are central, which queues are drained now.
+local receivers, centrals, drained = {}, {}, {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local info = prefix .. ':gateway:session:' .. sid
-  local role, durable = unpack(redis.call('HMGET', info, 'role', 'durable'))
+  local role, durable, drains = unpack(redis.call('HMGET', info, 'role', 'durable', 'drains'))
   local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
   local known = role ~= false
   if (not known) or durable == '1' or deadline >= now then
     receivers[sid] = true
     if role == 'central' or ((not known) and sid == 'gateway') then
       centrals[#centrals + 1] = sid
+    end
+  end
+  if deadline >= now then
+    if drains then
+      for queue in string.gmatch(drains, '[^,]+') do drained[queue] = true end
+    else
+      drained[sid] = true
+      if role == 'central' then drained[legacy] = true end
     end
   end
 end
@@ -72,7 +89,11 @@ for _, sid in ipairs(chosen) do
   -- Over the cap the oldest entries are moved to the dead-letter list, never dropped unseen.
   while len > cap do
     local old = redis.call('RPOP', list)
-    redis.call('LPUSH', KEYS[4], cjson.encode({reason = 'backlog cap of ' .. cap .. ' exceeded', session = sid, raw = old, at = now}))
+    local reason = 'backlog cap of ' .. cap .. ' exceeded (GATEWAY_BACKLOG_CAP): the oldest pending event of ' .. sid .. ' was moved here'
+    local ok, decoded = pcall(cjson.decode, old)
+    local oldId = (ok and type(decoded) == 'table' and type(decoded.id) == 'string') and decoded.id or nil
+    redis.call('LPUSH', KEYS[4], cjson.encode({reason = reason, session = sid, raw = old, id = oldId, at = now}))
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*', 'kind', 'dead-letter', 'id', oldId or '', 'sessions', sid, 'reason', reason)
     len = len - 1
   end
   redis.call('PUBLISH', prefix .. ':notify:' .. sid, note)
@@ -85,6 +106,8 @@ if #raw > 4096 then journaled = string.sub(raw, 1, 4096) .. '...(' .. #raw .. ' 
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
   'kind', 'pushed', 'id', id, 'type', etype, 'source', ARGV[12], 'sessions', table.concat(chosen, ','), 'event', journaled)
 
-local out = {'ok'}
-for _, sid in ipairs(chosen) do out[#out + 1] = sid end
-return out
+local undrained = {}
+for _, sid in ipairs(chosen) do
+  if not drained[sid] then undrained[#undrained + 1] = sid end
+end
+return {'ok', chosen, undrained}

@@ -13,10 +13,11 @@
   KEYS[1] sessions set  KEYS[2] presence zset  KEYS[3] dead-letter list
   ARGV[1] key prefix    ARGV[2] dead-letter cap  ARGV[3] mode
   ARGV[4] session id (mode 'session')            ARGV[5] instance token (mode 'session')
+  ARGV[6] journal cap: each dead letter also gets a `dead-letter` journal entry (pi-gateway tail)
 
   Returns {sid1, moved1, sid2, moved2, ...} for the sessions removed or marked offline.
 ]]
-local prefix, deadCap, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local prefix, deadCap, mode, journalCap = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -31,7 +32,11 @@ local function retire(sid, reason)
   local inflight = prefix .. ':inflight:' .. sid
   local moved = 0
   local function dead(raw)
-    redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, session = sid, raw = raw, at = now}))
+    -- The id, when the entry has one, so the letter and its journal entry name the event.
+    local ok, decoded = pcall(cjson.decode, raw)
+    local id = (ok and type(decoded) == 'table' and type(decoded.id) == 'string') and decoded.id or nil
+    redis.call('LPUSH', KEYS[3], cjson.encode({reason = reason, session = sid, raw = raw, id = id, at = now}))
+    redis.call('XADD', prefix .. ':gateway:journal', 'MAXLEN', '~', journalCap, '*', 'kind', 'dead-letter', 'id', id or '', 'sessions', sid, 'reason', reason)
     moved = moved + 1
   end
   for _, raw in ipairs(redis.call('HVALS', inflight)) do dead(raw) end
@@ -47,7 +52,7 @@ if mode == 'session' then
   local sid, instance = ARGV[4], ARGV[5]
   local owner = redis.call('HGET', prefix .. ':gateway:session:' .. sid, 'instance')
   if owner and owner ~= instance then return out end
-  out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery')}
+  out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery: it shut down and, having no stable id, will not come back for it')}
 else
   for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local info = prefix .. ':gateway:session:' .. sid
@@ -56,7 +61,7 @@ else
     local durable = redis.call('HGET', info, 'durable') == '1'
     if known and deadline < now and not (durable and deadline == 0) then
       out[#out + 1] = sid
-      out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery')
+      out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery: its presence lapsed and, having no stable id, it will not come back for it')
     end
   end
 end

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { parseCount } from "../../config/bus-options.js";
-import { action, globalOptions, print, printJson, withBus } from "../context.js";
+import { action, globalOptions, oneLine, print, printJson, withBus } from "../context.js";
 
 export function registerDeadLetters(program: Command): void {
   program
@@ -21,8 +21,9 @@ export function registerDeadLetters(program: Command): void {
           if (!letters.length) return print("no dead letters");
           for (const letter of letters) {
             const raw = letter.raw.length > 200 ? `${letter.raw.slice(0, 200)}... (${letter.raw.length} chars)` : letter.raw;
-            print(`${new Date(letter.at).toISOString()}  ${letter.session}  ${letter.reason}`);
-            print(`    ${raw}`);
+            const id = letter.id ? `  ${oneLine(letter.id)}` : "";
+            print(`${new Date(letter.at).toISOString()}  ${letter.session}${id}  ${oneLine(letter.reason)}`);
+            print(`    ${oneLine(raw)}`);
           }
           print(`${letters.length} of ${total} shown${flags.purge ? "; all purged" : ""}`);
         });

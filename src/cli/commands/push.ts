@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseDuration } from "../../config/duration.js";
 import { createEvent, InvalidEventError } from "../../protocol/event.js";
-import { action, globalOptions, print, printJson, UsageError, withBus } from "../context.js";
+import { action, globalOptions, oneLine, print, printJson, UsageError, withBus } from "../context.js";
 
 interface PushFlags {
   source: string;
@@ -51,12 +51,18 @@ Examples:
         // Redis being down when the push starts is covered by the same retry window as a failure mid-push.
         const connectOptions = options.timeout ? options : { ...options, timeout: flags.retry ?? "30s" };
         const result = await withBus(connectOptions, (bus) => bus.pushWithRetry(event, {}, retryMs));
+        const duplicate = result.status === "duplicate";
         if (options.json) {
-          printJson({ status: result.status, id: event.id, type: event.type, sessions: result.sessions, attempts: result.attempts });
-        } else if (result.status === "duplicate") {
+          const { status, sessions, undrained, attempts } = result;
+          printJson({ status, duplicate, id: event.id, type: event.type, sessions, undrained, attempts });
+        } else if (duplicate) {
           print(`already pushed: event ${event.id} (same id seen within the dedup window), not delivered again`);
         } else {
           print(`pushed ${event.type} ${event.id} -> ${result.sessions.join(", ")}`);
+        }
+        // Still a success (the event is safe in its queue), but the user must not wait for it in vain.
+        for (const queue of result.undrained) {
+          process.stderr.write(`pi-gateway: queued for '${oneLine(queue)}': no live session drains it now; it will be delivered when one starts\n`);
         }
       }),
     );

@@ -18,6 +18,7 @@ export function registerStatus(program: Command): void {
           print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
           print(`heartbeat    ${status.lastHeartbeat ? `${ago(status.lastHeartbeat)} (${new Date(status.lastHeartbeat).toISOString()})` : "never seen"}`);
           print(`dead letters ${status.deadLetters}${status.deadLetters ? "  (pi-gateway dead-letters to inspect)" : ""}`);
+          print(`duplicates   ${status.duplicates}${status.duplicates ? "  (ids seen before, not delivered again: pi-gateway tail --kind duplicate)" : ""}`);
           print(`journal      ${status.journalLength} entries`);
           print("backlog      " + Object.entries(status.backlog).map(([q, n]) => `${q}=${n}`).join("  "));
           print("");

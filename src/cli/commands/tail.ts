@@ -16,7 +16,7 @@ export function registerTail(program: Command): void {
     .description("show the journal: what was pushed, delivered, retried, dead-lettered, and what the agent replied")
     .option("-n, --lines <count>", "how many recent entries to show", "20")
     .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
-    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), retry (a daemon turn failed and runs again), dead-letter or replied (the agent answered a turn: origin and first line)")
+    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), id-assigned (an entry without an id got one from its content), retry (a daemon turn failed and runs again), dead-letter or replied (the agent answered a turn: origin and first line)")
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);
@@ -69,6 +69,8 @@ function formatEntry(entry: JournalEntry): string {
       return `${time}  dead-letter  ${entry.id || "(no id)"}${to}: ${entry.reason ?? ""}`;
     case "duplicate":
       return `${time}  duplicate    ${entry.id}${to}: ${entry.reason ?? "already delivered"}, not delivered again`;
+    case "id-assigned":
+      return `${time}  id-assigned  ${entry.id}${to}: ${entry.reason ?? "the entry had no id: assigned one from its content"}`;
     case "retry":
       return `${time}  retry        ${entry.id}${to}: ${entry.reason ?? ""}`;
     case "replied":
