@@ -282,8 +282,8 @@ export class GatewayBus {
   async claim(sid: string, count = this.options.batchSize): Promise<ClaimResult> {
     const k = this.keys;
     const reply = (await this.scripts.claim(
-      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal],
-      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes, k.counters],
+      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal, k.counters],
+      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes],
     )) as Array<string | number>;
     const duplicates = Number(reply[0]);
     let deadLettered = Number(reply[1]);

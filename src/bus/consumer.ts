@@ -2,7 +2,7 @@
  * EventConsumer: keeps one session's queues drained into a `deliver` callback with no loss and no
  * double delivery. Shared by the pi extension and the daemon.
  *
- * Every drain claims a batch atomically (claim-6.lua), hands it to `deliver`, and acknowledges it
+ * Every drain claims a batch atomically (claim-7.lua), hands it to `deliver`, and acknowledges it
  * only after `deliver` resolved. If the process dies in between, the lease expires and the batch is
  * handed out again; the optional `alreadyDelivered` check lets a host that can see what it already
  * received (pi's session history) skip those, which closes the last window for a duplicate.

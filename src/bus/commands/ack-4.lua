@@ -1,6 +1,6 @@
 --[[
   Acknowledge delivered events: drop them from the in-flight set and remember their ids as
-  delivered (persistent dedup, pruned by claim-6.lua after the dedup window).
+  delivered (persistent dedup, pruned by claim-7.lua after the dedup window).
 
   An id whose lease already expired was put back in the pending list by recover-3.lua; marking it
   delivered here makes the claim of that copy a duplicate, so it is still delivered once.
