@@ -5,10 +5,11 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
+import { formatDuration } from "../config/duration.js";
 import { createEvent, parseRawEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
-import { connectClient, createClient } from "./connection.js";
-import { GatewayError } from "./errors.js";
+import { connectClient, createClient, dropClient, redisUnreachable } from "./connection.js";
+import { GatewayError, RedisUnreachableError } from "./errors.js";
 import { installScripts, type ScriptRunner } from "./scripts.js";
 
 export interface PushOptions {
@@ -107,6 +108,9 @@ export interface BusStatus {
   lastHeartbeat: number | null;
 }
 
+/** How long a retrying producer waits in silence before it says that Redis has not answered yet. */
+export const WAIT_NOTICE_MS = 500;
+
 export interface ConnectBusOptions extends Partial<BusOptions> {
   /** Client name shown in CLIENT LIST. */
   name?: string;
@@ -134,10 +138,41 @@ export class GatewayBus {
     try {
       await connectClient(client, options.redisUrl, options.connectTimeoutMs);
     } catch (error) {
-      client.disconnect();
+      dropClient(client);
       throw error;
     }
     return new GatewayBus(client, options);
+  }
+
+  /**
+   * Connects, trying again while Redis is unreachable for up to `retryMs` (a producer's promise to
+   * get its event through a Redis restart). `onWait` is told once, as soon as the first attempt
+   * fails or has not been answered within WAIT_NOTICE_MS, so the user is never left guessing.
+   * A wrong password or certificate is not retried: it will not fix itself.
+   */
+  static async connectRetrying(overrides: ConnectBusOptions, retryMs: number, onWait: (error: RedisUnreachableError) => void): Promise<GatewayBus> {
+    const deadline = Date.now() + retryMs;
+    const url = resolveBusOptions(overrides).redisUrl;
+    let told = false;
+    const tell = (error: RedisUnreachableError) => {
+      if (!told) onWait(error);
+      told = true;
+    };
+    const slow = setTimeout(() => tell(redisUnreachable(url, undefined, WAIT_NOTICE_MS)), WAIT_NOTICE_MS);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await GatewayBus.connect(overrides);
+        } catch (error) {
+          const remaining = deadline - Date.now();
+          if (!(error instanceof RedisUnreachableError) || !error.retryable || remaining <= 0) throw error;
+          tell(error);
+          await sleep(Math.min(250 * attempt, 2_000, remaining));
+        }
+      }
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   /** A second client on the same server, e.g. for pub/sub or blocking reads. */
@@ -216,10 +251,7 @@ export class GatewayBus {
       } catch (error) {
         if (error instanceof GatewayError || !isConnectionError(error) || Date.now() >= deadline) {
           if (isConnectionError(error)) {
-            throw new GatewayError(
-              `Redis unreachable for ${Math.round(retryMs / 1000)}s, event ${event.id} not pushed: ${(error as Error).message}`,
-              "REDIS_UNREACHABLE",
-            );
+            throw redisUnreachable(this.options.redisUrl, error as Error).withNote(`retried for ${formatDuration(retryMs)}, event ${event.id} not pushed`);
           }
           throw error;
         }
