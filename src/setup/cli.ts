@@ -6,7 +6,7 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { resolveBusOptions } from "../config/bus-options.js";
-import { action, globalOptions, print, printJson, UsageError } from "../cli/context.js";
+import { action, busOverrides, globalOptions, print, printJson, UsageError } from "../cli/context.js";
 import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
@@ -49,7 +49,8 @@ export function registerSetup(program: Command): void {
         const platform = parsePlatform(flags.platform ?? process.platform);
         const manager = parseManager(flags.service, platform);
         const home = flags.home ?? homedir();
-        const redisUrl = options.redisUrl ?? resolveBusOptions().redisUrl;
+        // Checked before it is written into gateway.env and the service files.
+        const redisUrl = resolveBusOptions(busOverrides(options)).redisUrl;
         const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
         if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
           throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
