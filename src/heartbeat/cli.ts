@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
+import { resolveBusOptions } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
 import { action, busOverrides, globalOptions, print, printJson, usage, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
@@ -80,7 +81,7 @@ function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
   const intervalMs = resolveInterval(flags);
   const intervalMinutes = intervalMs === undefined ? undefined : intervalMs / 60_000;
   // The URL goes into the line: cron does not see the REDIS_URL of the shell that ran this.
-  const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
+  const redisUrl = busOverrides(options).redisUrl ?? (process.env.REDIS_URL ? resolveBusOptions().redisUrl : undefined);
   const line = usage(() =>
     crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: options.prefix ?? process.env.GATEWAY_PREFIX }),
   );

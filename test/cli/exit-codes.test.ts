@@ -108,7 +108,7 @@ describe("a bad Redis URL is refused before any connection, naming where it came
   });
 
   test("--redis-url: another scheme, a bad port, empty; every command that uses Redis", async () => {
-    const commands = [["status"], ["sessions"], ["tail"], ["dead-letters"], ["doctor"], ["heartbeat", "--once"], ["daemon", "--port", "0"], ["push", "x"], ["setup", "--dry-run", "--yes"]];
+    const commands = [["status"], ["sessions"], ["tail"], ["dead-letters"], ["doctor"], ["heartbeat", "--once"], ["daemon", "--port", "0"], ["push", "x"], ["setup", "--dry-run", "--yes"], ["heartbeat", "--print-crontab"]];
     const urls: Array<[string, RegExp]> = [
       [`http://127.0.0.1:${port}`, /^pi-gateway: --redis-url: http:\/\/ is not a Redis URL; expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS$/],
       [`redis://127.0.0.1:${port}x`, /^pi-gateway: --redis-url: port "\d+x" is not a number from 1 to 65535; expected redis:\/\//],
