@@ -152,7 +152,8 @@ export class GatewayBus {
    */
   static async connectRetrying(overrides: ConnectBusOptions, retryMs: number, onWait: (error: RedisUnreachableError) => void): Promise<GatewayBus> {
     const deadline = Date.now() + retryMs;
-    const url = resolveBusOptions(overrides).redisUrl;
+    const { name: _name, persistent: _persistent, ...settings } = overrides;
+    const url = resolveBusOptions(settings).redisUrl;
     let told = false;
     const tell = (error: RedisUnreachableError) => {
       if (!told) onWait(error);
