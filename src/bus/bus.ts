@@ -241,9 +241,15 @@ export class GatewayBus {
 
   /**
    * Pushes with retries while Redis is unreachable, always with the same event id: a retry of a
-   * push that did land is recognised by the push script and not delivered twice.
+   * push that did land is recognised by the push script and not delivered twice. `onWait` is told
+   * when the first attempt fails for want of Redis.
    */
-  async pushWithRetry(event: GatewayEvent, options: PushOptions = {}, retryMs = this.options.pushRetryMs): Promise<PushResult> {
+  async pushWithRetry(
+    event: GatewayEvent,
+    options: PushOptions = {},
+    retryMs = this.options.pushRetryMs,
+    onWait?: (error: RedisUnreachableError) => void,
+  ): Promise<PushResult> {
     const deadline = Date.now() + retryMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -256,6 +262,7 @@ export class GatewayBus {
           }
           throw error;
         }
+        if (attempt === 1) onWait?.(redisUnreachable(this.options.redisUrl, error as Error));
         await sleep(Math.min(250 * attempt, 2_000));
       }
     }

@@ -44,21 +44,25 @@ export async function withBus<T>(options: GlobalOptions, body: (bus: GatewayBus)
 /**
  * Like withBus, for a producer: while Redis is unreachable it keeps trying for `window`, says so
  * at once on stderr (naming the setting that gave the window), and if Redis never answers ends
- * with the same one-line hint as every other command. The body gets the time left in the window.
+ * with the same one-line hint as every other command. The body gets the time left in the window
+ * and the notice, for Redis going away after the connection (said once either way).
  */
 export async function withBusRetrying<T>(
   options: GlobalOptions,
   window: { ms: number; from: string },
-  body: (bus: GatewayBus, remainingMs: number) => Promise<T>,
+  body: (bus: GatewayBus, retry: { remainingMs: number; onWait: (error: RedisUnreachableError) => void }) => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + window.ms;
   const tried = `kept trying for ${formatDuration(window.ms)}, the ${window.from} window; nothing sent`;
-  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, (error) => {
-    process.stderr.write(`pi-gateway: ${error.summary}; retrying for ${formatDuration(window.ms)} (${window.from})…\n`);
-  }).catch((error: unknown) => {
+  let told = false;
+  const onWait = (error: RedisUnreachableError) => {
+    if (!told) process.stderr.write(`pi-gateway: ${error.summary}; retrying for ${formatDuration(window.ms)} (${window.from})…\n`);
+    told = true;
+  };
+  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, onWait).catch((error: unknown) => {
     throw error instanceof RedisUnreachableError && window.ms > 0 && error.retryable ? error.withNote(tried) : error;
   });
-  return useBus(bus, (connected) => body(connected, Math.max(0, deadline - Date.now())));
+  return useBus(bus, (connected) => body(connected, { remainingMs: Math.max(0, deadline - Date.now()), onWait }));
 }
 
 async function useBus<T>(bus: GatewayBus, body: (bus: GatewayBus) => Promise<T>): Promise<T> {

@@ -58,3 +58,23 @@ test("a consumer started while Redis is down waits, then drains once Redis is up
     bus.client.disconnect();
   }
 });
+
+test("a one-shot producer that loses Redis after connecting says so once, retries its window, ends with the classified error", async () => {
+  const producer = await GatewayBus.connect({ redisUrl: redis.url });
+  await redis.kill("SIGKILL");
+  const told: RedisUnreachableError[] = [];
+  const started = Date.now();
+  try {
+    await assert.rejects(producer.pushWithRetry(createEvent("lost.redis", "test", {}, { id: "lost-1" }), {}, 1_500, (error) => told.push(error)), (error: Error) => {
+      assert.ok(error instanceof RedisUnreachableError);
+      assert.match(error.message, /^Redis at redis:\/\/127\.0\.0\.1:\d+ .* \(retried for 1\.5s, event lost-1 not pushed\): start it/);
+      return true;
+    });
+    assert.ok(Date.now() - started >= 1_500, "it kept its window");
+    assert.equal(told.length, 1, "told once");
+    assert.match(told[0]!.summary, /^Redis at redis:\/\/127\.0\.0\.1:\d+ (refused the connection|closed the connection)/);
+  } finally {
+    producer.client.disconnect();
+    await redis.restart();
+  }
+});

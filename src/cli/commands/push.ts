@@ -52,7 +52,7 @@ Examples:
         const window = flags.retry
           ? { ms: usage(() => parseDuration(flags.retry!), "--retry"), from: "--retry" }
           : { ms: resolveBusOptions().pushRetryMs, from: "GATEWAY_PUSH_RETRY" };
-        const result = await withBusRetrying(options, window, (bus, remainingMs) => bus.pushWithRetry(event, {}, remainingMs));
+        const result = await withBusRetrying(options, window, (bus, retry) => bus.pushWithRetry(event, {}, retry.remainingMs, retry.onWait));
         if (options.json) {
           printJson({ status: result.status, id: event.id, type: event.type, sessions: result.sessions, attempts: result.attempts });
         } else if (result.status === "duplicate") {
