@@ -147,10 +147,15 @@ export class GatewayBus {
   /**
    * Connects, trying again while Redis is unreachable for up to `retryMs` (a producer's promise to
    * get its event through a Redis restart). `onWait` is told once, as soon as the first attempt
-   * fails or has not been answered within WAIT_NOTICE_MS, so the user is never left guessing.
+   * fails or has not been answered within `noticeAfterMs`, so the user is never left guessing.
    * A wrong password or certificate is not retried: it will not fix itself.
    */
-  static async connectRetrying(overrides: ConnectBusOptions, retryMs: number, onWait: (error: RedisUnreachableError) => void): Promise<GatewayBus> {
+  static async connectRetrying(
+    overrides: ConnectBusOptions,
+    retryMs: number,
+    onWait: (error: RedisUnreachableError) => void,
+    noticeAfterMs = WAIT_NOTICE_MS,
+  ): Promise<GatewayBus> {
     const deadline = Date.now() + retryMs;
     const { name: _name, persistent: _persistent, ...settings } = overrides;
     const url = resolveBusOptions(settings).redisUrl;
@@ -159,7 +164,7 @@ export class GatewayBus {
       if (!told) onWait(error);
       told = true;
     };
-    const slow = setTimeout(() => tell(redisUnreachable(url, undefined, WAIT_NOTICE_MS)), WAIT_NOTICE_MS);
+    const slow = setTimeout(() => tell(redisUnreachable(url, undefined)), noticeAfterMs);
     try {
       for (let attempt = 1; ; attempt++) {
         try {

@@ -41,6 +41,9 @@ export async function withBus<T>(options: GlobalOptions, body: (bus: GatewayBus)
   return useBus(await connectBus(options), body);
 }
 
+/** A producer still waiting for Redis says so this soon after its start (see withBusRetrying). */
+const NOTICE_WITHIN_MS = 700;
+
 /**
  * Like withBus, for a producer: while Redis is unreachable it keeps trying for `window`, says so
  * at once on stderr (naming the setting that gave the window), and if Redis never answers ends
@@ -59,7 +62,10 @@ export async function withBusRetrying<T>(
     if (!told) process.stderr.write(`pi-gateway: ${error.summary}; retrying for ${formatDuration(window.ms)} (${window.from})…\n`);
     told = true;
   };
-  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, onWait).catch((error: unknown) => {
+  // The user counts from pressing enter: the notice comes within NOTICE_WITHIN_MS of the process
+  // start (node's own start-up included) when the machine allows, and never sooner than 100ms in.
+  const noticeAfterMs = Math.max(100, NOTICE_WITHIN_MS - performance.now());
+  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, onWait, noticeAfterMs).catch((error: unknown) => {
     throw error instanceof RedisUnreachableError && window.ms > 0 && error.retryable ? error.withNote(tried) : error;
   });
   return useBus(bus, (connected) => body(connected, { remainingMs: Math.max(0, deadline - Date.now()), onWait }));

@@ -28,10 +28,10 @@ const silentSockets: Socket[] = [];
  * fast the command gives up on Redis. Added to the bounds.
  */
 let loadAllowanceMs = 0;
-async function measureLoad(): Promise<void> {
+async function measureLoad(): Promise<number> {
   const started = Date.now();
   await runCli(["--version"]);
-  loadAllowanceMs = Math.max(0, Date.now() - started - 400);
+  return Math.max(0, Date.now() - started - 400);
 }
 const home = mkdtempSync(join(tmpdir(), "pigw-unreachable-"));
 
@@ -49,7 +49,14 @@ after(async () => {
 
 /** Runs the built CLI; records when the first stderr output came and when it exited. */
 async function timedRun(args: string[], env: Record<string, string> = {}) {
-  await measureLoad();
+  const before = await measureLoad();
+  const result = await run(args, env);
+  // The slower of just before and just after: load on shared cores comes and goes.
+  loadAllowanceMs = Math.max(before, await measureLoad());
+  return result;
+}
+
+function run(args: string[], env: Record<string, string>) {
   return new Promise<{ code: number; stdout: string; stderr: string; ms: number; firstStderrMs: number }>((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [bin, ...args], {
@@ -128,7 +135,7 @@ for (const c of CASES) {
       const [notice, final, ...rest] = result.stderr.trimEnd().split("\n");
       assert.deepEqual(rest, []);
       assert.ok(result.firstStderrMs >= 0 && result.firstStderrMs < 1_000 + loadAllowanceMs, `notice after ${result.firstStderrMs}ms`);
-      assert.match(notice!, /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ (refused the connection|did not answer within 500ms); retrying for 2s \(GATEWAY_PUSH_RETRY\)…$/);
+      assert.match(notice!, /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ (refused the connection|did not answer); retrying for 2s \(GATEWAY_PUSH_RETRY\)…$/);
       assert.ok(result.ms >= 2_000, `it kept trying for the window (ended after ${result.ms}ms)`);
       assert.match(final!, /\(kept trying for 2s, the GATEWAY_PUSH_RETRY window; nothing sent\): (start it|check that Redis)/);
       assert.match(final!, c.why);
