@@ -5,11 +5,12 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
+import { formatDuration } from "../config/duration.js";
 import { createEvent, parseRawEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
-import { connectClient, createClient } from "./connection.js";
+import { connectClient, createClient, dropClient, redisUnreachable } from "./connection.js";
 import { capText } from "../util/text.js";
-import { GatewayError } from "./errors.js";
+import { GatewayError, RedisUnreachableError } from "./errors.js";
 import { installScripts, type ScriptRunner } from "./scripts.js";
 
 export interface PushOptions {
@@ -141,6 +142,9 @@ export interface BusStatus {
   lastHeartbeat: number | null;
 }
 
+/** How long a retrying producer waits in silence before it says that Redis has not answered yet. */
+export const WAIT_NOTICE_MS = 500;
+
 export interface ConnectBusOptions extends Partial<BusOptions> {
   /** Client name shown in CLIENT LIST. */
   name?: string;
@@ -168,10 +172,47 @@ export class GatewayBus {
     try {
       await connectClient(client, options.redisUrl, options.connectTimeoutMs);
     } catch (error) {
-      client.disconnect();
+      dropClient(client);
       throw error;
     }
     return new GatewayBus(client, options);
+  }
+
+  /**
+   * Connects, trying again while Redis is unreachable for up to `retryMs` (a producer's promise to
+   * get its event through a Redis restart). `onWait` is told once, as soon as the first attempt
+   * fails or has not been answered within `noticeAfterMs`, so the user is never left guessing.
+   * A wrong password or certificate is not retried: it will not fix itself.
+   */
+  static async connectRetrying(
+    overrides: ConnectBusOptions,
+    retryMs: number,
+    onWait: (error: RedisUnreachableError) => void,
+    noticeAfterMs = WAIT_NOTICE_MS,
+  ): Promise<GatewayBus> {
+    const deadline = Date.now() + retryMs;
+    const { name: _name, persistent: _persistent, ...settings } = overrides;
+    const url = resolveBusOptions(settings).redisUrl;
+    let told = false;
+    const tell = (error: RedisUnreachableError) => {
+      if (!told) onWait(error);
+      told = true;
+    };
+    const slow = setTimeout(() => tell(redisUnreachable(url, undefined)), noticeAfterMs);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await GatewayBus.connect(overrides);
+        } catch (error) {
+          const remaining = deadline - Date.now();
+          if (!(error instanceof RedisUnreachableError) || !error.retryable || remaining <= 0) throw error;
+          tell(error);
+          await sleep(Math.min(250 * attempt, 2_000, remaining));
+        }
+      }
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   /** A second client on the same server, e.g. for pub/sub or blocking reads. */
@@ -239,9 +280,15 @@ export class GatewayBus {
 
   /**
    * Pushes with retries while Redis is unreachable, always with the same event id: a retry of a
-   * push that did land is recognised by the push script and not delivered twice.
+   * push that did land is recognised by the push script and not delivered twice. `onWait` is told
+   * when the first attempt fails for want of Redis.
    */
-  async pushWithRetry(event: GatewayEvent, options: PushOptions = {}, retryMs = this.options.pushRetryMs): Promise<PushResult> {
+  async pushWithRetry(
+    event: GatewayEvent,
+    options: PushOptions = {},
+    retryMs = this.options.pushRetryMs,
+    onWait?: (error: RedisUnreachableError) => void,
+  ): Promise<PushResult> {
     const deadline = Date.now() + retryMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -250,13 +297,11 @@ export class GatewayBus {
       } catch (error) {
         if (error instanceof GatewayError || !isConnectionError(error) || Date.now() >= deadline) {
           if (isConnectionError(error)) {
-            throw new GatewayError(
-              `Redis unreachable for ${Math.round(retryMs / 1000)}s, event ${event.id} not pushed: ${(error as Error).message}`,
-              "REDIS_UNREACHABLE",
-            );
+            throw redisUnreachable(this.options.redisUrl, error as Error).withNote(`retried for ${formatDuration(retryMs)}, event ${event.id} not pushed`);
           }
           throw error;
         }
+        if (attempt === 1) onWait?.(redisUnreachable(this.options.redisUrl, error as Error));
         await sleep(Math.min(250 * attempt, 2_000));
       }
     }

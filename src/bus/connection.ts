@@ -4,12 +4,14 @@
  *
  * Long-lived clients ("persistent") queue commands while Redis is down and retry them forever,
  * reconnecting with capped exponential backoff: a consumer simply resumes after an outage. One-shot
- * clients (the CLI) fail fast with a clear message instead.
+ * clients (the CLI) fail fast with a clear message instead, and so does everyone's first connection
+ * (connectClient).
  */
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { Redis } from "ioredis";
-import { GatewayError } from "./errors.js";
+import { redactUrl } from "../config/bus-options.js";
+import { classifyRedisError, RedisUnreachableError } from "./errors.js";
 
 export interface ClientOptions {
   /** Shown in CLIENT LIST, helps when debugging a shared Redis. */
@@ -34,6 +36,9 @@ export function createClient(url: string, options: ClientOptions): Redis {
     connectTimeout: options.connectTimeoutMs,
     maxRetriesPerRequest: options.persistent ? null : 1,
     retryStrategy: reconnectDelay,
+    // How long ioredis waits for the server to close a socket it ended (default 2s). A server that
+    // accepted TCP but never answers never does: a failed one-shot command would linger that long.
+    disconnectTimeout: 100,
     // A failover leaves us talking to a replica: reconnect and resend instead of failing writes.
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false),
     ...(options.caFile && url.startsWith("rediss:") ? { tls: { ca: [...rootCertificates, readFileSync(options.caFile, "utf8")] } } : {}),
@@ -44,54 +49,52 @@ export function createClient(url: string, options: ClientOptions): Redis {
   return client;
 }
 
-/** Connects and waits until the client is ready, or fails with the last connection error. */
+/**
+ * Connects and waits until the client is ready. Fails at the first connection error (refused,
+ * wrong password, bad certificate...) or after `timeoutMs` without an answer, with one line saying
+ * why and what to do: this is start-up, where the user is waiting. A persistent client that was
+ * not disconnected keeps reconnecting in the background regardless.
+ */
 export async function connectClient(client: Redis, url: string, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return;
-  let lastError: Error | undefined;
-  const onError = (error: Error) => {
-    lastError = error;
-  };
-  client.on("error", onError);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(unreachable(url, lastError));
-      }, timeoutMs);
-      const onReady = () => {
-        cleanup();
-        resolve();
-      };
-      const onEnd = () => {
-        cleanup();
-        reject(unreachable(url, lastError));
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        client.off("ready", onReady);
-        client.off("end", onEnd);
-      };
-      client.once("ready", onReady);
-      client.once("end", onEnd);
-      if (client.status === "wait" || client.status === "end") client.connect().catch((error: Error) => (lastError = error));
-    });
-  } finally {
-    client.off("error", onError);
-  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(undefined), timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const fail = (cause: Error | undefined) => {
+      cleanup();
+      reject(redisUnreachable(url, cause, timeoutMs));
+    };
+    const onEnd = () => fail(new Error("Connection is closed."));
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      client.off("end", onEnd);
+      client.off("error", fail);
+    };
+    client.once("ready", onReady);
+    client.once("end", onEnd);
+    client.on("error", fail);
+    if (client.status === "wait" || client.status === "end") client.connect().catch(() => undefined);
+  });
 }
 
-function unreachable(url: string, cause: Error | undefined): GatewayError {
-  const reason = cause ? cause.message : "no answer";
-  return new GatewayError(`Redis unreachable at ${redactUrl(url)}: ${reason}`, "REDIS_UNREACHABLE");
+/**
+ * Gives up on a client at once: disconnect() alone ends the socket politely and waits for the
+ * server's reply, which a server that never answers never sends.
+ */
+export function dropClient(client: Redis): void {
+  // Destroy first: once disconnect() has begun the polite end, the socket closes only after it.
+  (client.stream as Redis["stream"] | undefined)?.destroy();
+  client.disconnect();
 }
 
-/** The URL without its password, for messages and logs (masked even when the URL does not parse). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString().replace(/\/$/, "");
-  } catch {
-    return url.replace(/:\/\/([^/@\s]*):[^/@\s]+@/, "://$1:***@");
-  }
+/** The shared error for "could not use Redis at this URL", classified (see errors.ts). */
+export function redisUnreachable(url: string, cause: Error | undefined, waitedMs?: number): RedisUnreachableError {
+  return new RedisUnreachableError(redactUrl(url), classifyRedisError(cause, waitedMs));
 }
+
+/** Lives with the URL's validation; re-exported because callers meet it here, next to the clients. */
+export { redactUrl };

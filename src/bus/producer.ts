@@ -1,5 +1,5 @@
 /** One call for scripts and jobs: connect (REDIS_URL etc.), push with retries, disconnect. */
-import type { BusOptions } from "../config/bus-options.js";
+import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { GatewayBus, type PushOptions, type PushResult } from "./bus.js";
 
 export async function pushGatewayEvent(
@@ -9,7 +9,10 @@ export async function pushGatewayEvent(
   options: PushOptions & { id?: string } & Partial<BusOptions> = {},
 ): Promise<PushResult> {
   const { target, originSession, id, ...busOptions } = options;
-  const bus = await GatewayBus.connect({ ...busOptions, name: "pi-gateway:producer" });
+  const settings = resolveBusOptions(busOptions);
+  // Redis down at the start is covered by the same retry window as a failure mid-push. A library
+  // has nowhere to print the "retrying" notice; the final error still says what was tried and why.
+  const bus = await GatewayBus.connectRetrying({ ...busOptions, name: "pi-gateway:producer" }, settings.pushRetryMs, () => undefined);
   try {
     return await bus.pushEvent(type, source, payload, { target, originSession, id });
   } finally {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `pi-gateway` command line. */
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { BUS_ENV_VARS } from "../config/bus-options.js";
 import { registerChat } from "./commands/chat.js";
 import { registerDeadLetters } from "./commands/dead-letters.js";
@@ -13,6 +13,7 @@ import { registerSetup } from "../setup/cli.js";
 import { registerDoctor } from "../doctor/cli.js";
 import { registerDaemon } from "../daemon/cli.js";
 import { registerSecurity } from "../security/cli.js";
+import { EXIT, EXIT_CODES_HELP, reportError, UsageError } from "./context.js";
 import { packageVersion } from "./version.js";
 import { loadGatewayEnvFile } from "../config/env-file.js";
 
@@ -26,8 +27,11 @@ const program = new Command("pi-gateway")
   .option("--prefix <prefix>", "key prefix (default: $GATEWAY_PREFIX or agent)")
   .option("--timeout <duration>", "how long to wait for Redis to answer, e.g. 5s")
   .option("--json", "machine-readable output")
-  .showHelpAfterError("(run with --help for usage)")
-  .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")}`);
+  // Usage errors are thrown (every subcommand inherits both settings) and reported by the catch
+  // below as one line with exit status 2; commander would print two lines and exit 1.
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined })
+  .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")}\n${EXIT_CODES_HELP}`);
 
 registerPush(program);
 registerTail(program);
@@ -41,4 +45,17 @@ registerHeartbeat(program);
 registerChat(program);
 registerSecurity(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof CommanderError)) throw error;
+  reportUsageError(error);
+}
+
+/** Help and --version end here with status 0; anything else commander refuses is a usage error. */
+function reportUsageError(error: CommanderError): void {
+  if (error.exitCode === 0) return;
+  // Commander has already printed the help (to stderr) when no command was given.
+  if (error.code === "commander.help") process.exitCode = EXIT.usage;
+  else reportError(new UsageError(`${error.message.replace(/^error: /, "")} (add --help for usage)`), Boolean(program.opts().json));
+}

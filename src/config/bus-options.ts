@@ -4,6 +4,7 @@
  */
 import { DEFAULT_PREFIX, LEGACY_SESSION } from "../protocol/keys.js";
 import { parseDuration } from "./duration.js";
+import { ConfigError } from "./errors.js";
 
 export interface BusOptions {
   /** redis:// or rediss:// (TLS), with optional user:password and /db. */
@@ -53,7 +54,9 @@ export const DEFAULT_BUS_OPTIONS: BusOptions = {
   batchSize: 50,
   pollIntervalMs: 5_000,
   pushRetryMs: 30_000,
-  connectTimeoutMs: 5_000,
+  // Short: a one-shot command must say "Redis is not there" within 2 s of being started, and a
+  // loopback or same-region Redis answers in milliseconds. A distant one may need more.
+  connectTimeoutMs: 1_000,
 };
 
 type Env = Record<string, string | undefined>;
@@ -80,7 +83,8 @@ export const BUS_ENV_VARS = ["REDIS_URL", "GATEWAY_REDIS_CA_FILE", "GATEWAY_PREF
 /** Defaults, overridden by the environment, overridden by explicit values. */
 export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env = process.env): BusOptions {
   const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
-  if (env.REDIS_URL) options.redisUrl = env.REDIS_URL;
+  // Empty means unset: a blank line in a service file gives the default rather than an error.
+  if (env.REDIS_URL) options.redisUrl = parseRedisUrl(env.REDIS_URL, "REDIS_URL");
   if (env.GATEWAY_PREFIX) options.prefix = env.GATEWAY_PREFIX;
   if (env.GATEWAY_REDIS_CA_FILE) options.redisCaFile = env.GATEWAY_REDIS_CA_FILE;
   for (const [key, name] of durationVars) {
@@ -94,7 +98,52 @@ export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env 
   for (const [key, value] of Object.entries(overrides)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
   }
+  if (overrides.redisUrl !== undefined) parseRedisUrl(overrides.redisUrl, "redisUrl");
   return options;
+}
+
+export const REDIS_URL_FORM = "redis://[user:password@]host:port[/db] or rediss://… for TLS";
+
+/**
+ * Checks a Redis URL before anything connects with it, so a typo is one line naming where it came
+ * from (`from`: REDIS_URL, --redis-url...) and the expected form, not ioredis's bare "Invalid URL"
+ * or a connection attempt to somewhere unintended. Returns the URL unchanged.
+ */
+export function parseRedisUrl(value: string, from: string): string {
+  const problem = redisUrlProblem(value);
+  if (problem) throw new ConfigError(`${from}: ${problem}; expected ${REDIS_URL_FORM}`);
+  return value;
+}
+
+function redisUrlProblem(value: string): string | undefined {
+  if (!value.trim()) return "is empty";
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (!scheme) return `"${redactUrl(value)}" is not a URL`;
+  if (!/^rediss?$/i.test(scheme)) return `${scheme}:// is not a Redis URL`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    const port = portOf(value.slice(scheme.length + 3));
+    if (port !== undefined && !isPort(port)) return `port "${port}" is not a number from 1 to 65535`;
+    return `"${redactUrl(value)}" is not a valid URL`;
+  }
+  if (!url.hostname) return "has no host";
+  if (url.port === "0") return `port "0" is not a number from 1 to 65535`;
+  if (!/^(\/\d*)?$/.test(url.pathname)) return `database "${url.pathname.slice(1)}" is not a number`;
+  return undefined;
+}
+
+/** The port part of "user:pass@host:port/db", if any (an IPv6 host is in brackets). */
+function portOf(rest: string): string | undefined {
+  const authority = rest.split(/[/?#]/)[0]!;
+  const host = authority.slice(authority.lastIndexOf("@") + 1);
+  const match = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(host);
+  return match?.[1];
+}
+
+function isPort(text: string): boolean {
+  return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
 }
 
 export function parseCount(value: string): number {
@@ -107,6 +156,21 @@ function withName<T>(name: string, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    throw new Error(`${name}: ${(error as Error).message}`);
+    throw new ConfigError(`${name}: ${(error as Error).message}`);
   }
+}
+
+/** The URL without its password, for messages and logs (masked even when the URL does not parse). */
+export function redactUrl(url: string): string {
+  // Without "//", URL() reads "user:secret@host" as scheme "user:" and a path: use the pattern.
+  if (url.includes("://")) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.password) parsed.password = "***";
+      return parsed.toString().replace(/\/$/, "");
+    } catch {
+      // not parseable: masked by the pattern below
+    }
+  }
+  return url.replace(/^([^/@\s]*:\/\/)?([^/@\s:]*):[^/@\s]+@/, "$1$2:***@");
 }

@@ -4,10 +4,10 @@ import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
 import { createTelegramChannel } from "../channels/telegram/index.js";
 import { createWebSocketChannel } from "../channels/websocket/server.js";
-import { action, globalOptions } from "../cli/context.js";
+import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
 import { resolveBusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
-import { createLogger } from "../util/logger.js";
+import { chooseLogFormat, createLogger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
@@ -30,10 +30,13 @@ export function registerDaemon(program: Command): void {
     .action(
       action(async (flags: DaemonFlags, command: Command) => {
         const options = globalOptions(command);
+        const logProblem = chooseLogFormat(false).problem;
+        if (logProblem) throw new UsageError(logProblem);
         const logger = createLogger("pi-gateway-daemon");
-        const settings = resolveDaemonSettings(process.env, flags);
+        // Bad settings are usage errors (exit 2), found before anything starts.
+        const settings = usage(() => resolveDaemonSettings(process.env, flags));
         const session = resolveSessionOptions();
-        const bus = resolveBusOptions({ redisUrl: options.redisUrl, prefix: options.prefix });
+        const bus = resolveBusOptions(busOverrides(options));
 
         const websocket = createWebSocketChannel({ token: settings.token, logger });
         const channels: Channel[] = [websocket];

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayBus, type SessionInfo } from "../bus/bus.js";
+import { RedisUnreachableError } from "../bus/errors.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { createEvent } from "../protocol/event.js";
@@ -49,12 +50,14 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
     bus = await GatewayBus.connect({ ...options.bus, name: "pi-gateway:doctor", connectTimeoutMs: Math.min(options.bus.connectTimeoutMs, 3_000) });
     results.push({ id: "redis", title: "Redis reachable", status: "pass", detail: `${await redisSummary(bus)}` });
   } catch (error) {
+    // The shared classification says why (refused, no answer, password, TLS) and what to do.
+    const known = error instanceof RedisUnreachableError;
     results.push({
       id: "redis",
       title: "Redis reachable",
       status: "fail",
-      detail: (error as Error).message,
-      fix: `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`,
+      detail: known ? error.summary : (error as Error).message,
+      fix: known && error.failure !== "refused" ? error.hint : `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`,
     });
   }
 

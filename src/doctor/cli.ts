@@ -1,7 +1,7 @@
 /** `pi-gateway doctor`: the verification checklist, automated. */
 import { homedir } from "node:os";
 import { Option, type Command } from "commander";
-import { action, globalOptions, print, printJson } from "../cli/context.js";
+import { action, busOverrides, EXIT, globalOptions, print, printJson, usage } from "../cli/context.js";
 import { resolveBusOptions } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
 import { resolveSessionOptions } from "../config/session-options.js";
@@ -23,15 +23,16 @@ export function registerDoctor(program: Command): void {
       action(async (flags: { deep?: boolean; wait: string; home?: string }, command: Command) => {
         const options = globalOptions(command);
         const results = await runChecks({
-          bus: resolveBusOptions({ redisUrl: options.redisUrl, prefix: options.prefix }),
+          bus: resolveBusOptions(busOverrides(options)),
           paths: setupPaths(flags.home ?? homedir()),
           platform: process.platform === "darwin" ? "darwin" : "linux",
           deep: Boolean(flags.deep),
-          waitMs: parseDuration(flags.wait),
+          waitMs: usage(() => parseDuration(flags.wait), "--wait"),
           thresholdMs: resolveSessionOptions().watchdogThresholdMs,
         });
         const ok = results.every((r) => r.status !== "fail");
-        if (!ok) process.exitCode = 1;
+        // Redis unreachable has its own exit status, as for every other command.
+        if (!ok) process.exitCode = results.find((r) => r.id === "redis")?.status === "fail" ? EXIT.redisUnreachable : EXIT.failure;
         if (options.json) return printJson({ ok, checks: results });
         for (const r of results) {
           print(`${MARK[r.status]} ${r.title}: ${r.detail}`);

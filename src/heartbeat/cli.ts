@@ -4,8 +4,9 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
+import { resolveBusOptions } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
-import { action, globalOptions, print, printJson, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
+import { action, busOverrides, globalOptions, print, printJson, usage, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import { crontabLine } from "./crontab.js";
 import {
@@ -80,7 +81,7 @@ function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
   const intervalMs = resolveInterval(flags);
   const intervalMinutes = intervalMs === undefined ? undefined : intervalMs / 60_000;
   // The URL goes into the line: cron does not see the REDIS_URL of the shell that ran this.
-  const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
+  const redisUrl = busOverrides(options).redisUrl ?? (process.env.REDIS_URL ? resolveBusOptions().redisUrl : undefined);
   const line = usage(() =>
     crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: options.prefix ?? process.env.GATEWAY_PREFIX }),
   );
@@ -101,13 +102,7 @@ async function pushOnce(source: string, description: string, options: GlobalOpti
 async function runForeground(source: string, when: { intervalMs?: number; cron?: string }, options: GlobalOptions): Promise<void> {
   // Persistent: while Redis is down, commands wait for it to come back instead of failing, so an
   // outage delays a beat (the next ones are skipped meanwhile) rather than ending the process.
-  const bus = await GatewayBus.connect({
-    name: "pi-gateway:heartbeat",
-    redisUrl: options.redisUrl,
-    prefix: options.prefix,
-    connectTimeoutMs: options.timeout ? parseDuration(options.timeout) : undefined,
-    persistent: true,
-  });
+  const bus = await GatewayBus.connect({ name: "pi-gateway:heartbeat", ...busOverrides(options), persistent: true });
   const json = Boolean(options.json);
   const now = () => new Date().toISOString();
   const scheduler = startHeartbeatScheduler({
@@ -160,16 +155,6 @@ function untilSignal(): Promise<NodeJS.Signals> {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
-}
-
-/** Runs a parser/validator and turns its error into a usage error (exit 2), naming the input. */
-function usage<T>(fn: () => T, what?: string): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (error instanceof UsageError || !(error instanceof Error)) throw error;
-    throw new UsageError(what ? `${what}: ${error.message}` : error.message);
-  }
 }
 
 /** Waits for `promise`, but no longer than `ms`; true when it settled in time. */

@@ -6,7 +6,7 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { resolveBusOptions } from "../config/bus-options.js";
-import { action, globalOptions, oneLine, print, printJson, UsageError } from "../cli/context.js";
+import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageError } from "../cli/context.js";
 import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
@@ -51,8 +51,9 @@ export function registerSetup(program: Command): void {
         const home = flags.home ?? homedir();
         const previous = readPreviousSetup(setupPaths(home).envFile);
         const manager = parseManager(flags.service ?? previousManager(previous, platform), platform);
-        // The flag, then the environment, then the previous run's Redis.
-        const redisUrl = resolveBusOptions({ redisUrl: options.redisUrl ?? (process.env.REDIS_URL ? undefined : previous.redisUrl) }).redisUrl;
+        // The flag, then the environment, then the previous run's Redis; checked before it is
+        // written into gateway.env and the service files.
+        const redisUrl = resolveBusOptions(busOverrides({ ...options, redisUrl: options.redisUrl ?? (process.env.REDIS_URL ? undefined : previous.redisUrl) })).redisUrl;
         const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
         const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
         if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {

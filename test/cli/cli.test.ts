@@ -72,11 +72,11 @@ describe("pi-gateway push", () => {
   test("unreachable Redis: clear error, --json error object, non-zero exit", async () => {
     const port = await freePort();
     const result = await runCli(["status", "--timeout", "1s"], { env: { REDIS_URL: `redis://:secret@127.0.0.1:${port}` } });
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`^pi-gateway: Redis unreachable at redis://:\\*\\*\\*@127.0.0.1:${port}: .*ECONNREFUSED`));
+    assert.equal(result.code, 3);
+    assert.match(result.stderr, new RegExp(`^pi-gateway: Redis at redis://:\\*\\*\\*@127.0.0.1:${port} refused the connection: start it`));
     assert.doesNotMatch(result.stderr, /secret/);
     const json = await runCli(["push", "x", "--json", "--retry", "0s", "--timeout", "1s"], { env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
-    assert.equal(json.code, 1);
+    assert.equal(json.code, 3);
     assert.equal((JSON.parse(json.stdout) as { code: string }).code, "REDIS_UNREACHABLE");
   });
 

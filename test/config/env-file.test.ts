@@ -24,6 +24,6 @@ test("every command reads the file setup wrote (HOME/.config/pi-gateway/gateway.
   mkdirSync(join(home, ".config/pi-gateway"), { recursive: true });
   writeFileSync(join(home, ".config/pi-gateway/gateway.env"), "REDIS_URL=redis://127.0.0.1:1\n");
   const result = await runCli(["status", "--timeout", "500ms"], { env: { HOME: home, REDIS_URL: "", GATEWAY_ENV_FILE: "" } });
-  assert.equal(result.code, 1);
-  assert.match(result.stderr, /Redis unreachable at redis:\/\/127\.0\.0\.1:1:/, "the URL came from the file");
+  assert.equal(result.code, 3);
+  assert.match(result.stderr, /Redis at redis:\/\/127\.0\.0\.1:1 refused the connection/, "the URL came from the file");
 });

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseDuration } from "../../config/duration.js";
 import { createEvent, InvalidEventError } from "../../protocol/event.js";
-import { action, globalOptions, oneLine, print, printJson, UsageError, withBus } from "../context.js";
+import { resolveBusOptions } from "../../config/bus-options.js";
+import { action, globalOptions, oneLine, print, printJson, usage, UsageError, withBusRetrying } from "../context.js";
 
 interface PushFlags {
   source: string;
@@ -23,7 +24,7 @@ export function registerPush(program: Command): void {
     .option("-t, --target <session>", "also deliver to this session (must be registered)")
     .option("-o, --origin <session>", "session whose job produced it (default: $GATEWAY_SESSION_ID)")
     .option("--id <id>", "event id (default: a new UUID); pushing the same id twice delivers once")
-    .option("--retry <duration>", "keep retrying this long while Redis is unreachable (default 30s)")
+    .option("--retry <duration>", "keep retrying this long while Redis is unreachable (default: $GATEWAY_PUSH_RETRY or 30s)")
     .addHelpText(
       "after",
       `
@@ -47,10 +48,11 @@ Examples:
           if (error instanceof InvalidEventError) throw new UsageError(`invalid event: ${error.message}`);
           throw error;
         }
-        const retryMs = flags.retry ? parseDuration(flags.retry) : undefined;
         // Redis being down when the push starts is covered by the same retry window as a failure mid-push.
-        const connectOptions = options.timeout ? options : { ...options, timeout: flags.retry ?? "30s" };
-        const result = await withBus(connectOptions, (bus) => bus.pushWithRetry(event, {}, retryMs));
+        const window = flags.retry
+          ? { ms: usage(() => parseDuration(flags.retry!), "--retry"), from: "--retry" }
+          : { ms: resolveBusOptions().pushRetryMs, from: "GATEWAY_PUSH_RETRY" };
+        const result = await withBusRetrying(options, window, (bus, retry) => bus.pushWithRetry(event, {}, retry.remainingMs, retry.onWait));
         const duplicate = result.status === "duplicate";
         if (options.json) {
           const { status, sessions, undrained, attempts } = result;
