@@ -366,11 +366,12 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     const newHolder = this.holder?.instance !== holder.instance;
     this.owned = false;
     this.holder = holder;
+    // The host tells its user (the daemon's exit line, the extension's notice): debug only here.
     if (wasOwner) {
-      this.log.error({ session: this.sessionId, holder }, "the session id was taken over by another instance; stopped draining");
+      this.log.debug({ session: this.sessionId, holder }, "the session id was taken over by another instance; stopped draining");
       this.emit("lost", holder);
     } else if (newHolder) {
-      this.log.warn({ session: this.sessionId, holder }, "the session id is held by another live instance; not draining");
+      this.log.debug({ session: this.sessionId, holder }, "the session id is held by another live instance; not draining");
       this.emit("held", holder);
     }
   }
