@@ -96,6 +96,16 @@ describe("pi-gateway daemon and the session id lease", () => {
     await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("after-takeover"), 10_000);
   });
 
+  test("race: two daemons started at the same moment end with exactly one running", async () => {
+    const results = await Promise.allSettled([daemon(), daemon()]);
+    const winners = results.filter((r): r is PromiseFulfilledResult<DaemonProcess> => r.status === "fulfilled").map((r) => r.value);
+    const losers = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => String((r.reason as Error).message));
+    assert.equal(winners.length, 1, `exactly one daemon runs: ${losers.join(" | ")}`);
+    assert.equal(losers.length, 1);
+    assert.match(losers[0]!, new RegExp(`exited with 1 before listening:[\\s\\S]*session id "gateway" is held by daemon pid ${winners[0]!.child.pid} `));
+    assert.equal((await owner()).pid, winners[0]!.child.pid);
+  });
+
   test("--takeover is documented in pi-gateway daemon --help", async () => {
     const help = await runCli(["daemon", "--help"]);
     assert.equal(help.code, 0);
