@@ -17,12 +17,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
+import { processGone } from "./lease.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
@@ -315,7 +315,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       kind: this.options.kind ?? "pi",
     };
     let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined });
-    if (result.status === "held" && (await this.predecessorIsDead({ ...result.holder, presenceDeadline: result.holder.expires }))) {
+    if (result.status === "held" && processGone(result.holder)) {
       // The holder's process is gone (same host): take its place now rather than when its lease
       // runs out, but only from that holder, so two successors of one dead holder cannot both win.
       result = await this.bus.register(registration, { takeover: result.holder.instance });
@@ -391,14 +391,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   }
 
   private async predecessorIsDead(previous: { pid: number | undefined; host: string; presenceDeadline: number }): Promise<boolean> {
-    if (previous.presenceDeadline < (await this.bus.serverTime())) return true;
-    if (previous.host !== hostname() || !previous.pid) return false;
-    try {
-      process.kill(previous.pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ESRCH";
-    }
+    return previous.presenceDeadline < (await this.bus.serverTime()) || processGone(previous);
   }
 
   private every(ms: number, fn: () => void | Promise<void>): void {

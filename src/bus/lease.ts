@@ -1,8 +1,20 @@
 /**
- * How a lease holder is named to a user, in one place: the daemon's refusal, the extension's
- * status bar and /gateway, and the CLI all say it the same way.
+ * Small facts about a session id's lease holder: whether it provably died, and how it is named to
+ * a user, in one place (the daemon's refusal, the extension's status bar and /gateway, the CLI).
  */
+import { hostname } from "node:os";
 import type { LeaseHolder } from "./bus.js";
+
+/** Is the holder's process provably gone: on this host, and no process has its pid any more. */
+export function processGone(holder: { host: string; pid: number | undefined }): boolean {
+  if (holder.host !== hostname() || !holder.pid) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
 
 /** "daemon pid 1234 on host-a, since 10:02" (the date too when it is not today). */
 export function describeHolder(holder: LeaseHolder, now = Date.now()): string {
