@@ -93,6 +93,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private stopped = false;
   /** Set once start() made the first registration (which is the one that detects a crashed predecessor). */
   private started = false;
+  /** Set when start() begins: deliveries may flow from then on (not after a bare acquire()). */
+  private starting = false;
   private owned = false;
   private forceTakeover: boolean;
   /** Lease operations run one at a time (presence tick, reconnect and drain may overlap). */
@@ -129,6 +131,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   /** Registers the session, subscribes, recovers what a dead predecessor left and drains. */
   async start(): Promise<void> {
     const { bus } = this;
+    this.starting = true;
     bus.client.on("ready", this.onReady);
     bus.client.on("reconnecting", this.onReconnecting);
     bus.client.on("close", this.onClose);
@@ -185,7 +188,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   /** Drains now, or right after the drain in progress (never two at once). */
   requestDrain(): void {
     // Not before start(): a host may acquire() the id before it is ready to take deliveries.
-    if (this.stopped || !this.owned || !this.started) return;
+    if (this.stopped || !this.owned || !this.starting) return;
     void this.drain().catch((error: Error) => this.emit("drainFailed", error));
   }
 
