@@ -50,11 +50,11 @@ async function startPi(env: Record<string, string>): Promise<RpcPi> {
 }
 
 /** A daemon as the bus sees it: a live process (sleep) holding `gateway`, renewing its lease. */
-async function holdGateway(): Promise<{ pid: number; die(): void }> {
+async function holdGateway(takeover = false): Promise<{ pid: number; die(): void }> {
   const proc = spawn("sleep", ["120"], { stdio: "ignore" });
   const holderBus = new GatewayBus(bus.client, { ...bus.options, presenceTtlMs: 1_500 });
   const registration = { id: "gateway", role: "central" as const, durable: true, instance: "fake-daemon", kind: "daemon", pid: proc.pid };
-  assert.equal((await holderBus.register(registration)).status, "owner");
+  assert.equal((await holderBus.register(registration, { takeover: takeover ? "force" : undefined })).status, "owner");
   const timer = setInterval(() => void holderBus.register(registration).catch(() => undefined), 400);
   const die = () => {
     clearInterval(timer);
@@ -104,6 +104,26 @@ describe("session id lease in the real pi", () => {
     const owner = (await bus.sessions()).find((s) => s.id === "gateway")!;
     assert.equal(owner.kind, "pi");
     assert.match(await gatewayReport(pi), /^owner: this session/m);
+  });
+
+  test("central displaced by a takeover: stops draining at once, shows ⛔, takes the id back when the usurper dies", async () => {
+    const pi = await startPi({ GATEWAY_ROLE: "central" });
+    await pi.waitForEvent(isStatus(/^🔗 central$/), 10_000);
+    const since = pi.events.length;
+    const usurper = await holdGateway(true);
+    const who = `daemon pid ${usurper.pid} on ${hostname()}, since \\d\\d:\\d\\d`;
+    // The next claim (a push wakes it) finds the id taken: no wait for the presence tick.
+    await bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
+    const lost = await pi.waitForEvent(isNotice(/was taken over by/), 5_000, since);
+    assert.match(text(lost), new RegExp(`session id "gateway" was taken over by ${who}: this session stopped draining events`));
+    await pi.waitForEvent(isStatus(new RegExp(`^⛔ gateway held by ${who}$`)), 5_000, since);
+    await sleep(1_000);
+    assert.equal(llm.requests.filter((r) => JSON.stringify(r.body).includes("after-takeover")).length, 0, "not drained next to the new owner");
+    assert.equal(await bus.pending("gateway"), 1);
+
+    usurper.die();
+    await pi.waitForEvent(isNotice(/took over session id "gateway"/), 10_000, since);
+    await llm.waitForRequest((r) => r.lastUserText.includes("after-takeover"), 10_000);
   });
 
   test("no GATEWAY_ROLE and the id free: becomes central and says so", async () => {
