@@ -64,6 +64,23 @@ export interface PreviousRegistration {
   presenceDeadline: number;
 }
 
+/** Who holds a session id's lease: the one live instance allowed to drain its queues. */
+export interface LeaseHolder {
+  sessionId: string;
+  instance: string;
+  /** "daemon", "pi" (the extension), or what a custom consumer calls itself. */
+  kind: string;
+  pid: number | undefined;
+  host: string;
+  /** When this instance took the id (ms), 0 if unknown. */
+  since: number;
+  /** Presence deadline (ms): the lease expires then unless renewed. */
+  expires: number;
+  role: string;
+}
+
+export type RegisterResult = { status: "owner"; previous: PreviousRegistration } | { status: "held"; holder: LeaseHolder };
+
 export interface SessionInfo {
   id: string;
   role: SessionRole;
@@ -395,31 +412,51 @@ export class GatewayBus {
 
   // ---------------------------------------------------------------- presence
 
-  /** Registers a session or refreshes its presence. Returns who held the id before. */
-  async register(session: SessionRegistration): Promise<PreviousRegistration> {
+  /**
+   * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
+   * while another instance holds a live lease on the id, unless `takeover` says to take it: "force"
+   * from anyone, or an instance token to take it only from that holder (known to be dead).
+   */
+  async register(session: SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<RegisterResult> {
     const k = this.keys;
     const fields: Array<string | number> = [
       "role", session.role,
       "durable", session.durable ? "1" : "0",
-      "instance", session.instance,
       "pid", session.pid ?? process.pid,
       "host", hostname(),
       "cwd", session.cwd ?? process.cwd(),
       "kind", session.kind ?? "pi",
       ...(session.queues ? ["drains", session.queues.join(",")] : []),
     ];
-    const [instance, pid, host, deadline] = (await this.scripts.register(
+    const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
+    const reply = (await this.scripts.register(
       [k.sessions, k.presence, k.sessionInfo(session.id)],
-      [session.id, this.options.presenceTtlMs, ...fields],
+      [session.id, this.options.presenceTtlMs, takeover, session.instance, ...fields],
     )) as string[];
-    // "started" only when this instance takes over; later calls are presence refreshes.
-    if (instance !== session.instance) await this.client.hset(k.sessionInfo(session.id), "started", Date.now());
+    if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
+    const [, instance, pid, host, deadline] = reply;
     return {
-      instance: instance ?? "",
-      pid: pid ? Number(pid) : undefined,
-      host: host ?? "",
-      presenceDeadline: deadline ? Number(deadline) : 0,
+      status: "owner",
+      previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
     };
+  }
+
+  /** The instance token recorded as the id's owner ("" when none); a cheap check before each claim. */
+  async ownerOf(sid: string): Promise<string> {
+    return (await this.client.hget(this.keys.sessionInfo(sid), "instance")) ?? "";
+  }
+
+  /** The live holder of a session id's lease, or undefined when nobody holds it (free or expired). */
+  async leaseHolder(sid: string): Promise<LeaseHolder | undefined> {
+    const k = this.keys;
+    const [fields, deadline, now] = await Promise.all([
+      this.client.hmget(k.sessionInfo(sid), "instance", "pid", "host", "kind", "started", "role"),
+      this.client.zscore(k.presence, sid),
+      this.serverTime(),
+    ]);
+    const [instance, pid, host, kind, started, role] = fields;
+    if (!instance || !deadline || Number(deadline) < now) return undefined;
+    return toLeaseHolder(sid, [instance, pid ?? "", host ?? "", kind ?? "", started ?? "", deadline, role ?? ""]);
   }
 
   /** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
@@ -589,6 +626,19 @@ function readDeadLetter(entry: string): DeadLetter {
   };
   if (typeof value.id === "string") letter.id = value.id;
   return letter;
+}
+
+function toLeaseHolder(sessionId: string, [instance, pid, host, kind, since, deadline, role]: string[]): LeaseHolder {
+  return {
+    sessionId,
+    instance: instance ?? "",
+    kind: kind || "pi",
+    pid: pid ? Number(pid) : undefined,
+    host: host ?? "",
+    since: since ? Number(since) : 0,
+    expires: deadline ? Number(deadline) : 0,
+    role: role ?? "",
+  };
 }
 
 function toJournalEntry([streamId, fields]: [string, string[]]): JournalEntry {

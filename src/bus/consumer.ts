@@ -9,15 +9,20 @@
  *
  * Drains are triggered by the session's notify channel, by a safety-net poll, and by every
  * (re)connection, so events pushed during an outage are picked up as soon as Redis is back.
+ *
+ * A session id has one live owner at a time (its lease, register-3.lua, renewed with presence):
+ * a consumer whose id is held by another live instance drains nothing and keeps asking on every
+ * presence tick, taking the id when the holder's lease expires; one whose lease was taken stops
+ * draining at its next claim, so two instances never split a queue between them.
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import type { GatewayBus, PreviousRegistration, SessionRole } from "./bus.js";
+import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
+import { processGone } from "./lease.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
@@ -44,6 +49,8 @@ export interface ConsumerOptions {
   /** Ids (of a batch) the host already has, e.g. after a crash between deliver and ack. */
   alreadyDelivered?: (ids: string[]) => Promise<Set<string>> | Set<string>;
   kind?: string;
+  /** Take the id even from a live holder, once, at the first registration (`daemon --takeover`). */
+  takeover?: boolean;
   logger?: Logger;
 }
 
@@ -55,6 +62,12 @@ interface ConsumerEvents {
   drainFailed: [Error];
   /** The previous instance of this session ended without shutting down (crash, kill -9, power loss). */
   predecessorCrashed: [PreviousRegistration];
+  /** Another live instance holds the id: this consumer drains nothing (and keeps checking). */
+  held: [LeaseHolder];
+  /** This consumer owns the id; `waited`: it took the id after waiting for a holder to go. */
+  acquired: [{ waited: boolean }];
+  /** Another instance took the id (e.g. `daemon --takeover`): this consumer stopped draining. */
+  lost: [LeaseHolder];
 }
 
 export interface ConsumerStats {
@@ -70,6 +83,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   readonly queues: string[];
   readonly stats: ConsumerStats = { delivered: 0, duplicates: 0, deadLettered: 0, batches: 0, lastDeliveryAt: null };
   state: ConnectionState = "connecting";
+  /** The live holder of the id while this consumer does not own it. */
+  holder: LeaseHolder | undefined;
 
   private subscriber: Redis | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -78,6 +93,12 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private stopped = false;
   /** Set once start() made the first registration (which is the one that detects a crashed predecessor). */
   private started = false;
+  /** Set when start() begins: deliveries may flow from then on (not after a bare acquire()). */
+  private starting = false;
+  private owned = false;
+  private forceTakeover: boolean;
+  /** Lease operations run one at a time (presence tick, reconnect and drain may overlap). */
+  private leaseOp: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private readonly bus: GatewayBus;
   private readonly onReady = () => this.onConnected();
@@ -95,6 +116,12 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     }
     this.log = options.logger ?? silentLogger;
     this.queues = [...new Set([options.sessionId, ...(options.extraQueues ?? [])])];
+    this.forceTakeover = options.takeover ?? false;
+  }
+
+  /** Does this consumer hold the id's lease (and so drain its queues)? */
+  get owner(): boolean {
+    return this.owned;
   }
 
   get sessionId(): string {
@@ -104,6 +131,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   /** Registers the session, subscribes, recovers what a dead predecessor left and drains. */
   async start(): Promise<void> {
     const { bus } = this;
+    this.starting = true;
     bus.client.on("ready", this.onReady);
     bus.client.on("reconnecting", this.onReconnecting);
     bus.client.on("close", this.onClose);
@@ -118,7 +146,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     });
     await subscriber.subscribe(...this.queues.map((q) => bus.keys.notify(q)));
 
-    await this.registerAndRecover(true);
+    if (!this.owned) await this.registerAndRecover();
     this.started = true;
     this.setState(bus.client.status === "ready" ? "connected" : "reconnecting");
 
@@ -126,6 +154,14 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.every(Math.max(Math.floor(presenceTtlMs / 3), 250), () => this.maintain());
     this.every(pollIntervalMs, () => this.requestDrain());
     await this.drain();
+  }
+
+  /**
+   * Takes the id's lease now, before start(): false when another live instance holds it (see
+   * `holder`). The daemon calls it first so that a second daemon refuses to run at all.
+   */
+  acquire(): Promise<boolean> {
+    return this.registerAndRecover();
   }
 
   /** Unsubscribes, clears timers and takes the session out of service. Idempotent. */
@@ -151,12 +187,14 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
 
   /** Drains now, or right after the drain in progress (never two at once). */
   requestDrain(): void {
-    if (this.stopped) return;
+    // Not before start(): a host may acquire() the id before it is ready to take deliveries.
+    if (this.stopped || !this.owned || !this.starting) return;
     void this.drain().catch((error: Error) => this.emit("drainFailed", error));
   }
 
   /** Drains every queue until empty. Resolves when done (including a re-run requested meanwhile). */
   drain(): Promise<void> {
+    if (!this.owned) return Promise.resolve();
     if (this.draining) {
       this.drainAgain = true;
       return this.draining;
@@ -176,6 +214,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
 
   private async drainQueue(queue: string): Promise<void> {
     while (!this.stopped) {
+      if (!(await this.stillOwner())) return;
       const claimed = await this.bus.claim(queue);
       this.stats.duplicates += claimed.duplicates;
       if (claimed.deadLettered) {
@@ -244,7 +283,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.setState("connected");
     if (!this.started) return;
     try {
-      await this.registerAndRecover(false);
+      await this.registerAndRecover();
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, "re-register after reconnect failed");
     }
@@ -255,7 +294,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private async maintain(): Promise<void> {
     if (this.stopped || !this.started || this.bus.client.status !== "ready") return;
     try {
-      await this.registerAndRecover(false);
+      await this.registerAndRecover();
       const reaped = await this.bus.reapExpired();
       for (const r of reaped) this.log.info(r, "reaped a dead session");
     } catch (error) {
@@ -263,25 +302,60 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  private async registerAndRecover(starting: boolean): Promise<void> {
-    const previous = await this.bus.register({
+  /** Takes or renews the lease (one operation at a time); false while another instance holds it. */
+  private registerAndRecover(): Promise<boolean> {
+    const run = this.leaseOp.then(() => this.renewLease());
+    this.leaseOp = run.catch(() => undefined);
+    return run;
+  }
+
+  private async renewLease(): Promise<boolean> {
+    const registration = {
       id: this.sessionId,
       role: this.options.role,
       durable: this.options.durable,
       instance: this.instance,
       kind: this.options.kind ?? "pi",
       queues: this.queues,
-    });
+    };
+    let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined });
+    if (result.status === "held" && processGone(result.holder)) {
+      // The holder's process is gone (same host): take its place now rather than when its lease
+      // runs out, but only from that holder, so two successors of one dead holder cannot both win.
+      result = await this.bus.register(registration, { takeover: result.holder.instance });
+    }
+    if (result.status === "held") {
+      this.heldBy(result.holder);
+      return false;
+    }
+    this.forceTakeover = false;
+    const acquiring = !this.owned;
+    this.owned = true;
+    this.holder = undefined;
+    if (acquiring) await this.takeOver(result.previous);
+    else await this.recover(false);
+    return true;
+  }
+
+  /** This consumer just got the id: recover what its predecessor left, tell the host. */
+  private async takeOver(previous: PreviousRegistration): Promise<void> {
     // A previous instance of this session that is provably dead (same host, process gone, or its
     // presence lapsed) cannot ack anything any more: take its in-flight events back right away
     // instead of waiting for their leases.
-    const takeover = starting && previous.instance !== "" && previous.instance !== this.instance;
-    const predecessorDead = takeover && (await this.predecessorIsDead(previous));
+    const replaced = previous.instance !== "" && previous.instance !== this.instance;
+    const predecessorDead = replaced && (await this.predecessorIsDead(previous));
     // A clean shutdown drops the presence entry; one that is still there means the process died.
     if (predecessorDead && previous.presenceDeadline > 0) this.emit("predecessorCrashed", previous);
+    await this.recover(predecessorDead);
+    if (this.started) this.log.info({ session: this.sessionId }, "took over the session id: its holder is gone");
+    this.emit("acquired", { waited: this.started });
+    this.requestDrain();
+  }
+
+  private async recover(all: boolean): Promise<void> {
     let recovered = 0;
     for (const queue of this.queues) {
-      if (predecessorDead) recovered += await this.bus.recoverAll(queue);
+      if (all) recovered += await this.bus.recoverAll(queue);
       else recovered += await this.bus.recoverExpired(queue);
     }
     if (recovered) {
@@ -290,15 +364,38 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  private async predecessorIsDead(previous: { pid: number | undefined; host: string; presenceDeadline: number }): Promise<boolean> {
-    if (previous.presenceDeadline < (await this.bus.serverTime())) return true;
-    if (previous.host !== hostname() || !previous.pid) return false;
-    try {
-      process.kill(previous.pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ESRCH";
+  /** Another live instance holds the id: drain nothing, and say so once per holder. */
+  private heldBy(holder: LeaseHolder): void {
+    const wasOwner = this.owned;
+    const newHolder = this.holder?.instance !== holder.instance;
+    this.owned = false;
+    this.holder = holder;
+    // The host tells its user (the daemon's exit line, the extension's notice): debug only here.
+    if (wasOwner) {
+      this.log.debug({ session: this.sessionId, holder }, "the session id was taken over by another instance; stopped draining");
+      this.emit("lost", holder);
+    } else if (newHolder) {
+      this.log.debug({ session: this.sessionId, holder }, "the session id is held by another live instance; not draining");
+      this.emit("held", holder);
     }
+  }
+
+  /**
+   * Checked before every claim: a takeover (`daemon --takeover`, or this process frozen past its
+   * lease) must stop this consumer at once, not at its next presence tick, so it never keeps
+   * draining next to the new owner. At most the batch already in hand is finished.
+   */
+  private async stillOwner(): Promise<boolean> {
+    if (!this.owned) return false;
+    const owner = await this.bus.ownerOf(this.sessionId);
+    if (owner === "" || owner === this.instance) return true;
+    const holder = await this.bus.leaseHolder(this.sessionId);
+    this.heldBy(holder ?? { sessionId: this.sessionId, instance: owner, kind: "another instance", pid: undefined, host: "", since: 0, expires: 0, role: "" });
+    return false;
+  }
+
+  private async predecessorIsDead(previous: { pid: number | undefined; host: string; presenceDeadline: number }): Promise<boolean> {
+    return previous.presenceDeadline < (await this.bus.serverTime()) || processGone(previous);
   }
 
   private every(ms: number, fn: () => void | Promise<void>): void {

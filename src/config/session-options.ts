@@ -14,8 +14,16 @@ type Env = Record<string, string | undefined>;
 export type DeliverAs = "followUp" | "steer";
 
 export interface SessionOptions {
+  /** With `autoRole`, provisional: "central" until the central id turns out to be held. */
   role: SessionRole;
+  /**
+   * No GATEWAY_ROLE (nor GATEWAY_ID): the session becomes central when no live instance holds the
+   * central id once Redis answers, else a satellite (see satelliteOf).
+   */
+  autoRole: boolean;
   sessionId: string;
+  /** GATEWAY_ID when set and valid (the daemon's session id, whatever GATEWAY_ROLE says). */
+  explicitId: string | undefined;
   /** Stable ids keep their queue while the session is down; pid-based ones don't. */
   durable: boolean;
   deliverAs: DeliverAs;
@@ -46,19 +54,13 @@ export const SESSION_ENV_VARS = [
 
 export function resolveSessionOptions(env: Env = process.env, pid = process.pid): SessionOptions {
   const warnings: string[] = [];
-  const role: SessionRole = (() => {
-    const value = (env.GATEWAY_ROLE ?? "").trim().toLowerCase();
-    if (value === "central" || value === "satellite") return value;
-    if (value) warnings.push(`GATEWAY_ROLE="${env.GATEWAY_ROLE}" is not central or satellite; running as satellite`);
-    return "satellite";
-  })();
-
   let explicitId: string | undefined;
   if (env.GATEWAY_ID) {
     const parsed = SessionIdSchema.safeParse(env.GATEWAY_ID);
     if (parsed.success) explicitId = parsed.data;
     else warnings.push(`GATEWAY_ID="${env.GATEWAY_ID}" is not a valid session id (letters, digits, _ . : -); ignored`);
   }
+  const { role, autoRole } = resolveRole(env.GATEWAY_ROLE, explicitId, warnings);
   const sessionId = explicitId ?? (role === "central" ? DEFAULT_CENTRAL_SESSION : `pid-${pid}`);
 
   const deliverAs: DeliverAs = (() => {
@@ -86,7 +88,9 @@ export function resolveSessionOptions(env: Env = process.env, pid = process.pid)
   const watchdogCheckMs = duration("GATEWAY_WATCHDOG_CHECK", defaultWatchdogCheck(watchdogThresholdMs));
   return {
     role,
+    autoRole,
     sessionId,
+    explicitId,
     durable: role === "central" || explicitId !== undefined,
     deliverAs,
     acceptTimeoutMs: duration("GATEWAY_ACCEPT_TIMEOUT", 2_000),
@@ -96,6 +100,27 @@ export function resolveSessionOptions(env: Env = process.env, pid = process.pid)
     watchdogCheckMs,
     warnings,
   };
+}
+
+/**
+ * GATEWAY_ROLE: "central" / "satellite" as asked; unset, empty or unknown: decided at start
+ * (central when the central id is free). A named session (GATEWAY_ID without a role) stays a
+ * satellite, as it always was: naming a session is a deliberate choice, not a new user's default.
+ */
+function resolveRole(raw: string | undefined, explicitId: string | undefined, warnings: string[]): { role: SessionRole; autoRole: boolean } {
+  const value = (raw ?? "").trim().toLowerCase();
+  if (value === "central" || value === "satellite") return { role: value, autoRole: false };
+  if (explicitId) {
+    if (value) warnings.push(`GATEWAY_ROLE="${raw}" is not central or satellite; running as satellite ${explicitId}`);
+    return { role: "satellite", autoRole: false };
+  }
+  if (value) warnings.push(`GATEWAY_ROLE="${raw}" is not central or satellite; deciding by itself (central if no live session holds the central id)`);
+  return { role: "central", autoRole: true };
+}
+
+/** The satellite a session with an automatic role becomes when the central id is held. */
+export function satelliteOf(session: SessionOptions, pid = process.pid): SessionOptions {
+  return { ...session, role: "satellite", sessionId: `pid-${pid}`, durable: false };
 }
 
 /** Check often enough that an alarm comes at most a tenth of the threshold late, at most once a minute. */

@@ -17,6 +17,7 @@ interface DaemonFlags {
   host?: string;
   port?: string;
   cwd?: string;
+  takeover?: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -26,6 +27,10 @@ export function registerDaemon(program: Command): void {
     .option("--host <host>", "address to listen on (default: $GATEWAY_HOST or 127.0.0.1, loopback only)")
     .option("--port <port>", "port (default: $GATEWAY_PORT or 8787; 0 picks a free one)")
     .option("--cwd <dir>", "working directory of the agent (default: the current one)")
+    .option(
+      "--takeover",
+      "take the session id ($GATEWAY_ID or gateway) even while another daemon or central pi holds it; that one stops draining at once (without it, a held id makes the daemon exit 1 naming the holder)",
+    )
     .addHelpText("after", `\nEnvironment: ${DAEMON_ENV_VARS.join(", ")}`)
     .action(
       action(async (flags: DaemonFlags, command: Command) => {
@@ -50,8 +55,12 @@ export function registerDaemon(program: Command): void {
             }),
           );
         }
+        let lost: ((message: string) => void) | undefined;
         const daemon = new GatewayDaemon({
           bus,
+          sessionId: session.explicitId,
+          takeover: flags.takeover,
+          onSessionLost: (message) => lost?.(message),
           cwd: flags.cwd ?? process.cwd(),
           channels,
           owner: settings.owner,
@@ -96,6 +105,12 @@ export function registerDaemon(program: Command): void {
           };
           process.once("SIGINT", () => shutdown("SIGINT"));
           process.once("SIGTERM", () => shutdown("SIGTERM"));
+          // Displaced by another owner (`--takeover`): never keep running next to it.
+          lost = (message) => {
+            process.stderr.write(`pi-gateway: ${message}\n`);
+            process.exitCode = 1;
+            shutdown("session taken over");
+          };
         });
       }),
     );

@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { keySpace } from "../protocol/keys.js";
+import { DEFAULT_CENTRAL_SESSION, keySpace } from "../protocol/keys.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
 export const PRIORITIES: Priority[] = ["human", "event", "heartbeat"];
@@ -83,14 +83,17 @@ export class CommandQueue {
   ) {
     const p = options.prefix;
     const gateway = keySpace(p);
+    // A daemon with its own GATEWAY_ID (a second daemon next to the default one) gets its own
+    // queue; the default id keeps the original key names, so an upgrade finds its queued commands.
+    const d = options.session === DEFAULT_CENTRAL_SESSION ? `${p}:daemon` : `${p}:daemon:${options.session}`;
     this.keys = {
-      stream: (priority: Priority) => `${p}:daemon:queue:${priority}`,
-      seen: `${p}:daemon:seen`,
-      done: `${p}:daemon:done`,
+      stream: (priority: Priority) => `${d}:queue:${priority}`,
+      seen: `${d}:seen`,
+      done: `${d}:done`,
       /** Hash command id -> time its turn started; removed when the turn ends in any way. */
-      started: `${p}:daemon:started`,
+      started: `${d}:started`,
       /** Hash command id -> RetryState JSON, for commands whose turn failed and will run again. */
-      retry: `${p}:daemon:retry`,
+      retry: `${d}:retry`,
       deadLetters: gateway.deadLetters,
       journal: gateway.journal,
     };

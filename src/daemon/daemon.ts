@@ -15,7 +15,9 @@
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
-import { firstLine, GatewayBus } from "../bus/bus.js";
+import { firstLine, GatewayBus, type LeaseHolder } from "../bus/bus.js";
+import { GatewayError } from "../bus/errors.js";
+import { describeHolder } from "../bus/lease.js";
 import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
@@ -35,6 +37,10 @@ export interface DaemonOptions {
   cwd: string;
   agentDir?: string;
   sessionId?: string;
+  /** Take the session id even from a live holder (`pi-gateway daemon --takeover`). */
+  takeover?: boolean;
+  /** Another instance took the session id: the daemon stopped draining and should exit. */
+  onSessionLost?: (message: string) => void;
   channels: Channel[];
   /** Where replies to events, heartbeats and alarms go (e.g. the owner's Telegram chat). */
   owner?: ReplyAddress;
@@ -90,26 +96,13 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       deadLetterCap: options.bus.deadLetterCap,
       journalCap: options.bus.journalCap,
     });
+    await this.claimSession(sessionId);
     const replays = await this.queue.init();
     if (replays) this.log.warn({ replays }, "replaying commands that were in progress (or waiting for a retry) when the daemon stopped");
     await this.agent.start();
 
     for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
 
-    this.consumer = new EventConsumer({
-      bus: this.bus,
-      sessionId,
-      role: "central",
-      durable: true,
-      extraQueues: [options.bus.legacySession],
-      kind: "daemon",
-      logger: this.log,
-      deliver: (batch) => this.acceptEvents(batch),
-      alreadyDelivered: async (ids) => {
-        const seen = await this.queue.seen(ids.map((id) => `event:${id}`));
-        return new Set(ids.filter((id) => seen.has(`event:${id}`)));
-      },
-    });
     this.consumer.on("drainFailed", (error) => this.log.warn({ err: error.message }, "event drain failed; retrying"));
     this.watchdog = new HeartbeatWatchdog({
       thresholdMs: options.watchdogThresholdMs,
@@ -117,7 +110,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       lastHeartbeat: (await this.bus.lastHeartbeat()) ?? Date.now(),
       onAlarm: (elapsed) => void this.alarm(elapsed),
       refresh: async () => {
-        if (this.watchdog) {
+        // Only the owner writes the session's record (a displaced daemon is shutting down).
+        if (this.watchdog && this.consumer.owner) {
           await this.bus.client.hset(this.bus.keys.sessionInfo(sessionId), "watchdog", this.watchdog.state, "watchdogThreshold", this.watchdog.thresholdMs);
         }
         return { lastHeartbeat: await this.bus.lastHeartbeat() };
@@ -128,6 +122,38 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.state = "idle";
     this.loop = this.processLoop();
     this.log.info({ session: this.agent.sessionFile, channels: options.channels.map((c) => c.name) }, "daemon started");
+  }
+
+  /**
+   * Takes the session id's lease before anything touches its queues or the agent: one live owner
+   * per id, so a second daemon (or a central pi already running) never splits the event stream.
+   */
+  private async claimSession(sessionId: string): Promise<void> {
+    const { options } = this;
+    this.consumer = new EventConsumer({
+      bus: this.bus,
+      sessionId,
+      role: "central",
+      durable: true,
+      extraQueues: [options.bus.legacySession],
+      kind: "daemon",
+      takeover: options.takeover,
+      logger: this.log,
+      deliver: (batch) => this.acceptEvents(batch),
+      alreadyDelivered: async (ids) => {
+        const seen = await this.queue.seen(ids.map((id) => `event:${id}`));
+        return new Set(ids.filter((id) => seen.has(`event:${id}`)));
+      },
+    });
+    if (!(await this.consumer.acquire())) {
+      await this.bus.close();
+      throw new GatewayError(sessionHeldMessage(sessionId, this.consumer.holder), "SESSION_HELD");
+    }
+    this.consumer.on("lost", (holder) => {
+      const message = `session id "${sessionId}" was taken over by ${describeHolder(holder)}; this daemon stopped draining events and shuts down`;
+      this.log.error({ holder }, message);
+      this.options.onSessionLost?.(message);
+    });
   }
 
   /**
@@ -381,6 +407,12 @@ type TurnOutcome = { result: TurnResult } | { error: Error };
 
 /** Longest prompt text sent live with a turn's start (the history API has it whole). */
 const LIVE_PROMPT_MAX = 4_000;
+
+/** One line: who holds the id and the three ways out. */
+export function sessionHeldMessage(sessionId: string, holder: LeaseHolder | undefined): string {
+  const who = holder ? describeHolder(holder) : "another live instance";
+  return `session id "${sessionId}" is held by ${who}; stop it, set another GATEWAY_ID, or run pi-gateway daemon --takeover`;
+}
 
 function sameAddress(a: ReplyAddress | undefined, b: ReplyAddress | undefined): boolean {
   return a !== undefined && b !== undefined && a.channel === b.channel && a.to === b.to;

@@ -177,3 +177,16 @@ test("a replay knows whether its turn had started: begin() records when, a comma
   assert.equal(untouched.replayed, true);
   assert.equal(untouched.interruptedAt, undefined, "never started: runs as new");
 });
+
+test("a daemon with its own GATEWAY_ID has its own queue; the default id keeps the original key names", async () => {
+  const main = new CommandQueue(client, options);
+  const other = new CommandQueue(client, { ...options, session: "other" });
+  await main.init();
+  await other.init();
+  await main.submit(msg("for-main", "human"));
+  await other.submit(msg("for-other", "human"));
+  assert.equal(await client.xlen("agent:daemon:queue:human"), 1, "default id: original key");
+  assert.equal(await client.xlen("agent:daemon:other:queue:human"), 1);
+  assert.deepEqual(await drain(other), ["for-other"], "two daemons never take each other's commands");
+  assert.deepEqual(await drain(main), ["for-main"]);
+});

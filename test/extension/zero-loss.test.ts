@@ -103,6 +103,8 @@ describe("zero loss through the real pi", () => {
     await waitFor(async () => (await bus.pending("gateway")) + (await bus.client.hlen(bus.keys.inflight("gateway"))) === 0, "queues empty", 10_000);
     const finalRecords = recordedEventIds(sessionsDir(piEnv));
     for (const id of ids) assert.equal(finalRecords.get(id), 1, `${id} recorded exactly once`);
+    // pi writes the message to the session file before it calls the LLM: wait for that call.
+    await waitFor(() => ids.every((id) => idsSeenByLlm().has(id)), "every event reached the LLM", 5_000).catch(() => undefined);
     const seen = idsSeenByLlm();
     for (const id of ids) assert.ok(seen.has(id), `${id} reached the LLM`);
   });

@@ -1,23 +1,40 @@
 --[[
-  Register a session (or refresh its presence): add it to the registry, extend its presence
-  deadline and store its metadata. Called again on every presence tick, so a session that was
-  reaped while its process was frozen comes back by itself.
+  Register a session (or renew its lease and presence). A durable session id has exactly one live
+  owner at a time: the instance recorded in the session hash, for as long as its presence deadline
+  lies ahead. Registration refuses when another instance holds a live lease, unless asked to take
+  over; an expired lease (the holder died or stopped) is taken over by whoever asks first. Called
+  again on every presence tick, so a holder learns here that its lease was taken, and a session
+  that was reaped while its process was frozen comes back by itself.
 
   KEYS[1] sessions set  KEYS[2] presence zset  KEYS[3] session info hash
   ARGV[1] session id    ARGV[2] presence ttl (ms)
-  ARGV[3..] metadata field/value pairs (must include 'instance')
+  ARGV[3] takeover: ''  never take a live lease; '*' take it from anyone (pi-gateway daemon
+          --takeover); an instance token: take it only from that holder (known to be dead), so
+          two successors of one dead holder cannot both win
+  ARGV[4] this instance's token
+  ARGV[5..] metadata field/value pairs
 
-  Returns the previous {instance, pid, host, presence deadline} ('' where unknown).
+  Returns {'owner', previous instance, pid, host, presence deadline} ('' where unknown), or
+  {'held', instance, pid, host, kind, since, presence deadline, role} of the live holder.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local sid, ttl = ARGV[1], tonumber(ARGV[2])
-local prev = redis.call('HMGET', KEYS[3], 'instance', 'pid', 'host')
+local sid, ttl, takeover, me = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local prev = redis.call('HMGET', KEYS[3], 'instance', 'pid', 'host', 'kind', 'started', 'role')
 local deadline = redis.call('ZSCORE', KEYS[2], sid) or ''
+local holder = prev[1] or ''
+local live = holder ~= '' and holder ~= me and deadline ~= '' and tonumber(deadline) >= now
+if live and takeover ~= '*' and takeover ~= holder then
+  return {'held', holder, prev[2] or '', prev[3] or '', prev[4] or '', prev[5] or '', deadline, prev[6] or ''}
+end
 redis.call('SADD', KEYS[1], sid)
 redis.call('ZADD', KEYS[2], now + ttl, sid)
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+local fields = {'instance', me, 'seen', now}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+-- 'started' is the lease's "since": set when an instance takes the id, kept while it renews.
+if holder ~= me then
+  fields[#fields + 1] = 'started'
+  fields[#fields + 1] = now
+end
 redis.call('HSET', KEYS[3], unpack(fields))
-redis.call('HSET', KEYS[3], 'seen', now)
-return {prev[1] or '', prev[2] or '', prev[3] or '', deadline}
+return {'owner', holder, prev[2] or '', prev[3] or '', deadline}

@@ -5,7 +5,7 @@ import { action, ago, globalOptions, print, printJson, table, withBus } from "..
 export function registerSessions(program: Command): void {
   program
     .command("sessions")
-    .description("list registered sessions with their role, presence and queue")
+    .description("list registered sessions with their role, presence, queue and owner (the one instance that drains each id)")
     .option("--reap", "remove sessions whose process died (their undelivered events are dead-lettered)")
     .action(
       action(async (flags: { reap?: boolean }, command: Command) => {
@@ -29,15 +29,17 @@ export function presenceLabel(session: SessionInfo): string {
 
 export function sessionTable(sessions: SessionInfo[]): string {
   return table(
-    ["SESSION", "ROLE", "STATE", "PENDING", "IN-FLIGHT", "PID", "HOST", "SEEN", "CWD"],
+    ["SESSION", "ROLE", "STATE", "PENDING", "IN-FLIGHT", "OWNER", "HOST", "SINCE", "SEEN", "CWD"],
     sessions.map((s) => [
       s.id,
       s.role,
       presenceLabel(s),
       String(s.pending),
       String(s.inFlight),
-      s.pid ? String(s.pid) : "-",
+      // The one instance allowed to drain the id (the last one, when the session is not live).
+      `${s.kind ?? "?"}${s.pid ? ` pid ${s.pid}` : ""}`,
       s.host ?? "-",
+      ago(s.started),
       ago(s.lastSeen),
       s.cwd ?? "-",
     ]),

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { redactUrl } from "../../bus/connection.js";
+import { describeHolder } from "../../bus/lease.js";
+import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
 import { action, ago, globalOptions, print, printJson, withBus } from "../context.js";
 import { sessionTable } from "./sessions.js";
 
@@ -11,11 +13,12 @@ export function registerStatus(program: Command): void {
       action(async (_flags: object, command: Command) => {
         const options = globalOptions(command);
         await withBus(options, async (bus) => {
-          const status = await bus.status();
+          const [status, central] = await Promise.all([bus.status(), bus.leaseHolder(DEFAULT_CENTRAL_SESSION)]);
           status.redis.url = redactUrl(status.redis.url);
-          if (options.json) return printJson({ ok: true, ...status });
+          if (options.json) return printJson({ ok: true, ...status, central: central ?? null });
           const r = status.redis;
           print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
+          print(`central      ${DEFAULT_CENTRAL_SESSION}: ${central ? `held by ${describeHolder(central)}` : "no live owner (its events wait in its queue)"}`);
           print(`heartbeat    ${status.lastHeartbeat ? `${ago(status.lastHeartbeat)} (${new Date(status.lastHeartbeat).toISOString()})` : "never seen"}`);
           print(`dead letters ${status.deadLetters}${status.deadLetters ? "  (pi-gateway dead-letters to inspect)" : ""}`);
           print(`duplicates   ${status.duplicates}${status.duplicates ? "  (ids seen before, not delivered again: pi-gateway tail --kind duplicate)" : ""}`);
