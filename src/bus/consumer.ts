@@ -16,6 +16,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
 import { silentLogger, type Logger } from "../util/logger.js";
+import { processAlive } from "../util/process.js";
 import type { GatewayBus, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
 
@@ -292,12 +293,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private async predecessorIsDead(previous: { pid: number | undefined; host: string; presenceDeadline: number }): Promise<boolean> {
     if (previous.presenceDeadline < (await this.bus.serverTime())) return true;
     if (previous.host !== hostname() || !previous.pid) return false;
-    try {
-      process.kill(previous.pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ESRCH";
-    }
+    return !processAlive(previous.pid);
   }
 
   private every(ms: number, fn: () => void | Promise<void>): void {

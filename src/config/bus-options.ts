@@ -4,6 +4,7 @@
  */
 import { DEFAULT_PREFIX, LEGACY_SESSION } from "../protocol/keys.js";
 import { parseDuration } from "./duration.js";
+import { runningEmbeddedRedis } from "./embedded-redis-record.js";
 
 export interface BusOptions {
   /** redis:// or rediss:// (TLS), with optional user:password and /db. */
@@ -80,7 +81,7 @@ export const BUS_ENV_VARS = ["REDIS_URL", "GATEWAY_REDIS_CA_FILE", "GATEWAY_PREF
 /** Defaults, overridden by the environment, overridden by explicit values. */
 export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env = process.env): BusOptions {
   const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
-  if (env.REDIS_URL) options.redisUrl = env.REDIS_URL;
+  options.redisUrl = env.REDIS_URL || defaultRedisUrl(env);
   if (env.GATEWAY_PREFIX) options.prefix = env.GATEWAY_PREFIX;
   if (env.GATEWAY_REDIS_CA_FILE) options.redisCaFile = env.GATEWAY_REDIS_CA_FILE;
   for (const [key, name] of durationVars) {
@@ -95,6 +96,18 @@ export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env 
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
   }
   return options;
+}
+
+/**
+ * Redis when REDIS_URL is unset: the embedded redis-server of a running `pi-gateway daemon` (it
+ * only starts one when the default address did not answer, and every command must reach the same
+ * Redis as the daemon), else the default address. GATEWAY_DEFAULT_REDIS_URL replaces that default
+ * address; it exists so tests never touch a real Redis on 6379.
+ */
+export function defaultRedisUrl(env: Env = process.env): string {
+  const embedded = runningEmbeddedRedis(env);
+  if (embedded) return embedded.url;
+  return env.GATEWAY_DEFAULT_REDIS_URL || DEFAULT_BUS_OPTIONS.redisUrl;
 }
 
 export function parseCount(value: string): number {

@@ -4,12 +4,14 @@ import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
 import { createTelegramChannel } from "../channels/telegram/index.js";
 import { createWebSocketChannel } from "../channels/websocket/server.js";
+import { GatewayError } from "../bus/errors.js";
 import { action, globalOptions } from "../cli/context.js";
-import { resolveBusOptions } from "../config/bus-options.js";
+import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
-import { createLogger } from "../util/logger.js";
+import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
+import { createLogger, type Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
-import { resolveDaemonSettings, DAEMON_ENV_VARS } from "./config.js";
+import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
 import type { Channel } from "./types.js";
 
@@ -32,67 +34,89 @@ export function registerDaemon(program: Command): void {
         const options = globalOptions(command);
         const logger = createLogger("pi-gateway-daemon");
         const settings = resolveDaemonSettings(process.env, flags);
-        const session = resolveSessionOptions();
-        const bus = resolveBusOptions({ redisUrl: options.redisUrl, prefix: options.prefix });
-
-        const websocket = createWebSocketChannel({ token: settings.token, logger });
-        const channels: Channel[] = [websocket];
-        if (settings.telegram) {
-          channels.push(
-            createTelegramChannel({
-              token: settings.telegram.token,
-              apiRoot: settings.telegram.apiRoot,
-              allowedUserIds: settings.telegram.allowedUserIds,
-              allowedChatIds: settings.telegram.allowedChatIds,
-            }),
-          );
+        // First lines on the terminal: which Redis, and whether the daemon started its own.
+        const explicitUrl = options.redisUrl || process.env.REDIS_URL;
+        const redis = await daemonRedis(explicitUrl, (line) => process.stdout.write(`${line}\n`));
+        try {
+          await serve(flags, settings, resolveBusOptions({ redisUrl: redis.url, prefix: options.prefix }), redis, logger);
+        } catch (error) {
+          if (explicitUrl && error instanceof GatewayError && error.code === "REDIS_UNREACHABLE") {
+            const source = options.redisUrl ? "--redis-url" : "REDIS_URL";
+            throw new GatewayError(`${error.message} (set by ${source}; the daemon starts its own redis-server only when neither is set)`, error.code);
+          }
+          throw error;
+        } finally {
+          await redis.embedded?.stop();
         }
-        const daemon = new GatewayDaemon({
-          bus,
-          cwd: flags.cwd ?? process.cwd(),
-          channels,
-          owner: settings.owner,
-          turnTimeoutMs: settings.turnTimeoutMs,
-          turnRetries: settings.turnRetries,
-          turnRetryBackoffMs: settings.turnRetryBackoffMs,
-          shutdownGraceMs: settings.shutdownGraceMs,
-          agingMs: settings.agingMs,
-          collectWindowMs: settings.collectWindowMs,
-          heartbeatFile: session.heartbeatFile,
-          queueModes: settings.queueModes,
-          watchdogThresholdMs: session.watchdogThresholdMs,
-          watchdogCheckMs: session.watchdogCheckMs,
-          logger,
-        });
-        await daemon.start();
-        const app = createHttpApp({
-          bus: daemon.bus,
-          token: settings.token,
-          hooks: settings.hooks,
-          logger,
-          status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
-          ready: async () => (daemon.ready() ? true : { ready: false, reason: "agent or Redis not ready" }),
-        });
-        mountWebRoutes(app);
-        const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token });
-        logger.info({ url: server.url, token: settings.tokenSource, telegram: Boolean(settings.telegram) }, "listening");
-        // One line on stdout for humans and scripts: where to connect.
-        process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);
-
-        await new Promise<void>((resolve) => {
-          const shutdown = (signal: string) => {
-            logger.info({ signal }, "shutting down");
-            void daemon
-              .stop()
-              .then(() => server.close())
-              .then(resolve, (error: Error) => {
-                logger.error({ err: error.message }, "shutdown failed");
-                resolve();
-              });
-          };
-          process.once("SIGINT", () => shutdown("SIGINT"));
-          process.once("SIGTERM", () => shutdown("SIGTERM"));
-        });
       }),
     );
+}
+
+/** Runs the daemon and its HTTP server until SIGINT/SIGTERM (or the embedded Redis dies). */
+async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
+  const websocket = createWebSocketChannel({ token: settings.token, logger });
+  const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger);
+  await daemon.start();
+  const app = createHttpApp({
+    bus: daemon.bus,
+    token: settings.token,
+    hooks: settings.hooks,
+    logger,
+    status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
+    ready: async () => (daemon.ready() ? true : { ready: false, reason: "agent or Redis not ready" }),
+  });
+  mountWebRoutes(app);
+  const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token });
+  logger.info({ url: server.url, token: settings.tokenSource, telegram: Boolean(settings.telegram) }, "listening");
+  // One line on stdout for humans and scripts: where to connect.
+  process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (reason: string) => {
+      logger.info({ reason }, "shutting down");
+      void daemon
+        .stop()
+        .then(() => server.close())
+        .then(resolve, (error: Error) => {
+          logger.error({ err: error.message }, "shutdown failed");
+          resolve();
+        });
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    // Without its Redis the daemon can do nothing: exit non-zero so the service manager restarts both.
+    redis.embedded?.onUnexpectedExit((detail) => {
+      logger.error({ detail }, "embedded redis-server exited");
+      process.stderr.write(`pi-gateway daemon: ${detail}; shutting down\n`);
+      process.exitCode = 1;
+      shutdown("embedded redis-server exited");
+    });
+  });
+}
+
+function telegramChannel(settings: DaemonSettings): Channel[] {
+  if (!settings.telegram) return [];
+  const { token, apiRoot, allowedUserIds, allowedChatIds } = settings.telegram;
+  return [createTelegramChannel({ token, apiRoot, allowedUserIds, allowedChatIds })];
+}
+
+function createDaemon(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, channels: Channel[], logger: Logger): GatewayDaemon {
+  const session = resolveSessionOptions();
+  return new GatewayDaemon({
+    bus,
+    cwd: flags.cwd ?? process.cwd(),
+    channels,
+    owner: settings.owner,
+    turnTimeoutMs: settings.turnTimeoutMs,
+    turnRetries: settings.turnRetries,
+    turnRetryBackoffMs: settings.turnRetryBackoffMs,
+    shutdownGraceMs: settings.shutdownGraceMs,
+    agingMs: settings.agingMs,
+    collectWindowMs: settings.collectWindowMs,
+    heartbeatFile: session.heartbeatFile,
+    queueModes: settings.queueModes,
+    watchdogThresholdMs: session.watchdogThresholdMs,
+    watchdogCheckMs: session.watchdogCheckMs,
+    logger,
+  });
 }
