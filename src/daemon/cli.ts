@@ -90,6 +90,8 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       process.stderr.write(`pi-gateway daemon: ${detail}; shutting down\n`);
       process.exitCode = 1;
       shutdown("embedded redis-server exited");
+      // The graceful stop writes to Redis (checkpoints, acks) and would wait for it forever.
+      setTimeout(() => process.exit(1), 3_000).unref();
     });
   });
 }

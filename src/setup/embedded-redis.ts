@@ -150,7 +150,8 @@ function handle(child: ChildProcess, record: EmbeddedRedisRecord, env: Env): Emb
     async stop() {
       stopping = true;
       child.stdin?.end(); // the watcher's cue, as if the daemon had died
-      const done = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+      // unref: a pending 10 s timer must not keep the daemon's process alive after a quick stop
+      const done = await Promise.race([exited.then(() => true), sleep(10_000, { unref: true }).then(() => false)]);
       if (!done && processAlive(record.pid)) killQuietly(record.pid);
       rmSync(embeddedRedisRecordFile(env), { force: true });
     },
@@ -285,6 +286,9 @@ function killQuietly(pid: number): void {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function sleep(ms: number, { unref = false } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (unref) timer.unref();
+  });
 }

@@ -1,0 +1,228 @@
+/**
+ * The daemon with nothing but redis-server installed: with REDIS_URL unset and nothing at the
+ * default address it starts its own redis-server, every other command finds it, it never outlives
+ * the daemon, and a restart after kill -9 reuses its data. The probed default address is
+ * GATEWAY_DEFAULT_REDIS_URL here (a free port): these tests never touch the real Redis on 6379.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { defaultRedisUrl } from "../../src/config/bus-options.js";
+import { embeddedRedisRecordFile, gatewayStateDir, runningEmbeddedRedis } from "../../src/config/embedded-redis-record.js";
+import { processAlive } from "../../src/util/process.js";
+import { runCli } from "../helpers/cli.js";
+import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
+import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
+import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
+import { freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { waitFor } from "../helpers/wait.js";
+
+const TOKEN = "embedded-redis-test-token-0123456789";
+
+let llm: FakeLlm;
+let piEnv: PiEnv;
+let env: Record<string, string>;
+const running: DaemonProcess[] = [];
+
+before(async () => {
+  llm = await startFakeLlm();
+  llm.setResponder(() => ({ text: "ok" }));
+});
+after(async () => {
+  await llm.close();
+});
+beforeEach(async () => {
+  piEnv = createPiEnv({ llmUrl: llm.url });
+  env = {
+    ...piEnv.env,
+    // Unset for the gateway (empty counts as unset), whatever the developer's shell has.
+    REDIS_URL: "",
+    XDG_STATE_HOME: "",
+    GATEWAY_ENV_FILE: "none",
+    GATEWAY_DEFAULT_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    GATEWAY_TOKEN: TOKEN,
+    GATEWAY_LOG_LEVEL: "warn",
+  };
+});
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.stop();
+  // Whatever a failed test left behind: never leak a redis-server.
+  const record = readRecord();
+  if (record && processAlive(record.pid)) process.kill(record.pid, "SIGKILL");
+  piEnv.cleanup();
+});
+
+async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
+  const d = await startDaemon({ ...env, ...extra }, ["--cwd", piEnv.cwd]);
+  running.push(d);
+  return d;
+}
+
+function readRecord(): { url: string; pid: number; dataDir: string } | undefined {
+  const file = embeddedRedisRecordFile(env);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { url: string; pid: number; dataDir: string }) : undefined;
+}
+
+const dataDir = () => join(piEnv.home, ".local", "state", "pi-gateway", "redis");
+
+describe("embedded Redis", () => {
+  test("starts when the default address does not answer; status and push find it with no configuration; stop ends it", async () => {
+    const d = await daemon();
+    const record = readRecord();
+    assert.ok(record, "the daemon left its Redis's address in the state dir");
+    const firstLine = d.output().split("\n")[0]!;
+    assert.equal(firstLine, `no Redis at ${env.GATEWAY_DEFAULT_REDIS_URL}; started an embedded redis-server on ${record.url} (data in ${dataDir()})`);
+    assert.ok(processAlive(record.pid));
+    assert.match(readFileSync(`/proc/${record.pid}/cmdline`, "utf8"), /redis-server.*127\.0\.0\.1/, "bound to loopback");
+
+    const status = await runCli(["status", "--json"], { env });
+    assert.equal(status.code, 0, status.stderr);
+    const redis = (JSON.parse(status.stdout) as { redis: { url: string; aof: boolean; appendfsync: string } }).redis;
+    assert.deepEqual(redis.url, record.url);
+    assert.equal(redis.aof, true);
+    assert.equal(redis.appendfsync, "always");
+    const push = await runCli(["push", "embedded.test", "--id", "emb-1"], { env });
+    assert.equal(push.code, 0, push.stderr);
+    const tail = await runCli(["tail", "-n", "20", "--json"], { env });
+    assert.match(tail.stdout, /emb-1/);
+
+    const stopping = Date.now();
+    assert.equal(await d.stop(), 0);
+    assert.ok(Date.now() - stopping < 5_000, `the daemon took ${Date.now() - stopping}ms to exit`);
+    assert.equal(processAlive(record.pid), false, "redis-server stopped with the daemon");
+    assert.equal(readRecord(), undefined, "the record is gone with it");
+    assert.ok(existsSync(join(dataDir(), "appendonlydir")), "AOF files stay for the next start");
+  });
+
+  test("kill -9 of the daemon takes its redis-server along; the restart reuses the data", async () => {
+    const first = await daemon();
+    const old = readRecord()!;
+    const push = await runCli(["push", "survives.restart", "--id", "keep-me"], { env });
+    assert.equal(push.code, 0, push.stderr);
+    await first.kill();
+    // Restart at once: the old redis-server may still be shutting down on the same port and data.
+    const second = await daemon();
+    await waitFor(() => !processAlive(old.pid), "the old redis-server to be gone", 5_000);
+    const now = readRecord()!;
+    assert.notEqual(now.pid, old.pid);
+    const tail = await runCli(["tail", "-n", "50", "--json"], { env });
+    assert.equal(tail.code, 0, tail.stderr);
+    assert.match(tail.stdout, /keep-me/, "the journal entry written before the kill is still there (AOF)");
+    await second.kill();
+    await waitFor(() => !processAlive(now.pid), "redis-server to follow the killed daemon", 5_000);
+    assert.equal(runningEmbeddedRedis(env), undefined, "commands no longer point at it");
+  });
+
+  test("if the embedded redis-server dies, the daemon says so and exits non-zero (its supervisor restarts both)", { timeout: 30_000 }, async () => {
+    const d = await daemon();
+    process.kill(readRecord()!.pid, "SIGKILL");
+    const code = await new Promise<number | null>((resolve) => d.child.once("exit", resolve));
+    assert.equal(code, 1);
+    assert.match(d.output(), /pi-gateway daemon: embedded redis-server exited \(status \d+\); see .*redis\.log; shutting down/);
+  });
+
+  test("a second daemon does not take over the embedded Redis of a running one", async () => {
+    await daemon();
+    const second = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /another pi-gateway daemon \(pid \d+\) runs the embedded Redis at redis:\/\/127\.0\.0\.1:\d+/);
+    assert.ok(readRecord() && processAlive(readRecord()!.pid), "the first one's Redis still runs");
+  });
+
+  test("no redis-server on PATH: fails within 2 s naming the package", async () => {
+    const emptyBin = mkdtempSync(join(tmpdir(), "pigw-nobin-"));
+    try {
+      const started = Date.now();
+      const result = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, PATH: emptyBin } });
+      const took = Date.now() - started;
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /no Redis at redis:\/\/127\.0\.0\.1:\d+, and redis-server is not installed/);
+      assert.match(result.stderr, /apt-get install redis-server/);
+      assert.match(result.stderr, /brew install redis/);
+      assert.ok(took < 2_000, `failed after ${took}ms`);
+    } finally {
+      rmSync(emptyBin, { recursive: true, force: true });
+    }
+  });
+
+  test("an explicit REDIS_URL that does not answer is an error, never replaced by an embedded Redis", async () => {
+    const unreachable = `redis://127.0.0.1:${await freePort()}`;
+    for (const args of [[], ["--redis-url", unreachable]]) {
+      const extra = args.length ? {} : { REDIS_URL: unreachable };
+      const result = await runCli([...args, "daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, ...extra, GATEWAY_CONNECT_TIMEOUT: "1s" } });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`Redis unreachable at ${unreachable}.*set by ${args.length ? "--redis-url" : "REDIS_URL"}`));
+      assert.doesNotMatch(result.stdout, /embedded/);
+      assert.equal(existsSync(dataDir()), false, "no embedded redis-server was started");
+    }
+  });
+
+  test("malformed GATEWAY_DEFAULT_REDIS_URL is refused with its name", async () => {
+    const result = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, GATEWAY_DEFAULT_REDIS_URL: "not a url" } });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /GATEWAY_DEFAULT_REDIS_URL "not a url" is not a redis:\/\/ URL/);
+    assert.equal(existsSync(dataDir()), false);
+  });
+});
+
+describe("a Redis at the default address", () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  test("is used as is: no embedded redis-server, and commands find it too", async () => {
+    const d = await daemon({ GATEWAY_DEFAULT_REDIS_URL: redis.url });
+    assert.doesNotMatch(d.output(), /embedded/);
+    assert.equal(existsSync(dataDir()), false);
+    const status = await runCli(["status", "--json"], { env: { ...env, GATEWAY_DEFAULT_REDIS_URL: redis.url } });
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((JSON.parse(status.stdout) as { redis: { url: string } }).redis.url, redis.url);
+  });
+});
+
+describe("finding the embedded Redis (bus options)", () => {
+  let home: string;
+  beforeEach(() => {
+    home = mkdtempSync(join(tmpdir(), "pigw-state-"));
+  });
+  afterEach(() => rmSync(home, { recursive: true, force: true }));
+
+  const write = (record: unknown, base: Record<string, string> = { HOME: home }) => {
+    const file = embeddedRedisRecordFile(base);
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(file, typeof record === "string" ? record : JSON.stringify(record));
+  };
+  const record = (pid: number) => ({ url: "redis://127.0.0.1:6380", pid, daemonPid: pid, dataDir: "/x", startedAt: 1 });
+
+  test("REDIS_URL wins; unset or empty: a running embedded Redis, else the default address", () => {
+    assert.equal(defaultRedisUrl({ HOME: home }), "redis://127.0.0.1:6379");
+    assert.equal(defaultRedisUrl({ HOME: home, GATEWAY_DEFAULT_REDIS_URL: "" }), "redis://127.0.0.1:6379", "empty is unset");
+    assert.equal(defaultRedisUrl({ HOME: home, GATEWAY_DEFAULT_REDIS_URL: "redis://127.0.0.1:1" }), "redis://127.0.0.1:1");
+    write(record(process.pid));
+    assert.equal(defaultRedisUrl({ HOME: home }), "redis://127.0.0.1:6380");
+  });
+
+  test("a record of a dead redis-server, a torn or foreign record are ignored", () => {
+    write(record(2 ** 22 + 12345)); // above any pid_max: never a live process
+    assert.equal(defaultRedisUrl({ HOME: home }), "redis://127.0.0.1:6379");
+    write("{not json");
+    assert.equal(defaultRedisUrl({ HOME: home }), "redis://127.0.0.1:6379");
+    write({ ...record(process.pid), url: "redis://evil.example:6379" });
+    assert.equal(defaultRedisUrl({ HOME: home }), "redis://127.0.0.1:6379", "only a loopback address is believed");
+  });
+
+  test("state dir: $XDG_STATE_HOME when absolute, else ~/.local/state", () => {
+    assert.equal(gatewayStateDir({ HOME: home }), join(home, ".local", "state", "pi-gateway"));
+    assert.equal(gatewayStateDir({ HOME: home, XDG_STATE_HOME: "" }), join(home, ".local", "state", "pi-gateway"));
+    assert.equal(gatewayStateDir({ HOME: home, XDG_STATE_HOME: "relative/dir" }), join(home, ".local", "state", "pi-gateway"));
+    assert.equal(gatewayStateDir({ HOME: home, XDG_STATE_HOME: "/var/state" }), join("/var/state", "pi-gateway"));
+    write(record(process.pid), { HOME: home, XDG_STATE_HOME: join(home, "xdg") });
+    assert.equal(defaultRedisUrl({ HOME: home, XDG_STATE_HOME: join(home, "xdg") }), "redis://127.0.0.1:6380");
+  });
+});
