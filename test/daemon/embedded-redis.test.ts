@@ -150,7 +150,7 @@ describe("embedded Redis", () => {
   test("an explicit REDIS_URL that does not answer is an error, never replaced by an embedded Redis", async () => {
     const unreachable = `redis://127.0.0.1:${await freePort()}`;
     for (const args of [[], ["--redis-url", unreachable]]) {
-      const extra = args.length ? {} : { REDIS_URL: unreachable };
+      const extra: Record<string, string> = args.length ? {} : { REDIS_URL: unreachable };
       const result = await runCli([...args, "daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, ...extra, GATEWAY_CONNECT_TIMEOUT: "1s" } });
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`Redis unreachable at ${unreachable}.*set by ${args.length ? "--redis-url" : "REDIS_URL"}`));
