@@ -57,13 +57,16 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   const websocket = createWebSocketChannel({ token: settings.token, logger });
   const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger);
   await daemon.start();
+  // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
+  const modelProblem = daemon.agent.modelProblem();
+  if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
   const app = createHttpApp({
     bus: daemon.bus,
     token: settings.token,
     hooks: settings.hooks,
     logger,
     status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
-    ready: async () => (daemon.ready() ? true : { ready: false, reason: "agent or Redis not ready" }),
+    ready: async () => daemon.readiness(),
   });
   mountWebRoutes(app);
   const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token });

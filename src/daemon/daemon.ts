@@ -124,6 +124,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.watchdog.start();
     await this.consumer.start();
     this.state = "idle";
+    const problem = this.agent.modelProblem();
+    if (problem) this.log.warn({ problem }, "no model available");
     this.loop = this.processLoop();
     this.log.info({ session: this.agent.sessionFile, channels: options.channels.map((c) => c.name) }, "daemon started");
   }
@@ -183,6 +185,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       processed: this.processed,
       lastHeartbeat: await this.bus.lastHeartbeat(),
       watchdog: this.watchdog?.state,
+      modelProblem: this.agent.modelProblem(),
     };
   }
 
@@ -194,9 +197,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     await this.agent.newSession();
   }
 
-  /** Is the agent ready to take commands (for /readyz)? */
-  ready(): boolean {
-    return (this.state === "idle" || this.state === "busy") && this.bus.client.status === "ready";
+  /** Can the agent take commands (for /readyz), and if not, why? */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.state !== "idle" && this.state !== "busy") return { ready: false, reason: `daemon ${this.state}` };
+    if (this.bus.client.status !== "ready") return { ready: false, reason: `redis ${this.bus.client.status}` };
+    const problem = this.agent.modelProblem();
+    return problem ? { ready: false, reason: problem } : { ready: true };
   }
 
   // ------------------------------------------------------------------ internals
