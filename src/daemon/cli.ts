@@ -75,7 +75,10 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);
 
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const shutdown = (reason: string) => {
+      if (stopping) return;
+      stopping = true;
       logger.info({ reason }, "shutting down");
       void daemon
         .stop()
@@ -87,14 +90,18 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
     };
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.once("SIGTERM", () => shutdown("SIGTERM"));
-    // Without its Redis the daemon can do nothing: exit non-zero so the service manager restarts both.
     redis.embedded?.onUnexpectedExit((detail) => {
-      logger.error({ detail }, "embedded redis-server exited");
-      process.stderr.write(`pi-gateway daemon: ${detail}; shutting down\n`);
-      process.exitCode = 1;
-      shutdown("embedded redis-server exited");
+      // A service manager stopping the whole group (systemd's default KillMode) signals redis-server
+      // and the daemon at once: expected then. Otherwise the daemon can do nothing without its
+      // Redis: exit non-zero so the service manager restarts both.
+      if (!stopping) {
+        logger.error({ detail }, "embedded redis-server exited");
+        process.stderr.write(`pi-gateway daemon: ${detail}; shutting down\n`);
+        process.exitCode = 1;
+        shutdown("embedded redis-server exited");
+      }
       // The graceful stop writes to Redis (checkpoints, acks) and would wait for it forever.
-      setTimeout(() => process.exit(1), 3_000).unref();
+      setTimeout(() => process.exit(), 3_000).unref();
     });
   });
 }

@@ -49,7 +49,8 @@ export function registerSetup(program: Command): void {
         const platform = parsePlatform(flags.platform ?? process.platform);
         const manager = parseManager(flags.service, platform);
         const home = flags.home ?? homedir();
-        const redisUrl = options.redisUrl ?? resolveBusOptions().redisUrl;
+        const redisUrlSetting = options.redisUrl || process.env.REDIS_URL || undefined;
+        const redisUrl = redisUrlSetting ?? resolveBusOptions().redisUrl;
         const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
         if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
           throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
@@ -67,6 +68,7 @@ export function registerSetup(program: Command): void {
             platform,
             manager,
             redisUrl,
+            redisUrlSetting,
             packageRoot: fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, ""),
             nodePath: process.execPath,
             piPath: findOnPath("pi"),

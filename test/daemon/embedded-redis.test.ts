@@ -123,6 +123,24 @@ describe("embedded Redis", () => {
     assert.match(d.output(), /pi-gateway daemon: embedded redis-server exited \(status \d+\); see .*redis\.log; shutting down/);
   });
 
+  test("stopped together with its redis-server (systemd's control-group stop): a clean exit, no alarm", { timeout: 30_000 }, async () => {
+    const d = await daemon();
+    const exit = new Promise<number | null>((resolve) => d.child.once("exit", resolve));
+    d.child.kill("SIGTERM");
+    process.kill(readRecord()!.pid, "SIGTERM");
+    assert.equal(await exit, 0);
+    assert.doesNotMatch(d.output(), /embedded redis-server exited/);
+  });
+
+  test("setup without REDIS_URL writes none, so the daemon service it installs can start its own Redis", async () => {
+    const args = ["setup", "--tier", "4", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--dry-run", "--home", piEnv.home];
+    const unset = await runCli(args, { env });
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.doesNotMatch(unset.stdout, /REDIS_URL=/);
+    const named = await runCli(args, { env: { ...env, REDIS_URL: "redis://127.0.0.1:6390" } });
+    assert.match(named.stdout, /^REDIS_URL=redis:\/\/127\.0\.0\.1:6390$/m, "a Redis the user named is kept");
+  });
+
   test("a second daemon does not take over the embedded Redis of a running one", async () => {
     await daemon();
     const second = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env });
