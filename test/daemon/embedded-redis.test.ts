@@ -65,10 +65,16 @@ function readRecord(): { url: string; pid: number; dataDir: string } | undefined
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { url: string; pid: number; dataDir: string }) : undefined;
 }
 
+/** Field 5 of /proc/<pid>/stat (after the parenthesised command name, which may contain spaces). */
+function processGroup(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
 const dataDir = () => join(piEnv.home, ".local", "state", "pi-gateway", "redis");
 
 describe("embedded Redis", () => {
-  test("starts when the default address does not answer; status and push find it with no configuration; stop ends it", async () => {
+  test("starts when the default address does not answer; status and push find it with no configuration; Ctrl-C ends it", async () => {
     const d = await daemon();
     const record = readRecord();
     assert.ok(record, "the daemon left its Redis's address in the state dir");
@@ -76,6 +82,9 @@ describe("embedded Redis", () => {
     assert.equal(firstLine, `no Redis at ${env.GATEWAY_DEFAULT_REDIS_URL}; started an embedded redis-server on ${record.url} (data in ${dataDir()})`);
     assert.ok(processAlive(record.pid));
     assert.match(readFileSync(`/proc/${record.pid}/cmdline`, "utf8"), /redis-server.*127\.0\.0\.1/, "bound to loopback");
+    // Not in the daemon's process group: a terminal's Ctrl-C (sent to the whole group) must not stop
+    // Redis under a turn that is still finishing.
+    assert.notEqual(processGroup(record.pid), processGroup(d.child.pid!));
 
     const status = await runCli(["status", "--json"], { env });
     assert.equal(status.code, 0, status.stderr);
@@ -88,8 +97,11 @@ describe("embedded Redis", () => {
     const tail = await runCli(["tail", "-n", "20", "--json"], { env });
     assert.match(tail.stdout, /emb-1/);
 
+    // Ctrl-C: the terminal's SIGINT reaches the daemon, which stops its Redis after its own shutdown.
     const stopping = Date.now();
-    assert.equal(await d.stop(), 0);
+    const exit = new Promise<number | null>((resolve) => d.child.once("exit", resolve));
+    d.child.kill("SIGINT");
+    assert.equal(await exit, 0);
     assert.ok(Date.now() - stopping < 5_000, `the daemon took ${Date.now() - stopping}ms to exit`);
     assert.equal(processAlive(record.pid), false, "redis-server stopped with the daemon");
     assert.equal(readRecord(), undefined, "the record is gone with it");
