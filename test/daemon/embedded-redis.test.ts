@@ -216,6 +216,24 @@ describe("a Redis at the default address", () => {
   });
 });
 
+describe("a Redis at the default address that wants a password", () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis({ password: "s3cret" });
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  test("is the user's Redis: an error saying to put the password in REDIS_URL, not a second Redis", async () => {
+    const address = `redis://127.0.0.1:${redis.port}`;
+    const result = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, GATEWAY_DEFAULT_REDIS_URL: address } });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`the Redis at ${address} needs a password: set REDIS_URL=redis://:<password>@127\\.0\\.0\\.1:${redis.port}`));
+    assert.equal(existsSync(dataDir()), false);
+  });
+});
+
 describe("finding the embedded Redis (bus options)", () => {
   let home: string;
   beforeEach(() => {
