@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
+import { formatStatus } from "../../src/channels/telegram/channel.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
@@ -152,6 +153,12 @@ describe("a daemon without a usable model", () => {
       await browser.close();
     }
   });
+});
+
+test("Telegram's /status leads with the problem", () => {
+  const status = { state: "idle" as const, queue: { human: 0, event: 0, heartbeat: 0 }, processed: 0, lastHeartbeat: null };
+  assert.equal(formatStatus({ ...status, modelProblem: "no model available: fix it" }).split("\n")[0], "⚠️ no model available: fix it");
+  assert.doesNotMatch(formatStatus(status), /⚠️/);
 });
 
 describe("a daemon with the fake LLM configured", () => {
