@@ -69,7 +69,11 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
     ready: async () => daemon.readiness(),
   });
   mountWebRoutes(app);
-  const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token });
+  // A port in use must end the process: the started daemon's clients would otherwise keep it alive.
+  const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token }).catch(async (error: Error) => {
+    await daemon.stop();
+    throw error;
+  });
   logger.info({ url: server.url, token: settings.tokenSource, telegram: Boolean(settings.telegram) }, "listening");
   // One line on stdout for humans and scripts: where to connect.
   process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);

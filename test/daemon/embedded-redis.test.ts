@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
@@ -151,6 +152,21 @@ describe("embedded Redis", () => {
     assert.doesNotMatch(unset.stdout, /REDIS_URL=/);
     const named = await runCli(args, { env: { ...env, REDIS_URL: "redis://127.0.0.1:6390" } });
     assert.match(named.stdout, /^REDIS_URL=redis:\/\/127\.0\.0\.1:6390$/m, "a Redis the user named is kept");
+  });
+
+  test("a start that fails later (web port in use) exits at once and stops its redis-server", { timeout: 30_000 }, async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = String((busy.address() as AddressInfo).port);
+      const result = await runCli(["daemon", "--port", port, "--cwd", piEnv.cwd], { env });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+      assert.match(result.stdout, /started an embedded redis-server/);
+      assert.equal(readRecord(), undefined, "its Redis stopped with it");
+    } finally {
+      busy.close();
+    }
   });
 
   test("a second daemon does not take over the embedded Redis of a running one", async () => {
