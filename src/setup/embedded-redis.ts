@@ -152,7 +152,7 @@ function handle(child: ChildProcess, record: EmbeddedRedisRecord, env: Env): Emb
       child.stdin?.end(); // the watcher's cue, as if the daemon had died
       // unref: a pending 10 s timer must not keep the daemon's process alive after a quick stop
       const done = await Promise.race([exited.then(() => true), sleep(10_000, { unref: true }).then(() => false)]);
-      if (!done && processAlive(record.pid)) killQuietly(record.pid);
+      if (!done && processAlive(record.pid)) signalQuietly(record.pid, "SIGKILL");
       rmSync(embeddedRedisRecordFile(env), { force: true });
     },
     onUnexpectedExit(listener) {
@@ -164,8 +164,9 @@ function handle(child: ChildProcess, record: EmbeddedRedisRecord, env: Env): Emb
 }
 
 /**
- * A daemon killed with -9 leaves its redis-server shutting down (its watcher saw the pipe close).
- * Wait for it to go, kill it if it hangs; refuse only if its daemon is still alive.
+ * A daemon killed with -9 leaves its redis-server shutting down (its watcher saw the pipe close);
+ * one whose watcher was killed too leaves it running. Either way: SIGTERM (a clean AOF close), wait,
+ * SIGKILL if it hangs. Refuse only if the daemon that owns it is still alive.
  */
 async function replaceLeftover(dataDir: string, env: Env): Promise<void> {
   const record = readEmbeddedRedisRecord(env);
@@ -177,12 +178,21 @@ async function replaceLeftover(dataDir: string, env: Env): Promise<void> {
   }
   const pid = leftoverPid(dataDir);
   if (pid === undefined) return;
-  const deadline = Date.now() + 5_000;
-  while (processAlive(pid) && Date.now() < deadline) await sleep(50);
-  if (processAlive(pid)) {
-    killQuietly(pid);
-    while (processAlive(pid)) await sleep(20);
+  signalQuietly(pid, "SIGTERM");
+  if (await exitedWithin(pid, 5_000)) return;
+  signalQuietly(pid, "SIGKILL");
+  if (!(await exitedWithin(pid, 2_000))) {
+    throw new GatewayError(`a previous embedded redis-server (pid ${pid}) does not exit; stop it, then start the daemon again`, "EMBEDDED_REDIS_BUSY");
   }
+}
+
+async function exitedWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
 }
 
 /** The pid in redis-server's pidfile if that process is a redis-server (pids get reused). */
@@ -242,7 +252,7 @@ async function waitUntilServing(url: string, pid: number, dataDir: string): Prom
     if ((await checkRedis(url, 500)).ok) return;
     await sleep(50);
   }
-  killQuietly(pid);
+  signalQuietly(pid, "SIGKILL");
   throw new GatewayError(`embedded redis-server did not start: ${logTail(dataDir)}`, "EMBEDDED_REDIS_FAILED");
 }
 
@@ -277,10 +287,10 @@ export function somethingListens(url: string, timeoutMs = 1_000): Promise<boolea
   });
 }
 
-/** SIGKILL; a process that is already gone is fine. */
-function killQuietly(pid: number): void {
+/** A process that is already gone is fine. */
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, "SIGKILL");
+    process.kill(pid, signal);
   } catch {
     // exited meanwhile
   }

@@ -5,6 +5,7 @@
  * GATEWAY_DEFAULT_REDIS_URL here (a free port): these tests never touch the real Redis on 6379.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -126,6 +127,24 @@ describe("embedded Redis", () => {
     await second.kill();
     await waitFor(() => !processAlive(now.pid), "redis-server to follow the killed daemon", 5_000);
     assert.equal(runningEmbeddedRedis(env), undefined, "commands no longer point at it");
+  });
+
+  test("a leftover redis-server still running on the data dir (its daemon and watcher gone) is replaced, its data kept", { timeout: 60_000 }, async () => {
+    mkdirSync(dataDir(), { recursive: true });
+    const port = await freePort();
+    const orphan = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--pidfile", join(dataDir(), "redis.pid"), "--logfile", join(dataDir(), "redis.log")], { detached: true, stdio: "ignore" });
+    orphan.unref();
+    const url = `redis://127.0.0.1:${port}`;
+    await waitFor(() => existsSync(join(dataDir(), "redis.pid")), "the orphan's pidfile");
+    writeFileSync(embeddedRedisRecordFile(env), JSON.stringify({ url, pid: orphan.pid, daemonPid: 2 ** 22 + 4321, dataDir: dataDir(), startedAt: 1 }));
+    const push = await runCli(["push", "before.replace", "--id", "orphan-data"], { env });
+    assert.equal(push.code, 0, push.stderr);
+
+    await daemon();
+    assert.equal(processAlive(orphan.pid!), false, "the leftover was stopped");
+    assert.notEqual(readRecord()!.pid, orphan.pid);
+    const tail = await runCli(["tail", "-n", "20", "--json"], { env });
+    assert.match(tail.stdout, /orphan-data/, "its data is the new one's");
   });
 
   test("if the embedded redis-server dies, the daemon says so and exits non-zero (its supervisor restarts both)", { timeout: 30_000 }, async () => {
