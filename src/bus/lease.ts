@@ -3,17 +3,12 @@
  * a user, in one place (the daemon's refusal, the extension's status bar and /gateway, the CLI).
  */
 import { hostname } from "node:os";
+import { processAlive } from "../util/process.js";
 import type { LeaseHolder } from "./bus.js";
 
-/** Is the holder's process provably gone: on this host, and no process has its pid any more. */
+/** Is the holder's process provably gone: on this host, and no live process has its pid any more. */
 export function processGone(holder: { host: string; pid: number | undefined }): boolean {
-  if (holder.host !== hostname() || !holder.pid) return false;
-  try {
-    process.kill(holder.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return holder.host === hostname() && Boolean(holder.pid) && !processAlive(holder.pid!);
 }
 
 /** "daemon pid 1234 on host-a, since 10:02" (the date too when it is not today). */

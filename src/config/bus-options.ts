@@ -5,6 +5,7 @@
 import { DEFAULT_PREFIX, LEGACY_SESSION } from "../protocol/keys.js";
 import { parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
+import { runningEmbeddedRedis } from "./embedded-redis-record.js";
 
 export interface BusOptions {
   /** redis:// or rediss:// (TLS), with optional user:password and /db. */
@@ -85,6 +86,7 @@ export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env 
   const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
   // Empty means unset: a blank line in a service file gives the default rather than an error.
   if (env.REDIS_URL) options.redisUrl = parseRedisUrl(env.REDIS_URL, "REDIS_URL");
+  else options.redisUrl = defaultRedisUrl(env);
   if (env.GATEWAY_PREFIX) options.prefix = env.GATEWAY_PREFIX;
   if (env.GATEWAY_REDIS_CA_FILE) options.redisCaFile = env.GATEWAY_REDIS_CA_FILE;
   for (const [key, name] of durationVars) {
@@ -144,6 +146,18 @@ function portOf(rest: string): string | undefined {
 
 function isPort(text: string): boolean {
   return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
+}
+
+/**
+ * Redis when REDIS_URL is unset: the embedded redis-server of a running `pi-gateway daemon` (it
+ * only starts one when the default address did not answer, and every command must reach the same
+ * Redis as the daemon), else the default address. GATEWAY_DEFAULT_REDIS_URL replaces that default
+ * address; it exists so tests never touch a real Redis on 6379.
+ */
+export function defaultRedisUrl(env: Env = process.env): string {
+  const embedded = runningEmbeddedRedis(env);
+  if (embedded) return embedded.url;
+  return env.GATEWAY_DEFAULT_REDIS_URL || DEFAULT_BUS_OPTIONS.redisUrl;
 }
 
 export function parseCount(value: string): number {

@@ -2,6 +2,7 @@
  * The embedded pi: one SDK session (persisted to disk and resumed on restart), run one command at a
  * time. Turns pi's session events into ReplyEvents for the outbound router.
  */
+import { join } from "node:path";
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
 import { textOf } from "../agent/message-text.js";
 import type { Logger } from "../util/logger.js";
@@ -22,9 +23,19 @@ export interface TurnResult {
   aborted: boolean;
 }
 
+/**
+ * What the daemon says when pi has no model it can use (no models.json provider, no API key, not
+ * logged in): one line with the ways out, instead of pi's interactive `/login` hint per prompt.
+ */
+export function noModelMessage(agentDir: string, model?: string): string {
+  const why = model ? ` (${model} has no API key or login)` : "";
+  return `no model available${why}: run \`pi\` then \`/login\`, or set an API key such as ANTHROPIC_API_KEY / OPENAI_API_KEY, or configure ${join(agentDir, "models.json")}`;
+}
+
 export class AgentRunner {
   private sdk: PiSdk | undefined;
   private session: AgentSession | undefined;
+  private agentDir = "";
 
   constructor(private readonly options: AgentRunnerOptions) {}
 
@@ -42,6 +53,7 @@ export class AgentRunner {
     const { SessionManager, SettingsManager, DefaultResourceLoader, createAgentSession, getAgentDir } = this.sdk;
     const cwd = this.options.cwd;
     const agentDir = this.options.agentDir ?? getAgentDir();
+    this.agentDir = agentDir;
     // The daemon consumes gateway events itself: the pi-gateway extension, if the user's settings
     // load it, must not also drain them inside this embedded session.
     process.env.GATEWAY_DISABLED = "1";
@@ -61,11 +73,36 @@ export class AgentRunner {
     this.options.logger.info({ sessionFile: session.sessionFile, model: session.model?.id }, "pi session ready");
   }
 
+  /** Why no turn can run (no model, or a model without credentials), or undefined when one can. */
+  modelProblem(): string | undefined {
+    const session = this.session;
+    if (!session) return undefined;
+    // Without any model pi's agent holds a placeholder whose provider is "unknown".
+    const model = session.model?.provider === "unknown" ? undefined : session.model;
+    if (model && session.modelRegistry.hasConfiguredAuth(model)) return undefined;
+    return noModelMessage(this.agentDir, model ? `${model.provider}/${model.id}` : undefined);
+  }
+
+  /**
+   * Throws the no-model message before pi is prompted (pi's own error is a multi-line `/login`
+   * hint meant for its terminal). Looks again first: the user may have run `/login` or edited
+   * models.json since, which a fresh session picks up.
+   */
+  private async ensureModel(): Promise<void> {
+    if (!this.modelProblem()) return;
+    this.session?.dispose();
+    this.session = undefined;
+    await this.start();
+    const problem = this.modelProblem();
+    if (problem) throw new Error(problem);
+  }
+
   /**
    * Runs one prompt to the end of its turn, streaming events; resolves with the final reply text.
    * The origin is recorded in the session just before the prompt (see history.ts), never shown to the model.
    */
   async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
+    await this.ensureModel();
     const session = this.requireSession();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     let aborted = false;

@@ -4,12 +4,14 @@ import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
 import { createTelegramChannel } from "../channels/telegram/index.js";
 import { createWebSocketChannel } from "../channels/websocket/server.js";
+import { GatewayError } from "../bus/errors.js";
 import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
-import { resolveBusOptions } from "../config/bus-options.js";
+import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
-import { chooseLogFormat, createLogger } from "../util/logger.js";
+import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
+import { chooseLogFormat, createLogger, type Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
-import { resolveDaemonSettings, DAEMON_ENV_VARS } from "./config.js";
+import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
 import type { Channel } from "./types.js";
 
@@ -40,78 +42,125 @@ export function registerDaemon(program: Command): void {
         const logger = createLogger("pi-gateway-daemon");
         // Bad settings are usage errors (exit 2), found before anything starts.
         const settings = usage(() => resolveDaemonSettings(process.env, flags));
-        const session = resolveSessionOptions();
-        const bus = resolveBusOptions(busOverrides(options));
-
-        const websocket = createWebSocketChannel({ token: settings.token, logger });
-        const channels: Channel[] = [websocket];
-        if (settings.telegram) {
-          channels.push(
-            createTelegramChannel({
-              token: settings.telegram.token,
-              apiRoot: settings.telegram.apiRoot,
-              allowedUserIds: settings.telegram.allowedUserIds,
-              allowedChatIds: settings.telegram.allowedChatIds,
-            }),
-          );
+        const overrides = busOverrides(options);
+        resolveBusOptions(overrides); // REDIS_URL and the other bus settings are checked here, before any connection
+        // First lines on the terminal: which Redis, and whether the daemon started its own.
+        const explicitUrl = overrides.redisUrl || process.env.REDIS_URL;
+        const redis = await daemonRedis(explicitUrl, (line) => process.stdout.write(`${line}\n`));
+        try {
+          await serve(flags, settings, resolveBusOptions({ ...overrides, redisUrl: redis.url }), redis, logger);
+        } catch (error) {
+          if (explicitUrl && error instanceof GatewayError && error.code === "REDIS_UNREACHABLE") {
+            const source = options.redisUrl ? "--redis-url" : "REDIS_URL";
+            throw new GatewayError(`${error.message} (set by ${source}; the daemon starts its own redis-server only when neither is set)`, error.code);
+          }
+          throw error;
+        } finally {
+          await redis.embedded?.stop();
         }
-        let lost: ((message: string) => void) | undefined;
-        const daemon = new GatewayDaemon({
-          bus,
-          sessionId: session.explicitId,
-          takeover: flags.takeover,
-          onSessionLost: (message) => lost?.(message),
-          cwd: flags.cwd ?? process.cwd(),
-          channels,
-          owner: settings.owner,
-          turnTimeoutMs: settings.turnTimeoutMs,
-          turnRetries: settings.turnRetries,
-          turnRetryBackoffMs: settings.turnRetryBackoffMs,
-          shutdownGraceMs: settings.shutdownGraceMs,
-          agingMs: settings.agingMs,
-          collectWindowMs: settings.collectWindowMs,
-          heartbeatFile: session.heartbeatFile,
-          queueModes: settings.queueModes,
-          watchdogThresholdMs: session.watchdogThresholdMs,
-          watchdogCheckMs: session.watchdogCheckMs,
-          logger,
-        });
-        await daemon.start();
-        const app = createHttpApp({
-          bus: daemon.bus,
-          token: settings.token,
-          hooks: settings.hooks,
-          logger,
-          status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
-          history: (limit, before) => daemon.history(limit, before),
-          ready: async () => (daemon.ready() ? true : { ready: false, reason: "agent or Redis not ready" }),
-        });
-        mountWebRoutes(app);
-        const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token });
-        logger.info({ url: server.url, token: settings.tokenSource, telegram: Boolean(settings.telegram) }, "listening");
-        // One line on stdout for humans and scripts: where to connect.
-        process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);
-
-        await new Promise<void>((resolve) => {
-          const shutdown = (signal: string) => {
-            logger.info({ signal }, "shutting down");
-            void daemon
-              .stop()
-              .then(() => server.close())
-              .then(resolve, (error: Error) => {
-                logger.error({ err: error.message }, "shutdown failed");
-                resolve();
-              });
-          };
-          process.once("SIGINT", () => shutdown("SIGINT"));
-          process.once("SIGTERM", () => shutdown("SIGTERM"));
-          // Displaced by another owner (`--takeover`): never keep running next to it.
-          lost = (message) => {
-            process.stderr.write(`pi-gateway: ${message}\n`);
-            process.exitCode = 1;
-            shutdown("session taken over");
-          };
-        });
       }),
     );
+}
+
+/** Runs the daemon and its HTTP server until SIGINT/SIGTERM (or the embedded Redis dies). */
+async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
+  const websocket = createWebSocketChannel({ token: settings.token, logger });
+  let lost: ((message: string) => void) | undefined;
+  const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message));
+  await daemon.start();
+  // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
+  const modelProblem = daemon.agent.modelProblem();
+  if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
+  const app = createHttpApp({
+    bus: daemon.bus,
+    token: settings.token,
+    hooks: settings.hooks,
+    logger,
+    status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
+    history: (limit, before) => daemon.history(limit, before),
+    ready: async () => daemon.readiness(),
+  });
+  mountWebRoutes(app);
+  // A port in use must end the process: the started daemon's clients would otherwise keep it alive.
+  const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token }).catch(async (error: Error) => {
+    await daemon.stop();
+    throw error;
+  });
+  logger.info({ url: server.url, token: settings.tokenSource, telegram: Boolean(settings.telegram) }, "listening");
+  // One line on stdout for humans and scripts: where to connect.
+  process.stdout.write(`pi-gateway daemon listening on ${server.url} (web page: ${server.url}/#token=<token from ${settings.tokenSource}>)\n`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const shutdown = (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ reason }, "shutting down");
+      void daemon
+        .stop()
+        .then(() => server.close())
+        .then(resolve, (error: Error) => {
+          logger.error({ err: error.message }, "shutdown failed");
+          resolve();
+        });
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    // Displaced by another owner (`--takeover`): never keep running next to it.
+    lost = (message) => {
+      process.stderr.write(`pi-gateway: ${message}\n`);
+      process.exitCode = 1;
+      shutdown("session taken over");
+    };
+    redis.embedded?.onUnexpectedExit((detail) => {
+      // A service manager stopping the whole group (systemd's default KillMode) signals redis-server
+      // and the daemon at once: expected then. Otherwise the daemon can do nothing without its
+      // Redis: exit non-zero so the service manager restarts both.
+      if (!stopping) {
+        logger.error({ detail }, "embedded redis-server exited");
+        process.stderr.write(`pi-gateway daemon: ${detail}; shutting down\n`);
+        process.exitCode = 1;
+        shutdown("embedded redis-server exited");
+      }
+      // The graceful stop writes to Redis (checkpoints, acks) and would wait for it forever.
+      setTimeout(() => process.exit(), 3_000).unref();
+    });
+  });
+}
+
+function telegramChannel(settings: DaemonSettings): Channel[] {
+  if (!settings.telegram) return [];
+  const { token, apiRoot, allowedUserIds, allowedChatIds } = settings.telegram;
+  return [createTelegramChannel({ token, apiRoot, allowedUserIds, allowedChatIds })];
+}
+
+function createDaemon(
+  flags: DaemonFlags,
+  settings: DaemonSettings,
+  bus: BusOptions,
+  channels: Channel[],
+  logger: Logger,
+  onSessionLost: (message: string) => void,
+): GatewayDaemon {
+  const session = resolveSessionOptions();
+  return new GatewayDaemon({
+    bus,
+    sessionId: session.explicitId,
+    takeover: flags.takeover,
+    onSessionLost,
+    cwd: flags.cwd ?? process.cwd(),
+    channels,
+    owner: settings.owner,
+    turnTimeoutMs: settings.turnTimeoutMs,
+    turnRetries: settings.turnRetries,
+    turnRetryBackoffMs: settings.turnRetryBackoffMs,
+    shutdownGraceMs: settings.shutdownGraceMs,
+    agingMs: settings.agingMs,
+    collectWindowMs: settings.collectWindowMs,
+    heartbeatFile: session.heartbeatFile,
+    queueModes: settings.queueModes,
+    watchdogThresholdMs: session.watchdogThresholdMs,
+    watchdogCheckMs: session.watchdogCheckMs,
+    logger,
+  });
 }

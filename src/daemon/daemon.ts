@@ -120,6 +120,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.watchdog.start();
     await this.consumer.start();
     this.state = "idle";
+    const problem = this.agent.modelProblem();
+    if (problem) this.log.warn({ problem }, "no model available");
     this.loop = this.processLoop();
     this.log.info({ session: this.agent.sessionFile, channels: options.channels.map((c) => c.name) }, "daemon started");
   }
@@ -211,6 +213,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       processed: this.processed,
       lastHeartbeat: await this.bus.lastHeartbeat(),
       watchdog: this.watchdog?.state,
+      modelProblem: this.agent.modelProblem(),
     };
   }
 
@@ -222,14 +225,17 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     await this.agent.newSession();
   }
 
+  /** Can the agent take commands (for /readyz), and if not, why? */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.state !== "idle" && this.state !== "busy") return { ready: false, reason: `daemon ${this.state}` };
+    if (this.bus.client.status !== "ready") return { ready: false, reason: `redis ${this.bus.client.status}` };
+    const problem = this.agent.modelProblem();
+    return problem ? { ready: false, reason: problem } : { ready: true };
+  }
+
   /** A page of the conversation (GET /api/history): `limit` items before the item `before`; undefined for an unknown `before`. */
   history(limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
     return pageHistory(this.agent.history(), limit, before);
-  }
-
-  /** Is the agent ready to take commands (for /readyz)? */
-  ready(): boolean {
-    return (this.state === "idle" || this.state === "busy") && this.bus.client.status === "ready";
   }
 
   // ------------------------------------------------------------------ internals

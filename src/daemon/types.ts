@@ -79,6 +79,8 @@ export interface DaemonStatus {
   processed: number;
   lastHeartbeat: number | null;
   watchdog?: string;
+  /** Set when pi has no usable model: why, and how to fix it (the daemon is then not ready). */
+  modelProblem?: string;
 }
 
 /** What channels may ask of the daemon (Telegram /status /new /abort, WebSocket status/abort). */

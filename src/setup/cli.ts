@@ -51,9 +51,12 @@ export function registerSetup(program: Command): void {
         const home = flags.home ?? homedir();
         const previous = readPreviousSetup(setupPaths(home).envFile);
         const manager = parseManager(flags.service ?? previousManager(previous, platform), platform);
-        // The flag, then the environment, then the previous run's Redis; checked before it is
-        // written into gateway.env and the service files.
-        const redisUrl = resolveBusOptions(busOverrides({ ...options, redisUrl: options.redisUrl ?? (process.env.REDIS_URL ? undefined : previous.redisUrl) })).redisUrl;
+        // The flag, then the environment, then the previous run's Redis (each checked before it is
+        // written into gateway.env and the service files); none of them: no REDIS_URL is written, so
+        // the daemon may start its own redis-server.
+        const overrides = busOverrides(options);
+        const redisUrlSetting = overrides.redisUrl || process.env.REDIS_URL || previous.redisUrl || undefined;
+        const redisUrl = resolveBusOptions({ ...overrides, redisUrl: redisUrlSetting }).redisUrl;
         const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
         const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
         if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
@@ -70,6 +73,7 @@ export function registerSetup(program: Command): void {
             platform,
             manager,
             redisUrl,
+            redisUrlSetting,
             packageRoot: fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, ""),
             nodePath: process.execPath,
             piPath: findOnPath("pi"),

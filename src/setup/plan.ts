@@ -38,6 +38,12 @@ export interface PlanContext {
   /** "none" writes no service; defaults to launchd on macOS and systemd on Linux. */
   manager: ServiceManager | "none";
   redisUrl: string;
+  /**
+   * The Redis the user named (--redis-url or REDIS_URL): written into gateway.env and the services.
+   * Unset writes none, so each process finds the default or the daemon's embedded Redis by itself
+   * (a baked-in default would count as explicit and stop the daemon from starting its own).
+   */
+  redisUrlSetting?: string;
   /** Root of this package (what pi's settings.json "packages" gets). */
   packageRoot: string;
   /** Absolute node executable, to run our CLI from a service. */
@@ -77,7 +83,7 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
     description: "pi settings: load the pi-gateway extension in every pi session",
     policy: "replace",
   });
-  const env: Record<string, string> = { REDIS_URL: ctx.redisUrl };
+  const env: Record<string, string> = ctx.redisUrlSetting ? { REDIS_URL: ctx.redisUrlSetting } : {};
   // Read back by the next run (its defaults) and by doctor (which service to probe): see previous.ts.
   const envFileOnly = answerLines(answers, ctx.manager);
   if (alwaysOn) env.GATEWAY_HEARTBEAT_INTERVAL = ctx.heartbeatInterval;

@@ -285,6 +285,7 @@ export class TelegramChannel implements Channel {
 /** A short, plain-text rendering of the daemon status for /status. */
 export function formatStatus(status: DaemonStatus, now = Date.now()): string {
   const lines: string[] = [];
+  if (status.modelProblem) lines.push(`⚠️ ${status.modelProblem}`);
   if (status.current) {
     lines.push(`⏳ ${status.state}: ${status.current.requestId} (${status.current.channel}) for ${formatAge(now - status.current.startedAt)}`);
   } else {
