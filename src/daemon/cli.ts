@@ -4,7 +4,7 @@ import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
 import { createTelegramChannel } from "../channels/telegram/index.js";
 import { createWebSocketChannel } from "../channels/websocket/server.js";
-import { GatewayError } from "../bus/errors.js";
+import { RedisUnreachableError } from "../bus/errors.js";
 import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
@@ -50,9 +50,9 @@ export function registerDaemon(program: Command): void {
         try {
           await serve(flags, settings, resolveBusOptions({ ...overrides, redisUrl: redis.url }), redis, logger);
         } catch (error) {
-          if (explicitUrl && error instanceof GatewayError && error.code === "REDIS_UNREACHABLE") {
+          if (explicitUrl && error instanceof RedisUnreachableError) {
             const source = options.redisUrl ? "--redis-url" : "REDIS_URL";
-            throw new GatewayError(`${error.message} (set by ${source}; the daemon starts its own redis-server only when neither is set)`, error.code);
+            throw error.withNote(`set by ${source}; the daemon starts its own redis-server only when neither is set`);
           }
           throw error;
         } finally {

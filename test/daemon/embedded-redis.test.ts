@@ -217,8 +217,8 @@ describe("embedded Redis", () => {
     for (const args of [[], ["--redis-url", unreachable]]) {
       const extra: Record<string, string> = args.length ? {} : { REDIS_URL: unreachable };
       const result = await runCli([...args, "daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, ...extra, GATEWAY_CONNECT_TIMEOUT: "1s" } });
-      assert.equal(result.code, 1);
-      assert.match(result.stderr, new RegExp(`Redis unreachable at ${unreachable}.*set by ${args.length ? "--redis-url" : "REDIS_URL"}`));
+      assert.equal(result.code, 3, "Redis unreachable has its own exit status");
+      assert.match(result.stderr, new RegExp(`Redis at ${unreachable} refused the connection \\(set by ${args.length ? "--redis-url" : "REDIS_URL"}; .*\\): start it`));
       assert.doesNotMatch(result.stdout, /embedded/);
       assert.equal(existsSync(dataDir()), false, "no embedded redis-server was started");
     }
