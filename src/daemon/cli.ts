@@ -96,6 +96,12 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       if (stopping) return;
       stopping = true;
       logger.info({ reason }, "shutting down");
+      // The last bookkeeping (checkpoint, unregister) writes to Redis and would wait for it forever
+      // while Redis is away: past the turn's grace, exit anyway (the next start replays the turn).
+      setTimeout(() => {
+        process.stderr.write("pi-gateway daemon: Redis did not answer during shutdown; exiting without the last bookkeeping (the next start replays what was in progress)\n");
+        process.exit(process.exitCode || 1);
+      }, settings.shutdownGraceMs + 5_000).unref();
       void daemon
         .stop()
         .then(() => server.close())

@@ -72,6 +72,14 @@ export interface DaemonRedis {
  */
 export async function daemonRedis(explicitUrl: string | undefined, announce: (line: string) => void, env: Env = process.env): Promise<DaemonRedis> {
   if (explicitUrl) return { url: explicitUrl };
+  // Another live daemon's embedded Redis is where every other command goes too: join it, so a
+  // second daemon meets the first where they really compete (the session id's lease: refused with
+  // the holder's name, or running beside it under another GATEWAY_ID).
+  const shared = readEmbeddedRedisRecord(env);
+  if (shared && shared.daemonPid !== process.pid && processAlive(shared.daemonPid) && processAlive(shared.pid)) {
+    announce(`using the embedded redis-server of daemon pid ${shared.daemonPid} at ${shared.url} (it stops with that daemon)`);
+    return { url: shared.url };
+  }
   const address = defaultAddress(env);
   if (await somethingListens(address)) {
     const check = await checkRedis(address, 2_000);

@@ -188,12 +188,20 @@ describe("embedded Redis", () => {
     }
   });
 
-  test("a second daemon does not take over the embedded Redis of a running one", async () => {
-    await daemon();
+  test("a second daemon joins the running one's embedded Redis: refused by the session id's owner, or beside it under another GATEWAY_ID", async () => {
+    const first = await daemon();
     const second = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env });
     assert.equal(second.code, 1);
-    assert.match(second.stderr, /another pi-gateway daemon \(pid \d+\) runs the embedded Redis at redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(second.stdout, /using the embedded redis-server of daemon pid \d+ at redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(second.stderr, /^pi-gateway: session id "gateway" is held by daemon pid \d+/);
     assert.ok(readRecord() && processAlive(readRecord()!.pid), "the first one's Redis still runs");
+    const other = await daemon({ GATEWAY_ID: "second" });
+    assert.match(other.output(), /using the embedded redis-server of daemon pid/);
+    assert.doesNotMatch(other.output(), /started an embedded/);
+    const sessions = await runCli(["sessions", "--json"], { env });
+    const ids = (JSON.parse(sessions.stdout) as { sessions: Array<{ id: string; live: boolean }> }).sessions.filter((s) => s.live).map((s) => s.id);
+    assert.deepEqual(ids.sort(), ["gateway", "second"]);
+    assert.ok(first.child.exitCode === null, "the first daemon runs on");
   });
 
   test("no redis-server on PATH: fails within 2 s naming the package", async () => {
