@@ -157,6 +157,8 @@ function createDaemon(
     shutdownGraceMs: settings.shutdownGraceMs,
     agingMs: settings.agingMs,
     collectWindowMs: settings.collectWindowMs,
+    turnMaxEvents: settings.turnMaxEvents,
+    turnMaxBytes: settings.turnMaxBytes,
     heartbeatFile: session.heartbeatFile,
     queueModes: settings.queueModes,
     watchdogThresholdMs: session.watchdogThresholdMs,
