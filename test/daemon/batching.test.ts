@@ -200,17 +200,20 @@ describe("daemon: events batched into turns", () => {
         await sleep(100);
       }
     })();
-    await waitFor(async () => (await eventDepth()) >= 5, "a backlog older than the aging limit", 20_000);
-    await sleep(300);
     const latencies: number[] = [];
-    for (let i = 0; i < 3; i += 1) {
-      const started = Date.now();
-      const id = ws.prompt(`question ${i}`);
-      await waitFor(() => ws.ended(id) !== undefined, `prompt ${i} answered`, 20_000);
-      latencies.push(Date.now() - started);
+    try {
+      await waitFor(async () => (await eventDepth()) >= 5, "a backlog older than the aging limit", 20_000);
+      await sleep(300);
+      for (let i = 0; i < 3; i += 1) {
+        const started = Date.now();
+        const id = ws.prompt(`question ${i}`);
+        await waitFor(() => ws.ended(id) !== undefined, `prompt ${i} answered`, 20_000);
+        latencies.push(Date.now() - started);
+      }
+    } finally {
+      producing = false;
+      await producer;
     }
-    producing = false;
-    await producer;
     // Before: every aged event went first, so each prompt waited behind the whole backlog (≥ 5 turns of 0.8 s).
     for (const ms of latencies) assert.ok(ms < 2_500, `answered within about one event turn: ${latencies.join(", ")} ms`);
   });
