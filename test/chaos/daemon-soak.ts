@@ -15,7 +15,8 @@ import type { DaemonStatus } from "../../src/daemon/types.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { eventIdsIn } from "../helpers/prompt-ids.js";
-import { startFakeLlm } from "../helpers/fake-llm.js";
+import type { DaemonProcess } from "../helpers/daemon.js";
+import { startFakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
 import { createPiEnv } from "../helpers/pi-env.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
@@ -94,35 +95,33 @@ export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => 
   const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: options.env });
   const watcher = await turnWatcher(daemon.url);
   cleanups.push(() => watcher.close());
-  const status = async () =>
-    ((await (await fetch(`${daemon.url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { daemon: DaemonStatus }).daemon;
 
   const started = Date.now();
   const samples: Sample[] = [];
-  const sample = async () => {
-    const s = await status();
-    const redisMemory = Number(/used_memory:(\d+)/.exec(await bus.client.info("memory"))?.[1] ?? Number.NaN);
-    let sessionKiB = 0;
-    try {
-      if (s.sessionFile) sessionKiB = statSync(s.sessionFile).size / 1024;
-    } catch {
-      // not written yet (pi writes the file after the first reply)
-    }
-    samples.push({
-      atMs: Date.now() - started,
-      eventQueue: s.queue.event,
-      oldestEventAgeMs: s.load?.oldestEventAgeMs ?? 0,
-      rssMiB: rssMiB(daemon.child.pid),
-      redisMiB: redisMemory / 1024 / 1024,
-      sessionKiB,
-    });
-  };
+  const sample = () => takeSample(daemon, bus, started).then((s) => samples.push(s));
   const sampler = setInterval(() => void sample().catch(() => undefined), 5_000);
   cleanups.push(() => clearInterval(sampler));
+  const traffic = await drive(options, bus, daemon.url, started);
+  const pushEnd = Date.now();
+  const seenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
+  await waitFor(() => traffic.ids.every((id) => seenByLlm().has(id)), "every event seen by the LLM", 120_000, 250).catch(() => undefined);
+  const drainedAfterMs = Date.now() - pushEnd;
+  await sleep(1_000); // anything that would arrive twice arrives
+  clearInterval(sampler);
+  await sample();
+  const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+  return { ...summarize(traffic, llm.chatRequests(), watcher.durations()), samples, maxOldestEventAgeMs: Math.max(0, ...samples.map((s) => s.oldestEventAgeMs)), drainedAfterMs, daemonAlive, output: daemon.output() };
+}
 
-  const ids: string[] = [];
-  const replies: WsReply[] = [];
-  const failed: string[] = [];
+interface Traffic {
+  ids: string[];
+  replies: WsReply[];
+  failed: string[];
+}
+
+/** The producer (bursts every 250 ms) and a human prompt every `promptEveryMs`, until the time is up and every prompt has its outcome. */
+async function drive(options: SoakOptions, bus: GatewayBus, url: string, started: number): Promise<Traffic> {
+  const traffic: Traffic = { ids: [], replies: [], failed: [] };
   const humans: Array<Promise<unknown>> = [];
   const end = started + options.seconds * 1000;
   const perBurst = Math.max(1, Math.round(options.rate / 4));
@@ -130,50 +129,62 @@ export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => 
   for (let n = 0, burst = 0; Date.now() < end; burst += 1) {
     const batch = Array.from({ length: perBurst }, () => `soak-${n++}`);
     await Promise.all(batch.map((id) => bus.pushWithRetry(createEvent("soak.tick", "soak", { id }, { id }))));
-    ids.push(...batch);
+    traffic.ids.push(...batch);
     if (Date.now() >= nextPrompt) {
       nextPrompt += options.promptEveryMs;
       const text = `human prompt ${burst}`;
       humans.push(
-        wsPrompt(daemon.url, text, 60_000)
-          .then((reply) => (reply.end === `reply to: ${text}` ? replies.push(reply) : failed.push(`${text}: ${JSON.stringify(reply)}`)))
-          .catch((error: Error) => failed.push(`${text}: ${error.message}`)),
+        wsPrompt(url, text, 60_000)
+          .then((reply) => (reply.end === `reply to: ${text}` ? traffic.replies.push(reply) : traffic.failed.push(`${text}: ${JSON.stringify(reply)}`)))
+          .catch((error: Error) => traffic.failed.push(`${text}: ${error.message}`)),
       );
     }
     await sleep(Math.max(0, started + (burst + 1) * 250 - Date.now()));
   }
-  const pushEnd = Date.now();
   await Promise.all(humans);
-  const seenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
-  await waitFor(() => ids.every((id) => seenByLlm().has(id)), "every event seen by the LLM", 120_000, 250).catch(() => undefined);
-  const drainedAfterMs = Date.now() - pushEnd;
-  await sleep(1_000); // anything that would arrive twice arrives
-  clearInterval(sampler);
-  await sample();
+  return traffic;
+}
 
+/** Queue depth and oldest event (/api/status), daemon RSS, Redis INFO memory, session file size. */
+async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: number): Promise<Sample> {
+  const response = await fetch(`${daemon.url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const s = ((await response.json()) as { daemon: DaemonStatus }).daemon;
+  const redisMemory = Number(/used_memory:(\d+)/.exec(await bus.client.info("memory"))?.[1] ?? Number.NaN);
+  let sessionKiB = 0;
+  try {
+    if (s.sessionFile) sessionKiB = statSync(s.sessionFile).size / 1024;
+  } catch {
+    // not written yet (pi writes the file after the first reply)
+  }
+  return {
+    atMs: Date.now() - started,
+    eventQueue: s.queue.event,
+    oldestEventAgeMs: s.load?.oldestEventAgeMs ?? 0,
+    rssMiB: rssMiB(daemon.child.pid),
+    redisMiB: redisMemory / 1024 / 1024,
+    sessionKiB,
+  };
+}
+
+/** How often each event reached the LLM, events per turn, prompt latencies, turn durations. */
+function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]): Omit<SoakReport, "samples" | "maxOldestEventAgeMs" | "drainedAfterMs" | "daemonAlive" | "output"> {
   const count = new Map<string, number>();
   const perTurn: number[] = [];
-  for (const request of llm.chatRequests()) {
+  for (const request of requests) {
     const inTurn = eventIdsIn(request.lastUserText);
     if (inTurn.length) perTurn.push(inTurn.length);
     for (const id of inTurn) count.set(id, (count.get(id) ?? 0) + 1);
   }
-  const latencies = replies.map((r) => r.latencyMs);
-  const turns = watcher.durations();
-  const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+  const latencies = traffic.replies.map((r) => r.latencyMs);
+  const { ids } = traffic;
   return {
     pushed: ids.length,
     missing: ids.filter((id) => !count.has(id)).length,
     twice: ids.filter((id) => (count.get(id) ?? 0) > 1).length,
     eventTurns: perTurn.length,
     eventsPerTurn: { mean: perTurn.length ? Math.round((10 * perTurn.reduce((a, b) => a + b, 0)) / perTurn.length) / 10 : 0, max: Math.max(0, ...perTurn) },
-    human: { answered: replies.length, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
+    human: { answered: traffic.replies.length, failed: traffic.failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
     turn: { p50: percentile(turns, 50), p99: percentile(turns, 99) },
-    samples,
-    maxOldestEventAgeMs: Math.max(0, ...samples.map((s) => s.oldestEventAgeMs)),
-    drainedAfterMs,
-    daemonAlive,
-    output: daemon.output(),
   };
 }
 
