@@ -373,8 +373,9 @@ export class CommandQueue {
   /**
    * The event commands that may join `first` in one turn: those already taken but not finished
    * (replays, due retries) first, then new ones, in stream order, while the caps allow. One that
-   * does not fit stays pending and heads the next batch; collect-mode ones and ones answering
-   * somewhere else than `first` are left for their own turn.
+   * does not fit stays pending and heads the next batch; collect-mode ones, ones answering
+   * somewhere else than `first`, and ones whose turn started when `first`'s did not (or the
+   * reverse) are left for their own turn.
    */
   private async batchEvents(first: QueuedCommand, due: (id: string) => boolean): Promise<QueuedCommand> {
     const stream = this.keys.stream("event");
@@ -393,7 +394,11 @@ export class CommandQueue {
       bytes += size;
       return true;
     };
-    const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id);
+    // A batch interrupted by a crash is replayed as it was (its "already shown" note true for all of
+    // it); commands that never started go together in the next turn, as new.
+    const started = new Set(await this.redis.hkeys(this.keys.started));
+    const wasStarted = started.has(first.message.id);
+    const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id) && started.has(m.id) === wasStarted;
     const firstStreamId = first.entries[0]!.streamId;
     for (const from of ["pending", "new"] as const) {
       for (let after = "0"; events < maxEvents; ) {

@@ -177,15 +177,23 @@ describe("daemon: events batched into turns", () => {
     for (const id of ids) assert.ok(batchTurn.lastUserText.includes(`event-id: \`${id}\``), `${id} in the batch`);
     await sleep(500);
     await first.kill();
+    // Pushed while the daemon is down: never shown, so not part of the replay.
+    const later = ["after-crash-0", "after-crash-1"];
+    await pushSpaced(later, 10);
 
     const since = llm.chatRequests().length; // requests(since): after the restart
     await daemon();
-    await waitFor(() => ids.every((id) => requestsFor(id, since).length > 0), "the batch replayed", 30_000);
+    await waitFor(() => [...ids, ...later].every((id) => requestsFor(id, since).length > 0), "the batch replayed, the later events run", 30_000);
     await waitFor(async () => (await eventDepth()) === 0, "the replay completed", 20_000);
-    const replays = requests(since).filter((r) => r.lastUserText.includes("event-id:"));
+    const replays = requests(since).filter((r) => ids.some((id) => r.lastUserText.includes(`event-id: \`${id}\``)));
     assert.equal(replays.length, 1, "one replay turn");
     assert.match(replays[0]!.lastUserText, REPLAY_NOTE);
     for (const id of ids) assert.equal(requestsFor(id, since).length, 1, `${id} shown once after the restart`);
+    for (const id of later) {
+      const shown = requestsFor(id, since);
+      assert.equal(shown.length, 1, `${id} shown once`);
+      assert.doesNotMatch(shown[0]!.lastUserText, /Replayed/, `${id} runs as new, without the note`);
+    }
   });
 
   test("a human prompt waits at most one event turn, even behind events older than GATEWAY_AGING", async () => {

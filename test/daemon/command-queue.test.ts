@@ -256,7 +256,7 @@ test("batching leaves out collect-mode commands and commands that answer somewhe
   assert.deepEqual((await queue.take())!.entries.map((e) => e.id), ["hook"]);
 });
 
-test("a batch interrupted by a crash is replayed whole, with the time its turn started; events queued since join it", async () => {
+test("a batch interrupted by a crash is replayed whole, with the time its turn started; events queued since run next, as new", async () => {
   const first = new CommandQueue(client, options);
   await first.init();
   await first.submit(eventMsg("r1"));
@@ -268,10 +268,14 @@ test("a batch interrupted by a crash is replayed whole, with the time its turn s
   const second = new CommandQueue(client, options);
   assert.equal(await second.init(), 2);
   const replay = (await second.take())!;
-  assert.deepEqual(replay.entries.map((e) => e.id), ["r1", "r2", "r3"]);
+  assert.deepEqual(replay.entries.map((e) => e.id), ["r1", "r2"]);
   assert.equal(replay.replayed, true);
   assert.ok(replay.interruptedAt !== undefined, "the note says the agent saw it");
   await second.complete(replay);
+  const next = (await second.take())!;
+  assert.deepEqual(next.entries.map((e) => e.id), ["r3"]);
+  assert.equal(next.interruptedAt, undefined, "never shown: no note");
+  await second.complete(next);
   assert.equal(await second.take(), undefined, "nothing runs twice");
 });
 
