@@ -2,7 +2,8 @@
 // runner, one file at a time, and prints every scenario's figure line at the end with the total
 // run time. These files are not *.test.ts, so the default `npm test` never runs them.
 // Usage: node scripts/run-chaos.mjs [substring filters...]
-// Knobs: CHAOS_LOAD_SECONDS, CHAOS_LOAD_RATE, CHAOS_LOAD_PRODUCERS, CHAOS_DAEMON_RATE, CHAOS_LOAD_AOF=0
+// Knobs: CHAOS_LOAD_SECONDS, CHAOS_LOAD_RATE, CHAOS_LOAD_PRODUCERS, CHAOS_DAEMON_RATE, CHAOS_LOAD_AOF=0,
+// CHAOS_SOAK_SECONDS, CHAOS_SOAK_RATE (daemon-load; `npm run soak` runs it long)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";

@@ -11,6 +11,7 @@ import { resolveSessionOptions } from "../config/session-options.js";
 import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
 import { chooseLogFormat, createLogger, type Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
+import { prometheusText } from "./metrics.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
 import type { Channel } from "./types.js";
@@ -77,6 +78,7 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
     hooks: settings.hooks,
     logger,
     status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
+    metrics: async () => prometheusText(await daemon.status(), await daemon.bus.status()),
     history: (limit, before) => daemon.history(limit, before),
     ready: async () => daemon.readiness(),
   });
@@ -163,6 +165,8 @@ function createDaemon(
     shutdownGraceMs: settings.shutdownGraceMs,
     agingMs: settings.agingMs,
     collectWindowMs: settings.collectWindowMs,
+    turnMaxEvents: settings.turnMaxEvents,
+    turnMaxBytes: settings.turnMaxBytes,
     heartbeatFile: session.heartbeatFile,
     queueModes: settings.queueModes,
     watchdogThresholdMs: session.watchdogThresholdMs,

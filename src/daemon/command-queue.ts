@@ -11,13 +11,20 @@
  * state (attempts, not-before time) that `take` honours, or is dead-lettered with the reason; both
  * live in Redis, so a restart neither forgets a retry nor runs it early.
  *
- * Priority: human before event before heartbeat, except that a command that has waited longer than
- * the aging limit goes first, so a steady stream of chat never starves events.
+ * Priority: human before event before heartbeat. A command that has waited longer than the aging
+ * limit goes first (oldest first), so a steady stream of chat never starves events, but an aged
+ * event or heartbeat never runs twice in a row while a human waits: between two human turns there
+ * is at most one other turn, so a flood of events never starves people either.
+ *
+ * Batching: the event commands waiting when an event turn starts (up to a cap of events and of
+ * prompt bytes) become one turn, so one turn clears the backlog and throughput grows with load.
+ * The batch begins, completes, retries and is replayed as a whole.
  */
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { DEFAULT_CENTRAL_SESSION, keySpace } from "../protocol/keys.js";
+import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
 export const PRIORITIES: Priority[] = ["human", "event", "heartbeat"];
@@ -65,17 +72,43 @@ export interface CommandQueueOptions {
   session: string;
   deadLetterCap: number;
   journalCap: number;
+  /** Most events one turn carries (the first command is taken whole, however many it holds). */
+  turnMaxEvents?: number;
+  /** Most prompt bytes one turn carries (same exception). */
+  turnMaxBytes?: number;
+}
+
+export const DEFAULT_TURN_MAX_EVENTS = 50;
+export const DEFAULT_TURN_MAX_BYTES = 256 * 1024;
+/** The recent window of the load figures (turns/s, events per turn). */
+export const LOAD_WINDOW_MS = 60_000;
+/** Turns kept in the turns stream (approximately): far more than one window holds at any sane rate. */
+const TURNS_CAP = 2_000;
+
+/** What the queue looks like now, and how fast turns went recently. */
+export interface QueueLoad {
+  depth: Record<Priority, number>;
+  /** Age of the oldest event command still waiting (or running), null when none. */
+  oldestEventAgeMs: number | null;
+  windowSeconds: number;
+  turns: number;
+  turnsPerSecond: number;
+  /** Mean events per turn that carried events in the window, null when none did. */
+  eventsPerTurn: number | null;
 }
 
 const enqueueLua = readFileSync(new URL("./commands/enqueue-2.lua", import.meta.url), "utf8");
 const retryLua = readFileSync(new URL("./commands/retry-3.lua", import.meta.url), "utf8");
 const deadLetterLua = readFileSync(new URL("./commands/deadletter-5.lua", import.meta.url), "utf8");
+const completeLua = readFileSync(new URL("./commands/complete-7.lua", import.meta.url), "utf8");
 type Script = (...args: Array<string | number>) => Promise<unknown>;
 
 export class CommandQueue {
   private readonly keys;
   /** "<priority>:<stream id>" of entries read before this process started: those are replays (ids repeat across streams). */
   private readonly replaySet = new Set<string>();
+  /** Priority of the last command taken: an aged non-human one never follows another while a human waits. */
+  private lastTaken: Priority | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -94,12 +127,15 @@ export class CommandQueue {
       started: `${d}:started`,
       /** Hash command id -> RetryState JSON, for commands whose turn failed and will run again. */
       retry: `${d}:retry`,
+      /** Capped stream, one entry per answered turn (events it carried): the load figures. */
+      turns: `${d}:turns`,
       deadLetters: gateway.deadLetters,
       journal: gateway.journal,
     };
     redis.defineCommand("gw_enqueue", { numberOfKeys: 2, lua: enqueueLua });
     redis.defineCommand("gw_daemon_retry", { numberOfKeys: 3, lua: retryLua });
     redis.defineCommand("gw_daemon_deadletter", { numberOfKeys: 5, lua: deadLetterLua });
+    redis.defineCommand("gw_daemon_complete", { numberOfKeys: 7, lua: completeLua });
   }
 
   /** Creates the consumer groups and notes what was in flight when the last process died. */
@@ -146,11 +182,24 @@ export class CommandQueue {
     const heads = await Promise.all(PRIORITIES.map((p) => this.head(p, due)));
     const available = heads.filter((h): h is NonNullable<typeof h> => h !== undefined);
     if (!available.length) return undefined;
-    // Aged commands first (oldest of them), then by priority.
-    const aged = available.filter((h) => now - h.enqueuedAt > this.options.agingMs).sort((a, b) => a.enqueuedAt - b.enqueuedAt);
-    const chosen = aged[0] ?? available[0]!;
-    const command = chosen.message.mode === "collect" ? await this.collect(chosen, due) : chosen;
+    const chosen = this.choose(available, now);
+    const priority = chosen.entries[0]!.priority;
+    this.lastTaken = priority;
+    let command = chosen;
+    if (chosen.message.mode === "collect") command = await this.collect(chosen, due);
+    else if (priority === "event") command = await this.batchEvents(chosen, due);
     return this.withHistory(command, retries);
+  }
+
+  /**
+   * Aged commands first (oldest of them), then by priority; but while a human waits, an aged event
+   * or heartbeat goes only right after a human turn (or the first turn of this process).
+   */
+  private choose(available: QueuedCommand[], now: number): QueuedCommand {
+    const aged = available.filter((h) => now - h.enqueuedAt > this.options.agingMs).sort((a, b) => a.enqueuedAt - b.enqueuedAt);
+    const human = available.find((h) => h.entries[0]!.priority === "human");
+    if (aged[0] && human && this.lastTaken !== undefined && this.lastTaken !== "human") return human;
+    return aged[0] ?? available[0]!;
   }
 
   /** Records that the command's turn starts now (kept if an interrupted turn had already started it). */
@@ -196,16 +245,18 @@ export class CommandQueue {
 
   /** Marks a command answered (so a replay will not answer again), then drops it from the queue. */
   async complete(command: QueuedCommand): Promise<void> {
-    const multi = this.redis.multi();
-    for (const entry of command.entries) {
-      multi.zadd(this.keys.done, Date.now(), entry.id);
-      multi.xack(this.keys.stream(entry.priority), GROUP, entry.streamId);
-      multi.xdel(this.keys.stream(entry.priority), entry.streamId);
-      multi.hdel(this.keys.started, entry.id);
-      multi.hdel(this.keys.retry, entry.id);
-    }
-    multi.zremrangebyscore(this.keys.done, "-inf", Date.now() - this.options.dedupWindowMs);
-    await multi.exec();
+    await this.script("gw_daemon_complete")(
+      this.keys.done,
+      this.keys.started,
+      this.keys.retry,
+      this.keys.turns,
+      ...PRIORITIES.map((p) => this.keys.stream(p)),
+      GROUP,
+      this.options.dedupWindowMs,
+      command.entries[0]!.priority === "event" ? eventCount(command.message) : 0,
+      TURNS_CAP,
+      ...command.entries.flatMap((e) => [PRIORITIES.indexOf(e.priority) + 1, e.streamId, e.id]),
+    );
   }
 
   /** Records a command as answered without running it (its text joined an earlier turn). */
@@ -222,6 +273,26 @@ export class CommandQueue {
   async depth(): Promise<Record<Priority, number>> {
     const lengths = await Promise.all(PRIORITIES.map((p) => this.redis.xlen(this.keys.stream(p))));
     return { human: lengths[0]!, event: lengths[1]!, heartbeat: lengths[2]! };
+  }
+
+  /** Depth per priority, the oldest waiting event's age, and the turns of the last LOAD_WINDOW_MS. */
+  async load(now = Date.now()): Promise<QueueLoad> {
+    const since = now - LOAD_WINDOW_MS;
+    const [depth, oldest, turns] = await Promise.all([
+      this.depth(),
+      this.redis.xrange(this.keys.stream("event"), "-", "+", "COUNT", 1),
+      this.redis.xrange(this.keys.turns, String(since), "+") as Promise<Array<[string, string[]]>>,
+    ]);
+    const oldestAt = oldest[0] ? Number(oldest[0][0].split("-")[0]) : undefined;
+    const carried = turns.map(([, fields]) => Number(fields[fields.indexOf("events") + 1] ?? 0)).filter((n) => n > 0);
+    return {
+      depth,
+      oldestEventAgeMs: oldestAt === undefined ? null : Math.max(0, now - oldestAt),
+      windowSeconds: LOAD_WINDOW_MS / 1000,
+      turns: turns.length,
+      turnsPerSecond: round(turns.length / (LOAD_WINDOW_MS / 1000)),
+      eventsPerTurn: carried.length ? round(carried.reduce((a, b) => a + b, 0) / carried.length) : null,
+    };
   }
 
   /**
@@ -301,6 +372,51 @@ export class CommandQueue {
   }
 
   /**
+   * The event commands that may join `first` in one turn: those already taken but not finished
+   * (replays, due retries) first, then new ones, in stream order, while the caps allow. One that
+   * does not fit stays pending and heads the next batch; collect-mode ones, ones answering
+   * somewhere else than `first`, and ones whose turn started when `first`'s did not (or the
+   * reverse) are left for their own turn.
+   */
+  private async batchEvents(first: QueuedCommand, due: (id: string) => boolean): Promise<QueuedCommand> {
+    const stream = this.keys.stream("event");
+    const maxEvents = this.options.turnMaxEvents ?? DEFAULT_TURN_MAX_EVENTS;
+    const maxBytes = this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES;
+    const members = [first];
+    let events = eventCount(first.message);
+    let bytes = Buffer.byteLength(first.message.text);
+    /** Adds the command if it fits; false once the batch is full (keeps the stream order). */
+    const join = (command: QueuedCommand): boolean => {
+      const n = eventCount(command.message);
+      const size = Buffer.byteLength(command.message.text);
+      if (events + n > maxEvents || bytes + size > maxBytes) return false;
+      members.push(command);
+      events += n;
+      bytes += size;
+      return true;
+    };
+    // A batch interrupted by a crash is replayed as it was (its "already shown" note true for all of
+    // it); commands that never started go together in the next turn, as new.
+    const started = new Set(await this.redis.hkeys(this.keys.started));
+    const wasStarted = started.has(first.message.id);
+    const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id) && started.has(m.id) === wasStarted;
+    const firstStreamId = first.entries[0]!.streamId;
+    for (const from of ["pending", "new"] as const) {
+      for (let after = "0"; events < maxEvents; ) {
+        const page = await this.readGroup(stream, from === "new" ? ">" : after, from === "new" ? Math.min(100, maxEvents - events) : 100);
+        if (!page.length) break;
+        for (const [streamId, fields] of page) {
+          if (!fields || streamId === firstStreamId) continue;
+          const command = this.toCommand("event", streamId, fields);
+          if (joins(command.message) && !join(command)) return mergeBatch(members);
+        }
+        after = page.at(-1)![0];
+      }
+    }
+    return mergeBatch(members);
+  }
+
+  /**
    * Collect mode: wait until the source has been quiet for the collect window, then merge every
    * waiting collect-mode command of the same source into one (in order).
    */
@@ -337,6 +453,10 @@ export class CommandQueue {
       attempts: 0,
     };
   }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 export type { QueueMode };

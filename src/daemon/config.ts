@@ -6,7 +6,9 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { parseCount } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
+import { DEFAULT_TURN_MAX_BYTES, DEFAULT_TURN_MAX_EVENTS } from "./command-queue.js";
 import type { ReplyAddress } from "./types.js";
 
 type Env = Record<string, string | undefined>;
@@ -33,6 +35,8 @@ export interface DaemonSettings {
   shutdownGraceMs: number;
   agingMs: number;
   collectWindowMs: number;
+  turnMaxEvents: number;
+  turnMaxBytes: number;
 }
 
 export const DAEMON_ENV_VARS = [
@@ -48,6 +52,8 @@ export const DAEMON_ENV_VARS = [
   "GATEWAY_TURN_RETRY_BACKOFF",
   "GATEWAY_SHUTDOWN_GRACE",
   "GATEWAY_AGING",
+  "GATEWAY_TURN_MAX_EVENTS",
+  "GATEWAY_TURN_MAX_BYTES",
   "GATEWAY_COLLECT_WINDOW",
   "TELEGRAM_BOT_TOKEN",
   "TELEGRAM_ALLOWED_USERS",
@@ -126,6 +132,16 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
   const duration = (name: string, fallback: string) => parseDuration(env[name] || fallback);
   const turnRetries = Number(env.GATEWAY_TURN_RETRIES || "5");
   if (!Number.isInteger(turnRetries) || turnRetries < 0) throw new Error(`GATEWAY_TURN_RETRIES: "${env.GATEWAY_TURN_RETRIES}" is not a whole number (0 = never retry)`);
+  // Empty means unset, as everywhere: the default.
+  const count = (name: string, fallback: number) => {
+    const value = env[name];
+    if (!value) return fallback;
+    try {
+      return parseCount(value);
+    } catch (error) {
+      throw new Error(`${name}: ${(error as Error).message}`);
+    }
+  };
   const port = Number(flags.port ?? env.GATEWAY_PORT ?? "8787");
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${flags.port ?? env.GATEWAY_PORT}"`);
   return {
@@ -143,5 +159,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
     agingMs: duration("GATEWAY_AGING", "60s"),
     collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),
+    turnMaxEvents: count("GATEWAY_TURN_MAX_EVENTS", DEFAULT_TURN_MAX_EVENTS),
+    turnMaxBytes: count("GATEWAY_TURN_MAX_BYTES", DEFAULT_TURN_MAX_BYTES),
   };
 }

@@ -51,6 +51,9 @@ export interface DaemonOptions {
   turnRetryBackoffMs: number;
   shutdownGraceMs: number;
   agingMs: number;
+  /** Most events (and prompt bytes) the event commands batched into one turn may carry. */
+  turnMaxEvents?: number;
+  turnMaxBytes?: number;
   collectWindowMs: number;
   heartbeatFile: string;
   /** Queue mode per input channel when the message does not say (default followUp). */
@@ -95,6 +98,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       session: sessionId,
       deadLetterCap: options.bus.deadLetterCap,
       journalCap: options.bus.journalCap,
+      turnMaxEvents: options.turnMaxEvents,
+      turnMaxBytes: options.turnMaxBytes,
     });
     await this.claimSession(sessionId);
     const replays = await this.queue.init();
@@ -203,10 +208,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   // ------------------------------------------------------------------ DaemonControl
 
   async status(): Promise<DaemonStatus> {
+    const load = await this.queue.load();
     return {
       state: this.state === "idle" && this.current ? "busy" : this.state,
       sessionFile: this.agent.sessionFile,
-      queue: await this.queue.depth(),
+      queue: load.depth,
+      load: { oldestEventAgeMs: load.oldestEventAgeMs, windowSeconds: load.windowSeconds, turns: load.turns, turnsPerSecond: load.turnsPerSecond, eventsPerTurn: load.eventsPerTurn },
       current: this.current
         ? { requestId: this.current.command.message.id, channel: this.current.command.message.channel, startedAt: this.current.startedAt }
         : undefined,
@@ -257,7 +264,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
           channel: "redis",
           text: formatEventPrompt(others),
           priority: "event",
-          meta: { types: others.map((e) => e.type).join(","), sources: others.map((e) => e.source).join(",") },
+          meta: { types: others.map((e) => e.type).join(","), sources: others.map((e) => e.source).join(","), events: String(others.length) },
         },
         seenIds,
       );
@@ -330,7 +337,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       this.log.warn({ requestId, after: this.options.turnTimeoutMs }, "turn took too long; aborting");
       void this.agent.abort();
     }, this.options.turnTimeoutMs);
-    const origin = originOf(message);
+    const origin = originOf(message, command.entries.map((e) => e.id));
     route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.

@@ -32,8 +32,8 @@ export type HistoryItem =
   | { id: string; kind: "tool"; at: number; name: string; args: string; status: "ok" | "error" | "pending" }
   | { id: string; kind: "reply"; at: number; text: string; error?: string };
 
-/** The origin the daemon records for a command. */
-export function originOf(message: InboundMessage): TurnOrigin {
+/** The origin the daemon records for a command; `requestIds`: the commands of a batched turn. */
+export function originOf(message: InboundMessage, requestIds: string[] = [message.id]): TurnOrigin {
   const list = (value: string | undefined) => (value ? value.split(",").filter(Boolean) : undefined);
   const types = list(message.meta?.types ?? message.meta?.type);
   const sources = list(message.meta?.sources ?? message.meta?.source);
@@ -42,6 +42,7 @@ export function originOf(message: InboundMessage): TurnOrigin {
   else if (message.channel === "watchdog") kind = "alarm";
   else if (message.priority !== "human") kind = sources?.length && sources.every((s) => s.startsWith("webhook:")) ? "webhook" : "event";
   const origin: TurnOrigin = { kind, channel: message.channel, requestId: message.id };
+  if (requestIds.length > 1) origin.requestIds = requestIds;
   if (types) origin.types = types;
   if (sources) origin.sources = sources;
   if (message.meta?.from) origin.from = message.meta.from;

@@ -42,6 +42,8 @@ export interface TurnOrigin {
   /** The input channel: telegram, websocket, http, redis, heartbeat, watchdog, extension... */
   channel: string;
   requestId: string;
+  /** Every command the turn answered, when several event commands were batched into it (requestId is the first). */
+  requestIds?: string[];
   /** Event types of an event or webhook turn. */
   types?: string[];
   /** Event sources of an event or webhook turn. */
@@ -75,6 +77,8 @@ export interface DaemonStatus {
   sessionFile?: string;
   /** Commands waiting, per priority. */
   queue: Record<Priority, number>;
+  /** The oldest waiting event's age, and turns per second and events per turn over a recent window. */
+  load?: { oldestEventAgeMs: number | null; windowSeconds: number; turns: number; turnsPerSecond: number; eventsPerTurn: number | null };
   current?: { requestId: string; channel: string; startedAt: number };
   processed: number;
   lastHeartbeat: number | null;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { after, before, beforeEach, test } from "node:test";
-import { CommandQueue } from "../../src/daemon/command-queue.js";
+import { CommandQueue, type QueuedCommand } from "../../src/daemon/command-queue.js";
 import type { InboundMessage } from "../../src/daemon/types.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { sleep } from "../helpers/wait.js";
@@ -49,7 +49,8 @@ test("human before event before heartbeat; duplicates refused", async () => {
   await queue.submit(msg("ev2", "event"));
   assert.equal(await queue.submit(msg("h1", "human")), "duplicate");
   assert.deepEqual(await queue.depth(), { human: 1, event: 2, heartbeat: 1 });
-  assert.deepEqual(await drain(queue), ["h1", "ev1", "ev2", "hb"]);
+  // ev1 and ev2 wait together: one event turn.
+  assert.deepEqual(await drain(queue), ["h1", "ev1", "hb"]);
   assert.deepEqual(await queue.depth(), { human: 0, event: 0, heartbeat: 0 });
 });
 
@@ -189,4 +190,135 @@ test("a daemon with its own GATEWAY_ID has its own queue; the default id keeps t
   assert.equal(await client.xlen("agent:daemon:other:queue:human"), 1);
   assert.deepEqual(await drain(other), ["for-other"], "two daemons never take each other's commands");
   assert.deepEqual(await drain(main), ["for-main"]);
+});
+
+const eventMsg = (id: string, events = 1, extra: Partial<InboundMessage> = {}): InboundMessage =>
+  msg(id, "event", { channel: "redis", text: `prompt of ${id}`, meta: { types: Array.from({ length: events }, () => `t.${id}`).join(","), sources: "cron", events: String(events) }, ...extra });
+
+test("batching: every event command waiting when an event turn starts becomes one turn; completed together in one step", async () => {
+  const queue = new CommandQueue(client, options);
+  await queue.init();
+  for (let i = 1; i <= 5; i += 1) await queue.submit(eventMsg(`ev${i}`, 2));
+  await queue.submit(msg("later-human", "human"));
+  const human = (await queue.take())!;
+  assert.equal(human.message.id, "later-human", "humans still go first");
+  await queue.complete(human);
+  const batch = (await queue.take())!;
+  assert.deepEqual(batch.entries.map((e) => e.id), ["ev1", "ev2", "ev3", "ev4", "ev5"]);
+  assert.match(batch.message.text, /^# 10 gateway events in 5 deliveries, oldest first\n\nprompt of ev1\n\nprompt of ev2/);
+  for (let i = 1; i <= 5; i += 1) assert.equal(batch.message.text.split(`prompt of ev${i}`).length, 2, `ev${i} once`);
+  assert.equal(batch.message.meta?.events, "10");
+  assert.deepEqual(batch.message.meta?.types?.split(",").length, 10);
+  await queue.begin(batch);
+  assert.equal(await client.hlen("agent:daemon:started"), 5, "begin marks every command of the batch");
+  await queue.complete(batch);
+  assert.deepEqual(await queue.depth(), { human: 0, event: 0, heartbeat: 0 });
+  assert.equal(await client.hlen("agent:daemon:started"), 0);
+  assert.equal(await client.zcard("agent:daemon:done"), 6);
+  assert.deepEqual((await client.xpending("agent:daemon:queue:event", "daemon")) [0], 0, "all acknowledged");
+  const load = await queue.load();
+  assert.equal(load.turns, 2);
+  assert.equal(load.eventsPerTurn, 10, "the human turn carries no events and does not count");
+});
+
+test("batching caps: events per turn and prompt bytes; the first command goes whole; the rest waits for the next turn", async () => {
+  const byCount = new CommandQueue(client, { ...options, turnMaxEvents: 5 });
+  await byCount.init();
+  await byCount.submit(eventMsg("big", 7));
+  for (const id of ["a", "b", "c", "d"]) await byCount.submit(eventMsg(id, 2));
+  const ids = async (q: CommandQueue) => {
+    const c = (await q.take())!;
+    await q.complete(c);
+    return c.entries.map((e) => e.id);
+  };
+  assert.deepEqual(await ids(byCount), ["big"], "over the cap alone: taken whole, nothing joins");
+  assert.deepEqual(await ids(byCount), ["a", "b"], "2 + 2 fit in 5, a third would not");
+  assert.deepEqual(await ids(byCount), ["c", "d"]);
+  assert.equal(await byCount.take(), undefined);
+
+  await client.flushall();
+  const byBytes = new CommandQueue(client, { ...options, turnMaxBytes: 30 });
+  await byBytes.init();
+  for (const id of ["x1", "x2", "x3"]) await byBytes.submit(eventMsg(id, 1, { text: "0123456789abc" })); // 13 bytes each
+  assert.deepEqual(await ids(byBytes), ["x1", "x2"], "26 bytes fit in 30, 39 would not");
+  assert.deepEqual(await ids(byBytes), ["x3"]);
+});
+
+test("batching leaves out collect-mode commands and commands that answer somewhere else", async () => {
+  const queue = new CommandQueue(client, { ...options, collectWindowMs: 10 });
+  await queue.init();
+  await queue.submit(eventMsg("e1"));
+  await queue.submit(eventMsg("hook", 1, { replyTo: { channel: "http", to: "caller" } }));
+  await queue.submit(eventMsg("e2"));
+  const batch = (await queue.take())!;
+  assert.deepEqual(batch.entries.map((e) => e.id), ["e1", "e2"]);
+  await queue.complete(batch);
+  assert.deepEqual((await queue.take())!.entries.map((e) => e.id), ["hook"]);
+});
+
+test("a batch interrupted by a crash is replayed whole, with the time its turn started; events queued since run next, as new", async () => {
+  const first = new CommandQueue(client, options);
+  await first.init();
+  await first.submit(eventMsg("r1"));
+  await first.submit(eventMsg("r2"));
+  const batch = (await first.take())!;
+  await first.begin(batch);
+  // kill -9: no complete. An event arrives before the restart.
+  await first.submit(eventMsg("r3"));
+  const second = new CommandQueue(client, options);
+  assert.equal(await second.init(), 2);
+  const replay = (await second.take())!;
+  assert.deepEqual(replay.entries.map((e) => e.id), ["r1", "r2"]);
+  assert.equal(replay.replayed, true);
+  assert.ok(replay.interruptedAt !== undefined, "the note says the agent saw it");
+  await second.complete(replay);
+  const next = (await second.take())!;
+  assert.deepEqual(next.entries.map((e) => e.id), ["r3"]);
+  assert.equal(next.interruptedAt, undefined, "never shown: no note");
+  await second.complete(next);
+  assert.equal(await second.take(), undefined, "nothing runs twice");
+});
+
+test("fairness: while humans wait, aged events get at most one turn between two human turns, and still are never starved", async () => {
+  const queue = new CommandQueue(client, { ...options, agingMs: 20, turnMaxEvents: 1 });
+  await queue.init();
+  for (const id of ["e1", "e2", "e3"]) await queue.submit(eventMsg(id));
+  for (const id of ["h1", "h2"]) await queue.submit(msg(id, "human"));
+  await sleep(40);
+  // Before: e1, e2, e3, h1, h2 (every aged command first, oldest first).
+  assert.deepEqual(await drain(queue), ["e1", "h1", "e2", "h2", "e3"]);
+});
+
+test("fairness: a steady stream of humans still lets an aged event through every other turn", async () => {
+  const queue = new CommandQueue(client, { ...options, agingMs: 20 });
+  await queue.init();
+  await queue.submit(eventMsg("old-event"));
+  await sleep(40);
+  const order: string[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    await queue.submit(msg(`h${i}`, "human"));
+    const c: QueuedCommand = (await queue.take())!;
+    order.push(c.message.id);
+    await queue.complete(c);
+  }
+  assert.deepEqual(order, ["old-event", "h0", "h1"]);
+});
+
+test("load figures: depth per priority, the oldest waiting event's age, turns in the window", async () => {
+  const queue = new CommandQueue(client, options);
+  await queue.init();
+  const empty = await queue.load();
+  assert.deepEqual(empty, { depth: { human: 0, event: 0, heartbeat: 0 }, oldestEventAgeMs: null, windowSeconds: 60, turns: 0, turnsPerSecond: 0, eventsPerTurn: null });
+  await queue.submit(eventMsg("waiting", 3));
+  await queue.submit(msg("h", "human"));
+  await sleep(50);
+  const load = await queue.load();
+  assert.deepEqual(load.depth, { human: 1, event: 1, heartbeat: 0 });
+  assert.ok(load.oldestEventAgeMs! >= 50 && load.oldestEventAgeMs! < 5_000, String(load.oldestEventAgeMs));
+  await drain(queue);
+  const after = await queue.load();
+  assert.equal(after.oldestEventAgeMs, null);
+  assert.equal(after.turns, 2);
+  assert.equal(after.turnsPerSecond, 0.03);
+  assert.equal(after.eventsPerTurn, 3);
 });

@@ -102,6 +102,7 @@ class FakeDaemon {
         state: "busy",
         sessionFile: "/home/me/.pi/sessions/gateway.jsonl",
         queue: { human: 0, event: 2, heartbeat: 0 },
+        load: { oldestEventAgeMs: 12_000, windowSeconds: 60, turns: 24, turnsPerSecond: 0.4, eventsPerTurn: 9.5 },
         current: { requestId: "event:evt-1003", channel: "redis", startedAt: now - 14_000 },
         processed: 128,
         lastHeartbeat: this.startedAt - 120_000,
@@ -412,6 +413,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     assert.equal(await page.textContent("#queue-human"), "0");
     assert.equal(await page.textContent("#queue-event"), "2");
     assert.equal(await page.textContent("#queue-heartbeat"), "0");
+    assert.equal(await page.textContent("#queue-load"), "oldest event 12s · 0.4 turns/s · 9.5 events/turn (last 60 s)");
     assert.match((await page.textContent("#current")) ?? "", /redis.*event:evt-1003.*1\ds/);
     assert.equal(await page.textContent("#daemon-state"), "busy");
 

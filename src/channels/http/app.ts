@@ -44,6 +44,8 @@ export interface HttpAppOptions {
   hooks?: Record<string, HookConfig>;
   /** GET /api/status (default: bus.status()). */
   status?: () => Promise<unknown>;
+  /** GET /metrics: Prometheus text (disabled, 503, without it). */
+  metrics?: () => Promise<string>;
   /** GET /api/history: a page of the conversation (`undefined` when `before` names no item). */
   history?: (limit: number, before?: string) => { items: unknown[]; more: boolean } | undefined;
   /** GET /readyz (default: the bus client is connected, or true without a bus). */
@@ -200,6 +202,14 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
     if (options.status) return c.json((await guardRedis(options.status())) as object);
     if (options.bus) return c.json(await guardRedis(options.bus.status()));
     throw new HttpError(503, "status unavailable: no status source configured", "DISABLED");
+  });
+
+  // Token-protected like /api/status (Authorization: Bearer, or ?token= for scrapers that cannot set headers).
+  app.get("/metrics", async (c) => {
+    requireToken(c, options.token, "metrics", true);
+    if (!options.metrics) throw new HttpError(503, "metrics unavailable: no daemon here", "DISABLED");
+    const text = await guardRedis(options.metrics());
+    return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
   app.get("/api/journal", async (c) => {

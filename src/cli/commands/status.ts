@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { redactUrl } from "../../bus/connection.js";
 import { describeHolder } from "../../bus/lease.js";
+import { CommandQueue, type QueueLoad } from "../../daemon/command-queue.js";
+import { formatDuration } from "../../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
 import { action, ago, globalOptions, print, printJson, withBus } from "../context.js";
 import { sessionTable } from "./sessions.js";
@@ -13,9 +15,10 @@ export function registerStatus(program: Command): void {
       action(async (_flags: object, command: Command) => {
         const options = globalOptions(command);
         await withBus(options, async (bus) => {
-          const [status, central] = await Promise.all([bus.status(), bus.leaseHolder(DEFAULT_CENTRAL_SESSION)]);
+          const daemonQueue = new CommandQueue(bus.client, { ...QUEUE_READ_OPTIONS, prefix: bus.keys.prefix, session: DEFAULT_CENTRAL_SESSION });
+          const [status, central, daemon] = await Promise.all([bus.status(), bus.leaseHolder(DEFAULT_CENTRAL_SESSION), daemonQueue.load()]);
           status.redis.url = redactUrl(status.redis.url);
-          if (options.json) return printJson({ ok: true, ...status, central: central ?? null });
+          if (options.json) return printJson({ ok: true, ...status, central: central ?? null, daemonQueue: daemon });
           const r = status.redis;
           print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
           print(`central      ${DEFAULT_CENTRAL_SESSION}: ${central ? `held by ${describeHolder(central)}` : "no live owner (its events wait in its queue)"}`);
@@ -24,9 +27,21 @@ export function registerStatus(program: Command): void {
           print(`duplicates   ${status.duplicates}${status.duplicates ? "  (ids seen before, not delivered again: pi-gateway tail --kind duplicate)" : ""}`);
           print(`journal      ${status.journalLength} entries`);
           print("backlog      " + Object.entries(status.backlog).map(([q, n]) => `${q}=${n}`).join("  "));
+          print(`daemon queue ${daemonQueueLine(daemon)}`);
           print("");
           print(status.sessions.length ? sessionTable(status.sessions) : "no sessions registered");
         });
       }),
     );
+}
+
+/** Only read by `status` (load()): the settings that shape writes do not matter here. */
+const QUEUE_READ_OPTIONS = { dedupWindowMs: 0, agingMs: 0, collectWindowMs: 0, deadLetterCap: 1, journalCap: 1 };
+
+/** `human=0  event=12  heartbeat=0; oldest event waiting 3.2s; 0.4 turns/s, 9.5 events/turn (last 60s)` */
+export function daemonQueueLine(load: QueueLoad): string {
+  const depth = Object.entries(load.depth).map(([p, n]) => `${p}=${n}`).join("  ");
+  const oldest = load.oldestEventAgeMs === null ? "no event waiting" : `oldest event waiting ${formatDuration(load.oldestEventAgeMs)}`;
+  const perTurn = load.eventsPerTurn === null ? "no event turn" : `${load.eventsPerTurn} events/turn`;
+  return `${depth}; ${oldest}; ${load.turnsPerSecond} turns/s, ${perTurn} (last ${load.windowSeconds}s)`;
 }

@@ -1,0 +1,43 @@
+/**
+ * DAEMON LOAD (issue #13): the daemon under a steady event stream with people talking to it.
+ * CHAOS_SOAK_SECONDS (default 60; `npm run soak` sets it from SOAK_MINUTES) of CHAOS_SOAK_RATE
+ * events/s (default 20) plus a WebSocket prompt every 5 s, the fake LLM taking 200–500 ms per turn
+ * (so one turn per event could not keep up: 20 × 350 ms = 7 s of LLM time per second).
+ *
+ * Asserts: every event reaches the LLM exactly once; every prompt is answered, p99 within 2 turn
+ * times (a prompt waits for at most the turn in progress); the backlog stays bounded (the oldest
+ * waiting event never older than 10 s, all drained within 10 s of the last push); the daemon lives.
+ * RSS, Redis memory and the session file are reported over time (bounding them is issue #13's
+ * memory part).
+ */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { runDaemonSoak, reportSoak, type SoakOptions } from "./daemon-soak.js";
+import { envNumber, killAll } from "./harness.js";
+
+const options: SoakOptions = {
+  seconds: envNumber("CHAOS_SOAK_SECONDS", 60),
+  rate: envNumber("CHAOS_SOAK_RATE", 20),
+  promptEveryMs: 5_000,
+};
+const BACKLOG_AGE_MAX_MS = 10_000;
+
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  await killAll();
+  for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+});
+
+test(`DAEMON LOAD: ${options.rate} ev/s + a prompt every 5 s for ${options.seconds}s`, { timeout: (options.seconds + 300) * 1000 }, async () => {
+  const r = await runDaemonSoak(options, cleanups);
+  reportSoak("DAEMON LOAD", options, r);
+  assert.ok(r.daemonAlive, `daemon alive:\n${r.output.slice(-3000)}`);
+  assert.equal(r.missing, 0, "every event reached the LLM");
+  assert.equal(r.twice, 0, "no event reached the LLM twice");
+  assert.deepEqual(r.human.failed, [], "every prompt answered");
+  assert.ok(r.human.answered >= Math.floor(options.seconds / 5) - 1, `a prompt every 5 s: ${r.human.answered}`);
+  assert.ok(r.human.p99 <= 2 * r.turn.p99, `human p99 ${r.human.p99} ms within 2 turn times (turn p99 ${r.turn.p99} ms)`);
+  assert.ok(r.eventsPerTurn.mean > 1, `events are batched: ${r.eventsPerTurn.mean} per turn`);
+  assert.ok(r.maxOldestEventAgeMs <= BACKLOG_AGE_MAX_MS, `backlog bounded: oldest waiting event ${r.maxOldestEventAgeMs} ms`);
+  assert.ok(r.drainedAfterMs <= BACKLOG_AGE_MAX_MS, `drained ${r.drainedAfterMs} ms after the last push`);
+});

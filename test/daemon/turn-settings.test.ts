@@ -1,0 +1,39 @@
+/**
+ * GATEWAY_TURN_MAX_EVENTS and GATEWAY_TURN_MAX_BYTES at their edges: unset and empty give the
+ * defaults, a positive whole number is taken, anything else is refused naming the variable, and
+ * `pi-gateway daemon` turns that into a usage error (exit 2) before it connects to anything.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DEFAULT_TURN_MAX_BYTES, DEFAULT_TURN_MAX_EVENTS } from "../../src/daemon/command-queue.js";
+import { resolveDaemonSettings } from "../../src/daemon/config.js";
+import { runCli } from "../helpers/cli.js";
+
+const base = { GATEWAY_TOKEN: "turn-settings-token-0123456789abcdef" };
+
+test("unset or empty: the defaults (50 events, 256 KiB); a positive whole number is taken", () => {
+  for (const env of [base, { ...base, GATEWAY_TURN_MAX_EVENTS: "", GATEWAY_TURN_MAX_BYTES: "" }]) {
+    const settings = resolveDaemonSettings(env);
+    assert.equal(settings.turnMaxEvents, DEFAULT_TURN_MAX_EVENTS);
+    assert.equal(settings.turnMaxEvents, 50);
+    assert.equal(settings.turnMaxBytes, DEFAULT_TURN_MAX_BYTES);
+    assert.equal(settings.turnMaxBytes, 262_144);
+  }
+  const set = resolveDaemonSettings({ ...base, GATEWAY_TURN_MAX_EVENTS: "1", GATEWAY_TURN_MAX_BYTES: "4096" });
+  assert.equal(set.turnMaxEvents, 1);
+  assert.equal(set.turnMaxBytes, 4096);
+});
+
+test("0, negative, fractional or not a number: refused, naming the variable", () => {
+  for (const name of ["GATEWAY_TURN_MAX_EVENTS", "GATEWAY_TURN_MAX_BYTES"]) {
+    for (const value of ["0", "-3", "2.5", "lots", " "]) {
+      assert.throws(() => resolveDaemonSettings({ ...base, [name]: value }), new RegExp(`^Error: ${name}: "${value}" is not a positive whole number$`), `${name}=${JSON.stringify(value)}`);
+    }
+  }
+});
+
+test("pi-gateway daemon with a malformed cap: one line, exit 2, nothing started", async () => {
+  const result = await runCli(["daemon", "--port", "0"], { env: { ...base, GATEWAY_TURN_MAX_EVENTS: "many", REDIS_URL: "redis://127.0.0.1:1" } });
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stderr.trim(), 'pi-gateway: GATEWAY_TURN_MAX_EVENTS: "many" is not a positive whole number');
+});
