@@ -17,6 +17,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { DEFAULT_BUS_OPTIONS } from "../config/bus-options.js";
 import { DEFAULT_CENTRAL_SESSION, keySpace } from "../protocol/keys.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
@@ -59,6 +60,8 @@ export interface RetryState {
 export interface CommandQueueOptions {
   prefix: string;
   dedupWindowMs: number;
+  /** Most ids the seen and done sets keep (the oldest go first); unset: the bus default. */
+  dedupMax?: number;
   agingMs: number;
   collectWindowMs: number;
   /** The daemon's bus session id: dead letters and journal entries name it. */
@@ -123,6 +126,7 @@ export class CommandQueue {
       parsed.id,
       JSON.stringify(parsed),
       this.options.dedupWindowMs,
+      this.dedupMax,
       ...alsoSeen,
     )) as string[];
     return status === "duplicate" ? "duplicate" : "queued";
@@ -205,6 +209,7 @@ export class CommandQueue {
       multi.hdel(this.keys.retry, entry.id);
     }
     multi.zremrangebyscore(this.keys.done, "-inf", Date.now() - this.options.dedupWindowMs);
+    multi.zremrangebyrank(this.keys.done, 0, -(this.dedupMax + 1));
     await multi.exec();
   }
 
@@ -280,6 +285,10 @@ export class CommandQueue {
       lastError: last?.error,
       interruptedAt: started.length ? Math.min(...started) : undefined,
     };
+  }
+
+  private get dedupMax(): number {
+    return this.options.dedupMax ?? DEFAULT_BUS_OPTIONS.dedupMax;
   }
 
   private script(name: string): Script {

@@ -90,6 +90,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.queue = new CommandQueue(this.bus.client, {
       prefix: options.bus.prefix,
       dedupWindowMs: options.bus.dedupWindowMs,
+      dedupMax: options.bus.dedupMax,
       agingMs: options.agingMs,
       collectWindowMs: options.collectWindowMs,
       session: sessionId,
