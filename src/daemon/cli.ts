@@ -157,6 +157,7 @@ function createDaemon(
     shutdownGraceMs: settings.shutdownGraceMs,
     agingMs: settings.agingMs,
     collectWindowMs: settings.collectWindowMs,
+    context: settings.context,
     heartbeatFile: session.heartbeatFile,
     queueModes: settings.queueModes,
     watchdogThresholdMs: session.watchdogThresholdMs,

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseDuration } from "../config/duration.js";
+import { CONTEXT_ENV_VARS, resolveContextSettings, type ContextSettings } from "./context-budget.js";
 import type { ReplyAddress } from "./types.js";
 
 type Env = Record<string, string | undefined>;
@@ -33,6 +34,8 @@ export interface DaemonSettings {
   shutdownGraceMs: number;
   agingMs: number;
   collectWindowMs: number;
+  /** GATEWAY_CONTEXT_WINDOW, GATEWAY_COMPACT_AT: when the embedded pi's conversation is compacted. */
+  context: ContextSettings;
 }
 
 export const DAEMON_ENV_VARS = [
@@ -49,6 +52,7 @@ export const DAEMON_ENV_VARS = [
   "GATEWAY_SHUTDOWN_GRACE",
   "GATEWAY_AGING",
   "GATEWAY_COLLECT_WINDOW",
+  ...CONTEXT_ENV_VARS,
   "TELEGRAM_BOT_TOKEN",
   "TELEGRAM_ALLOWED_USERS",
   "TELEGRAM_ALLOWED_CHATS",
@@ -143,5 +147,6 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
     agingMs: duration("GATEWAY_AGING", "60s"),
     collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),
+    context: resolveContextSettings(env),
   };
 }
