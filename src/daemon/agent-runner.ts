@@ -7,7 +7,7 @@ import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-ag
 import { textOf } from "../agent/message-text.js";
 import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
-import { ContextKeeper } from "./context-keeper.js";
+import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { buildHistory, ORIGIN_ENTRY_TYPE, type HistoryItem, type TurnOrigin } from "./history.js";
 import type { ReplyEvent } from "./types.js";
@@ -115,6 +115,7 @@ export class AgentRunner {
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
     await keeper.beforeTurn(text);
+    const leafBefore = session.sessionManager.getLeafId();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     let aborted = false;
     const unsubscribe = session.subscribe((event: AgentSessionEvent) => {
@@ -134,7 +135,10 @@ export class AgentRunner {
       await session.prompt(text, { source: "rpc", expandPromptTemplates: false });
       const failed = session.messages.at(-1);
       if (failed?.role === "assistant" && failed.stopReason === "error" && isContextOverflowError(failed.errorMessage ?? "")) {
-        await keeper.recoverOverflow(failed.errorMessage ?? "");
+        await keeper.recoverOverflow(failed.errorMessage ?? "").catch((error: Error) => {
+          if (error instanceof ContextOverflowError) keeper.abandonTurn(leafBefore, requestId, error.message);
+          throw error;
+        });
         // The compaction replaced the messages; this turn's replies follow its prompt, the last user message.
         before = session.messages.findLastIndex((m) => m.role === "user") + 1;
       }

@@ -7,11 +7,14 @@
  */
 import type { AgentSession } from "@mariozechner/pi-coding-agent";
 import type { Logger } from "../util/logger.js";
-import { contextBudget, contextWindowOf, shouldCompactBefore, type ContextBudget, type ContextSettings } from "./context-budget.js";
+import { contextBudget, contextWindowOf, MIN_CONTEXT_WINDOW, shouldCompactBefore, type ContextBudget, type ContextSettings } from "./context-budget.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 
 type PiSdk = typeof import("@mariozechner/pi-coding-agent");
 type Message = AgentSession["messages"][number];
+
+/** pi custom entry recording a turn taken out of the conversation because it could not fit. */
+export const DROPPED_ENTRY_TYPE = "pi-gateway.dropped";
 
 /** A request that does not fit the model even after compaction: dead-lettered with this reason, never retried. */
 export class ContextOverflowError extends Error {}
@@ -26,19 +29,17 @@ export interface ContextEstimate {
 export class ContextKeeper {
   /** Compactions done by this process (the figure a load test reads from the log). */
   compactions = 0;
-  readonly budget: ContextBudget;
+  budget: ContextBudget;
   /** Input estimate right after the last compaction: the next one waits for real growth. */
   private compactedAt: number | undefined;
 
   constructor(
     private readonly sdk: PiSdk,
     private readonly session: AgentSession,
-    settings: ContextSettings,
+    private readonly settings: ContextSettings,
     private readonly log: Logger,
   ) {
-    this.budget = contextBudget(contextWindowOf(settings, session.model?.contextWindow), settings.compactAt);
-    const { reserveTokens, keepRecentTokens } = this.budget;
-    session.settingsManager.applyOverrides({ compaction: { enabled: false, reserveTokens, keepRecentTokens } });
+    this.budget = this.plan(contextWindowOf(settings, session.model?.contextWindow));
     if (!settings.contextWindow && !session.model?.contextWindow) {
       log.warn({ window: this.budget.window }, "the model does not say its context window; assuming one (set GATEWAY_CONTEXT_WINDOW)");
     }
@@ -59,8 +60,11 @@ export class ContextKeeper {
   async recoverOverflow(providerError: string): Promise<void> {
     const estimate = this.estimate("");
     this.log.warn({ err: providerError, estimate: estimate.input, window: this.budget.window }, "the provider found the context too long; compacting and retrying once");
+    this.learnWindow(estimate.input);
     this.dropTrailingError();
-    const canSummarise = estimate.conversation - this.budget.keepRecentTokens >= this.budget.minGrowthTokens;
+    // Only what came before this turn's prompt can go into a summary that helps: a single prompt
+    // too large for the window is not summarised (that request would be refused as well).
+    const canSummarise = this.tokensBeforeLastPrompt() >= this.budget.minGrowthTokens;
     if (!canSummarise || !(await this.compact("overflow", estimate.input))) throw this.overflowError(estimate.input);
     this.dropTrailingError();
     await this.session.agent.continue();
@@ -68,6 +72,20 @@ export class ContextKeeper {
     await new Promise((resolve) => setImmediate(resolve));
     const last = lastAssistant(this.session.messages);
     if (last?.stopReason === "error" && isContextOverflowError(last.errorMessage ?? "")) throw this.overflowError(this.estimate("").input);
+  }
+
+  /**
+   * A turn that could not fit is taken out of the conversation, so it does not make every later turn
+   * overflow too: the session moves back to where it was before the turn (pi's branch(); the turn
+   * stays in the file on an abandoned branch) and a custom entry, never shown to the model, says why.
+   */
+  abandonTurn(leafBefore: string | null, requestId: string, reason: string): void {
+    const manager = this.session.sessionManager;
+    if (leafBefore) manager.branch(leafBefore);
+    else manager.resetLeaf();
+    manager.appendCustomEntry(DROPPED_ENTRY_TYPE, { requestId, reason });
+    this.session.agent.state.messages = manager.buildSessionContext().messages;
+    this.compactedAt = undefined;
   }
 
   estimate(prompt: string): ContextEstimate {
@@ -79,6 +97,27 @@ export class ContextKeeper {
     const byCharacters = conversation + overhead + chars4(prompt);
     const reported = this.reportedInput(messages);
     return { input: reported === undefined ? byCharacters : Math.max(byCharacters, reported + chars4(prompt)), conversation };
+  }
+
+  /** pi's compaction settings for a window: what the summary may take and what is kept. */
+  private plan(window: number): ContextBudget {
+    const budget = contextBudget(window, this.settings.compactAt);
+    const { reserveTokens, keepRecentTokens } = budget;
+    this.session.settingsManager.applyOverrides({ compaction: { enabled: false, reserveTokens, keepRecentTokens } });
+    return budget;
+  }
+
+  /** The provider refused `tokens`: the model's real window is smaller than planned (wrong metadata). */
+  private learnWindow(tokens: number): void {
+    if (tokens >= this.budget.window || tokens < MIN_CONTEXT_WINDOW) return;
+    this.log.warn({ planned: this.budget.window, now: tokens }, "the model's context window is smaller than its metadata says; planning for what the provider refused (set GATEWAY_CONTEXT_WINDOW)");
+    this.budget = this.plan(tokens);
+  }
+
+  private tokensBeforeLastPrompt(): number {
+    const messages = this.session.messages;
+    const prompt = messages.findLastIndex((m) => m.role === "user");
+    return messages.slice(0, Math.max(0, prompt)).reduce((sum, m) => sum + this.sdk.estimateTokens(m), 0);
   }
 
   private async compact(reason: "threshold" | "overflow", before: number): Promise<boolean> {
@@ -120,7 +159,7 @@ export class ContextKeeper {
 
   private overflowError(input: number): ContextOverflowError {
     return new ContextOverflowError(
-      `the request does not fit the model's context window (${this.budget.window} tokens, about ${input} needed) even after compacting the conversation; send less at once, or set GATEWAY_CONTEXT_WINDOW if the window is wrong`,
+      `the request does not fit the model's context window even after compacting the conversation (about ${input} tokens; planned window ${this.budget.window}): it was left out of the conversation; send less at once, or set GATEWAY_CONTEXT_WINDOW if the window is wrong`,
     );
   }
 }
