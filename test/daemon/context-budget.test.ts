@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { ConfigError } from "../../src/config/errors.js";
 import { contextBudget, contextWindowOf, FALLBACK_CONTEXT_WINDOW, resolveContextSettings, shouldCompactBefore } from "../../src/daemon/context-budget.js";
 import { resolveDaemonSettings } from "../../src/daemon/config.js";
+import { runCli } from "../helpers/cli.js";
 
 test("unset, empty or blank: the model's window and compaction at 0.7", () => {
   for (const env of [{}, { GATEWAY_CONTEXT_WINDOW: "", GATEWAY_COMPACT_AT: "" }, { GATEWAY_CONTEXT_WINDOW: "  ", GATEWAY_COMPACT_AT: " " }]) {
@@ -80,4 +81,18 @@ test("never a loop: under the threshold, a tiny conversation, or too little grow
   // Just compacted down to 25,000 (still over): the next compaction waits until 25,000 + minGrowth.
   assert.equal(shouldCompactBefore(b, 25_000 + b.minGrowthTokens - 1, big, 25_000), false, "no second compaction without growth");
   assert.equal(shouldCompactBefore(b, 25_000 + b.minGrowthTokens, big, 25_000), true);
+});
+
+test("pi-gateway daemon refuses a bad GATEWAY_COMPACT_AT, GATEWAY_CONTEXT_WINDOW or GATEWAY_DEDUP_MAX before it starts: one line, exit 2", async () => {
+  const base = { GATEWAY_TOKEN: "t".repeat(32), REDIS_URL: "redis://127.0.0.1:1" };
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ GATEWAY_COMPACT_AT: "lots" }, /^pi-gateway: GATEWAY_COMPACT_AT: "lots" is not a fraction such as 0.7\n$/],
+    [{ GATEWAY_CONTEXT_WINDOW: "32k" }, /^pi-gateway: GATEWAY_CONTEXT_WINDOW: "32k" is not a whole number of tokens\n$/],
+    [{ GATEWAY_DEDUP_MAX: "0" }, /^pi-gateway: GATEWAY_DEDUP_MAX: "0" is not a positive whole number\n$/],
+  ];
+  for (const [env, message] of cases) {
+    const result = await runCli(["daemon"], { env: { ...base, ...env } });
+    assert.equal(result.code, 2, JSON.stringify(env));
+    assert.match(result.stderr, message);
+  }
 });
