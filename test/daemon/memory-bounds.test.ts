@@ -89,3 +89,33 @@ test(`${EVENTS} events through a ${WINDOW}-token window: no overflow reaches any
   assert.ok(summaries.length >= compacted.length && summaries.length <= 2 * compacted.length, `${summaries.length} summary requests`);
   for (const c of compacted) assert.ok(c.after < 0.7 * WINDOW * 0.8, `a compaction ends well under the threshold: ${c.before} → ${c.after}`);
 });
+
+test("a batch too large for the window even after compaction: dead-lettered with a clear reason, never the provider's error, and the next event is answered", async () => {
+  await daemon?.kill();
+  await bus.client.flushall();
+  const small = await startFakeLlm({ usage: "request", contextWindow: 4_096 });
+  small.setResponder(() => "Acknowledged.");
+  const env = createPiEnv({ llmUrl: small.url });
+  try {
+    // Queued before the daemon starts, so they are claimed together: one turn of ~5k tokens of events.
+    for (let n = 0; n < 10; n++) await bus.push(createEvent("log.dump", "memory-test", { n, log: "x".repeat(2_000) }, { id: `big-${n}` }));
+    // The model's metadata says 128k: only the provider's refusal shows the real window.
+    daemon = await startDaemon({ ...env.env, REDIS_URL: redis.url, GATEWAY_TOKEN: "memory-test-token-0123456789abcdef" }, ["--cwd", env.cwd]);
+    const [dead] = await waitFor(async () => {
+      const letters = await bus.deadLetters(50);
+      return letters.length ? letters : undefined;
+    }, "the batch dead-lettered", 30_000);
+    assert.match(dead!.reason, /^turn failed: the request does not fit the model's context window even after compacting the conversation \(about \d+ tokens; planned window \d+\)/);
+    assert.doesNotMatch(dead!.reason, /maximum context length|context_length_exceeded/, "the provider's own error is not what anyone reads");
+    assert.equal(small.chatRequests().filter((r) => r.overflowed).length, 1, "refused once: no retry without a compaction that could help");
+
+    await bus.push(createEvent("build.finished", "memory-test", { ok: true }, { id: "after-big" }));
+    const next = await small.waitForRequest((r) => r.lastUserText.includes("after-big"), 20_000);
+    assert.equal(next.overflowed, false, "the refused batch left the conversation: the next turn fits");
+    assert.ok(!next.lastUserText.includes("big-0") && !JSON.stringify(next.body.messages).includes("big-0"));
+  } finally {
+    await daemon?.kill();
+    await small.close();
+    env.cleanup();
+  }
+});
