@@ -68,8 +68,10 @@ export class ContextKeeper {
     if (!canSummarise || !(await this.compact("overflow", estimate.input))) throw this.overflowError(estimate.input);
     this.dropTrailingError();
     await this.session.agent.continue();
-    // pi records the continued turn's events through a promise queue: let it drain.
-    await new Promise((resolve) => setImmediate(resolve));
+    // pi records the continued turn's events through a promise queue, and may retry a transient
+    // failure of it by itself (its retry setting), as it does after prompt(): wait for both.
+    do await new Promise((resolve) => setTimeout(resolve, 20));
+    while (this.session.isRetrying || this.session.isStreaming);
     const last = lastAssistant(this.session.messages);
     if (last?.stopReason === "error" && isContextOverflowError(last.errorMessage ?? "")) throw this.overflowError(this.estimate("").input);
   }
