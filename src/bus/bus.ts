@@ -282,6 +282,7 @@ export class GatewayBus {
         this.options.journalCap,
         this.options.deadLetterCap,
         event.source,
+        this.options.dedupMax,
       ],
     )) as unknown[];
     const [status, sessions = [], undrained = []] = reply as [string, string[]?, string[]?];
@@ -365,7 +366,7 @@ export class GatewayBus {
   async ack(sid: string, ids: string[]): Promise<number> {
     if (!ids.length) return 0;
     const k = this.keys;
-    return Number(await this.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journal], [sid, this.options.journalCap, ...ids]));
+    return Number(await this.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journal], [sid, this.options.journalCap, this.options.dedupMax, ...ids]));
   }
 
   /** Moves in-flight entries to the dead-letter list with a reason each. */

@@ -18,6 +18,8 @@ export interface BusOptions {
   legacySession: string;
   /** How long delivered/pushed ids are remembered to refuse duplicates. */
   dedupWindowMs: number;
+  /** Most ids each dedup set (pushed, delivered per session, the daemon's seen) keeps; the oldest go first. */
+  dedupMax: number;
   /** How long a claimed event may stay unacknowledged before it is handed out again. */
   leaseMs: number;
   /** Pending events kept per session; older ones overflow to the dead-letter list. */
@@ -46,6 +48,9 @@ export const DEFAULT_BUS_OPTIONS: BusOptions = {
   legacySession: LEGACY_SESSION,
   // Covers any producer retry and lease recovery by a wide margin, without keeping ids forever.
   dedupWindowMs: 86_400_000,
+  // ~100-140 bytes per id in Redis (uuid-sized ids): 100k ids is at most ~14 MB per set, a day at more than one event per
+  // second per session, far beyond any producer's retry or a lease recovery.
+  dedupMax: 100_000,
   leaseMs: 15_000,
   backlogCap: 10_000,
   journalCap: 10_000,
@@ -71,6 +76,7 @@ const durationVars: Array<[keyof BusOptions, string]> = [
   ["connectTimeoutMs", "GATEWAY_CONNECT_TIMEOUT"],
 ];
 const countVars: Array<[keyof BusOptions, string]> = [
+  ["dedupMax", "GATEWAY_DEDUP_MAX"],
   ["backlogCap", "GATEWAY_BACKLOG_CAP"],
   ["journalCap", "GATEWAY_JOURNAL_CAP"],
   ["deadLetterCap", "GATEWAY_DEADLETTER_CAP"],

@@ -6,6 +6,9 @@ import { join } from "node:path";
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
 import { textOf } from "../agent/message-text.js";
 import type { Logger } from "../util/logger.js";
+import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
+import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
+import { isContextOverflowError } from "./turn-recovery.js";
 import { buildHistory, ORIGIN_ENTRY_TYPE, type HistoryItem, type TurnOrigin } from "./history.js";
 import type { ReplyEvent } from "./types.js";
 
@@ -15,6 +18,8 @@ export interface AgentRunnerOptions {
   cwd: string;
   /** pi's agent dir (models, settings, sessions); default: $PI_CODING_AGENT_DIR or ~/.pi/agent. */
   agentDir?: string;
+  /** Context window override and compaction threshold (context-budget.ts); default: the model's window, 0.7. */
+  context?: ContextSettings;
   logger: Logger;
 }
 
@@ -35,6 +40,7 @@ export function noModelMessage(agentDir: string, model?: string): string {
 export class AgentRunner {
   private sdk: PiSdk | undefined;
   private session: AgentSession | undefined;
+  private keeper: ContextKeeper | undefined;
   private agentDir = "";
 
   constructor(private readonly options: AgentRunnerOptions) {}
@@ -70,7 +76,9 @@ export class AgentRunner {
     for (const error of extensionsResult.errors) this.options.logger.warn({ path: error.path, err: error.error }, "pi extension failed to load");
     await session.bindExtensions({ onError: (error) => this.options.logger.warn({ err: String(error.error), event: error.event }, "pi extension error") });
     this.session = session;
-    this.options.logger.info({ sessionFile: session.sessionFile, model: session.model?.id }, "pi session ready");
+    this.keeper = new ContextKeeper(this.sdk, session, this.options.context ?? { compactAt: DEFAULT_COMPACT_AT }, this.options.logger);
+    const { window, threshold } = this.keeper.budget;
+    this.options.logger.info({ sessionFile: session.sessionFile, model: session.model?.id, contextWindow: window, compactAt: threshold }, "pi session ready");
   }
 
   /** Why no turn can run (no model, or a model without credentials), or undefined when one can. */
@@ -104,6 +112,10 @@ export class AgentRunner {
   async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
     await this.ensureModel();
     const session = this.requireSession();
+    const keeper = this.requireKeeper();
+    // Before the origin entry: that entry belongs right before the prompt it describes.
+    await keeper.beforeTurn(text);
+    const leafBefore = session.sessionManager.getLeafId();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     let aborted = false;
     const unsubscribe = session.subscribe((event: AgentSessionEvent) => {
@@ -117,9 +129,19 @@ export class AgentRunner {
         aborted = true;
       }
     });
-    const before = session.messages.length;
+    // Counted after a compaction, which replaces the messages: the turn's own come after this.
+    let before = session.messages.length;
     try {
       await session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+      const failed = session.messages.at(-1);
+      if (failed?.role === "assistant" && failed.stopReason === "error" && isContextOverflowError(failed.errorMessage ?? "")) {
+        await keeper.recoverOverflow(failed.errorMessage ?? "").catch((error: Error) => {
+          if (error instanceof ContextOverflowError) keeper.abandonTurn(leafBefore, requestId, error.message);
+          throw error;
+        });
+        // The compaction replaced the messages; this turn's replies follow its prompt, the last user message.
+        before = session.messages.findLastIndex((m) => m.role === "user") + 1;
+      }
     } finally {
       unsubscribe();
     }
@@ -153,12 +175,23 @@ export class AgentRunner {
     await this.abort();
     this.session?.dispose();
     this.session = undefined;
+    this.keeper = undefined;
     await this.start(true);
   }
 
   async stop(): Promise<void> {
     this.session?.dispose();
     this.session = undefined;
+  }
+
+  /** Compactions this process has done (figures for tests and logs). */
+  get compactions(): number {
+    return this.keeper?.compactions ?? 0;
+  }
+
+  private requireKeeper(): ContextKeeper {
+    if (!this.keeper) throw new Error("pi session is not running");
+    return this.keeper;
   }
 
   private requireSession(): AgentSession {

@@ -167,6 +167,7 @@ function createDaemon(
     collectWindowMs: settings.collectWindowMs,
     turnMaxEvents: settings.turnMaxEvents,
     turnMaxBytes: settings.turnMaxBytes,
+    context: settings.context,
     heartbeatFile: session.heartbeatFile,
     queueModes: settings.queueModes,
     watchdogThresholdMs: session.watchdogThresholdMs,

@@ -23,6 +23,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { DEFAULT_BUS_OPTIONS } from "../config/bus-options.js";
 import { DEFAULT_CENTRAL_SESSION, keySpace } from "../protocol/keys.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
@@ -66,6 +67,8 @@ export interface RetryState {
 export interface CommandQueueOptions {
   prefix: string;
   dedupWindowMs: number;
+  /** Most ids the seen and done sets keep (the oldest go first); unset: the bus default. */
+  dedupMax?: number;
   agingMs: number;
   collectWindowMs: number;
   /** The daemon's bus session id: dead letters and journal entries name it. */
@@ -159,6 +162,7 @@ export class CommandQueue {
       parsed.id,
       JSON.stringify(parsed),
       this.options.dedupWindowMs,
+      this.dedupMax,
       ...alsoSeen,
     )) as string[];
     return status === "duplicate" ? "duplicate" : "queued";
@@ -255,6 +259,7 @@ export class CommandQueue {
       this.options.dedupWindowMs,
       command.entries[0]!.priority === "event" ? eventCount(command.message) : 0,
       TURNS_CAP,
+      this.dedupMax,
       ...command.entries.flatMap((e) => [PRIORITIES.indexOf(e.priority) + 1, e.streamId, e.id]),
     );
   }
@@ -351,6 +356,10 @@ export class CommandQueue {
       lastError: last?.error,
       interruptedAt: started.length ? Math.min(...started) : undefined,
     };
+  }
+
+  private get dedupMax(): number {
+    return this.options.dedupMax ?? DEFAULT_BUS_OPTIONS.dedupMax;
   }
 
   private script(name: string): Script {

@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { parseCount } from "../config/bus-options.js";
 import { parseDuration } from "../config/duration.js";
 import { DEFAULT_TURN_MAX_BYTES, DEFAULT_TURN_MAX_EVENTS } from "./command-queue.js";
+import { CONTEXT_ENV_VARS, resolveContextSettings, type ContextSettings } from "./context-budget.js";
 import type { ReplyAddress } from "./types.js";
 
 type Env = Record<string, string | undefined>;
@@ -37,6 +38,8 @@ export interface DaemonSettings {
   collectWindowMs: number;
   turnMaxEvents: number;
   turnMaxBytes: number;
+  /** GATEWAY_CONTEXT_WINDOW, GATEWAY_COMPACT_AT: when the embedded pi's conversation is compacted. */
+  context: ContextSettings;
 }
 
 export const DAEMON_ENV_VARS = [
@@ -55,6 +58,7 @@ export const DAEMON_ENV_VARS = [
   "GATEWAY_TURN_MAX_EVENTS",
   "GATEWAY_TURN_MAX_BYTES",
   "GATEWAY_COLLECT_WINDOW",
+  ...CONTEXT_ENV_VARS,
   "TELEGRAM_BOT_TOKEN",
   "TELEGRAM_ALLOWED_USERS",
   "TELEGRAM_ALLOWED_CHATS",
@@ -161,5 +165,6 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),
     turnMaxEvents: count("GATEWAY_TURN_MAX_EVENTS", DEFAULT_TURN_MAX_EVENTS),
     turnMaxBytes: count("GATEWAY_TURN_MAX_BYTES", DEFAULT_TURN_MAX_BYTES),
+    context: resolveContextSettings(env),
   };
 }

@@ -26,6 +26,7 @@ import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
 import { capText } from "../util/text.js";
 import { AgentRunner, type TurnResult } from "./agent-runner.js";
+import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, pageHistory, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
@@ -55,6 +56,8 @@ export interface DaemonOptions {
   turnMaxEvents?: number;
   turnMaxBytes?: number;
   collectWindowMs: number;
+  /** Context window override and compaction threshold for the embedded pi (context-budget.ts). */
+  context?: ContextSettings;
   heartbeatFile: string;
   /** Queue mode per input channel when the message does not say (default followUp). */
   queueModes?: Record<string, QueueMode>;
@@ -81,7 +84,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
   constructor(private readonly options: DaemonOptions) {
     this.log = options.logger;
-    this.agent = new AgentRunner({ cwd: options.cwd, agentDir: options.agentDir, logger: options.logger });
+    this.agent = new AgentRunner({ cwd: options.cwd, agentDir: options.agentDir, context: options.context, logger: options.logger });
     this.router = new OutboundRouter(options.owner, options.logger);
     for (const channel of options.channels) this.router.register(channel);
   }
@@ -93,6 +96,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.queue = new CommandQueue(this.bus.client, {
       prefix: options.bus.prefix,
       dedupWindowMs: options.bus.dedupWindowMs,
+      dedupMax: options.bus.dedupMax,
       agingMs: options.agingMs,
       collectWindowMs: options.collectWindowMs,
       session: sessionId,

@@ -34,6 +34,11 @@ export function isTransientFailure(message: string): boolean {
   return UNREACHABLE.test(message);
 }
 
+/** Did the provider refuse the request as longer than the model's context window? */
+export function isContextOverflowError(message: string): boolean {
+  return !THROTTLED.test(message) && CONTEXT_OVERFLOW.test(message);
+}
+
 /** Wait before retry number `retry` (1 = the first): base, doubling, at most the cap. */
 export function retryDelayMs(retry: number, baseMs: number, capMs = RETRY_BACKOFF_CAP_MS): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, retry - 1));

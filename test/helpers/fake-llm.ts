@@ -45,6 +45,40 @@ export interface FakeLlmRequest {
   receivedAt: number;
   /** Text of the last `role: "user"` message (text parts joined with "\n"), or "" if none. */
   lastUserText: string;
+  /** The request's size in tokens as this server counts them (~4 characters each, see FakeLlmOptions.usage). */
+  promptTokens: number;
+  /** Refused with the context-overflow error (over FakeLlmOptions.contextWindow). */
+  overflowed: boolean;
+}
+
+export interface FakeLlmOptions {
+  /**
+   * What the server reports as token usage (pi compacts on it):
+   * - "messages" (default): prompt tokens ≈ characters of the messages / 4, when the client asks
+   *   (`stream_options.include_usage`, which pi does);
+   * - "request": realistic, prompt tokens ≈ characters of the whole request body (system prompt,
+   *   messages, tools) / 4, completion tokens ≈ characters of the reply / 4;
+   * - "none": no usage at all, as some providers do.
+   */
+  usage?: "messages" | "request" | "none";
+  /**
+   * A request of more prompt tokens than this is refused the way OpenAI does: HTTP 400 with
+   * `code: "context_length_exceeded"` and the "maximum context length is N tokens" message, which
+   * pi's overflow detection recognises. Unset: no limit.
+   */
+  contextWindow?: number;
+}
+
+/** OpenAI's answer to a request longer than the model's window (HTTP 400). */
+export function contextOverflowBody(window: number, tokens: number): unknown {
+  return {
+    error: {
+      message: `This model's maximum context length is ${window} tokens. However, your messages resulted in ${tokens} tokens. Please reduce the length of the messages.`,
+      type: "invalid_request_error",
+      param: "messages",
+      code: "context_length_exceeded",
+    },
+  };
 }
 
 export interface FakeToolCall {
@@ -133,7 +167,12 @@ function roughTokens(s: string): number {
   return Math.max(1, Math.ceil(s.length / 4));
 }
 
-export async function startFakeLlm(): Promise<FakeLlm> {
+/** Prompt tokens of a request as the server counts them (see FakeLlmOptions.usage). */
+function promptTokensOf(body: ChatCompletionBody, usage: FakeLlmOptions["usage"]): number {
+  return roughTokens(JSON.stringify(usage === "request" ? body : (body.messages ?? [])));
+}
+
+export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
   const requests: FakeLlmRequest[] = [];
   const waiters = new Set<(req: FakeLlmRequest) => void>();
   let responder: Responder | undefined;
@@ -147,6 +186,11 @@ export async function startFakeLlm(): Promise<FakeLlm> {
   }
 
   async function handleChat(req: FakeLlmRequest, res: ServerResponse): Promise<void> {
+    if (options.contextWindow !== undefined && req.promptTokens > options.contextWindow) {
+      req.overflowed = true;
+      sendError(res, 400, contextOverflowBody(options.contextWindow, req.promptTokens));
+      return;
+    }
     const reply = await resolveReply(req);
     if (reply.delayMs) await sleep(reply.delayMs);
     if (res.destroyed) return;
@@ -159,12 +203,10 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     const created = Math.floor(Date.now() / 1000);
     const model = req.body.model ?? FAKE_MODEL_ID;
     const finishReason = reply.toolCalls?.length ? "tool_calls" : "stop";
-    const promptTokens = roughTokens(JSON.stringify(req.body.messages ?? []));
-    const usage = {
-      prompt_tokens: promptTokens,
-      completion_tokens: roughTokens(reply.text),
-      total_tokens: promptTokens + roughTokens(reply.text),
-    };
+    const promptTokens = req.promptTokens;
+    const completionTokens = roughTokens(reply.text + JSON.stringify(reply.toolCalls ?? []));
+    const usage =
+      options.usage === "none" ? undefined : { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
     const toolCallsWire = (reply.toolCalls ?? []).map((tc, index) => ({
       index,
       id: tc.id ?? `call_fake_${completionSeq}_${index}`,
@@ -191,7 +233,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
               finish_reason: finishReason,
             },
           ],
-          usage,
+          ...(usage ? { usage } : {}),
         }),
       );
       return;
@@ -221,7 +263,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
     }
     if (toolCallsWire.length) send(chunk({ tool_calls: toolCallsWire }, null));
     send(chunk({}, finishReason));
-    if (req.body.stream_options?.include_usage) {
+    if (usage && req.body.stream_options?.include_usage) {
       send({ id, object: "chat.completion.chunk", created, model, choices: [], usage });
     }
     if (!res.destroyed) res.end("data: [DONE]\n\n");
@@ -245,6 +287,8 @@ export async function startFakeLlm(): Promise<FakeLlm> {
         body,
         receivedAt: Date.now(),
         lastUserText: lastUserTextOf(body.messages),
+        promptTokens: promptTokensOf(body, options.usage),
+        overflowed: false,
       };
       requests.push(record);
 

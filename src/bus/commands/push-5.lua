@@ -23,6 +23,7 @@
   ARGV[6] origin session ('' = none)                     ARGV[7] legacy session id
   ARGV[8] backlog cap per session                        ARGV[9] dedup window (ms)
   ARGV[10] journal cap          ARGV[11] dead-letter cap ARGV[12] event source
+  ARGV[13] dedup max (pushed ids kept; the oldest go first)
 
   Returns {'ok', {sid...}, {undrained sid...}} | {'duplicate'} | {'unknown-target'}
 ]]
@@ -100,6 +101,7 @@ for _, sid in ipairs(chosen) do
 end
 redis.call('LTRIM', KEYS[4], 0, deadCap - 1)
 redis.call('ZADD', KEYS[3], now, id)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[13]) + 1))
 -- The journal is for reading back what happened, not a second copy of the queue: large bodies are cut.
 local journaled = raw
 if #raw > 4096 then journaled = string.sub(raw, 1, 4096) .. '...(' .. #raw .. ' bytes)' end

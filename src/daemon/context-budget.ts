@@ -1,0 +1,100 @@
+/**
+ * How much of the model's context window the daemon's conversation may fill, and when it is
+ * compacted. pi's own auto-compaction is off in the daemon: it compacts on the provider's reported
+ * usage only (a provider that reports none never compacts: the request grew to 6.2 MB), and with its
+ * defaults (reserve 16k, keep the last 20k) on a 32k window the kept part alone passes its threshold,
+ * so it compacted after every turn. The daemon decides instead, with settings derived from the window.
+ *
+ * The rule (W = context window, T = compactAt × W, the threshold):
+ * - compact before a turn whose input (conversation + system prompt + tools + the new prompt, from
+ *   the provider's usage when it reported any since the last compaction, else ~4 characters a token)
+ *   would pass T;
+ * - pi keeps the newest keepRecentTokens = min(20,000, 0.3 T) and summarises the rest into at most
+ *   0.8 × reserveTokens = 0.8 × min(16,384, 0.25 T) tokens, so a compacted conversation is about
+ *   half of T and the next compaction is many turns away;
+ * - never twice without the context growing by minGrowthTokens = 0.2 T in between, and never when
+ *   less than that would be summarised (a tiny or empty conversation): no compaction loop.
+ */
+import { z } from "zod";
+import { ConfigError } from "../config/errors.js";
+
+export interface ContextSettings {
+  /** Overrides the model's context window (its metadata may be wrong or missing). */
+  contextWindow?: number;
+  /** Fraction of the window at which the conversation is compacted. */
+  compactAt: number;
+}
+
+export interface ContextBudget {
+  window: number;
+  /** Compact before a turn whose input would pass this many tokens. */
+  threshold: number;
+  /** pi's compaction settings: the summary's budget is 0.8 × reserveTokens. */
+  reserveTokens: number;
+  keepRecentTokens: number;
+  /** The context must grow by this much between two compactions, and at least this much must be summarised. */
+  minGrowthTokens: number;
+}
+
+export const DEFAULT_COMPACT_AT = 0.7;
+/** pi's default for a custom model without a contextWindow in models.json. */
+export const FALLBACK_CONTEXT_WINDOW = 128_000;
+/** Below this a coding agent's system prompt and tools alone nearly fill the window. */
+export const MIN_CONTEXT_WINDOW = 4_096;
+
+export const CONTEXT_ENV_VARS = ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT"];
+
+const ContextEnv = z.object({
+  GATEWAY_CONTEXT_WINDOW: z
+    .string()
+    .regex(/^\s*\d+\s*$/, "is not a whole number of tokens")
+    .transform(Number)
+    .pipe(z.number().min(MIN_CONTEXT_WINDOW, `must be at least ${MIN_CONTEXT_WINDOW} tokens`))
+    .optional(),
+  GATEWAY_COMPACT_AT: z
+    .string()
+    .regex(/^\s*\d*\.?\d+\s*$/, "is not a fraction such as 0.7")
+    .transform(Number)
+    .pipe(z.number().min(0.3, "must be at least 0.3 (below, a compacted conversation would not fit under it)").max(0.95, "must be at most 0.95 (the reply needs room)"))
+    .optional(),
+});
+
+/** The two settings from the environment; empty means unset. Throws ConfigError naming the variable. */
+export function resolveContextSettings(env: Record<string, string | undefined>): ContextSettings {
+  const given = Object.fromEntries(CONTEXT_ENV_VARS.filter((name) => env[name]?.trim()).map((name) => [name, env[name]]));
+  const parsed = ContextEnv.safeParse(given);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name}: "${env[name]}" ${issue.message}`);
+  }
+  return { contextWindow: parsed.data.GATEWAY_CONTEXT_WINDOW, compactAt: parsed.data.GATEWAY_COMPACT_AT ?? DEFAULT_COMPACT_AT };
+}
+
+/** The window to plan for: the override, else the model's, else pi's fallback for unknown models. */
+export function contextWindowOf(settings: ContextSettings, modelWindow: number | undefined): number {
+  if (settings.contextWindow) return settings.contextWindow;
+  return modelWindow && modelWindow > 0 ? modelWindow : FALLBACK_CONTEXT_WINDOW;
+}
+
+export function contextBudget(window: number, compactAt: number): ContextBudget {
+  const threshold = Math.floor(compactAt * window);
+  return {
+    window,
+    threshold,
+    reserveTokens: Math.min(16_384, Math.floor(0.25 * threshold)),
+    keepRecentTokens: Math.min(20_000, Math.floor(0.3 * threshold)),
+    minGrowthTokens: Math.floor(0.2 * threshold),
+  };
+}
+
+/**
+ * Should the conversation be compacted before a turn? `input` is the estimated input of that turn,
+ * `conversation` the tokens of its messages alone (what a compaction can shrink), `lastCompactedAt`
+ * the input estimate right after the previous compaction (undefined: none in this process).
+ */
+export function shouldCompactBefore(budget: ContextBudget, input: number, conversation: number, lastCompactedAt: number | undefined): boolean {
+  if (input <= budget.threshold) return false;
+  if (conversation - budget.keepRecentTokens < budget.minGrowthTokens) return false;
+  return lastCompactedAt === undefined || input - lastCompactedAt >= budget.minGrowthTokens;
+}
