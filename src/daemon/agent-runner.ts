@@ -37,6 +37,11 @@ export function noModelMessage(agentDir: string, model?: string): string {
   return `no model available${why}: run \`pi\` then \`/login\`, or set an API key such as ANTHROPIC_API_KEY / OPENAI_API_KEY, or configure ${join(agentDir, "models.json")}`;
 }
 
+/** No turn can run: pi has no usable model or credentials (the message says how to fix it). */
+export class NoModelError extends Error {
+  override name = "NoModelError";
+}
+
 export class AgentRunner {
   private sdk: PiSdk | undefined;
   private session: AgentSession | undefined;
@@ -44,6 +49,11 @@ export class AgentRunner {
   private agentDir = "";
 
   constructor(private readonly options: AgentRunnerOptions) {}
+
+  /** The context window the session plans for (tokens), once started. */
+  get contextWindow(): number | undefined {
+    return this.keeper?.budget.window;
+  }
 
   get sessionFile(): string | undefined {
     return this.session?.sessionFile;
@@ -102,7 +112,7 @@ export class AgentRunner {
     this.session = undefined;
     await this.start();
     const problem = this.modelProblem();
-    if (problem) throw new Error(problem);
+    if (problem) throw new NoModelError(problem);
   }
 
   /**

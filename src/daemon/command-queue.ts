@@ -29,6 +29,9 @@ import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
 export const PRIORITIES: Priority[] = ["human", "event", "heartbeat"];
+
+const BYTES_PER_TOKEN = 4;
+const BATCH_SHARE_OF_WINDOW = 0.25;
 const GROUP = "daemon";
 const CONSUMER = "daemon";
 
@@ -107,6 +110,8 @@ const completeLua = readFileSync(new URL("./commands/complete-7.lua", import.met
 type Script = (...args: Array<string | number>) => Promise<unknown>;
 
 export class CommandQueue {
+  /** Set by fitTurnsToWindow(): the batch size the model's window allows. */
+  private windowBytes = Number.POSITIVE_INFINITY;
   private readonly keys;
   /** "<priority>:<stream id>" of entries read before this process started: those are replays (ids repeat across streams). */
   private readonly replaySet = new Set<string>();
@@ -387,10 +392,19 @@ export class CommandQueue {
    * somewhere else than `first`, and ones whose turn started when `first`'s did not (or the
    * reverse) are left for their own turn.
    */
+  /**
+   * The model's context window caps a batch too: at most a quarter of it (about 4 bytes a token),
+   * so a batch still fits after the conversation is compacted to about a third of the window
+   * (context-budget.ts) and is never dead-lettered for its size alone.
+   */
+  fitTurnsToWindow(windowTokens: number): void {
+    this.windowBytes = Math.max(1, Math.floor(windowTokens * BYTES_PER_TOKEN * BATCH_SHARE_OF_WINDOW));
+  }
+
   private async batchEvents(first: QueuedCommand, due: (id: string) => boolean): Promise<QueuedCommand> {
     const stream = this.keys.stream("event");
     const maxEvents = this.options.turnMaxEvents ?? DEFAULT_TURN_MAX_EVENTS;
-    const maxBytes = this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES;
+    const maxBytes = Math.min(this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES, this.windowBytes);
     const members = [first];
     let events = eventCount(first.message);
     let bytes = Buffer.byteLength(first.message.text);

@@ -25,7 +25,7 @@ import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
 import { capText } from "../util/text.js";
-import { AgentRunner, type TurnResult } from "./agent-runner.js";
+import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
 import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, pageHistory, type HistoryItem } from "./history.js";
@@ -109,6 +109,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const replays = await this.queue.init();
     if (replays) this.log.warn({ replays }, "replaying commands that were in progress (or waiting for a retry) when the daemon stopped");
     await this.agent.start();
+    if (this.agent.contextWindow) this.queue.fitTurnsToWindow(this.agent.contextWindow);
 
     for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
 
@@ -398,6 +399,14 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   private async failed(command: QueuedCommand, route: ReplyRoute, error: Error): Promise<void> {
     const requestId = command.message.id;
     const reason = oneLine(error.message);
+    if (error instanceof NoModelError && command.message.priority !== "human") {
+      // Nobody will ask again for an event: it waits for a model (a /login, an API key, models.json)
+      // instead of being dead-lettered; a person was told at once and can ask again.
+      const delayMs = this.options.turnRetryBackoffMs;
+      await this.queue.retryLater(command, { attempts: command.attempts, notBefore: Date.now() + delayMs, error: reason }, `waiting for a model, next look in ${formatDuration(delayMs)}: ${reason}`);
+      this.log.warn({ requestId, delayMs }, "no model: the event waits for one");
+      return;
+    }
     const retry = command.attempts + 1;
     const { turnRetries } = this.options;
     const transient = isTransientFailure(error.message);

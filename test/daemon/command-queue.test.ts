@@ -242,6 +242,15 @@ test("batching caps: events per turn and prompt bytes; the first command goes wh
   for (const id of ["x1", "x2", "x3"]) await byBytes.submit(eventMsg(id, 1, { text: "0123456789abc" })); // 13 bytes each
   assert.deepEqual(await ids(byBytes), ["x1", "x2"], "26 bytes fit in 30, 39 would not");
   assert.deepEqual(await ids(byBytes), ["x3"]);
+
+  // The model's window caps it too: a quarter of 30 tokens is about 30 bytes.
+  await client.flushall();
+  const byWindow = new CommandQueue(client, options);
+  byWindow.fitTurnsToWindow(30);
+  await byWindow.init();
+  for (const id of ["w1", "w2", "w3"]) await byWindow.submit(eventMsg(id, 1, { text: "0123456789abc" }));
+  assert.deepEqual(await ids(byWindow), ["w1", "w2"], "26 bytes fit in a 30-token window's share, 39 would not");
+  assert.deepEqual(await ids(byWindow), ["w3"]);
 });
 
 test("batching leaves out collect-mode commands and commands that answer somewhere else", async () => {

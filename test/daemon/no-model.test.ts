@@ -4,6 +4,7 @@
  * a prompt gets one clear error. The usual setup (fake LLM in models.json) stays ready.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
@@ -11,6 +12,7 @@ import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
 import { formatStatus } from "../../src/channels/telegram/channel.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
+import { runCli } from "../helpers/cli.js";
 import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
@@ -137,6 +139,24 @@ describe("a daemon without a usable model", () => {
     const end = messages.find((m) => m.type === "end");
     assert.ok(end && end.type === "end" && end.text === "the fake model answers", JSON.stringify(messages));
     assert.deepEqual(await get(`${d.url}/readyz`), { status: 200, body: { ready: true } });
+  });
+
+  test("an event that arrives without a model waits for one: never dead-lettered, delivered once the model is there", async () => {
+    const models = join(piEnv.agentDir, "models.json");
+    const settings = join(piEnv.agentDir, "settings.json");
+    const saved = { models: readFileSync(models, "utf8"), settings: readFileSync(settings, "utf8") };
+    emptyAgentDir();
+    const d = await daemon({ GATEWAY_TURN_RETRY_BACKOFF: "300ms" });
+    const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString();
+    redisCli("LPUSH", "agent:events:main", JSON.stringify({ id: "early-1", type: "job.done", source: "cron", payload: {}, ts: 0 }));
+    redisCli("PUBLISH", "agent:notify:main", "x");
+    const tail = () => runCli(["--redis-url", redis.url, "tail", "-n", "50"]).then((r) => r.stdout);
+    await waitFor(async () => /waiting for a model/.test(await tail()), "the wait is journaled", 15_000);
+    assert.equal(Number(redisCli("LLEN", "agent:gateway:deadletter").trim()), 0, "not dead-lettered");
+    writeFileSync(models, saved.models);
+    writeFileSync(settings, saved.settings);
+    await waitFor(() => llm.chatRequests().some((r) => r.lastUserText.includes("early-1")), "the event reached the model", 20_000);
+    assert.equal((await get(`${d.url}/readyz`)).status, 200);
   });
 
   test("the web page shows a banner with the fix", { skip: skipWithout("chromium") }, async () => {
