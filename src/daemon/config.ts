@@ -93,6 +93,24 @@ export function resolveToken(env: Env, home = homedir()): { token: string; sourc
   return { token: readTokenFile(file), source: file };
 }
 
+export const DEFAULT_LISTEN_HOST = "127.0.0.1";
+export const DEFAULT_LISTEN_PORT = 8787;
+
+/**
+ * Where the daemon listens: the flag, else the environment, else loopback:8787. Empty means unset,
+ * as everywhere (an empty GATEWAY_HOST once meant every interface here while the security audit
+ * read it as loopback): the daemon and `security audit` both ask this function.
+ */
+export function listenAddress(env: Env, flags: { host?: string; port?: string } = {}): { host: string; port: number } {
+  const host = (flags.host || env.GATEWAY_HOST || "").trim() || DEFAULT_LISTEN_HOST;
+  const portText = (flags.port || env.GATEWAY_PORT || "").trim() || String(DEFAULT_LISTEN_PORT);
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw new Error(`${flags.port ? "--port" : "GATEWAY_PORT"}: "${portText}" is not a port (a number from 1 to 65535, or 0 for any free one)`);
+  }
+  return { host, port };
+}
+
 export function resolveDaemonSettings(env: Env = process.env, flags: { host?: string; port?: string } = {}): DaemonSettings {
   const { token, source } = resolveToken(env);
   const ids = (name: string): number[] =>
@@ -146,10 +164,9 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
       throw new Error(`${name}: ${(error as Error).message}`);
     }
   };
-  const port = Number(flags.port ?? env.GATEWAY_PORT ?? "8787");
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${flags.port ?? env.GATEWAY_PORT}"`);
+  const { host, port } = listenAddress(env, flags);
   return {
-    host: flags.host ?? env.GATEWAY_HOST ?? "127.0.0.1",
+    host,
     port,
     token,
     tokenSource: source,

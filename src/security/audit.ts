@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { isLoopbackHost } from "../channels/http/server.js";
+import { listenAddress } from "../daemon/config.js";
 import { parseEnvFile } from "../config/env-file.js";
 import { shellQuote } from "../util/shell.js";
 import { redactUrl } from "../bus/connection.js";
@@ -58,7 +59,6 @@ export const MIN_TOKEN_LENGTH = 24;
 export const MIN_TOKEN_BITS = 100;
 export const MIN_HOOK_SECRET_LENGTH = 16;
 const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
-const DEFAULT_HOST = "127.0.0.1";
 
 export function configDir(home: string): string {
   return join(home, ".config", "pi-gateway");
@@ -217,8 +217,16 @@ function isWildcardHost(host: string): boolean {
 
 function checkBind(env: Env, token: TokenState): Finding {
   const base = { id: "bind-vs-auth" as const, title: "Network exposure" };
-  const host = env.GATEWAY_HOST || DEFAULT_HOST;
-  const port = env.GATEWAY_PORT || "8787";
+  // The daemon's own rule, so the audit reports the socket the daemon really opens.
+  let host: string;
+  let port: string;
+  try {
+    const address = listenAddress(env);
+    host = address.host;
+    port = String(address.port);
+  } catch (error) {
+    return { ...base, status: "fail", detail: (error as Error).message, fix: "set GATEWAY_PORT to a number from 1 to 65535 (or leave it empty for 8787)" };
+  }
   if (isLoopbackHost(host)) {
     return { ...base, status: "pass", detail: `listens on ${host}:${port} (loopback): reachable from this machine only` };
   }

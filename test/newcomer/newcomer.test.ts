@@ -39,6 +39,7 @@ before(async () => {
     GATEWAY_TOKEN_FILE: "",
     GATEWAY_ID: "",
     GATEWAY_ROLE: "",
+    GATEWAY_HOST: "",
     XDG_STATE_HOME: "",
     GATEWAY_ENV_FILE: "",
     GATEWAY_LOG_LEVEL: "warn",
@@ -93,6 +94,7 @@ describe("a new user, following the README", () => {
   test("npx pi-gateway daemon with only redis-server installed: it starts its own Redis and says so", async () => {
     first = await daemon();
     assert.match(first.output(), /started an embedded redis-server on redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(first.url, /^http:\/\/127\.0\.0\.1:\d+$/, "an empty GATEWAY_HOST is loopback, as the security audit says");
     port = await redisPort();
     assert.notEqual(port, 6379);
     const ready = await fetch(`${first.url}/readyz`);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { estimateTokenBits, runAudit, tokenWeaknesses, type AuditFiles, type AuditInput, type Finding } from "../../src/security/audit.js";
+import { listenAddress } from "../../src/daemon/config.js";
 import { runCli } from "../helpers/cli.js";
 
 // ------------------------------------------------------------------------------ a fake home
@@ -113,6 +114,21 @@ describe("security audit: checks", () => {
       assert.match(f.detail, /0\.0\.0\.0:8787, i\.e\. on every network interface/);
       assert.match(f.detail, /no gateway token exists yet/);
       assert.match(f.fix!, /openssl rand/);
+    });
+
+    test("the audit reports the socket the daemon opens: empty, blank and unset GATEWAY_HOST/PORT are loopback:8787 for both; a bad port fails both", () => {
+      for (const env of [{}, { GATEWAY_HOST: "" }, { GATEWAY_HOST: "   " }, { GATEWAY_HOST: "", GATEWAY_PORT: "" }]) {
+        const address = listenAddress(env);
+        assert.deepEqual(address, { host: "127.0.0.1", port: 8787 }, JSON.stringify(env));
+        const f = one(audit(secureEntries(), env), "bind-vs-auth");
+        assert.equal(f.status, "pass", JSON.stringify(env));
+        assert.match(f.detail, /listens on 127\.0\.0\.1:8787 \(loopback\)/);
+      }
+      assert.deepEqual(listenAddress({ GATEWAY_HOST: "0.0.0.0", GATEWAY_PORT: "9000" }), { host: "0.0.0.0", port: 9000 });
+      for (const port of ["abc", "-1", "70000", "80.5"]) {
+        assert.throws(() => listenAddress({ GATEWAY_PORT: port }), /GATEWAY_PORT: ".*" is not a port/);
+        assert.equal(one(audit(secureEntries(), { GATEWAY_PORT: port }), "bind-vs-auth").status, "fail");
+      }
     });
 
     test(":: with a token: warn, suggesting Tailscale or loopback + SSH tunnel", () => {
