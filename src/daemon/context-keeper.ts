@@ -40,7 +40,9 @@ export class ContextKeeper {
     private readonly log: Logger,
   ) {
     this.budget = this.plan(contextWindowOf(settings, session.model?.contextWindow));
-    if (!settings.contextWindow && !session.model?.contextWindow) {
+    // Without any model pi holds a placeholder (provider "unknown"): the no-model line says what to do, not this.
+    const model = session.model?.provider === "unknown" ? undefined : session.model;
+    if (!settings.contextWindow && model && !model.contextWindow) {
       log.warn({ window: this.budget.window }, "the model does not say its context window; assuming one (set GATEWAY_CONTEXT_WINDOW)");
     }
   }
