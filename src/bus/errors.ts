@@ -22,7 +22,7 @@ export interface RedisFailureInfo {
   waitedMs?: number;
 }
 
-const START_HINT = "start it (redis-server --appendonly yes) or set REDIS_URL / --redis-url to where it runs";
+const START_HINT = "start it (redis-server --appendonly yes, or pi-gateway daemon, which starts its own) or set REDIS_URL / --redis-url to where it runs";
 
 /**
  * Redis could not be reached or would not let us in. The message is one line: what was tried

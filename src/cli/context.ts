@@ -112,7 +112,8 @@ Exit status:
   0  success
   1  failure (a check failed, the daemon refused a token, an unknown session...)
   2  usage error: unknown command or flag, missing argument, bad flag or setting value
-  3  Redis unreachable: refused, no answer, wrong password or TLS trouble (one line says which)`;
+  3  Redis unreachable: refused, no answer, wrong password or TLS trouble (one line says which)
+`;
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof RedisUnreachableError) return EXIT.redisUnreachable;

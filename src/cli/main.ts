@@ -57,5 +57,5 @@ function reportUsageError(error: CommanderError): void {
   if (error.exitCode === 0) return;
   // Commander has already printed the help (to stderr) when no command was given.
   if (error.code === "commander.help") process.exitCode = EXIT.usage;
-  else reportError(new UsageError(`${error.message.replace(/^error: /, "")} (add --help for usage)`), Boolean(program.opts().json));
+  else reportError(new UsageError(`${error.message.replace(/^error: /, "").replace(/\s*\n\s*\((.)/g, (_m, c: string) => ` (${c.toLowerCase()}`)} (add --help for usage)`), Boolean(program.opts().json));
 }

@@ -25,7 +25,7 @@ test("connection errors sort into refused, timeout, auth, tls, not-found, lost a
 test("the message is one line: what was tried, why, what to do; auth and TLS are not worth retrying", () => {
   const url = "redis://:***@db:6379";
   const refused = new RedisUnreachableError(url, { failure: "refused", detail: "connect ECONNREFUSED" });
-  assert.equal(refused.message, "Redis at redis://:***@db:6379 refused the connection: start it (redis-server --appendonly yes) or set REDIS_URL / --redis-url to where it runs");
+  assert.equal(refused.message, "Redis at redis://:***@db:6379 refused the connection: start it (redis-server --appendonly yes, or pi-gateway daemon, which starts its own) or set REDIS_URL / --redis-url to where it runs");
   assert.equal(refused.code, "REDIS_UNREACHABLE");
   assert.equal(refused.retryable, true);
 

@@ -30,6 +30,8 @@ describe("exit status 2: usage errors", () => {
       [["push", "x", "--bogus"], /unknown option '--bogus'/],
       [["security", "audit", "--bogus"], /unknown option '--bogus'/],
       [["nosuch"], /unknown command 'nosuch'/],
+      // commander's suggestion reads as part of the sentence, not after a ⏎ of a flattened newline
+      [["pusj"], /^pi-gateway: unknown command 'pusj' \(did you mean push\?\) \(add --help for usage\)$/],
       [["push"], /missing required argument 'type'/],
       [["tail", "-n"], /option '-n, --lines <count>' argument missing/],
       [["status", "extra"], /too many arguments for 'status'/],

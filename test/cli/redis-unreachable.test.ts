@@ -98,7 +98,7 @@ const CASES = [
     name: "nothing listening (refused)",
     why: /refused the connection/,
     url: () => `redis://:hunter2@127.0.0.1:${closedPort}`,
-    line: () => new RegExp(`^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort} refused the connection( \\([^)]*\\))?: start it \\(redis-server --appendonly yes\\) or set REDIS_URL / --redis-url`),
+    line: () => new RegExp(`^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort} refused the connection( \\([^)]*\\))?: start it \\(redis-server --appendonly yes, or pi-gateway daemon, which starts its own\\) or set REDIS_URL / --redis-url`),
   },
   {
     name: "a port that never answers (timeout)",
