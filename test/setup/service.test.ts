@@ -164,6 +164,9 @@ describe("systemd", () => {
     const file = systemdUserUnit(spec({ program: join(odd, "node"), args: nasty, env, workingDirectory: odd, description: "pi 100% gateway" }), { home });
     assert.equal(file.path, join(home, ".config/systemd/user/dev.pi-gateway.agent.service"));
     assert.match(file.content, /^Restart=always$/m);
+    // A stop lets the daemon finish its turn and stop its embedded Redis itself.
+    assert.match(file.content, /^KillMode=mixed$/m);
+    assert.match(file.content, /^TimeoutStopSec=45$/m);
     assert.match(file.content, /^WantedBy=default\.target$/m);
     assert.match(file.content, /^Environment="V1=100%%"$/m);
     assertVerifies(file);
@@ -172,6 +175,7 @@ describe("systemd", () => {
   test("a tmux-pi unit passes systemd-analyze verify", needsVerify, () => {
     const file = systemdUserUnit(spec({ mode: "tmux-pi", program: "/usr/local/bin/pi", args: ["--model", "a b%c"] }), { home: join(scratch, "home-tmux") });
     assert.match(file.content, /^ExecStart="\/bin\/sh" "-c" /m);
+    assert.doesNotMatch(file.content, /KillMode/, "the default control-group stop also ends the tmux server and pi");
     assertVerifies(file);
   });
 

@@ -72,6 +72,15 @@ export function systemdUserUnit(spec: ServiceSpec, options: SystemdOptions): Gen
     ...Object.entries(env).map(([key, value]) => `Environment=${quoteWord(`${key}=${value}`)}`),
     "Restart=always",
     "RestartSec=5",
+    ...(spec.mode === "tmux-pi"
+      ? []
+      : [
+          // The daemon stops what it started itself (its embedded redis-server) once the turn in
+          // progress is done: SIGTERM to the daemon alone; the rest of the group only if it hangs.
+          "KillMode=mixed",
+          // GATEWAY_SHUTDOWN_GRACE (30s) for that turn, then the daemon's own 5 s bound.
+          "TimeoutStopSec=45",
+        ]),
     // append: keeps the logs across restarts; systemd creates the files but not their directory.
     `StandardOutput=append:${escapeLine(logs.stdout)}`,
     `StandardError=append:${escapeLine(logs.stderr)}`,
