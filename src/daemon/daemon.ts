@@ -18,7 +18,7 @@ import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js"
 import { firstLine, GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
-import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
+import { EventConsumer, extraQueuesFor, type DeliveryBatch } from "../bus/consumer.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
@@ -147,7 +147,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       sessionId,
       role: "central",
       durable: true,
-      extraQueues: [options.bus.legacySession],
+      extraQueues: extraQueuesFor(sessionId, "central", options.bus.legacySession),
       kind: "daemon",
       takeover: options.takeover,
       logger: this.log,

@@ -9,7 +9,7 @@ import { textOf } from "../agent/message-text.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus, type LeaseHolder, type PreviousRegistration } from "../bus/bus.js";
 import { createClient, redactUrl } from "../bus/connection.js";
-import { EventConsumer, type DeliveryBatch } from "../bus/consumer.js";
+import { EventConsumer, extraQueuesFor, type DeliveryBatch } from "../bus/consumer.js";
 import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
@@ -65,8 +65,7 @@ export class GatewayRuntime {
       sessionId: session.sessionId,
       role: session.role,
       durable: session.durable,
-      // The central session also serves the original single-session queue (`agent:events:main`).
-      extraQueues: session.role === "central" ? [this.bus.options.legacySession] : [],
+      extraQueues: extraQueuesFor(session.sessionId, session.role, this.bus.options.legacySession),
       deliver: (batch) => this.deliver(batch),
       alreadyDelivered: (ids) => this.injector.alreadyDelivered(ids),
       kind: "pi",

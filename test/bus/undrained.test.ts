@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { GatewayBus } from "../../src/bus/bus.js";
-import { EventConsumer } from "../../src/bus/consumer.js";
+import { EventConsumer, extraQueuesFor } from "../../src/bus/consumer.js";
 import { GatewayBus as Bus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
 import type { RedisServer } from "../helpers/redis-server.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
+import { waitFor } from "../helpers/wait.js";
 
 let redis: RedisServer;
 let bus: GatewayBus;
@@ -63,6 +64,42 @@ describe("the push's answer names the queues nobody drains now", () => {
       await consumerBus.close();
     }
     assert.deepEqual((await bus.push(createEvent("y", "t"))).undrained, ["gateway"], "stopped: its queue waits");
+  });
+});
+
+describe("who drains the legacy main queue", () => {
+  test("only the central id's owner: a second central under another id leaves main alone, so raw producers' events are not split", async () => {
+    assert.deepEqual(extraQueuesFor("gateway", "central", "main"), ["main"]);
+    assert.deepEqual(extraQueuesFor("other", "central", "main"), []);
+    assert.deepEqual(extraQueuesFor("gateway", "satellite", "main"), []);
+    const got = new Map<string, string[]>();
+    const consumers: Array<{ consumer: EventConsumer; consumerBus: GatewayBus }> = [];
+    for (const sid of ["gateway", "other"]) {
+      const consumerBus = await Bus.connect({ redisUrl: redis.url, persistent: true });
+      const consumer = new EventConsumer({
+        bus: consumerBus,
+        sessionId: sid,
+        role: "central",
+        durable: true,
+        extraQueues: extraQueuesFor(sid, "central", "main"),
+        deliver: async ({ events }) => void got.set(sid, [...(got.get(sid) ?? []), ...events.map((e) => e.id)]),
+      });
+      await consumer.start();
+      consumers.push({ consumer, consumerBus });
+    }
+    try {
+      for (let i = 0; i < 40; i++) {
+        await bus.client.lpush(bus.keys.events("main"), JSON.stringify({ id: `raw-${i}`, type: "t", source: "redis-cli", payload: {}, ts: 0 }));
+        await bus.client.publish(bus.keys.notify("main"), "x");
+      }
+      await waitFor(() => (got.get("gateway")?.length ?? 0) === 40, "all 40 raw events at the central id's owner", 10_000);
+      assert.equal(got.get("other")?.length ?? 0, 0, "none at the other central");
+    } finally {
+      for (const { consumer, consumerBus } of consumers) {
+        await consumer.stop();
+        await consumerBus.close();
+      }
+    }
   });
 });
 
