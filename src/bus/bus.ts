@@ -38,6 +38,8 @@ export interface ClaimResult {
   duplicates: number;
   /** Entries moved to the dead-letter list (unparseable or failing the schema). */
   deadLettered: number;
+  /** The claimer no longer holds its session's lease: nothing was claimed. */
+  displaced?: boolean;
 }
 
 export type SessionRole = "central" | "satellite";
@@ -342,12 +344,13 @@ export class GatewayBus {
    * Claims up to `count` of the oldest pending events of a queue. Each returned event is in flight
    * until ack() (delivered), release() (hand back) or its lease expires (recoverExpired()).
    */
-  async claim(sid: string, count = this.options.batchSize): Promise<ClaimResult> {
+  async claim(sid: string, count = this.options.batchSize, claimer?: { session: string; instance: string }): Promise<ClaimResult> {
     const k = this.keys;
     const reply = (await this.scripts.claim(
-      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal, k.counters],
-      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes],
+      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal, k.counters, k.sessionInfo(claimer?.session ?? sid)],
+      [count, this.options.leaseMs, this.options.dedupWindowMs, sid, this.options.deadLetterCap, this.options.journalCap, this.options.maxEventBytes, claimer?.instance ?? ""],
     )) as Array<string | number>;
+    if (Number(reply[0]) === -1) return { events: [], duplicates: 0, deadLettered: 0, displaced: true };
     const duplicates = Number(reply[0]);
     let deadLettered = Number(reply[1]);
     const events: GatewayEvent[] = [];

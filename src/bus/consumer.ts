@@ -2,7 +2,7 @@
  * EventConsumer: keeps one session's queues drained into a `deliver` callback with no loss and no
  * double delivery. Shared by the pi extension and the daemon.
  *
- * Every drain claims a batch atomically (claim-7.lua), hands it to `deliver`, and acknowledges it
+ * Every drain claims a batch atomically (claim-8.lua), hands it to `deliver`, and acknowledges it
  * only after `deliver` resolved. If the process dies in between, the lease expires and the batch is
  * handed out again; the optional `alreadyDelivered` check lets a host that can see what it already
  * received (pi's session history) skip those, which closes the last window for a duplicate.
@@ -225,8 +225,13 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
 
   private async drainQueue(queue: string): Promise<void> {
     while (!this.stopped) {
-      if (!(await this.stillOwner())) return;
-      const claimed = await this.bus.claim(queue);
+      if (!this.owned) return;
+      // The claim itself checks the lease: a takeover stops this consumer at its next claim.
+      const claimed = await this.bus.claim(queue, undefined, { session: this.sessionId, instance: this.instance });
+      if (claimed.displaced) {
+        await this.stillOwner(); // learns who holds the id now, and says so
+        return;
+      }
       this.stats.duplicates += claimed.duplicates;
       if (claimed.deadLettered) {
         this.stats.deadLettered += claimed.deadLettered;
@@ -392,9 +397,9 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   }
 
   /**
-   * Checked before every claim: a takeover (`daemon --takeover`, or this process frozen past its
-   * lease) must stop this consumer at once, not at its next presence tick, so it never keeps
-   * draining next to the new owner. At most the batch already in hand is finished.
+   * After a claim found the lease taken (`daemon --takeover`, or this process frozen past its
+   * lease): this consumer stops at once, not at its next presence tick, so it never keeps draining
+   * next to the new owner. At most the batch already in hand is finished.
    */
   private async stillOwner(): Promise<boolean> {
     if (!this.owned) return false;

@@ -80,7 +80,7 @@ export type ParseResult = { ok: true; event: GatewayEvent } | { ok: false; reaso
 /**
  * Parses one raw list entry as read from Redis. Never throws: a bad entry yields a reason
  * that ends up in the dead-letter list. `assignedId` is the id the claim gave an entry that came
- * without one (missing, null or ""): see claim-7.lua.
+ * without one (missing, null or ""): see claim-8.lua.
  */
 export function parseRawEvent(raw: string, maxBytes: number, assignedId?: string): ParseResult {
   const size = Buffer.byteLength(raw, "utf8");

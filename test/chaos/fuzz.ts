@@ -174,7 +174,7 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
   return cases;
 }
 
-/** The id claim-7.lua assigns an entry without one. */
+/** The id claim-8.lua assigns an entry without one. */
 function contentId(raw: string): string {
   return `auto-${createHash("sha1").update(raw).digest("hex")}`;
 }

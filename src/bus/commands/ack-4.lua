@@ -1,6 +1,6 @@
 --[[
   Acknowledge delivered events: drop them from the in-flight set and remember their ids as
-  delivered (persistent dedup, pruned by claim-7.lua after the dedup window, and here to the
+  delivered (persistent dedup, pruned by claim-8.lua after the dedup window, and here to the
   newest ARGV[3] ids so a flood within the window cannot grow the set without bound).
 
   An id whose lease already expired was put back in the pending list by recover-3.lua; marking it

@@ -13,16 +13,23 @@
 
   KEYS[1] pending list   KEYS[2] in-flight hash   KEYS[3] leases zset
   KEYS[4] delivered zset KEYS[5] dead-letter list KEYS[6] journal stream
-  KEYS[7] counters hash (duplicates)
+  KEYS[7] counters hash (duplicates)   KEYS[8] the claiming session's info hash (its lease)
   ARGV[1] max count      ARGV[2] lease (ms)       ARGV[3] dedup window (ms)
   ARGV[4] session id     ARGV[5] dead-letter cap  ARGV[6] journal cap
-  ARGV[7] max entry size (bytes)
+  ARGV[7] max entry size (bytes)      ARGV[8] the claimer's instance ('' = no lease check)
 
-  Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first.
+  Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first, or {-1, 0} when the
+  claimer no longer holds its session's lease (taken over): a displaced owner claims nothing, in
+  the same atomic step, so it can never drain next to the new owner.
 ]]
 local count, lease, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local sid, deadCap, journalCap, maxBytes = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local counters = KEYS[7]
+
+if ARGV[8] ~= '' then
+  local holder = redis.call('HGET', KEYS[8], 'instance')
+  if holder and holder ~= ARGV[8] then return {-1, 0} end
+end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
