@@ -7,61 +7,40 @@
  * `pi-gateway status`.
  */
 import assert from "node:assert/strict";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import type { GatewayBus } from "../../src/bus/bus.js";
 import type { HistoryItem } from "../../src/daemon/history.js";
 import type { DaemonStatus } from "../../src/daemon/types.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import type { FakeLlmRequest } from "../helpers/fake-llm.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "batching-test-token-0123456789abcdef";
 const REPLAY_NOTE = /^⚠️ Replayed after a gateway restart: this request was already shown to you at \S+ in a turn that was interrupted/;
 
-let redis: RedisServer;
-let bus: GatewayBus;
-let llm: FakeLlm;
-let piEnv: PiEnv;
-const running: DaemonProcess[] = [];
 const sockets: WebSocket[] = [];
 
-useRedisBus({ aof: true, flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
+const suite = usePiSuite({
+  aof: true,
+  flushEach: true,
+  piEnv: { settings: { retry: { enabled: false, provider: { maxRetries: 0 } } } },
+  token: TOKEN,
+  // The sockets close before the daemons are killed.
+  beforeEnd: () => {
+    for (const s of sockets.splice(0)) s.close();
+  },
 });
 /** Requests of earlier tests are not this test's (the fake LLM is shared by the suite). */
 let testStart = 0;
 let testSeq = 0;
 beforeEach(() => {
-  testStart = llm.chatRequests().length;
-  testSeq = llm.requests.at(-1)?.seq ?? 0;
-  piEnv = createPiEnv({ llmUrl: llm.url, settings: { retry: { enabled: false, provider: { maxRetries: 0 } } } });
+  testStart = suite.llm.chatRequests().length;
+  testSeq = suite.llm.requests.at(-1)?.seq ?? 0;
 });
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.close();
-  for (const d of running.splice(0)) await d.kill();
-  piEnv.cleanup();
-});
-
-async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
-  const env = { ...piEnv.env, REDIS_URL: redis.url, GATEWAY_TOKEN: TOKEN, GATEWAY_LOG_LEVEL: "warn", ...extra };
-  const d = await startDaemon(env, ["--cwd", piEnv.cwd]);
-  running.push(d);
-  return d;
-}
+const { daemon } = suite;
 
 async function wsClient(url: string) {
   const socket = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -83,9 +62,9 @@ async function wsClient(url: string) {
 }
 
 const slow = (words: number, chunkDelayMs = 100) => ({ text: Array.from({ length: words }, (_, i) => `w${i}`).join(" "), chunkDelayMs });
-const requests = (from = testStart): FakeLlmRequest[] => llm.chatRequests().slice(from);
+const requests = (from = testStart): FakeLlmRequest[] => suite.llm.chatRequests().slice(from);
 const requestsFor = (needle: string, from = testStart): FakeLlmRequest[] => requests(from).filter((r) => r.lastUserText.includes(`event-id: \`${needle}\``));
-const eventDepth = () => bus.client.xlen("agent:daemon:queue:event");
+const eventDepth = () => suite.bus.client.xlen("agent:daemon:queue:event");
 
 async function api<T>(url: string, path: string): Promise<T> {
   const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -96,18 +75,18 @@ async function api<T>(url: string, path: string): Promise<T> {
 /** Pushes events one at a time with a gap, so the bus hands them to the daemon as separate deliveries. */
 async function pushSpaced(ids: string[], gapMs: number): Promise<void> {
   for (const id of ids) {
-    await bus.push(createEvent("job.done", "cron", { id }, { id }));
+    await suite.bus.push(createEvent("job.done", "cron", { id }, { id }));
     await sleep(gapMs);
   }
 }
 
 describe("daemon: events batched into turns", () => {
   test("the event commands waiting when a turn ends become one turn, one origin record naming them all; shown in status and /metrics", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(30) : { text: "noted" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(30) : { text: "noted" }));
     const d = await daemon();
     const ws = await wsClient(d.url);
     const asked = ws.prompt("long question");
-    await llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
+    await suite.llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
     const ids = Array.from({ length: 12 }, (_, i) => `batch-${i}`);
     await pushSpaced(ids, 60);
     await waitFor(async () => (await eventDepth()) >= 2, "several event commands queued", 10_000);
@@ -142,19 +121,19 @@ describe("daemon: events batched into turns", () => {
     assert.match(metrics, /^# TYPE pi_gateway_turns_processed_total counter$/m);
     assert.equal((await fetch(`${d.url}/metrics`)).status, 401, "token-protected");
     assert.equal((await fetch(`${d.url}/metrics?token=wrong`)).status, 401);
-    const cli = await runCli(["status", "--redis-url", redis.url]);
+    const cli = await runCli(["status", "--redis-url", suite.redis.url]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /^daemon queue human=0 {2}event=0 {2}heartbeat=0; no event waiting; 0\.03 turns\/s, 12 events\/turn \(last 60s\)$/m);
-    const json = JSON.parse((await runCli(["status", "--json", "--redis-url", redis.url])).stdout) as { daemonQueue: { eventsPerTurn: number } };
+    const json = JSON.parse((await runCli(["status", "--json", "--redis-url", suite.redis.url])).stdout) as { daemonQueue: { eventsPerTurn: number } };
     assert.equal(json.daemonQueue.eventsPerTurn, 12);
   });
 
   test("GATEWAY_TURN_MAX_EVENTS caps a turn; the rest is the next turn; nothing lost or shown twice", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(20) : { text: "noted" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(20) : { text: "noted" }));
     const d = await daemon({ GATEWAY_TURN_MAX_EVENTS: "3" });
     const ws = await wsClient(d.url);
     ws.prompt("long question");
-    await llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
+    await suite.llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
     const ids = Array.from({ length: 7 }, (_, i) => `cap-${i}`);
     await pushSpaced(ids, 60);
     await waitFor(() => ids.every((id) => requestsFor(id).length > 0), "every event reached the LLM", 30_000);
@@ -165,15 +144,15 @@ describe("daemon: events batched into turns", () => {
   });
 
   test("kill -9 mid-turn of a batch: after the restart its events are shown once, together, with the interrupted note; none lost, none run as new", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(15) : r.lastUserText.includes("event-id:") ? slow(60) : { text: "ok" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(15) : r.lastUserText.includes("event-id:") ? slow(60) : { text: "ok" }));
     const first = await daemon();
     const ws = await wsClient(first.url);
     ws.prompt("long question");
-    await llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
+    await suite.llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("long question"), 15_000);
     const ids = Array.from({ length: 6 }, (_, i) => `crash-${i}`);
     await pushSpaced(ids, 60);
     await waitFor(async () => (await eventDepth()) >= 2, "several event commands queued", 10_000);
-    const batchTurn = await llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("event-id:"), 20_000);
+    const batchTurn = await suite.llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("event-id:"), 20_000);
     for (const id of ids) assert.ok(batchTurn.lastUserText.includes(`event-id: \`${id}\``), `${id} in the batch`);
     await sleep(500);
     await first.kill();
@@ -181,7 +160,7 @@ describe("daemon: events batched into turns", () => {
     const later = ["after-crash-0", "after-crash-1"];
     await pushSpaced(later, 10);
 
-    const since = llm.chatRequests().length; // requests(since): after the restart
+    const since = suite.llm.chatRequests().length; // requests(since): after the restart
     await daemon();
     await waitFor(() => [...ids, ...later].every((id) => requestsFor(id, since).length > 0), "the batch replayed, the later events run", 30_000);
     await waitFor(async () => (await eventDepth()) === 0, "the replay completed", 20_000);
@@ -198,13 +177,13 @@ describe("daemon: events batched into turns", () => {
 
   test("a human prompt waits at most one event turn, even behind events older than GATEWAY_AGING", async () => {
     // Every event turn is slow (~0.8 s); events keep coming; the aging limit is short.
-    llm.setResponder((r) => (r.lastUserText.includes("event-id:") ? slow(8) : { text: "hi" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("event-id:") ? slow(8) : { text: "hi" }));
     const d = await daemon({ GATEWAY_AGING: "200ms", GATEWAY_TURN_MAX_EVENTS: "1" });
     const ws = await wsClient(d.url);
     let producing = true;
     const producer = (async () => {
       for (let i = 0; producing; i += 1) {
-        await bus.push(createEvent("tick", "load", {}, { id: `tick-${i}` }));
+        await suite.bus.push(createEvent("tick", "load", {}, { id: `tick-${i}` }));
         await sleep(100);
       }
     })();

@@ -7,69 +7,38 @@ import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { requireTool, skipWithout } from "../helpers/tools.js";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "daemon-test-token-0123456789abcdef";
 const OWNER = 111;
 
-let redis: RedisServer;
-let llm: FakeLlm;
 let telegram: FakeTelegram;
-let piEnv: PiEnv;
-let bus: GatewayBus;
-const running: DaemonProcess[] = [];
 
-useRedisBus({ aof: true, flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
+const suite = usePiSuite({
+  aof: true,
+  flushEach: true,
+  token: TOKEN,
+  env: () => ({
+    TELEGRAM_BOT_TOKEN: telegram.token,
+    TELEGRAM_API_ROOT: telegram.apiRoot,
+    TELEGRAM_ALLOWED_USERS: String(OWNER),
+    GATEWAY_SHUTDOWN_GRACE: "10s",
+  }),
+  // The fake Telegram closes after the daemons are killed, before the pi environment is removed.
+  afterEnd: () => telegram.close(),
 });
 beforeEach(async () => {
   telegram = await startFakeTelegram();
-  piEnv = createPiEnv({ llmUrl: llm.url });
   // Replies name what they answer, so crossed wires would show.
-  llm.setResponder((r) => ({ text: `reply to: ${r.lastUserText.slice(0, 60)}` }));
+  suite.llm.setResponder((r) => ({ text: `reply to: ${r.lastUserText.slice(0, 60)}` }));
 });
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.kill();
-  await telegram.close();
-  piEnv.cleanup();
-});
-
-async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
-  const d = await startDaemon(
-    {
-      ...piEnv.env,
-      REDIS_URL: redis.url,
-      GATEWAY_TOKEN: TOKEN,
-      TELEGRAM_BOT_TOKEN: telegram.token,
-      TELEGRAM_API_ROOT: telegram.apiRoot,
-      TELEGRAM_ALLOWED_USERS: String(OWNER),
-      GATEWAY_SHUTDOWN_GRACE: "10s",
-      GATEWAY_LOG_LEVEL: "warn",
-      ...extra,
-    },
-    ["--cwd", piEnv.cwd],
-  );
-  running.push(d);
-  return d;
-}
+const { daemon } = suite;
 
 /** A WebSocket client that sends one prompt and collects what comes back for it. */
 async function wsPrompt(url: string, text: string, id = crypto.randomUUID()): Promise<{ deltas: string[]; end: string; types: string[] }> {
@@ -107,7 +76,7 @@ describe("pi-gateway daemon", () => {
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("reply to: hello from telegram")), "reply in the owner's chat", 20_000);
     await sleep(500);
     assert.deepEqual(telegram.callsTo(999).filter((c) => c.method !== "getUpdates"), [], "nothing at all sent to the unlisted chat");
-    assert.equal(llm.requests.filter((r) => r.lastUserText.includes("let me in")).length, 0, "the agent never saw it");
+    assert.equal(suite.llm.requests.filter((r) => r.lastUserText.includes("let me in")).length, 0, "the agent never saw it");
   });
 
   test("a WebSocket prompt streams back deltas and the end", async () => {
@@ -121,7 +90,7 @@ describe("pi-gateway daemon", () => {
 
   test("Telegram and WebSocket at the same moment: each reply on its own channel", async () => {
     const d = await daemon();
-    llm.setResponder((r) => ({ text: `reply to: ${r.lastUserText}`, chunkDelayMs: 20 }));
+    suite.llm.setResponder((r) => ({ text: `reply to: ${r.lastUserText}`, chunkDelayMs: 20 }));
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "question via telegram" });
     const ws = await wsPrompt(d.url, "question via websocket");
     assert.equal(ws.end, "reply to: question via websocket");
@@ -130,13 +99,13 @@ describe("pi-gateway daemon", () => {
   });
 
   test("kill -9 mid-turn, then restart: the command is replayed and answered once", async () => {
-    llm.setResponder((r) =>
+    suite.llm.setResponder((r) =>
       // includes, not startsWith: the replayed turn's text begins with the replay note.
       r.lastUserText.includes("long job") ? { text: Array.from({ length: 40 }, (_, i) => `part${i}`).join(" "), chunkDelayMs: 100 } : { text: "ok" },
     );
     const first = await daemon();
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "long job please" });
-    await llm.waitForRequest((r) => r.lastUserText.startsWith("long job"), 15_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.startsWith("long job"), 15_000);
     await sleep(600);
     await first.kill();
     const sentBefore = telegram.messagesIn(OWNER).filter((t) => t.includes("part39")).length;
@@ -147,7 +116,7 @@ describe("pi-gateway daemon", () => {
     await sleep(1500);
     const finals = telegram.chatMessages(OWNER).filter((m) => m.fromBot && m.text.includes("part39"));
     assert.equal(finals.length, 1, "answered once");
-    const depth = await bus.client.xlen("agent:daemon:queue:human");
+    const depth = await suite.bus.client.xlen("agent:daemon:queue:human");
     assert.equal(depth, 0, "the command left the queue");
   });
 
@@ -155,7 +124,7 @@ describe("pi-gateway daemon", () => {
     const paragraphs = Array.from({ length: 50 }, (_, i) => `Paragraph ${String(i).padStart(2, "0")} ${"lorem ipsum ".repeat(15).trim()}.`);
     const long = paragraphs.join("\n\n");
     assert.ok(long.length >= 9_000);
-    llm.setResponder(() => ({ text: long }));
+    suite.llm.setResponder(() => ({ text: long }));
     await daemon();
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "write a lot" });
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("Paragraph 49")), "the last chunk", 20_000);
@@ -168,31 +137,31 @@ describe("pi-gateway daemon", () => {
   });
 
   test("graceful shutdown lets the current turn finish; the next start resumes the same pi session", async () => {
-    llm.setResponder((r) => ({ text: `finished: ${r.lastUserText}`.split(" ").join(" "), chunkDelayMs: 150 }));
+    suite.llm.setResponder((r) => ({ text: `finished: ${r.lastUserText}`.split(" ").join(" "), chunkDelayMs: 150 }));
     const first = await daemon();
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "remember the word kumquat" });
-    await llm.waitForRequest((r) => r.lastUserText.includes("kumquat"), 15_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("kumquat"), 15_000);
     const code = await first.stop();
     assert.equal(code, 0);
     assert.ok(telegram.messagesIn(OWNER).some((t) => t.includes("finished: remember the word kumquat")), "the turn finished before exit");
 
-    llm.setResponder(() => ({ text: "second" }));
+    suite.llm.setResponder(() => ({ text: "second" }));
     const second = await daemon();
     const reply = await wsPrompt(second.url, "what was the word?");
     assert.equal(reply.end, "second");
-    const last = llm.requests.at(-1)!;
+    const last = suite.llm.requests.at(-1)!;
     assert.ok(JSON.stringify(last.body.messages).includes("kumquat"), "the resumed session still has the earlier turn");
   });
 
   test("events and heartbeats report to the owner's chat; HEARTBEAT_OK is never forwarded; a signed webhook becomes an event", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: `handled: ${r.lastUserText.includes("webhook.github") ? "the webhook" : "an event"}` }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: `handled: ${r.lastUserText.includes("webhook.github") ? "the webhook" : "an event"}` }));
     telegram.addChat(OWNER); // the owner started the bot some time ago, so the bot may write first
     const d = await daemon({ GATEWAY_HOOKS: JSON.stringify({ github: { secret: "hook-secret" } }) });
-    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
+    await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
 
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-daemon" }));
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-daemon"), 15_000);
-    await waitFor(async () => (await bus.lastHeartbeat()) !== null, "heartbeat recorded");
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-daemon" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-daemon"), 15_000);
+    await waitFor(async () => (await suite.bus.lastHeartbeat()) !== null, "heartbeat recorded");
 
     const body = JSON.stringify({ action: "completed", workflow_run: { conclusion: "failure" } });
     const signature = `sha256=${createHmac("sha256", "hook-secret").update(body).digest("hex")}`;
@@ -205,13 +174,13 @@ describe("pi-gateway daemon", () => {
     });
     assert.equal(accepted.status, 202, await accepted.text());
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("handled: the webhook")), "owner told about the webhook", 20_000);
-    const request = llm.requests.find((r) => r.lastUserText.includes("webhook.github"))!;
+    const request = suite.llm.requests.find((r) => r.lastUserText.includes("webhook.github"))!;
     assert.match(request.lastUserText, /```json\n[\s\S]*"conclusion": "failure"/, "webhook payload fenced as data");
     assert.ok(!telegram.messagesIn(OWNER).some((t) => t.includes("HEARTBEAT_OK")), "HEARTBEAT_OK never forwarded");
   });
 
   test("the web page served by the daemon: send a message in headless Chromium, see the streamed reply", { skip: skipWithout("chromium") }, async () => {
-    llm.setResponder(() => ({ text: "Hello from the embedded pi, streamed word by word.", chunkDelayMs: 60 }));
+    suite.llm.setResponder(() => ({ text: "Hello from the embedded pi, streamed word by word.", chunkDelayMs: 60 }));
     const d = await daemon();
     const browser = await chromium.launch({
       executablePath: requireTool("chromium"),
@@ -229,14 +198,14 @@ describe("pi-gateway daemon", () => {
       await page.waitForSelector('#sessions tr[data-session="gateway"][data-presence="live"]', { timeout: 10_000 });
       mkdirSync(".tmp/screenshots", { recursive: true });
       await page.screenshot({ path: ".tmp/screenshots/daemon-chat.png" });
-      assert.ok(llm.requests.some((r) => r.lastUserText === "hi from the browser"));
+      assert.ok(suite.llm.requests.some((r) => r.lastUserText === "hi from the browser"));
     } finally {
       await browser.close();
     }
   });
 
   test("a stuck turn is aborted after GATEWAY_TURN_TIMEOUT and the asker is told; the next command runs", async () => {
-    llm.setResponder((r) => (r.lastUserText === "hang" ? { text: "never finishing ".repeat(200), chunkDelayMs: 200 } : { text: "fine again" }));
+    suite.llm.setResponder((r) => (r.lastUserText === "hang" ? { text: "never finishing ".repeat(200), chunkDelayMs: 200 } : { text: "fine again" }));
     const d = await daemon({ GATEWAY_TURN_TIMEOUT: "1500ms" });
     const started = Date.now();
     await assert.rejects(wsPrompt(d.url, "hang"), /aborted after 1\.5s/);
@@ -245,7 +214,7 @@ describe("pi-gateway daemon", () => {
   });
 
   test("collect mode (GATEWAY_QUEUE_MODES=telegram=collect): quick successive messages become one turn", async () => {
-    llm.setResponder((r) => ({ text: `got: ${r.lastUserText.replace(/\n+/g, " | ")}` }));
+    suite.llm.setResponder((r) => ({ text: `got: ${r.lastUserText.replace(/\n+/g, " | ")}` }));
     await daemon({ GATEWAY_QUEUE_MODES: "telegram=collect", GATEWAY_COLLECT_WINDOW: "700ms" });
     for (const part of ["first part", "second part", "third part"]) {
       telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: part });

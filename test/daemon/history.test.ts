@@ -8,58 +8,29 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import { chromium, type Page } from "playwright-core";
 import { WebSocket } from "ws";
-import type { GatewayBus } from "../../src/bus/bus.js";
 import type { HistoryItem } from "../../src/daemon/history.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { runCli } from "../helpers/cli.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { requireTool, skipWithout } from "../helpers/tools.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "history-test-token-0123456789abcdef";
 
-let redis: RedisServer;
-let bus: GatewayBus;
-let llm: FakeLlm;
-let piEnv: PiEnv;
-const running: DaemonProcess[] = [];
-
-useRedisBus({ flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
-});
+// No GATEWAY_TOKEN by default: the tests that need one pass it (one finds the daemon's token file itself).
+const suite = usePiSuite({ flushEach: true, env: () => ({ GATEWAY_SHUTDOWN_GRACE: "10s" }) });
 beforeEach(() => {
-  piEnv = createPiEnv({ llmUrl: llm.url });
-  llm.setResponder((r) => {
+  suite.llm.setResponder((r) => {
     if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
     if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.\nI will look at it.", chunkDelayMs: 20 };
     return { text: `reply to: ${r.lastUserText.slice(0, 60)}` };
   });
 });
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.kill();
-  piEnv.cleanup();
-});
 
-async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
-  const env = { ...piEnv.env, REDIS_URL: redis.url, GATEWAY_SHUTDOWN_GRACE: "10s", GATEWAY_LOG_LEVEL: "warn", ...extra };
-  const d = await startDaemon(env, ["--cwd", piEnv.cwd]);
-  running.push(d);
-  return d;
-}
+const { daemon } = suite;
 
 /** A WebSocket client that only listens: it never sends a prompt. */
 async function listener(url: string): Promise<{ messages: ServerMessage[]; close(): void }> {
@@ -84,12 +55,12 @@ async function history(url: string, query = ""): Promise<{ items: HistoryItem[];
   return (await response.json()) as { items: HistoryItem[]; more: boolean };
 }
 
-const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString().trim();
+const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args]).toString().trim();
 
 describe("every agent turn visible, with history", () => {
   test("an event pushed with the seed's redis-cli lines: in /api/history, in tail, live on a client that did not ask; HEARTBEAT_OK in none; history survives a restart", async () => {
     const first = await daemon({ GATEWAY_TOKEN: TOKEN });
-    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
+    await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
     await prompt(first.url, "remember the word kumquat");
     const watcher = await listener(first.url);
 
@@ -102,19 +73,19 @@ describe("every agent turn visible, with history", () => {
     assert.match(start.prompt ?? "", /build\.failed/);
     assert.ok(watcher.messages.some((m) => m.type === "delta" && m.requestId === "events:ci-42"), "streamed delta by delta");
 
-    await bus.push({ id: "hb-1", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 15_000);
-    await waitFor(async () => (await bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
+    await suite.bus.push({ id: "hb-1", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 15_000);
+    await waitFor(async () => (await suite.bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
     await sleep(300);
     watcher.close();
     assert.ok(!JSON.stringify(watcher.messages).includes("HEARTBEAT_OK"), "no HEARTBEAT_OK live");
     assert.ok(!watcher.messages.some((m) => m.type === "start" && m.requestId.startsWith("heartbeat:")), "the heartbeat turn not shown at all");
 
-    const tail = await runCli(["tail", "-n", "50", "--kind", "replied", "--redis-url", redis.url]);
+    const tail = await runCli(["tail", "-n", "50", "--kind", "replied", "--redis-url", suite.redis.url]);
     assert.equal(tail.code, 0, tail.stderr);
     assert.match(tail.stdout, /replied +redis events:ci-42 build\.failed \(ci\) -> gateway: The build failed in step lint\.\n/);
     assert.match(tail.stdout, /replied +websocket ws:\S+ -> gateway: reply to: remember the word kumquat/);
-    const json = await runCli(["tail", "-n", "50", "--json", "--redis-url", redis.url]);
+    const json = await runCli(["tail", "-n", "50", "--json", "--redis-url", suite.redis.url]);
     const replied = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.kind === "replied");
     assert.equal(replied.length, 2, json.stdout);
     assert.deepEqual(
@@ -134,7 +105,7 @@ describe("every agent turn visible, with history", () => {
     assert.ok(event.kind === "prompt");
     assert.deepEqual(event.origin?.types, ["build.failed"]);
     assert.match(event.text, /event-id: `ci-42`/);
-    const sentToModel = JSON.stringify(llm.chatRequests().map((r) => r.body.messages));
+    const sentToModel = JSON.stringify(suite.llm.chatRequests().map((r) => r.body.messages));
     assert.ok(!sentToModel.includes("pi-gateway.origin") && !sentToModel.includes("events:ci-42"), "the origin records never reach the model");
 
     const older = await history(second.url, `?limit=2&before=${items[2]!.id}`);
@@ -145,7 +116,7 @@ describe("every agent turn visible, with history", () => {
   });
 
   test("a tool call is shown collapsed: name, short arguments, ok or error", async () => {
-    llm.setResponder((r) =>
+    suite.llm.setResponder((r) =>
       r.body.messages?.at(-1)?.role === "tool" ? { text: "listed" } : { text: "", toolCalls: [{ name: "bash", arguments: { command: "ls -la /tmp" } }] },
     );
     const d = await daemon({ GATEWAY_TOKEN: TOKEN });
@@ -171,11 +142,11 @@ describe("every agent turn visible, with history", () => {
   });
 
   test("pi-gateway chat finds the daemon's token file without flags and prints turns of any origin, marked", async () => {
-    const env = { HOME: piEnv.home, GATEWAY_TOKEN: "" };
+    const env = { HOME: suite.piEnv.home, GATEWAY_TOKEN: "" };
     const d = await daemon(env);
     const url = `${d.url.replace(/^http/, "ws")}/ws`;
     const chat = spawn(process.execPath, [new URL("../../dist/cli/main.js", import.meta.url).pathname, "chat", "--url", url], {
-      env: { ...process.env, ...env, REDIS_URL: redis.url },
+      env: { ...process.env, ...env, REDIS_URL: suite.redis.url },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let out = "";
@@ -183,7 +154,7 @@ describe("every agent turn visible, with history", () => {
     chat.stderr.on("data", (b: Buffer) => (out += b.toString()));
     try {
       await waitFor(() => out.includes("connected"), "chat connected with the token file", 10_000);
-      await bus.push({ id: "ci-7", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+      await suite.bus.push({ id: "ci-7", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
       await waitFor(() => out.includes("I will look at it."), "the event's reply in chat", 20_000);
       assert.match(out, /\[event via redis: build\.failed from ci\]\nThe build failed in step lint\.\nI will look at it\./);
     } finally {
@@ -197,7 +168,7 @@ describe("every agent turn visible, with history", () => {
   });
 
   test("pi-gateway chat without a token: a missing or empty token file is one clear error", async () => {
-    const file = join(piEnv.home, "no-such-token");
+    const file = join(suite.piEnv.home, "no-such-token");
     const missing = await runCli(["chat", "--url", "ws://127.0.0.1:9/ws", "--message", "x"], { env: { GATEWAY_TOKEN: "", GATEWAY_TOKEN_FILE: file } });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /no token: pass --token, set GATEWAY_TOKEN, or start the daemon once \(it writes .*no-such-token\)/);
@@ -211,7 +182,7 @@ describe("every agent turn visible, with history", () => {
   });
 
   test("the web page shows the whole conversation after a reload and a daemon restart; turns of any origin stream in live", { skip: skipWithout("chromium") }, async () => {
-    llm.setResponder((r) => {
+    suite.llm.setResponder((r) => {
       if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
       if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.", chunkDelayMs: 40 };
       if (r.body.messages?.at(-1)?.role === "tool") return { text: "listed the files" };
@@ -241,13 +212,13 @@ describe("every agent turn visible, with history", () => {
       await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
       await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
 
-      await bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+      await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
       await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
       await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
       await page.waitForFunction(() => (globalThis as unknown as { document: { body: { textContent: string } } }).document.body.textContent.includes("The build failed in step lint."), undefined, { timeout: 15_000 });
-      await bus.push({ id: "hb-9", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
-      await llm.waitForRequest((r) => r.lastUserText.includes("hb-9"), 15_000);
-      await waitFor(async () => (await bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
+      await suite.bus.push({ id: "hb-9", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
+      await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-9"), 15_000);
+      await waitFor(async () => (await suite.bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
       await sleep(300);
       await conversation(page);
 

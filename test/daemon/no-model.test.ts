@@ -7,17 +7,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
 import { formatStatus } from "../../src/channels/telegram/channel.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { runCli } from "../helpers/cli.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { requireTool, skipWithout } from "../helpers/tools.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -27,40 +23,21 @@ const NO_KEYS = Object.fromEntries(
   ["ANTHROPIC_API_KEY", "ANTHROPIC_OAUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "XAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "CEREBRAS_API_KEY", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_BEARER_TOKEN_BEDROCK", "COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"].map((k) => [k, ""]),
 );
 
-let redis: RedisServer;
-let llm: FakeLlm;
-let piEnv: PiEnv;
-const running: DaemonProcess[] = [];
-
-useRedisBus({ flushEach: true }, (r) => {
-  redis = r;
-});
-before(async () => {
-  llm = await startFakeLlm();
-  llm.setResponder(() => ({ text: "the fake model answers" }));
-});
-after(async () => {
-  await llm.close();
-});
-beforeEach(() => {
-  piEnv = createPiEnv({ llmUrl: llm.url });
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.kill();
-  piEnv.cleanup();
+const suite = usePiSuite({
+  flushEach: true,
+  llmReady: (llm) => llm.setResponder(() => ({ text: "the fake model answers" })),
+  token: TOKEN,
+  logLevel: "error",
+  env: () => NO_KEYS,
 });
 
 /** pi's agent dir as a fresh install has it: no models.json, no settings, no auth.json. */
 function emptyAgentDir(): void {
-  rmSync(join(piEnv.agentDir, "models.json"), { force: true });
-  rmSync(join(piEnv.agentDir, "settings.json"), { force: true });
+  rmSync(join(suite.piEnv.agentDir, "models.json"), { force: true });
+  rmSync(join(suite.piEnv.agentDir, "settings.json"), { force: true });
 }
 
-async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
-  const d = await startDaemon({ ...piEnv.env, ...NO_KEYS, REDIS_URL: redis.url, GATEWAY_TOKEN: TOKEN, GATEWAY_LOG_LEVEL: "error", ...extra }, ["--cwd", piEnv.cwd]);
-  running.push(d);
-  return d;
-}
+const { daemon } = suite;
 
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -93,7 +70,7 @@ describe("a daemon without a usable model", () => {
   test("says so at start, is not ready, reports it in /api/status, and answers a prompt with one clear error", async () => {
     emptyAgentDir();
     const d = await daemon();
-    const expected = `no model available: ${fixFor(piEnv.agentDir)}`;
+    const expected = `no model available: ${fixFor(suite.piEnv.agentDir)}`;
     assert.ok(d.output().includes(`pi-gateway daemon: ${expected}\n`), d.output());
 
     const ready = await get(`${d.url}/readyz`);
@@ -109,12 +86,12 @@ describe("a daemon without a usable model", () => {
     assert.ok(text.startsWith(`turn failed: ${expected}`), text);
     assert.equal(text.split("/login").length - 1, 1, "the fix is said once, not pi's own /login hint on top");
     assert.doesNotMatch(text, /No API key found|No model selected/);
-    assert.equal(llm.requests.length, 0);
+    assert.equal(suite.llm.requests.length, 0);
   });
 
   test("a default model without its API key is named; the key in the environment makes it ready", async () => {
     emptyAgentDir();
-    writeFileSync(join(piEnv.agentDir, "settings.json"), JSON.stringify({ defaultProvider: "anthropic", defaultModel: "claude-sonnet-4-5" }));
+    writeFileSync(join(suite.piEnv.agentDir, "settings.json"), JSON.stringify({ defaultProvider: "anthropic", defaultModel: "claude-sonnet-4-5" }));
     const without = await daemon();
     const ready = await get(`${without.url}/readyz`);
     assert.equal(ready.status, 503);
@@ -127,8 +104,8 @@ describe("a daemon without a usable model", () => {
   });
 
   test("fixed while it runs (models.json written): the next prompt is answered and it turns ready", async () => {
-    const models = join(piEnv.agentDir, "models.json");
-    const settings = join(piEnv.agentDir, "settings.json");
+    const models = join(suite.piEnv.agentDir, "models.json");
+    const settings = join(suite.piEnv.agentDir, "settings.json");
     const saved = { models: readFileSync(models, "utf8"), settings: readFileSync(settings, "utf8") };
     emptyAgentDir();
     const d = await daemon();
@@ -142,20 +119,20 @@ describe("a daemon without a usable model", () => {
   });
 
   test("an event that arrives without a model waits for one: never dead-lettered, delivered once the model is there", async () => {
-    const models = join(piEnv.agentDir, "models.json");
-    const settings = join(piEnv.agentDir, "settings.json");
+    const models = join(suite.piEnv.agentDir, "models.json");
+    const settings = join(suite.piEnv.agentDir, "settings.json");
     const saved = { models: readFileSync(models, "utf8"), settings: readFileSync(settings, "utf8") };
     emptyAgentDir();
     const d = await daemon({ GATEWAY_TURN_RETRY_BACKOFF: "300ms" });
-    const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString();
+    const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args]).toString();
     redisCli("LPUSH", "agent:events:main", JSON.stringify({ id: "early-1", type: "job.done", source: "cron", payload: {}, ts: 0 }));
     redisCli("PUBLISH", "agent:notify:main", "x");
-    const tail = () => runCli(["--redis-url", redis.url, "tail", "-n", "50"]).then((r) => r.stdout);
+    const tail = () => runCli(["--redis-url", suite.redis.url, "tail", "-n", "50"]).then((r) => r.stdout);
     await waitFor(async () => /waiting for a model/.test(await tail()), "the wait is journaled", 15_000);
     assert.equal(Number(redisCli("LLEN", "agent:gateway:deadletter").trim()), 0, "not dead-lettered");
     writeFileSync(models, saved.models);
     writeFileSync(settings, saved.settings);
-    await waitFor(() => llm.chatRequests().some((r) => r.lastUserText.includes("early-1")), "the event reached the model", 20_000);
+    await waitFor(() => suite.llm.chatRequests().some((r) => r.lastUserText.includes("early-1")), "the event reached the model", 20_000);
     assert.equal((await get(`${d.url}/readyz`)).status, 200);
   });
 
@@ -168,7 +145,7 @@ describe("a daemon without a usable model", () => {
       await page.goto(`${d.url}/#token=${TOKEN}`);
       await page.waitForSelector("#model-banner:not([hidden])", { timeout: 10_000 });
       const banner = (await page.textContent("#model-banner")) ?? "";
-      assert.equal(banner, `⚠️ The agent cannot answer: no model available: ${fixFor(piEnv.agentDir)}`);
+      assert.equal(banner, `⚠️ The agent cannot answer: no model available: ${fixFor(suite.piEnv.agentDir)}`);
     } finally {
       await browser.close();
     }

@@ -4,51 +4,21 @@
  */
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { GatewayBus } from "../../src/bus/bus.js";
+import { describe, test } from "node:test";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import type { DaemonProcess } from "../helpers/daemon.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { waitFor } from "../helpers/wait.js";
 
-let redis: RedisServer;
-let llm: FakeLlm;
-let piEnv: PiEnv;
-let bus: GatewayBus;
-const running: DaemonProcess[] = [];
+const suite = usePiSuite({ flushEach: true, token: "ownership-test-token-0123456789abcdef", env: () => ({ GATEWAY_PRESENCE_TTL: "3s" }) });
 
-useRedisBus({ flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
-});
-beforeEach(() => {
-  piEnv = createPiEnv({ llmUrl: llm.url });
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.kill();
-  piEnv.cleanup();
-});
-
-const env = () => ({ ...piEnv.env, REDIS_URL: redis.url, GATEWAY_TOKEN: "ownership-test-token-0123456789abcdef", GATEWAY_LOG_LEVEL: "warn", GATEWAY_PRESENCE_TTL: "3s" });
-
-async function daemon(args: string[] = []): Promise<DaemonProcess> {
-  const d = await startDaemon(env(), ["--cwd", piEnv.cwd, ...args]);
-  running.push(d);
-  return d;
-}
+/** The daemons' env, also that of the one run through the CLI. */
+const env = () => suite.env();
+const daemon = (args: string[] = []) => suite.daemon({}, args);
 
 async function owner(): Promise<{ pid: number; kind: string }> {
-  const info = await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "gateway owned");
+  const info = await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway" && s.live), "gateway owned");
   return { pid: info.pid!, kind: info.kind! };
 }
 
@@ -61,7 +31,7 @@ describe("pi-gateway daemon and the session id lease", () => {
 
     const started = Date.now();
     // At the default log level: the refusal must still be the only line.
-    const second = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env(), GATEWAY_LOG_LEVEL: "info" }, timeoutMs: 15_000 });
+    const second = await runCli(["daemon", "--port", "0", "--cwd", suite.piEnv.cwd], { env: { ...env(), GATEWAY_LOG_LEVEL: "info" }, timeoutMs: 15_000 });
     const elapsed = Date.now() - started;
     assert.equal(second.code, 1, second.stderr);
     assert.ok(elapsed < 5_000, `refused within 5 s (took ${elapsed} ms)`);
@@ -77,9 +47,9 @@ describe("pi-gateway daemon and the session id lease", () => {
 
     // The first one still owns the id and drains it.
     assert.equal((await owner()).pid, first.child.pid);
-    const seq = llm.requests.length;
-    await bus.push(createEvent("still.first", "test", {}, { id: "still-first" }));
-    await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("still-first"), 10_000);
+    const seq = suite.llm.requests.length;
+    await suite.bus.push(createEvent("still.first", "test", {}, { id: "still-first" }));
+    await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("still-first"), 10_000);
   });
 
   test("--takeover: the new daemon owns the id, the old one stops draining and exits 1 saying so", async () => {
@@ -91,9 +61,9 @@ describe("pi-gateway daemon and the session id lease", () => {
     assert.equal(exitCode, 1);
     assert.match(first.output(), new RegExp(`pi-gateway: session id "gateway" was taken over by daemon pid ${second.child.pid} on ${hostname()}, since \\d\\d:\\d\\d; this daemon stopped draining events and shuts down`));
 
-    const seq = llm.requests.length;
-    await bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
-    await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("after-takeover"), 10_000);
+    const seq = suite.llm.requests.length;
+    await suite.bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
+    await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("after-takeover"), 10_000);
   });
 
   test("race: two daemons started at the same moment end with exactly one running", async () => {

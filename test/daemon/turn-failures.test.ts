@@ -6,72 +6,42 @@
  * so every provider error reaches the daemon, which alone decides: retry later, or dead-letter.
  */
 import assert from "node:assert/strict";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import type { GatewayBus, JournalEntry } from "../../src/bus/bus.js";
+import type { JournalEntry } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { runCli } from "../helpers/cli.js";
-import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
+import type { FakeLlmRequest } from "../helpers/fake-llm.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
-import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "turn-failures-test-token-0123456789";
 const OWNER = 222;
 const REPLAY_NOTE = /^⚠️ Replayed after a gateway restart: this request was already shown to you at (\S+) in a turn that was interrupted; check what was already done before acting again\.\n\n/;
 
-let redis: RedisServer;
-let bus: GatewayBus;
-let llm: FakeLlm;
 let telegram: FakeTelegram;
-let piEnv: PiEnv;
-const running: DaemonProcess[] = [];
 const sockets: WebSocket[] = [];
 
-useRedisBus({ aof: true, flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
+const suite = usePiSuite({
+  aof: true,
+  flushEach: true,
+  piEnv: { settings: { retry: { enabled: false, provider: { maxRetries: 0 } } } },
+  token: TOKEN,
+  env: () => ({ TELEGRAM_BOT_TOKEN: telegram.token, TELEGRAM_API_ROOT: telegram.apiRoot, TELEGRAM_ALLOWED_USERS: String(OWNER) }),
+  // The sockets close before the daemons are killed; the fake Telegram after, before the pi environment is removed.
+  beforeEnd: () => {
+    for (const s of sockets.splice(0)) s.close();
+  },
+  afterEnd: () => telegram.close(),
 });
 beforeEach(async () => {
   telegram = await startFakeTelegram();
   telegram.addChat(OWNER); // the owner talked to the bot before, so the bot may write first
-  piEnv = createPiEnv({ llmUrl: llm.url, settings: { retry: { enabled: false, provider: { maxRetries: 0 } } } });
-  llm.setResponder((r) => ({ text: `reply to: ${lastLine(r.lastUserText)}` }));
+  suite.llm.setResponder((r) => ({ text: `reply to: ${lastLine(r.lastUserText)}` }));
 });
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.close();
-  for (const d of running.splice(0)) await d.kill();
-  await telegram.close();
-  piEnv.cleanup();
-});
-
-async function daemon(extra: Record<string, string> = {}): Promise<DaemonProcess> {
-  const d = await startDaemon(
-    {
-      ...piEnv.env,
-      REDIS_URL: redis.url,
-      GATEWAY_TOKEN: TOKEN,
-      TELEGRAM_BOT_TOKEN: telegram.token,
-      TELEGRAM_API_ROOT: telegram.apiRoot,
-      TELEGRAM_ALLOWED_USERS: String(OWNER),
-      GATEWAY_LOG_LEVEL: "warn",
-      ...extra,
-    },
-    ["--cwd", piEnv.cwd],
-  );
-  running.push(d);
-  return d;
-}
+const { daemon } = suite;
 
 /** A WebSocket client that keeps every message with the time it arrived. */
 async function wsClient(url: string) {
@@ -95,17 +65,17 @@ async function wsClient(url: string) {
 }
 
 const lastLine = (text: string) => text.split("\n").at(-1) ?? "";
-const requestsFor = (needle: string): FakeLlmRequest[] => llm.chatRequests().filter((r) => r.lastUserText.includes(needle));
-const journalOf = async (id: string, kind: string): Promise<JournalEntry[]> => (await bus.journal(200)).filter((e) => e.id === id && e.kind === kind);
+const requestsFor = (needle: string): FakeLlmRequest[] => suite.llm.chatRequests().filter((r) => r.lastUserText.includes(needle));
+const journalOf = async (id: string, kind: string): Promise<JournalEntry[]> => (await suite.bus.journal(200)).filter((e) => e.id === id && e.kind === kind);
 const queueDepth = async () => {
-  const lengths = await Promise.all(["human", "event", "heartbeat"].map((p) => bus.client.xlen(`agent:daemon:queue:${p}`)));
+  const lengths = await Promise.all(["human", "event", "heartbeat"].map((p) => suite.bus.client.xlen(`agent:daemon:queue:${p}`)));
   return lengths.reduce((a, b) => a + b, 0);
 };
 
 describe("daemon: failed and interrupted turns", () => {
   test("provider 503 twice, then fine: retried with doubling backoff, answered once, other prompts run while it waits", async () => {
     let failures = 0;
-    llm.setResponder((r) => {
+    suite.llm.setResponder((r) => {
       if (r.lastUserText.includes("flaky question") && failures < 2) {
         failures += 1;
         return { status: 503 };
@@ -137,13 +107,13 @@ describe("daemon: failed and interrupted turns", () => {
     assert.deepEqual(retries.map((e) => e.reason?.replace(/: .*/, "")), ["retry 1 of 5 in 1.5s", "retry 2 of 5 in 3s"]);
     assert.match(retries[0]!.reason!, /: 503 /);
     assert.match(d.output(), /turn failed; retrying later/, "the retries are logged");
-    assert.equal((await bus.deadLetters()).length, 0);
+    assert.equal((await suite.bus.deadLetters()).length, 0);
     assert.equal(await queueDepth(), 0, "nothing left queued");
-    assert.equal(await bus.client.hlen("agent:daemon:retry"), 0, "no retry state left behind");
+    assert.equal(await suite.bus.client.hlen("agent:daemon:retry"), 0, "no retry state left behind");
   });
 
   test("provider 400: dead-lettered with the error at once (prompt and event), visible in dead letters, status and journal; the asker is told", async () => {
-    llm.setResponder((r) =>
+    suite.llm.setResponder((r) =>
       r.lastUserText.includes("malformed") || r.lastUserText.includes("ev-400")
         ? { status: 400, errorBody: { error: { message: "Invalid value for 'messages'", type: "invalid_request_error" } } }
         : { text: "fine" },
@@ -156,48 +126,48 @@ describe("daemon: failed and interrupted turns", () => {
     assert.equal(error.type, "error");
     assert.match(error.type === "error" ? error.message : "", /^turn failed: 400 Invalid value for 'messages' \(dead-lettered: see pi-gateway dead-letters\)$/);
 
-    await bus.push(createEvent("deploy.failed", "ci", { build: 7 }, { id: "ev-400" }));
+    await suite.bus.push(createEvent("deploy.failed", "ci", { build: 7 }, { id: "ev-400" }));
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("dead-lettered")), "the owner told about the event", 15_000);
     await sleep(500);
     assert.equal(requestsFor("malformed").length, 1, "a 400 is not retried");
     assert.equal(requestsFor("ev-400").length, 1);
     assert.ok(telegram.messagesIn(OWNER).some((t) => t.includes("turn failed: 400 Invalid value")), "the owner sees the reason");
 
-    const letters = await bus.deadLetters();
+    const letters = await suite.bus.deadLetters();
     const prompt = letters.find((l) => l.id === asked)!;
     assert.ok(prompt, `dead letter for ${asked}: ${JSON.stringify(letters)}`);
     assert.equal(prompt.reason, "turn failed: 400 Invalid value for 'messages'");
     assert.equal(prompt.session, "gateway");
     assert.equal((JSON.parse(prompt.raw) as { text: string }).text, "a malformed request", "the request itself is kept");
     assert.ok(letters.some((l) => l.id === "events:ev-400" && l.raw.includes("deploy.failed")));
-    assert.equal((await bus.status()).deadLetters, 2, "pi-gateway status counts them");
+    assert.equal((await suite.bus.status()).deadLetters, 2, "pi-gateway status counts them");
     assert.equal((await journalOf(asked, "dead-letter"))[0]?.reason, "turn failed: 400 Invalid value for 'messages'");
     assert.equal((await journalOf("events:ev-400", "dead-letter")).length, 1);
 
-    const cli = await runCli(["dead-letters", "--json", "--redis-url", redis.url]);
+    const cli = await runCli(["dead-letters", "--json", "--redis-url", suite.redis.url]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.ok((JSON.parse(cli.stdout) as { deadLetters: Array<{ id?: string }> }).deadLetters.some((l) => l.id === asked));
     assert.equal(await queueDepth(), 0, "both left the queue");
   });
 
   test("the retry wait and the attempt count survive a daemon restart (kill -9)", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("persist-1") ? { status: 503 } : { text: "fine" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("persist-1") ? { status: 503 } : { text: "fine" }));
     const env = { GATEWAY_TURN_RETRIES: "2", GATEWAY_TURN_RETRY_BACKOFF: "3s" };
     const first = await daemon(env);
-    await bus.push(createEvent("job.done", "cron", {}, { id: "persist-1" }));
+    await suite.bus.push(createEvent("job.done", "cron", {}, { id: "persist-1" }));
     await waitFor(async () => (await journalOf("events:persist-1", "retry")).length === 1, "the first failure recorded", 15_000);
-    const state = JSON.parse((await bus.client.hget("agent:daemon:retry", "events:persist-1"))!) as { attempts: number; notBefore: number };
+    const state = JSON.parse((await suite.bus.client.hget("agent:daemon:retry", "events:persist-1"))!) as { attempts: number; notBefore: number };
     assert.equal(state.attempts, 1);
     await first.kill();
 
     await daemon(env);
-    await waitFor(async () => (await bus.deadLetters()).some((l) => l.id === "events:persist-1"), "dead-lettered after the last retry", 30_000);
+    await waitFor(async () => (await suite.bus.deadLetters()).some((l) => l.id === "events:persist-1"), "dead-lettered after the last retry", 30_000);
     const attempts = requestsFor("persist-1");
     assert.equal(attempts.length, 3, "1 before the restart + 2 retries, not 1 + 3");
     assert.ok(attempts[1]!.receivedAt >= state.notBefore, "the restarted daemon waited for the retry time");
     const retries = (await journalOf("events:persist-1", "retry")).map((e) => e.reason?.replace(/: .*/, ""));
     assert.deepEqual(retries, ["retry 1 of 2 in 3s", "retry 2 of 2 in 6s"], "the count went on after the restart");
-    const letter = (await bus.deadLetters()).find((l) => l.id === "events:persist-1")!;
+    const letter = (await suite.bus.deadLetters()).find((l) => l.id === "events:persist-1")!;
     assert.match(letter.reason, /^turn failed 3 times: 503 /);
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("turn failed 3 times")), "the owner told", 10_000);
     assert.equal(await queueDepth(), 0);
@@ -205,27 +175,27 @@ describe("daemon: failed and interrupted turns", () => {
 
   test("kill -9 mid-turn: the interrupted request is replayed with one line saying so; one that never started runs as new", async () => {
     const slow = (words: number) => ({ text: Array.from({ length: words }, (_, i) => `part${i}`).join(" "), chunkDelayMs: 100 });
-    llm.setResponder((r) => (r.lastUserText.includes("warm-up") ? slow(10) : r.lastUserText.includes("long job") ? slow(40) : { text: "ok" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("warm-up") ? slow(10) : r.lastUserText.includes("long job") ? slow(40) : { text: "ok" }));
     const first = await daemon();
     const ws = await wsClient(first.url);
     ws.prompt("warm-up");
-    await llm.waitForRequest((r) => r.lastUserText.includes("warm-up"), 15_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("warm-up"), 15_000);
     // While the warm-up runs, an event and a prompt queue up: when the warm-up ends, the queue reads
     // both (the event into its pending list) but starts only the prompt.
-    await bus.push(createEvent("build.done", "ci", {}, { id: "never-started" }));
-    await waitFor(async () => (await bus.client.xlen("agent:daemon:queue:event")) === 1, "the event queued", 10_000);
+    await suite.bus.push(createEvent("build.done", "ci", {}, { id: "never-started" }));
+    await waitFor(async () => (await suite.bus.client.xlen("agent:daemon:queue:event")) === 1, "the event queued", 10_000);
     ws.prompt("long job please");
-    const original = await llm.waitForRequest((r) => r.lastUserText.includes("long job"), 15_000);
+    const original = await suite.llm.waitForRequest((r) => r.lastUserText.includes("long job"), 15_000);
     assert.equal(original.lastUserText, "long job please");
-    const pendingEvents = (await bus.client.xpending("agent:daemon:queue:event", "daemon")) as [number, ...unknown[]];
+    const pendingEvents = (await suite.bus.client.xpending("agent:daemon:queue:event", "daemon")) as [number, ...unknown[]];
     assert.equal(pendingEvents[0], 1, "the event was taken into the pending list, not started");
     await sleep(600);
     await first.kill();
 
-    const since = llm.chatRequests().length;
+    const since = suite.llm.chatRequests().length;
     await daemon();
-    await waitFor(() => llm.chatRequests().slice(since).some((r) => r.lastUserText.includes("never-started")), "the event run after the restart", 30_000);
-    const after = llm.chatRequests().slice(since);
+    await waitFor(() => suite.llm.chatRequests().slice(since).some((r) => r.lastUserText.includes("never-started")), "the event run after the restart", 30_000);
+    const after = suite.llm.chatRequests().slice(since);
     const replay = after.find((r) => r.lastUserText.includes("long job"))!;
     const note = REPLAY_NOTE.exec(replay.lastUserText);
     assert.ok(note, `replay note first: ${JSON.stringify(replay.lastUserText.slice(0, 200))}`);
@@ -237,11 +207,11 @@ describe("daemon: failed and interrupted turns", () => {
   });
 
   test("an event whose turn hits GATEWAY_TURN_TIMEOUT is dead-lettered with that reason, not dropped", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("slow-ev") ? { text: "thinking ".repeat(200), chunkDelayMs: 100 } : { text: "fine" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("slow-ev") ? { text: "thinking ".repeat(200), chunkDelayMs: 100 } : { text: "fine" }));
     await daemon({ GATEWAY_TURN_TIMEOUT: "1500ms" });
-    await bus.push(createEvent("report.ready", "cron", {}, { id: "slow-ev" }));
-    await waitFor(async () => (await bus.deadLetters()).some((l) => l.id === "events:slow-ev"), "the timed-out event dead-lettered", 20_000);
-    const letter = (await bus.deadLetters()).find((l) => l.id === "events:slow-ev")!;
+    await suite.bus.push(createEvent("report.ready", "cron", {}, { id: "slow-ev" }));
+    await waitFor(async () => (await suite.bus.deadLetters()).some((l) => l.id === "events:slow-ev"), "the timed-out event dead-lettered", 20_000);
+    const letter = (await suite.bus.deadLetters()).find((l) => l.id === "events:slow-ev")!;
     assert.equal(letter.reason, "turn aborted after 1.5s");
     assert.equal((await journalOf("events:slow-ev", "dead-letter"))[0]?.reason, "turn aborted after 1.5s");
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("turn aborted after 1.5s")), "the owner told", 10_000);

@@ -3,45 +3,32 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { GatewayBus } from "../../src/bus/bus.js";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, startRpcPi, type PiEnv, type RpcPi } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 
-let redis: RedisServer;
-let llm: FakeLlm;
-let bus: GatewayBus;
 const cleanups: Array<() => Promise<void> | void> = [];
 
-useRedisBus({ aof: true, flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
-});
+// Redis, bus and fake LLM only: each test makes its own pi environments.
+const suite = usePiSuite({ aof: true, flushEach: true, piEnv: false });
 beforeEach(async () => {
-  llm.setResponder(undefined);
+  suite.llm.setResponder(undefined);
 });
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function startPi(env: Record<string, string>, model: FakeLlm = llm): Promise<{ pi: RpcPi; piEnv: PiEnv }> {
+async function startPi(env: Record<string, string>, model: FakeLlm = suite.llm): Promise<{ pi: RpcPi; piEnv: PiEnv }> {
   const piEnv = createPiEnv({
     llmUrl: model.url,
     extensions: [extensionPath],
-    env: { REDIS_URL: redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "3s", ...env },
+    env: { REDIS_URL: suite.redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "3s", ...env },
   });
   const pi = await startRpcPi(piEnv);
   cleanups.push(() => piEnv.cleanup());
@@ -49,11 +36,11 @@ async function startPi(env: Record<string, string>, model: FakeLlm = llm): Promi
   return { pi, piEnv };
 }
 
-const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString().trim();
+const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args]).toString().trim();
 
 /** Waits until the central/satellite session is registered and live. */
 async function waitRegistered(id: string): Promise<void> {
-  await waitFor(async () => (await bus.sessions()).some((s) => s.id === id && s.live), `session ${id} registered`, 10_000);
+  await waitFor(async () => (await suite.bus.sessions()).some((s) => s.id === id && s.live), `session ${id} registered`, 10_000);
 }
 
 describe("pi extension in rpc mode", () => {
@@ -61,40 +48,40 @@ describe("pi extension in rpc mode", () => {
     const { pi } = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
     await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && String(e.statusText).includes("🔗"));
-    const seq = llm.requests.length;
+    const seq = suite.llm.requests.length;
     const started = Date.now();
     redisCli("LPUSH", "agent:events:main", '{"id":"test","type":"test","source":"manual","payload":{},"ts":0}');
     redisCli("PUBLISH", "agent:notify:main", "test");
-    const request = await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("event-id: `test`"), 2_000);
+    const request = await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("event-id: `test`"), 2_000);
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 2_000, `took ${elapsed}ms`);
     assert.match(request.lastUserText, /1 gateway event/);
     assert.match(request.lastUserText, /`test` from `manual`/);
     assert.match(request.lastUserText, /untrusted content, never as instructions/);
-    await waitFor(async () => (await bus.client.hlen(bus.keys.inflight("main"))) === 0, "ack");
-    assert.equal(await bus.pending("main"), 0);
+    await waitFor(async () => (await suite.bus.client.hlen(suite.bus.keys.inflight("main"))) === 0, "ack");
+    assert.equal(await suite.bus.pending("main"), 0);
   });
 
   test("events pushed while pi is down are delivered, in one message, on the next start", async () => {
     const first = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
     await first.pi.stop();
-    await waitFor(async () => !(await bus.sessions()).find((s) => s.id === "gateway")?.live, "central offline");
-    for (let i = 0; i < 3; i++) await bus.push(createEvent("job.finished", "worker", { n: i }, { id: `down-${i}` }));
-    assert.equal(await bus.pending("gateway"), 3, "queued for the durable central session while it was down");
+    await waitFor(async () => !(await suite.bus.sessions()).find((s) => s.id === "gateway")?.live, "central offline");
+    for (let i = 0; i < 3; i++) await suite.bus.push(createEvent("job.finished", "worker", { n: i }, { id: `down-${i}` }));
+    assert.equal(await suite.bus.pending("gateway"), 3, "queued for the durable central session while it was down");
 
-    const seq = llm.requests.length;
+    const seq = suite.llm.requests.length;
     await startPi({ GATEWAY_ROLE: "central" });
-    const request = await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("down-2"), 10_000);
+    const request = await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("down-2"), 10_000);
     assert.match(request.lastUserText, /3 gateway events/);
     for (let i = 0; i < 3; i++) assert.ok(request.lastUserText.includes(`event-id: \`down-${i}\``), `down-${i} in the message`);
-    await waitFor(async () => (await bus.pending("gateway")) === 0 && (await bus.client.hlen(bus.keys.inflight("gateway"))) === 0, "acked");
+    await waitFor(async () => (await suite.bus.pending("gateway")) === 0 && (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0, "acked");
   });
 
   test("events pushed while a turn is streaming wait in Redis, then arrive right after the turn, none lost or doubled", async () => {
     const { pi } = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
-    llm.setResponder((r) =>
+    suite.llm.setResponder((r) =>
       r.lastUserText === "long task" ? { text: Array.from({ length: 30 }, (_, i) => `word${i}`).join(" "), chunkDelayMs: 60 } : { text: "noted" },
     );
     const since = pi.events.length;
@@ -102,25 +89,25 @@ describe("pi extension in rpc mode", () => {
     await pi.waitForEvent((e) => e.type === "message_update", 5_000, since);
     const ids = ["busy-0", "busy-1", "busy-2", "busy-3", "busy-4"];
     for (const id of ids) {
-      await bus.push(createEvent("build.done", "ci", { id }, { id }));
+      await suite.bus.push(createEvent("build.done", "ci", { id }, { id }));
       await sleep(100);
     }
     await pi.waitForEvent((e) => e.type === "agent_end", 15_000, since);
     // Held, not acknowledged, while pi streams: pi would keep a queued follow-up in memory only.
-    await waitFor(async () => (await bus.pending("gateway")) + (await bus.client.hlen(bus.keys.inflight("gateway"))) === 0, "all delivered", 10_000);
-    await waitFor(() => pi.events.slice(since).filter((e) => e.type === "agent_end").length >= 2 && !!llm.requests.at(-1)?.lastUserText.includes("busy-4"), "the events' turn", 10_000);
+    await waitFor(async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0, "all delivered", 10_000);
+    await waitFor(() => pi.events.slice(since).filter((e) => e.type === "agent_end").length >= 2 && !!suite.llm.requests.at(-1)?.lastUserText.includes("busy-4"), "the events' turn", 10_000);
     await sleep(300);
     const runEvents = pi.events.slice(since);
     const eventRuns = runEvents.filter((e) => e.type === "agent_end").length - 1;
     assert.ok(eventRuns >= 1 && eventRuns <= 2, `the five events came in one or two turns after the long one (${eventRuns})`);
-    const last = llm.requests.at(-1)!;
+    const last = suite.llm.requests.at(-1)!;
     const conversation = JSON.stringify(last.body.messages ?? []);
     for (const id of ids) {
       const count = conversation.split(`event-id: \`${id}\``).length - 1;
       assert.equal(count, 1, `${id} delivered exactly once (seen ${count})`);
     }
     assert.ok(conversation.indexOf("word29") < conversation.indexOf("busy-0"), "events came after the streamed reply (follow-up)");
-    assert.equal(await bus.pending("gateway"), 0);
+    assert.equal(await suite.bus.pending("gateway"), 0);
   });
 
   test("central and satellite at once: heartbeat only reaches central; an originSession event reaches both", async () => {
@@ -129,19 +116,19 @@ describe("pi extension in rpc mode", () => {
     const central = await startPi({ GATEWAY_ROLE: "central" });
     const satellite = await startPi({ GATEWAY_ROLE: "satellite" }, satelliteLlm);
     await waitRegistered("gateway");
-    const sat = await waitFor(async () => (await bus.sessions()).find((s) => s.role === "satellite" && s.live), "satellite registered");
+    const sat = await waitFor(async () => (await suite.bus.sessions()).find((s) => s.role === "satellite" && s.live), "satellite registered");
     assert.match(sat.id, /^pid-\d+$/);
 
-    const beat = await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-1" }));
+    const beat = await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-1" }));
     assert.deepEqual(beat.sessions, ["gateway"]);
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 5_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 5_000);
 
-    const job = await bus.push(createEvent("tests.passed", "ci", {}, { id: "origin-1", originSession: sat.id }));
+    const job = await suite.bus.push(createEvent("tests.passed", "ci", {}, { id: "origin-1", originSession: sat.id }));
     assert.deepEqual(job.sessions, ["gateway", sat.id]);
-    await llm.waitForRequest((r) => r.lastUserText.includes("origin-1"), 5_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("origin-1"), 5_000);
     await satelliteLlm.waitForRequest((r) => r.lastUserText.includes("origin-1"), 5_000);
     assert.equal(satelliteLlm.requests.filter((r) => JSON.stringify(r.body).includes("hb-1")).length, 0, "satellite never saw the heartbeat");
-    assert.ok(await bus.lastHeartbeat(), "central recorded the heartbeat time in Redis");
+    assert.ok(await suite.bus.lastHeartbeat(), "central recorded the heartbeat time in Redis");
     void central;
     void satellite;
   });
@@ -149,13 +136,13 @@ describe("pi extension in rpc mode", () => {
   test("the watchdog alarm fires once after the configured threshold and re-arms on the next heartbeat", async () => {
     await startPi({ GATEWAY_ROLE: "central", GATEWAY_WATCHDOG_THRESHOLD: "1500ms", GATEWAY_WATCHDOG_CHECK: "100ms" });
     const started = Date.now();
-    await llm.waitForRequest((r) => r.lastUserText.includes("MISSED HEARTBEAT"), 6_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("MISSED HEARTBEAT"), 6_000);
     assert.ok(Date.now() - started >= 1_400, "not before the threshold");
     await sleep(2_000);
-    const alarms = () => llm.requests.filter((r) => r.lastUserText.includes("MISSED HEARTBEAT")).length;
+    const alarms = () => suite.llm.requests.filter((r) => r.lastUserText.includes("MISSED HEARTBEAT")).length;
     assert.equal(alarms(), 1, "fires once, not on every check");
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-rearm" }));
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-rearm"), 5_000);
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-rearm" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-rearm"), 5_000);
     await waitFor(() => alarms() === 2, "second alarm after re-arming", 6_000);
   });
 
@@ -163,13 +150,13 @@ describe("pi extension in rpc mode", () => {
     const { pi } = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
     const since = pi.events.length;
-    await redis.kill("SIGKILL");
+    await suite.redis.kill("SIGKILL");
     await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && /reconnecting|disconnected/.test(String(e.statusText)), 5_000, since);
     await sleep(1_000);
-    await redis.restart();
+    await suite.redis.restart();
     await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && String(e.statusText).includes("🔗"), 10_000, since);
-    await waitFor(() => bus.push(createEvent("after.restart", "test", {}, { id: "after-restart" })).catch(() => undefined), "push after restart");
-    await llm.waitForRequest((r) => r.lastUserText.includes("after-restart"), 5_000);
+    await waitFor(() => suite.bus.push(createEvent("after.restart", "test", {}, { id: "after-restart" })).catch(() => undefined), "push after restart");
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("after-restart"), 5_000);
     assert.equal(pi.events.filter((e) => e.type === "extension_error").length, 0, "no extension errors");
   });
 
@@ -192,22 +179,22 @@ describe("pi extension in rpc mode", () => {
     await waitRegistered("gateway");
     // Recorded by another host (a daemon, another central): this session's watchdog has not seen it.
     const at = Date.now() - 5 * 60_000;
-    await bus.recordHeartbeat(at);
+    await suite.bus.recordHeartbeat(at);
     const since = pi.events.length;
     await pi.prompt("/gateway");
     const note = await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "notify" && String(e.message).includes("role:"), 5_000, since);
     assert.match(String((note as unknown as { message: string }).message), new RegExp(`last heartbeat: ${new Date(at).toISOString()};`));
-    const status = await runCli(["status", "--json", "--redis-url", redis.url]);
+    const status = await runCli(["status", "--json", "--redis-url", suite.redis.url]);
     assert.equal((JSON.parse(status.stdout) as { lastHeartbeat: number }).lastHeartbeat, at);
   });
 
   test("the agent's reply to a gateway event is journaled as `replied` (for pi-gateway tail); a HEARTBEAT_OK reply is not", async () => {
-    llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: "Deploy checked: all green.\nDetails follow." }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: "Deploy checked: all green.\nDetails follow." }));
     const { pi } = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
     redisCli("LPUSH", "agent:events:main", '{"id":"dep-1","type":"deploy.done","source":"ci","payload":{},"ts":0}');
     redisCli("PUBLISH", "agent:notify:main", "dep-1");
-    const replied = async () => (await bus.journal(100)).filter((e) => e.kind === "replied");
+    const replied = async () => (await suite.bus.journal(100)).filter((e) => e.kind === "replied");
     const [entry] = await waitFor(async () => {
       const found = await replied();
       return found.length ? found : undefined;
@@ -217,48 +204,48 @@ describe("pi extension in rpc mode", () => {
       { channel: "extension", type: "deploy.done", source: "ci", sessions: ["gateway"], reply: "Deploy checked: all green." },
     );
     const since = pi.events.length;
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-quiet" }));
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-quiet"), 5_000);
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-quiet" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-quiet"), 5_000);
     await pi.waitForEvent((e) => e.type === "agent_end", 5_000, since);
     await sleep(500);
     const after = await replied();
     assert.equal(after.length, 1, "no entry for HEARTBEAT_OK");
-    assert.ok(!JSON.stringify(await bus.journal(100)).includes("HEARTBEAT_OK"));
+    assert.ok(!JSON.stringify(await suite.bus.journal(100)).includes("HEARTBEAT_OK"));
   });
 
   test("heartbeat: idle => a turn that asks for HEARTBEAT.md and HEARTBEAT_OK; busy => no turn, but the watchdog is fed", async () => {
     const { pi, piEnv } = await startPi({ GATEWAY_ROLE: "central", GATEWAY_HEARTBEAT_FILE: "/srv/agent/HEARTBEAT.md" });
     await waitRegistered("gateway");
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-idle" }));
-    const request = await llm.waitForRequest((r) => r.lastUserText.includes("hb-idle"), 5_000);
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-idle" }));
+    const request = await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-idle"), 5_000);
     assert.match(request.lastUserText, /read \/srv\/agent\/HEARTBEAT.md .* reply exactly HEARTBEAT_OK/);
     await pi.waitForEvent((e) => e.type === "agent_end", 5_000);
 
-    llm.setResponder((r) => (r.lastUserText === "busy now" ? { text: "working on it step by step", chunkDelayMs: 150 } : { text: "ok" }));
+    suite.llm.setResponder((r) => (r.lastUserText === "busy now" ? { text: "working on it step by step", chunkDelayMs: 150 } : { text: "ok" }));
     const since = pi.events.length;
     await pi.prompt("busy now");
     await pi.waitForEvent((e) => e.type === "message_update", 5_000, since);
-    const before = (await bus.lastHeartbeat()) ?? 0;
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-busy" }));
-    await waitFor(async () => ((await bus.lastHeartbeat()) ?? 0) > before, "heartbeat recorded while busy");
+    const before = (await suite.bus.lastHeartbeat()) ?? 0;
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-busy" }));
+    await waitFor(async () => ((await suite.bus.lastHeartbeat()) ?? 0) > before, "heartbeat recorded while busy");
     await pi.waitForEvent((e) => e.type === "agent_end", 10_000, since);
     await sleep(700);
-    assert.equal(llm.requests.filter((r) => JSON.stringify(r.body).includes("hb-busy")).length, 0, "no heartbeat turn while busy");
-    assert.equal(await bus.pending("gateway"), 0, "acknowledged, not left queued");
+    assert.equal(suite.llm.requests.filter((r) => JSON.stringify(r.body).includes("hb-busy")).length, 0, "no heartbeat turn while busy");
+    assert.equal(await suite.bus.pending("gateway"), 0, "acknowledged, not left queued");
     void piEnv;
   });
 
   test("tripwire: a central session killed with -9 is detected by its successor, which tells the agent", async () => {
     const first = await startPi({ GATEWAY_ROLE: "central", GATEWAY_WATCHDOG_CHECK: "200ms" });
     await waitRegistered("gateway");
-    const info = (await bus.sessions()).find((s) => s.id === "gateway")!;
+    const info = (await suite.bus.sessions()).find((s) => s.id === "gateway")!;
     assert.ok(info.pid);
-    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway")?.watchdog === "armed", "watchdog state published");
+    await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway")?.watchdog === "armed", "watchdog state published");
     process.kill(info.pid, "SIGKILL");
     await first.pi.stop();
-    const seq = llm.requests.length;
+    const seq = suite.llm.requests.length;
     await startPi({ GATEWAY_ROLE: "central" });
-    const notice = await llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("gateway.session.restarted"), 10_000);
+    const notice = await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("gateway.session.restarted"), 10_000);
     assert.match(notice.lastUserText, new RegExp(`"pid": ${info.pid}`));
   });
 });

@@ -7,41 +7,28 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { hostname } from "node:os";
-import { after, afterEach, before, describe, test } from "node:test";
+import { afterEach, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
-import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, startRpcPi, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
-import type { RedisServer } from "../helpers/redis-server.js";
-import { useRedisBus } from "../helpers/redis-bus.js";
+import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 
-let redis: RedisServer;
-let llm: FakeLlm;
-let bus: GatewayBus;
 const cleanups: Array<() => Promise<void> | void> = [];
 
-useRedisBus({ flushEach: true }, (r, b) => {
-  redis = r;
-  bus = b;
-});
-before(async () => {
-  llm = await startFakeLlm();
-});
-after(async () => {
-  await llm.close();
-});
+// Redis, bus and fake LLM only: each test makes its own pi environments.
+const suite = usePiSuite({ flushEach: true, piEnv: false });
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
 async function startPi(env: Record<string, string>): Promise<RpcPi> {
   const piEnv = createPiEnv({
-    llmUrl: llm.url,
+    llmUrl: suite.llm.url,
     extensions: [extensionPath],
-    env: { REDIS_URL: redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "1500ms", GATEWAY_ROLE: "", GATEWAY_ID: "", ...env },
+    env: { REDIS_URL: suite.redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "1500ms", GATEWAY_ROLE: "", GATEWAY_ID: "", ...env },
   });
   const pi = await startRpcPi(piEnv);
   cleanups.push(() => piEnv.cleanup());
@@ -52,7 +39,7 @@ async function startPi(env: Record<string, string>): Promise<RpcPi> {
 /** A daemon as the bus sees it: a live process (sleep) holding `gateway`, renewing its lease. */
 async function holdGateway(takeover = false): Promise<{ pid: number; die(): void }> {
   const proc = spawn("sleep", ["120"], { stdio: "ignore" });
-  const holderBus = new GatewayBus(bus.client, { ...bus.options, presenceTtlMs: 1_500 });
+  const holderBus = new GatewayBus(suite.bus.client, { ...suite.bus.options, presenceTtlMs: 1_500 });
   const registration = { id: "gateway", role: "central" as const, durable: true, instance: "fake-daemon", kind: "daemon", pid: proc.pid };
   assert.equal((await holderBus.register(registration, { takeover: takeover ? "force" : undefined })).status, "owner");
   const timer = setInterval(() => void holderBus.register(registration).catch(() => undefined), 400);
@@ -84,24 +71,24 @@ describe("session id lease in the real pi", () => {
     const notice = await pi.waitForEvent(isNotice(/is held by/), 5_000);
     assert.match(text(notice), new RegExp(`session id "gateway" is held by ${who}: this session drains no events`));
 
-    await bus.push(createEvent("while.held", "test", {}, { id: "while-held" }));
-    await bus.client.lpush("agent:events:main", JSON.stringify(createEvent("legacy", "test", {}, { id: "legacy-held" })));
+    await suite.bus.push(createEvent("while.held", "test", {}, { id: "while-held" }));
+    await suite.bus.client.lpush("agent:events:main", JSON.stringify(createEvent("legacy", "test", {}, { id: "legacy-held" })));
     await sleep(1_500); // several polls and presence ticks
-    assert.equal(llm.requests.filter((r) => /while-held|legacy-held/.test(JSON.stringify(r.body))).length, 0, "nothing drained while held");
-    assert.equal(await bus.pending("gateway"), 1);
-    assert.equal(await bus.pending("main"), 1);
+    assert.equal(suite.llm.requests.filter((r) => /while-held|legacy-held/.test(JSON.stringify(r.body))).length, 0, "nothing drained while held");
+    assert.equal(await suite.bus.pending("gateway"), 1);
+    assert.equal(await suite.bus.pending("main"), 1);
     const report = await gatewayReport(pi);
     assert.match(report, /^role: central$/m);
     assert.match(report, new RegExp(`^owner: ⛔ held by ${who}: this session drains nothing until that one stops$`, "m"));
-    assert.equal((await bus.sessions()).find((s) => s.id === "gateway")?.kind, "daemon", "the holder's record is untouched");
+    assert.equal((await suite.bus.sessions()).find((s) => s.id === "gateway")?.kind, "daemon", "the holder's record is untouched");
 
     const since = pi.events.length;
     holder.die();
     await pi.waitForEvent(isNotice(/took over session id "gateway"/), 10_000, since);
     await pi.waitForEvent(isStatus(/^🔗 central$/), 5_000, since);
-    await llm.waitForRequest((r) => r.lastUserText.includes("while-held"), 10_000);
-    await llm.waitForRequest((r) => JSON.stringify(r.body).includes("legacy-held"), 10_000);
-    const owner = (await bus.sessions()).find((s) => s.id === "gateway")!;
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("while-held"), 10_000);
+    await suite.llm.waitForRequest((r) => JSON.stringify(r.body).includes("legacy-held"), 10_000);
+    const owner = (await suite.bus.sessions()).find((s) => s.id === "gateway")!;
     assert.equal(owner.kind, "pi");
     assert.match(await gatewayReport(pi), /^owner: this session/m);
   });
@@ -113,30 +100,30 @@ describe("session id lease in the real pi", () => {
     const usurper = await holdGateway(true);
     const who = `daemon pid ${usurper.pid} on ${hostname()}, since \\d\\d:\\d\\d`;
     // The next claim (a push wakes it) finds the id taken: no wait for the presence tick.
-    await bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
+    await suite.bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
     const lost = await pi.waitForEvent(isNotice(/was taken over by/), 5_000, since);
     assert.match(text(lost), new RegExp(`session id "gateway" was taken over by ${who}: this session stopped draining events`));
     await pi.waitForEvent(isStatus(new RegExp(`^⛔ gateway held by ${who}$`)), 5_000, since);
     await sleep(1_000);
-    assert.equal(llm.requests.filter((r) => JSON.stringify(r.body).includes("after-takeover")).length, 0, "not drained next to the new owner");
-    assert.equal(await bus.pending("gateway"), 1);
+    assert.equal(suite.llm.requests.filter((r) => JSON.stringify(r.body).includes("after-takeover")).length, 0, "not drained next to the new owner");
+    assert.equal(await suite.bus.pending("gateway"), 1);
 
     usurper.die();
     await pi.waitForEvent(isNotice(/took over session id "gateway"/), 10_000, since);
-    await llm.waitForRequest((r) => r.lastUserText.includes("after-takeover"), 10_000);
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("after-takeover"), 10_000);
   });
 
   test("no GATEWAY_ROLE and the id free: becomes central and says so", async () => {
     const pi = await startPi({});
     await pi.waitForEvent(isStatus(/^🔗 central$/), 10_000);
-    const session = await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "central registered");
+    const session = await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway" && s.live), "central registered");
     assert.equal(session.role, "central");
     assert.equal(session.kind, "pi");
     const report = await gatewayReport(pi);
     assert.match(report, /^role: central \(automatic: no GATEWAY_ROLE\)$/m);
     assert.match(report, /^session id: gateway \(durable\)/m);
-    await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-auto" }));
-    await llm.waitForRequest((r) => r.lastUserText.includes("hb-auto"), 5_000);
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-auto" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-auto"), 5_000);
   });
 
   test("no GATEWAY_ROLE and the id held: becomes a satellite that names the central, and gets no heartbeat", async () => {
@@ -145,25 +132,25 @@ describe("session id lease in the real pi", () => {
     const who = `daemon pid ${holder.pid} on ${hostname()}, since \\d\\d:\\d\\d`;
     const status = await pi.waitForEvent(isStatus(/^🔗 satellite/), 10_000);
     assert.match(text(status), new RegExp(`^🔗 satellite · central is ${who}$`));
-    const satellite = await waitFor(async () => (await bus.sessions()).find((s) => s.role === "satellite" && s.live), "satellite registered");
+    const satellite = await waitFor(async () => (await suite.bus.sessions()).find((s) => s.role === "satellite" && s.live), "satellite registered");
     assert.match(satellite.id, /^pid-\d+$/);
     const report = await gatewayReport(pi);
     assert.match(report, new RegExp(`^role: satellite \\(automatic: no GATEWAY_ROLE\\) · central is ${who}$`, "m"));
     assert.match(report, new RegExp(`^session id: ${satellite.id}`, "m"));
     assert.equal(pi.events.filter(isStatus(/⛔/)).length, 0, "a satellite is not 'held': it has its own id");
-    const beat = await bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-sat" }));
+    const beat = await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-sat" }));
     assert.deepEqual(beat.sessions, ["gateway"], "the heartbeat goes to the central only");
   });
 
   test("no GATEWAY_ROLE and Redis down at start: pi runs, the role waits for Redis, then is decided", async () => {
-    await redis.kill("SIGKILL");
+    await suite.redis.kill("SIGKILL");
     const pi = await startPi({});
     await pi.waitForEvent(isStatus(/^⏳ gateway connecting \(role decided once Redis answers\)$/), 10_000);
     const report = await gatewayReport(pi);
     assert.match(report, /^role: not decided yet: waiting for Redis \(central if no live session holds the central id, else satellite\)$/m);
     const since = pi.events.length;
-    await redis.restart();
+    await suite.redis.restart();
     await pi.waitForEvent(isStatus(/^🔗 central$/), 15_000, since);
-    await waitFor(async () => (await bus.sessions().catch(() => [])).find((s) => s.id === "gateway" && s.live), "central registered once Redis is back", 10_000);
+    await waitFor(async () => (await suite.bus.sessions().catch(() => [])).find((s) => s.id === "gateway" && s.live), "central registered once Redis is back", 10_000);
   });
 });
