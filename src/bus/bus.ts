@@ -2,6 +2,7 @@
  * GatewayBus: every Redis operation of the gateway, on one command client. The extension, the
  * daemon and the CLI all go through this class; the atomic parts are the Lua scripts in ./commands.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
@@ -226,7 +227,7 @@ export class GatewayBus {
           const remaining = deadline - Date.now();
           if (!(error instanceof RedisUnreachableError) || !error.retryable || remaining <= 0) throw error;
           tell(error);
-          await sleep(Math.min(250 * attempt, 2_000, remaining));
+          await sleep(Math.min(retryPauseMs(attempt), remaining));
         }
       }
     } finally {
@@ -322,7 +323,7 @@ export class GatewayBus {
           throw error;
         }
         if (attempt === 1) onWait?.(redisUnreachable(this.options.redisUrl, error as Error));
-        await sleep(Math.min(250 * attempt, 2_000));
+        await sleep(retryPauseMs(attempt));
       }
     }
   }
@@ -443,11 +444,6 @@ export class GatewayBus {
       status: "owner",
       previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
     };
-  }
-
-  /** The instance token recorded as the id's owner ("" when none); a cheap check before each claim. */
-  async ownerOf(sid: string): Promise<string> {
-    return (await this.client.hget(this.keys.sessionInfo(sid), "instance")) ?? "";
   }
 
   /** The live holder of a session id's lease, or undefined when nobody holds it (free or expired). */
@@ -672,10 +668,11 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
 }
 
-function toWellFormed(value: string): string {
-  return (value as string & { toWellFormed(): string }).toWellFormed();
+/** The pause before attempt `attempt + 1` of a producer's connect or push: 250 ms more each time, at most 2 s. */
+function retryPauseMs(attempt: number): number {
+  return Math.min(250 * attempt, 2_000);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function toWellFormed(value: string): string {
+  return (value as string & { toWellFormed(): string }).toWellFormed();
 }

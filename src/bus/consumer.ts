@@ -229,7 +229,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       // The claim itself checks the lease: a takeover stops this consumer at its next claim.
       const claimed = await this.bus.claim(queue, undefined, { session: this.sessionId, instance: this.instance });
       if (claimed.displaced) {
-        await this.stillOwner(); // learns who holds the id now, and says so
+        await this.displaced(); // learns who holds the id now, and says so
         return;
       }
       this.stats.duplicates += claimed.duplicates;
@@ -401,13 +401,9 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
    * lease): this consumer stops at once, not at its next presence tick, so it never keeps draining
    * next to the new owner. At most the batch already in hand is finished.
    */
-  private async stillOwner(): Promise<boolean> {
-    if (!this.owned) return false;
-    const owner = await this.bus.ownerOf(this.sessionId);
-    if (owner === "" || owner === this.instance) return true;
+  private async displaced(): Promise<void> {
     const holder = await this.bus.leaseHolder(this.sessionId);
-    this.heldBy(holder ?? { sessionId: this.sessionId, instance: owner, kind: "another instance", pid: undefined, host: "", since: 0, expires: 0, role: "" });
-    return false;
+    this.heldBy(holder ?? { sessionId: this.sessionId, instance: "", kind: "another instance", pid: undefined, host: "", since: 0, expires: 0, role: "" });
   }
 
   private async predecessorIsDead(previous: { pid: number | undefined; host: string; presenceDeadline: number }): Promise<boolean> {

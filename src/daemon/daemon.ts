@@ -12,6 +12,7 @@
  * unreachable, 5xx, 429) is retried with backoff while other commands run, anything else (or the
  * last retry) is dead-lettered with the error and the asker is told.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { formatEventPrompt } from "../agent/event-prompt.js";
 import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
@@ -442,8 +443,4 @@ export function sessionHeldMessage(sessionId: string, holder: LeaseHolder | unde
 
 function sameAddress(a: ReplyAddress | undefined, b: ReplyAddress | undefined): boolean {
   return a !== undefined && b !== undefined && a.channel === b.channel && a.to === b.to;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

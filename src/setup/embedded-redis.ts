@@ -11,6 +11,7 @@
  * that is still finishing. A restart that finds the previous redis-server still shutting down
  * waits for it (and kills it if it hangs) before starting a new one on the same data.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
@@ -159,7 +160,7 @@ function handle(child: ChildProcess, record: EmbeddedRedisRecord, env: Env): Emb
       stopping = true;
       child.stdin?.end(); // the watcher's cue, as if the daemon had died
       // unref: a pending 10 s timer must not keep the daemon's process alive after a quick stop
-      const done = await Promise.race([exited.then(() => true), sleep(10_000, { unref: true }).then(() => false)]);
+      const done = await Promise.race([exited.then(() => true), sleep(10_000, undefined, { ref: false }).then(() => false)]);
       if (!done && processAlive(record.pid)) signalQuietly(record.pid, "SIGKILL");
       rmSync(embeddedRedisRecordFile(env), { force: true });
     },
@@ -302,11 +303,4 @@ function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // exited meanwhile
   }
-}
-
-function sleep(ms: number, { unref = false } = {}): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    if (unref) timer.unref();
-  });
 }

@@ -4,6 +4,7 @@
  * as formatted HTML chunks (the preview is replaced by the first one). State is kept per request
  * (requestId + chat), never as a global "current chat"; each request's API calls run in order.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { GrammyError, HttpError, type Api } from "grammy";
 import { isHeartbeatAck } from "../../agent/heartbeat.js";
 import type { ReplyEvent } from "../../daemon/types.js";
@@ -75,8 +76,6 @@ function isParseError(error: unknown): boolean {
 function isNotModified(error: unknown): boolean {
   return error instanceof GrammyError && error.error_code === 400 && /message is not modified/i.test(error.description);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class ReplyStreamer {
   private readonly states = new Map<string, RequestState>();
