@@ -2,6 +2,7 @@
  * The embedded pi: one SDK session (persisted to disk and resumed on restart), run one command at a
  * time. Turns pi's session events into ReplyEvents for the outbound router.
  */
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
 import { textOf } from "../agent/message-text.js";
@@ -9,7 +10,8 @@ import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
 import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
-import { buildHistory, ORIGIN_ENTRY_TYPE, type HistoryItem, type TurnOrigin } from "./history.js";
+import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
+import { historySegment, writeContinuedSession } from "./session-rotation.js";
 import type { ReplyEvent } from "./types.js";
 
 type PiSdk = typeof import("@mariozechner/pi-coding-agent");
@@ -47,6 +49,8 @@ export class AgentRunner {
   private session: AgentSession | undefined;
   private keeper: ContextKeeper | undefined;
   private agentDir = "";
+  /** Compactions of the sessions this process ran before the current one (continued files). */
+  private earlierCompactions = 0;
 
   constructor(private readonly options: AgentRunnerOptions) {}
 
@@ -63,8 +67,8 @@ export class AgentRunner {
     return this.session?.isStreaming ?? false;
   }
 
-  /** Resumes the most recent session for the working directory, or starts one. */
-  async start(fresh = false): Promise<void> {
+  /** Resumes the most recent session for the working directory (or `file`), or starts one (`fresh`). */
+  async start(open: "recent" | "fresh" | { file: string } = "recent"): Promise<void> {
     this.sdk ??= await loadSdk();
     const { SessionManager, SettingsManager, DefaultResourceLoader, createAgentSession, getAgentDir } = this.sdk;
     const cwd = this.options.cwd;
@@ -81,7 +85,7 @@ export class AgentRunner {
       agentDir,
       settingsManager,
       resourceLoader,
-      sessionManager: fresh ? SessionManager.create(cwd) : SessionManager.continueRecent(cwd),
+      sessionManager: open === "fresh" ? SessionManager.create(cwd) : open === "recent" ? SessionManager.continueRecent(cwd) : SessionManager.open(open.file),
     });
     for (const error of extensionsResult.errors) this.options.logger.warn({ path: error.path, err: error.error }, "pi extension failed to load");
     await session.bindExtensions({ onError: (error) => this.options.logger.warn({ err: String(error.error), event: error.event }, "pi extension error") });
@@ -121,10 +125,10 @@ export class AgentRunner {
    */
   async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
     await this.ensureModel();
-    const session = this.requireSession();
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
-    await keeper.beforeTurn(text);
+    if (await keeper.beforeTurn(text)) await this.continueIfLarge();
+    const session = this.requireSession();
     const leafBefore = session.sessionManager.getLeafId();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     let aborted = false;
@@ -171,9 +175,33 @@ export class AgentRunner {
     await session.steer(text);
   }
 
-  /** The conversation of the current session, oldest first (empty before the session started). */
-  history(): HistoryItem[] {
-    return this.session ? buildHistory(this.session.sessionManager.getBranch()) : [];
+  /**
+   * A page of the conversation (oldest first), across the files this session continued; undefined
+   * when `before` names no item. Empty before the session started.
+   */
+  history(limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
+    if (!this.sdk || !this.session) return before === undefined ? { items: [], more: false } : undefined;
+    return pageHistoryAcross(historySegment(this.sdk, this.session.sessionManager.getBranch()), limit, before);
+  }
+
+  /**
+   * After a compaction: a session file past GATEWAY_SESSION_FILE_MAX is continued in a new file
+   * holding only what the model still sees (session-rotation.ts), and the session is reopened from
+   * it, so neither the file nor pi's in-memory copy of it grows with everything the session ever saw.
+   */
+  private async continueIfLarge(): Promise<void> {
+    const session = this.requireSession();
+    const max = this.options.context?.sessionFileMax;
+    const from = session.sessionFile;
+    if (!max || !from || fileSize(from) <= max) return;
+    const file = writeContinuedSession(this.requireSdk(), session.sessionManager);
+    if (!file) return;
+    this.earlierCompactions += this.keeper?.compactions ?? 0;
+    session.dispose();
+    this.session = undefined;
+    this.keeper = undefined;
+    await this.start({ file });
+    this.options.logger.info({ from, to: file, bytesBefore: fileSize(from), bytesAfter: fileSize(file), max }, "session file continued in a new file");
   }
 
   async abort(): Promise<void> {
@@ -186,7 +214,7 @@ export class AgentRunner {
     this.session?.dispose();
     this.session = undefined;
     this.keeper = undefined;
-    await this.start(true);
+    await this.start("fresh");
   }
 
   async stop(): Promise<void> {
@@ -196,7 +224,7 @@ export class AgentRunner {
 
   /** Compactions this process has done (figures for tests and logs). */
   get compactions(): number {
-    return this.keeper?.compactions ?? 0;
+    return this.earlierCompactions + (this.keeper?.compactions ?? 0);
   }
 
   private requireKeeper(): ContextKeeper {
@@ -204,9 +232,22 @@ export class AgentRunner {
     return this.keeper;
   }
 
+  private requireSdk(): PiSdk {
+    if (!this.sdk) throw new Error("pi session is not running");
+    return this.sdk;
+  }
+
   private requireSession(): AgentSession {
     if (!this.session) throw new Error("pi session is not running");
     return this.session;
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -23,6 +23,8 @@ export interface ContextSettings {
   contextWindow?: number;
   /** Fraction of the window at which the conversation is compacted. */
   compactAt: number;
+  /** After a compaction, a session file larger than this many bytes is continued in a new one (session-rotation.ts). */
+  sessionFileMax?: number;
 }
 
 export interface ContextBudget {
@@ -37,12 +39,17 @@ export interface ContextBudget {
 }
 
 export const DEFAULT_COMPACT_AT = 0.7;
+/** Default GATEWAY_SESSION_FILE_MAX: 8 MiB, hours of a busy session and a moment to load. */
+export const DEFAULT_SESSION_FILE_MAX = 8 * 1024 * 1024;
 /** pi's default for a custom model without a contextWindow in models.json. */
 export const FALLBACK_CONTEXT_WINDOW = 128_000;
 /** Below this a coding agent's system prompt and tools alone nearly fill the window. */
 export const MIN_CONTEXT_WINDOW = 4_096;
 
-export const CONTEXT_ENV_VARS = ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT"];
+export const CONTEXT_ENV_VARS = ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT", "GATEWAY_SESSION_FILE_MAX"];
+/** Smallest GATEWAY_SESSION_FILE_MAX: below this a file would be continued after nearly every compaction. */
+export const MIN_SESSION_FILE_MAX = 64 * 1024;
+const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
 const ContextEnv = z.object({
   GATEWAY_CONTEXT_WINDOW: z
@@ -57,6 +64,15 @@ const ContextEnv = z.object({
     .transform(Number)
     .pipe(z.number().min(0.3, "must be at least 0.3 (below, a compacted conversation would not fit under it)").max(0.95, "must be at most 0.95 (the reply needs room)"))
     .optional(),
+  GATEWAY_SESSION_FILE_MAX: z
+    .string()
+    .regex(/^\s*\d+\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i, "is not a size such as 8MiB, 512KiB or 1048576")
+    .transform((text) => {
+      const [, digits = "0", unit = ""] = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text) ?? [];
+      return Number(digits) * BYTE_UNITS[unit.toLowerCase()]!;
+    })
+    .pipe(z.number().min(MIN_SESSION_FILE_MAX, "must be at least 64KiB").max(Number.MAX_SAFE_INTEGER, "is too large"))
+    .optional(),
 });
 
 /** The two settings from the environment; empty means unset. Throws ConfigError naming the variable. */
@@ -68,7 +84,11 @@ export function resolveContextSettings(env: Record<string, string | undefined>):
     const name = String(issue.path[0]);
     throw new ConfigError(`${name}: "${env[name]}" ${issue.message}`);
   }
-  return { contextWindow: parsed.data.GATEWAY_CONTEXT_WINDOW, compactAt: parsed.data.GATEWAY_COMPACT_AT ?? DEFAULT_COMPACT_AT };
+  return {
+    contextWindow: parsed.data.GATEWAY_CONTEXT_WINDOW,
+    compactAt: parsed.data.GATEWAY_COMPACT_AT ?? DEFAULT_COMPACT_AT,
+    sessionFileMax: parsed.data.GATEWAY_SESSION_FILE_MAX ?? DEFAULT_SESSION_FILE_MAX,
+  };
 }
 
 /** The window to plan for: the override, else the model's, else pi's fallback for unknown models. */

@@ -47,11 +47,11 @@ export class ContextKeeper {
     }
   }
 
-  /** Before a turn: compacts when the turn's input would pass the threshold and a compaction can help. */
-  async beforeTurn(prompt: string): Promise<void> {
+  /** Before a turn: compacts when the turn's input would pass the threshold and a compaction can help; true when it did. */
+  async beforeTurn(prompt: string): Promise<boolean> {
     const estimate = this.estimate(prompt);
-    if (!shouldCompactBefore(this.budget, estimate.input, estimate.conversation, this.compactedAt)) return;
-    await this.compact("threshold", estimate.input);
+    if (!shouldCompactBefore(this.budget, estimate.input, estimate.conversation, this.compactedAt)) return false;
+    return this.compact("threshold", estimate.input);
   }
 
   /**

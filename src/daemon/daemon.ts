@@ -29,7 +29,7 @@ import { capText } from "../util/text.js";
 import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
 import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
-import { originOf, pageHistory, type HistoryItem } from "./history.js";
+import { originOf, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
 import { isTransientFailure, oneLine, promptText, retryDelayMs } from "./turn-recovery.js";
 import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
@@ -248,7 +248,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
   /** A page of the conversation (GET /api/history): `limit` items before the item `before`; undefined for an unknown `before`. */
   history(limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
-    return pageHistory(this.agent.history(), limit, before);
+    return this.agent.history(limit, before);
   }
 
   // ------------------------------------------------------------------ internals

@@ -95,6 +95,32 @@ export function buildHistory(entries: readonly unknown[]): HistoryItem[] {
   return turns.flatMap(withoutHeartbeatAcks);
 }
 
+/** Items of one session file, and the file it continued (see session-rotation.ts), read on demand. */
+export interface HistorySegment {
+  items: HistoryItem[];
+  older?: () => HistorySegment | undefined;
+}
+
+/**
+ * A page across continued session files: the newest file first, an older one read only when the
+ * page reaches into it (`before` not in the files read so far, or fewer than `limit` items before it).
+ */
+export function pageHistoryAcross(newest: HistorySegment, limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
+  let items = newest.items;
+  let older = newest.older;
+  for (;;) {
+    const end = before === undefined ? items.length : items.findIndex((item) => item.id === before);
+    if (end >= 0 && (end >= limit || !older)) {
+      const page = pageHistory(items, limit, before)!;
+      return { items: page.items, more: page.more || older !== undefined };
+    }
+    if (!older) return undefined;
+    const segment = older();
+    older = segment?.older;
+    if (segment) items = [...segment.items, ...items];
+  }
+}
+
 /** A page of history: the `limit` items before the item `before` (or the newest), oldest first. */
 export function pageHistory(items: HistoryItem[], limit: number, before?: string): { items: HistoryItem[]; more: boolean } | undefined {
   const end = before === undefined ? items.length : items.findIndex((item) => item.id === before);

@@ -7,16 +7,17 @@
  * Asserts: every event reaches the LLM exactly once; every prompt is answered, p99 within 2 turn
  * times (a prompt waits for at most the turn in progress); the backlog stays bounded (the oldest
  * waiting event never older than 10 s, all drained within 10 s of the last push); the daemon lives.
- * RSS, Redis memory and the session file are reported over time (bounding them is issue #13's
- * memory part).
+ * Memory (issue #13): with the soak's bounds (daemon-soak.ts SOAK_BOUNDS) the session file stays
+ * under ~3× GATEWAY_SESSION_FILE_MAX, and RSS and Redis memory stay within ±15 % of their level
+ * after a minute's warm-up (judged when the run lasts at least 120 s).
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { runDaemonSoak, reportSoak, type SoakOptions } from "./daemon-soak.js";
+import { FLAT_TOLERANCE, flatness, runDaemonSoak, reportSoak, SOAK_BOUNDS, type SoakOptions } from "./daemon-soak.js";
 import { envNumber, killAll } from "./harness.js";
 
 const options: SoakOptions = {
-  seconds: envNumber("CHAOS_SOAK_SECONDS", 60),
+  seconds: envNumber("CHAOS_SOAK_SECONDS", 150),
   rate: envNumber("CHAOS_SOAK_RATE", 20),
   promptEveryMs: 5_000,
 };
@@ -40,4 +41,15 @@ test(`DAEMON LOAD: ${options.rate} ev/s + a prompt every 5 s for ${options.secon
   assert.ok(r.eventsPerTurn.mean > 1, `events are batched: ${r.eventsPerTurn.mean} per turn`);
   assert.ok(r.maxOldestEventAgeMs <= BACKLOG_AGE_MAX_MS, `backlog bounded: oldest waiting event ${r.maxOldestEventAgeMs} ms`);
   assert.ok(r.drainedAfterMs <= BACKLOG_AGE_MAX_MS, `drained ${r.drainedAfterMs} ms after the last push`);
+  // Memory: flat after warm-up (the run is long enough to say from 120 s on).
+  const loadEnd = options.seconds * 1000;
+  const fileMaxKiB = 256;
+  assert.equal(SOAK_BOUNDS.GATEWAY_SESSION_FILE_MAX, `${fileMaxKiB}KiB`);
+  const largestFile = Math.max(0, ...r.samples.map((s) => s.sessionKiB));
+  assert.ok(largestFile < 3 * fileMaxKiB, `the session file stays bounded: at most ${largestFile} KiB`);
+  if (options.seconds < 120) return;
+  for (const [name, f] of [["RSS", flatness(r.samples, (s) => s.rssMiB, loadEnd)], ["Redis memory", flatness(r.samples, (s) => s.redisMiB, loadEnd)]] as const) {
+    assert.ok(f, `${name}: samples after warm-up`);
+    assert.ok(f.high <= 1 + FLAT_TOLERANCE && f.low >= 1 - FLAT_TOLERANCE, `${name} flat after warm-up: ${JSON.stringify(f)}`);
+  }
 });

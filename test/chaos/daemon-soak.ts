@@ -16,7 +16,7 @@ import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { eventIdsIn } from "../helpers/prompt-ids.js";
 import type { DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
+import { isSummaryRequest, startFakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
 import { createPiEnv } from "../helpers/pi-env.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
@@ -30,6 +30,28 @@ export interface SoakOptions {
   promptEveryMs: number;
   /** Extra daemon environment (GATEWAY_AGING...). */
   env?: Record<string, string>;
+}
+
+/**
+ * The bounds the soak runs with: small enough that every capped structure reaches its cap during
+ * warm-up, so "flat after warm-up" is measured in minutes rather than after the default caps'
+ * ~80 minutes at 20 events/s (README "Memory bounds" has the default figures).
+ */
+export const SOAK_BOUNDS = {
+  GATEWAY_DEDUP_MAX: "1000",
+  GATEWAY_JOURNAL_CAP: "1000",
+  GATEWAY_SESSION_FILE_MAX: "256KiB",
+} as const;
+/** RSS and Redis memory after warm-up stay within this fraction of their level right after it. */
+export const FLAT_TOLERANCE = 0.15;
+export const WARM_UP_MS = 60_000;
+
+export interface Flatness {
+  /** Mean of the samples in the 20 s after warm-up. */
+  base: number;
+  /** Lowest and highest later sample (each the median of three neighbours: one GC does not count), as a fraction of base. */
+  low: number;
+  high: number;
 }
 
 export interface Sample {
@@ -85,14 +107,15 @@ async function turnWatcher(url: string): Promise<{ durations: () => number[]; cl
 export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => unknown>): Promise<SoakReport> {
   const redis = await startRedis({ aof: true });
   cleanups.push(() => redis.stop());
-  const bus = await GatewayBus.connect({ redisUrl: redis.url });
+  // The producer's bus keeps pushed ids too: the same cap as the daemon's.
+  const bus = await GatewayBus.connect({ redisUrl: redis.url, dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX), journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP) });
   cleanups.push(() => bus.close());
   const llm = await startFakeLlm();
   cleanups.push(() => llm.close());
   llm.setResponder(llmResponder(prng(13)));
   const piEnv = createPiEnv({ llmUrl: llm.url });
   cleanups.push(() => piEnv.cleanup());
-  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: options.env });
+  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { ...SOAK_BOUNDS, ...options.env } });
   const watcher = await turnWatcher(daemon.url);
   cleanups.push(() => watcher.close());
 
@@ -103,8 +126,15 @@ export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => 
   cleanups.push(() => clearInterval(sampler));
   const traffic = await drive(options, bus, daemon.url, started);
   const pushEnd = Date.now();
-  const seenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
-  await waitFor(() => traffic.ids.every((id) => seenByLlm().has(id)), "every event seen by the LLM", 120_000, 250).catch(() => undefined);
+  // Read incrementally: re-reading every request each poll takes seconds once there are thousands.
+  const seen = new Set<string>();
+  let read = 0;
+  const seenAll = () => {
+    const requests = llm.chatRequests();
+    for (; read < requests.length; read++) if (!isSummaryRequest(requests[read]!)) for (const id of eventIdsIn(requests[read]!.lastUserText)) seen.add(id);
+    return traffic.ids.every((id) => seen.has(id));
+  };
+  await waitFor(seenAll, "every event seen by the LLM", 120_000, 250).catch(() => undefined);
   const drainedAfterMs = Date.now() - pushEnd;
   await sleep(1_000); // anything that would arrive twice arrives
   clearInterval(sampler);
@@ -170,7 +200,8 @@ async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: numbe
 function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]): Omit<SoakReport, "samples" | "maxOldestEventAgeMs" | "drainedAfterMs" | "daemonAlive" | "output"> {
   const count = new Map<string, number>();
   const perTurn: number[] = [];
-  for (const request of requests) {
+  // A compaction's summary request quotes the conversation: not a delivery.
+  for (const request of requests.filter((r) => !isSummaryRequest(r))) {
     const inTurn = eventIdsIn(request.lastUserText);
     if (inTurn.length) perTurn.push(inTurn.length);
     for (const id of inTurn) count.set(id, (count.get(id) ?? 0) + 1);
@@ -188,6 +219,18 @@ function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]
   };
 }
 
+/** How flat `pick` stayed during the load after warm-up (undefined: the run is too short to say). */
+export function flatness(samples: Sample[], pick: (s: Sample) => number, loadEndMs: number): Flatness | undefined {
+  const during = samples.filter((s) => s.atMs >= WARM_UP_MS && s.atMs <= loadEndMs).map(pick);
+  const baseSamples = samples.filter((s) => s.atMs >= WARM_UP_MS && s.atMs < WARM_UP_MS + 20_000).map(pick);
+  if (during.length < 6 || baseSamples.length === 0) return undefined;
+  const base = baseSamples.reduce((a, b) => a + b, 0) / baseSamples.length;
+  const smoothed = during.slice(1, -1).map((_, i) => [during[i]!, during[i + 1]!, during[i + 2]!].sort((a, b) => a - b)[1]!);
+  return { base, low: Math.min(...smoothed) / base, high: Math.max(...smoothed) / base };
+}
+
+const flatText = (f: Flatness | undefined) => (f ? `${Math.round((f.low - 1) * 100)}%..+${Math.round((f.high - 1) * 100)}% of ${f.base.toFixed(1)}` : "run too short to judge");
+
 /** The figure line, and the backlog/memory over time (one line per sample) for the soak's log. */
 export function reportSoak(name: string, options: SoakOptions, r: SoakReport): void {
   const first = r.samples.find((s) => s.atMs >= 10_000) ?? r.samples[0];
@@ -199,7 +242,8 @@ export function reportSoak(name: string, options: SoakOptions, r: SoakReport): v
       `(${r.eventsPerTurn.mean} events/turn, max ${r.eventsPerTurn.max}); ${r.human.answered}/${r.human.answered + r.human.failed.length} prompts answered, ` +
       `p50 ${r.human.p50} ms p99 ${r.human.p99} ms (turn p50 ${r.turn.p50} ms p99 ${r.turn.p99} ms); oldest waiting event at most ${seconds(r.maxOldestEventAgeMs)}, ` +
       `drained ${seconds(r.drainedAfterMs)} after the last push; daemon RSS ${range((s) => s.rssMiB, " MiB")}, Redis ${range((s) => s.redisMiB, " MiB")}, ` +
-      `session file ${range((s) => s.sessionKiB, " KiB")} (from 10 s to the end)`,
+      `session file ${range((s) => s.sessionKiB, " KiB")} (from 10 s to the end; largest ${mib(Math.max(0, ...r.samples.map((s) => s.sessionKiB)))} KiB); ` +
+      `after ${seconds(WARM_UP_MS)} warm-up: RSS ${flatText(flatness(r.samples, (s) => s.rssMiB, options.seconds * 1000))} MiB, Redis ${flatText(flatness(r.samples, (s) => s.redisMiB, options.seconds * 1000))} MiB`,
   );
   for (const s of r.samples) {
     process.stdout.write(

@@ -12,7 +12,7 @@ import { AgentRunner } from "../../src/daemon/agent-runner.js";
 import { ContextOverflowError } from "../../src/daemon/context-keeper.js";
 import { isTransientFailure } from "../../src/daemon/turn-recovery.js";
 import type { Logger } from "../../src/util/logger.js";
-import { startFakeLlm, type FakeLlm, type FakeLlmOptions, type FakeLlmRequest } from "../helpers/fake-llm.js";
+import { isSummaryRequest, startFakeLlm, type FakeLlm, type FakeLlmOptions } from "../helpers/fake-llm.js";
 import { createPiEnv, createSdkSession, type PiEnv } from "../helpers/pi-env.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -20,7 +20,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const isSummaryRequest = (r: FakeLlmRequest) => JSON.stringify(r.body.messages?.[0] ?? "").includes("context summarization assistant");
 
 async function fakeLlm(options: FakeLlmOptions): Promise<FakeLlm> {
   const llm = await startFakeLlm(options);
@@ -44,7 +43,7 @@ function recordingLogger(): Logger & { lines: Array<{ msg?: string; obj: Record<
 
 async function runner(piEnv: PiEnv, contextWindow: number | undefined, log: Logger): Promise<AgentRunner> {
   const agent = new AgentRunner({ cwd: piEnv.cwd, agentDir: piEnv.agentDir, context: { contextWindow, compactAt: 0.7 }, logger: log });
-  await agent.start(true);
+  await agent.start("fresh");
   cleanups.push(() => agent.stop());
   return agent;
 }

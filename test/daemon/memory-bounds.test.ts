@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import type { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { startDaemon, type DaemonProcess } from "../helpers/daemon.js";
-import { startFakeLlm, type FakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
+import { isSummaryRequest, startFakeLlm, type FakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
 import { createPiEnv, type PiEnv } from "../helpers/pi-env.js";
 import type { RedisServer } from "../helpers/redis-server.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
@@ -39,7 +39,6 @@ after(async () => {
   piEnv.cleanup();
 });
 
-const isSummaryRequest = (r: FakeLlmRequest) => JSON.stringify(r.body.messages?.[0] ?? "").includes("context summarization assistant");
 const eventIds = (r: FakeLlmRequest) => r.lastUserText.match(/mem-\d{4}/g) ?? [];
 
 test(`${EVENTS} events through a ${WINDOW}-token window: no overflow reaches anyone, a bounded number of compactions, every event reaches the LLM`, async () => {

@@ -128,6 +128,11 @@ export interface FakeLlm {
 
 export const FAKE_MODEL_ID = "fake-model";
 
+/** A request pi sends to summarise the conversation (a compaction), not a turn of the conversation. */
+export function isSummaryRequest(request: FakeLlmRequest): boolean {
+  return JSON.stringify(request.body.messages?.[0] ?? "").includes("context summarization assistant");
+}
+
 /** Extract the text of the last user message of an OpenAI-style messages array. */
 export function lastUserTextOf(messages: ChatMessage[] | undefined): string {
   const last = [...(messages ?? [])].reverse().find((m) => m.role === "user");
