@@ -14,7 +14,7 @@ import { registerDoctor } from "../doctor/cli.js";
 import { registerDaemon } from "../daemon/cli.js";
 import { registerSecurity } from "../security/cli.js";
 import { EXIT, EXIT_CODES_HELP, reportError, UsageError } from "./context.js";
-import { packageVersion } from "./version.js";
+import { packageVersion } from "../util/version.js";
 import { loadGatewayEnvFile } from "../config/env-file.js";
 
 // Settings written by `pi-gateway setup` (the environment wins over the file).

@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, WebSocket, type RawData } from "ws";
-import { packageVersion } from "../../cli/version.js";
+import { packageVersion } from "../../util/version.js";
 import type { Channel, ChannelContext, ReplyEvent } from "../../daemon/types.js";
 import { ClientMessageSchema, type ServerMessage } from "../../daemon/ws-protocol.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
