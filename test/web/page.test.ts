@@ -241,9 +241,13 @@ function pngSize(file: string): { width: number; height: number; bytes: number }
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20), bytes: png.length };
 }
 
-/** The streamed text of the newest assistant bubble (text segments only, not tool lines). */
+/**
+ * The streamed text of the newest assistant bubble (text segments only, not tool lines). Each
+ * segment is rendered Markdown (paragraphs): its text is trimmed, and segments are joined by a space.
+ */
 async function replyText(page: Page): Promise<string> {
-  return (await page.locator(".msg.assistant").last().locator(".text").allTextContents()).join("");
+  const segments = await page.locator(".msg.assistant").last().locator(".text").allTextContents();
+  return segments.map((text) => text.trim()).filter(Boolean).join(" ");
 }
 
 // ---------------------------------------------------------------------------------------------
