@@ -17,8 +17,10 @@ const marked = new Marked({
   async: false,
   gfm: true,
   breaks: true,
-  // An HTML block or tag in the reply stays what the agent wrote: text.
-  renderer: { html: ({ text }) => escapeHtml(text) },
+  // An HTML block or tag in the reply stays what the agent wrote: text (a block keeps its lines).
+  renderer: {
+    html: (token) => ("block" in token && token.block ? `<p>${escapeHtml(token.text.trim()).replace(/\n/g, "<br>")}</p>` : escapeHtml(token.text)),
+  },
 });
 
 const purify = DOMPurify(window);
