@@ -289,6 +289,19 @@ async function replyText(page: Page): Promise<string> {
   return segments.map((text) => text.trim()).filter(Boolean).join(" ");
 }
 
+/** What a page reports that no test expects: console errors (CSP violations too), uncaught errors, dialogs (dismissed). */
+function watchPage(page: Page): { errors: string[]; dialogs: string[] } {
+  const errors: string[] = [];
+  const dialogs: string[] = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("dialog", (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  return { errors, dialogs };
+}
+
 /** A reply bubble of MARKDOWN_REPLY: the Markdown became markup, everything hostile stayed text or was dropped. */
 async function assertSafeMarkdown(bubble: Locator): Promise<void> {
   const text = bubble.locator(".text");
@@ -383,14 +396,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
   test("chat streams the reply, panels show journal, sessions, heartbeat and queue", async () => {
     const context = await browser.newContext({ viewport: { width: 1360, height: 860 }, colorScheme: "light" });
     const page = await context.newPage();
-    const errors: string[] = [];
-    let dialogs = 0;
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("dialog", (d) => {
-      dialogs++;
-      void d.dismiss();
-    });
+    const { errors, dialogs } = watchPage(page);
 
     await page.goto(`${base}/#token=${TOKEN}`);
     await page.waitForSelector('#conn[data-state="connected"]');
@@ -484,7 +490,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     assert.equal(await page.textContent("#daemon-state"), "busy");
 
     assert.deepEqual(errors, [], "no console errors (CSP violations would show here)");
-    assert.equal(dialogs, 0);
+    assert.deepEqual(dialogs, []);
 
     // --- screenshots ----------------------------------------------------------------------
     await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.blur());
@@ -529,14 +535,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
   test("replies render as Markdown, in the history and live; HTML, handlers and javascript: links in them do nothing", async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const page = await context.newPage();
-    const errors: string[] = [];
-    let dialogs = 0;
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("dialog", (d) => {
-      dialogs++;
-      void d.dismiss();
-    });
+    const { errors, dialogs } = watchPage(page);
     const at = Date.now() - 60_000;
     daemon.history = [
       { id: "h1", kind: "prompt", at, origin: { kind: "prompt", channel: "websocket", requestId: "ws:c0:h1" }, text: "**not bold**: a prompt stays text" },
@@ -558,7 +557,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
 
       await sleep(300);
       assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).pwned), undefined, "no hostile snippet ran");
-      assert.equal(dialogs, 0);
+      assert.deepEqual(dialogs, []);
       assert.deepEqual(errors, [], "no console errors (a blocked inline script or a failed image load would show here)");
     } finally {
       daemon.history = [];
