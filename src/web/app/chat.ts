@@ -6,7 +6,7 @@ import { updateButtons } from "./buttons.js";
 import { h, setText } from "./dom.js";
 import { formatDuration } from "./format.js";
 import { renderMarkdown } from "./markdown.js";
-import { state, type ReplyView } from "./state.js";
+import { isLive, pendingReply, state, type LiveReply, type ReplyView } from "./state.js";
 import { metaLine, replyText, toolLine } from "./turns.js";
 import { ui } from "./ui.js";
 
@@ -46,19 +46,17 @@ export function addSystemLine(text: string, kind: "system" | "error" = "system")
 }
 
 /** The reply for a request, its bubble made on first use. */
-export function replyFor(requestId: string): ReplyView & { node: HTMLElement; body: HTMLElement } {
+export function replyFor(requestId: string): LiveReply {
   const known = state.replies.get(requestId);
-  if (known?.node && known.body) return known as ReplyView & { node: HTMLElement; body: HTMLElement };
+  if (isLive(known)) return known;
   const body = h("div", { class: "body" });
   const node = h("div", { class: "msg assistant streaming", dataset: { requestId } }, metaLine("pi", Date.now(), "thinking"), body);
-  const reply = { user: known?.user, requestId, node, body, text: "", segment: null, tools: [], startedAt: Date.now(), done: false };
+  const reply = { ...pendingReply(requestId, known?.user), node, body };
   state.replies.set(requestId, reply);
   appendMessage(node);
   updateButtons();
   return reply;
 }
-
-type LiveReply = ReturnType<typeof replyFor>;
 
 /** The text block deltas go into: a fresh one after each tool line, so tool lines stay in place. */
 function currentSegment(reply: LiveReply): NonNullable<ReplyView["segment"]> {
@@ -138,7 +136,7 @@ export function onEnd(reply: LiveReply, text: unknown): void {
 export function interruptReplies(): void {
   for (const reply of state.replies.values()) {
     if (reply.done) continue;
-    if (reply.node && reply.body) finishReply(reply as LiveReply, "interrupted", "connection lost — the rest of this reply was not received");
+    if (isLive(reply)) finishReply(reply, "interrupted", "connection lost — the rest of this reply was not received");
     else if (reply.user) {
       reply.done = true;
       setMeta(reply.user, "connection lost before the reply");

@@ -7,7 +7,7 @@ import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
 import { addSystemLine, appendMessage, finishReply, onDelta, onEnd, onTool, replyFor, setMeta } from "./chat.js";
 import type { Frame } from "./connection.js";
 import { setText } from "./dom.js";
-import { state } from "./state.js";
+import { pendingReply, state } from "./state.js";
 import { renderDaemon } from "./status.js";
 import { originNode } from "./turns.js";
 import { ui } from "./ui.js";
@@ -21,7 +21,7 @@ function onQueued(message: Frame, requestId: string): void {
     setMeta(pending.node, message.duplicate ? "already queued" : "queued");
   }
   if (requestId && !state.replies.has(requestId)) {
-    state.replies.set(requestId, { requestId, user: pending?.node, text: "", segment: null, tools: [], startedAt: Date.now(), done: false });
+    state.replies.set(requestId, pendingReply(requestId, pending?.node));
   }
 }
 

@@ -34,6 +34,21 @@ export interface ReplyView {
   done: boolean;
 }
 
+/** A reply whose bubble is on the page (it started). */
+export interface LiveReply extends ReplyView {
+  node: HTMLElement;
+  body: HTMLElement;
+}
+
+export function isLive(reply: ReplyView | undefined): reply is LiveReply {
+  return !!reply?.node && !!reply.body;
+}
+
+/** A reply not started yet (no bubble), for a prompt of this page when `user` is its bubble. */
+export function pendingReply(requestId: string, user?: HTMLElement): ReplyView {
+  return { requestId, user, text: "", segment: null, tools: [], startedAt: Date.now(), done: false };
+}
+
 export const state = {
   token: "",
   /** null: not known yet; false: the server refused the token. */
@@ -46,6 +61,6 @@ export const state = {
 
 /** A reply of this page is still streaming. */
 export function streaming(): boolean {
-  for (const reply of state.replies.values()) if (reply.node && !reply.done) return true;
+  for (const reply of state.replies.values()) if (isLive(reply) && !reply.done) return true;
   return false;
 }
