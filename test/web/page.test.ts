@@ -60,8 +60,8 @@ class FakeDaemon {
   journal: JournalEntry[] = [];
   /** What GET /api/history answers (the daemon's session history). */
   history: unknown[] = [];
-  /** Prompt text -> the reply streamed for it at once (instead of the paused DELTAS reply). */
-  cannedReplies = new Map<string, string>();
+  /** Prompt text -> the deltas of the reply streamed for it at once (instead of the paused DELTAS reply). */
+  cannedReplies = new Map<string, string[]>();
   /** Resolved by the test to let the reply stream past its midpoint. */
   private release!: () => void;
   midpoint = new Promise<void>((resolve) => (this.release = resolve));
@@ -228,16 +228,13 @@ class FakeDaemon {
     send({ type: "end", requestId, text: FULL_REPLY });
   }
 
-  /** A reply streamed in two halves, then ended with the whole text. */
-  private async answerWith(send: (message: ServerMessage) => void, requestId: string, id: string, text: string): Promise<void> {
+  /** A canned reply: its deltas back to back, then the end with the whole text. */
+  private async answerWith(send: (message: ServerMessage) => void, requestId: string, id: string, deltas: string[]): Promise<void> {
     send({ type: "queued", id, requestId, duplicate: false });
     send({ type: "start", requestId });
-    const half = Math.floor(text.length / 2);
-    for (const part of [text.slice(0, half), text.slice(half)]) {
-      await sleep(30);
-      send({ type: "delta", requestId, text: part });
-    }
-    send({ type: "end", requestId, text });
+    await sleep(30);
+    for (const text of deltas) send({ type: "delta", requestId, text });
+    send({ type: "end", requestId, text: deltas.join("") });
   }
 
   continueReply(): void {
@@ -270,6 +267,8 @@ interface InPage {
   sessionStorage: { getItem(key: string): string | null };
   /** Set by any of the hostile snippets of MARKDOWN_REPLY, should one ever run. */
   pwned?: number;
+  /** Renders of reply text blocks counted by the test's MutationObserver. */
+  renders?: number;
 }
 
 /** Width and height from a PNG's IHDR chunk; fails if the bytes are not a PNG. */
@@ -541,7 +540,8 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
       { id: "h1", kind: "prompt", at, origin: { kind: "prompt", channel: "websocket", requestId: "ws:c0:h1" }, text: "**not bold**: a prompt stays text" },
       { id: "h2", kind: "reply", at: at + 1000, text: MARKDOWN_REPLY },
     ];
-    daemon.cannedReplies.set("show me markdown", MARKDOWN_REPLY);
+    const half = Math.floor(MARKDOWN_REPLY.length / 2);
+    daemon.cannedReplies.set("show me markdown", [MARKDOWN_REPLY.slice(0, half), MARKDOWN_REPLY.slice(half)]);
     try {
       await page.goto(`${base}/#token=${TOKEN}`);
       await page.waitForSelector(".history .msg.assistant .text strong");
@@ -561,6 +561,36 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
       assert.deepEqual(errors, [], "no console errors (a blocked inline script or a failed image load would show here)");
     } finally {
       daemon.history = [];
+      daemon.cannedReplies.clear();
+      await context.close();
+    }
+  });
+
+  test("a long reply of many small deltas is rendered in a few passes, and whole at its end", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const { errors } = watchPage(page);
+    const deltas = Array.from({ length: 1_000 }, (_, i) => (i % 50 === 49 ? `**w${i}**\n\n` : `w${i} `));
+    daemon.cannedReplies.set("a long one", deltas);
+    try {
+      await page.goto(`${base}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]');
+      // Counts every re-render of a reply's text block (each replaces the block's children once).
+      await page.evaluate(`(() => {
+        window.renders = 0;
+        new MutationObserver((records) => {
+          for (const record of records) if (record.target.classList?.contains("text")) window.renders++;
+        }).observe(document.querySelector("#messages"), { childList: true, subtree: true });
+      })()`);
+      await page.fill("#chat-input", "a long one");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant.done");
+      assert.equal(await page.locator(".msg.assistant .text strong").count(), 20, "every bold word, once the reply ended");
+      assert.equal(await page.locator(".msg.assistant .text strong").last().textContent(), "w999");
+      const renders = await page.evaluate(() => (globalThis as unknown as InPage).renders ?? 0);
+      assert.ok(renders >= 1 && renders < 200, `${renders} renders for ${deltas.length} deltas`);
+      assert.deepEqual(errors, []);
+    } finally {
       daemon.cannedReplies.clear();
       await context.close();
     }

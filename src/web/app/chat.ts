@@ -5,9 +5,9 @@
 import { updateButtons } from "./buttons.js";
 import { h, setText } from "./dom.js";
 import { formatDuration } from "./format.js";
-import { renderMarkdown } from "./markdown.js";
 import { isLive, pendingReply, state, type LiveReply, type ReplyView } from "./state.js";
-import { metaLine, replyText, toolLine } from "./turns.js";
+import { TextSegment } from "./text-segment.js";
+import { metaLine, toolLine } from "./turns.js";
 import { ui } from "./ui.js";
 
 function nearBottom(): boolean {
@@ -59,23 +59,27 @@ export function replyFor(requestId: string): LiveReply {
 }
 
 /** The text block deltas go into: a fresh one after each tool line, so tool lines stay in place. */
-function currentSegment(reply: LiveReply): NonNullable<ReplyView["segment"]> {
+function currentSegment(reply: LiveReply): TextSegment {
   if (!reply.segment) {
-    reply.segment = { node: replyText(""), source: "" };
+    reply.segment = new TextSegment(keepingScroll);
     reply.body.append(reply.segment.node);
   }
   return reply.segment;
 }
 
 function appendText(reply: LiveReply, text: string): void {
-  const segment = currentSegment(reply);
-  segment.source += text;
-  segment.node.replaceChildren(renderMarkdown(segment.source));
+  currentSegment(reply).append(text);
   reply.text += text;
 }
 
+/** The block deltas went into is complete (a tool started, the reply ended): shown whole now. */
+function closeSegment(reply: LiveReply): void {
+  reply.segment?.flush();
+  reply.segment = null;
+}
+
 export function onDelta(reply: LiveReply, text: string): void {
-  keepingScroll(() => appendText(reply, text));
+  appendText(reply, text);
   setMeta(reply.node, "streaming");
 }
 
@@ -92,6 +96,7 @@ function openTool(reply: LiveReply, name: string): ReplyView["tools"][number] {
 export function onTool(reply: LiveReply, name: unknown, phase: unknown, isError: boolean): void {
   const label = String(name || "tool");
   keepingScroll(() => {
+    closeSegment(reply);
     if (phase === "start") {
       const line = toolLine(label, "running…", { dataset: { tool: label, phase: "start" } });
       reply.body.append(line);
@@ -103,12 +108,12 @@ export function onTool(reply: LiveReply, name: unknown, phase: unknown, isError:
       const state = tool.line.querySelector(".tool-state");
       if (state) setText(state, `${isError ? "failed" : "done"} · ${formatDuration(Date.now() - tool.startedAt)}`);
     }
-    reply.segment = null;
   });
   setMeta(reply.node, "working");
 }
 
 export function finishReply(reply: LiveReply, status: "done" | "error" | "interrupted", note?: string): void {
+  closeSegment(reply);
   reply.done = true;
   reply.node.classList.remove("streaming");
   reply.node.classList.add(status);
@@ -122,8 +127,8 @@ export function onEnd(reply: LiveReply, text: unknown): void {
     if (typeof text === "string" && text !== reply.text) {
       // The final text is authoritative (a delta may have been missed): replace the streamed text,
       // keeping the tool lines where they are.
+      closeSegment(reply);
       for (const segment of reply.body.querySelectorAll(".text")) segment.remove();
-      reply.segment = null;
       reply.text = "";
       appendText(reply, text);
     }

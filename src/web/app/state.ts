@@ -3,6 +3,7 @@
  * page, the daemon's last status. Each module keeps the rest of its state to itself.
  */
 import type { DaemonStatus } from "../../daemon/types.js";
+import type { TextSegment } from "./text-segment.js";
 
 export type ConnState = "connecting" | "connected" | "reconnecting" | "unauthorized";
 
@@ -28,7 +29,7 @@ export interface ReplyView {
   body?: HTMLElement;
   /** The whole streamed text, and the text segment deltas go into (a new one after each tool line). */
   text: string;
-  segment: { node: HTMLElement; source: string } | null;
+  segment: TextSegment | null;
   tools: ToolView[];
   startedAt: number;
   done: boolean;
