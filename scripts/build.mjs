@@ -1,5 +1,6 @@
-// Build: compile TypeScript to dist/ and copy the non-TS assets (Lua scripts, static web files)
-// that the compiled code loads at run time relative to its own location.
+// Build: compile TypeScript to dist/, bundle the browser app into dist/web/app.js and copy the
+// non-TS assets (Lua scripts, static web files) that the compiled code loads at run time relative
+// to its own location.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -13,7 +14,7 @@ if (!existsSync(tsc)) {
 rmSync(join(root, "dist"), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.json")], { stdio: "inherit" });
 
-const assetExt = [".lua", ".html", ".css", ".md", ".js.txt"];
+const assetExt = [".lua", ".html", ".css", ".md"];
 function copyAssets(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
@@ -24,3 +25,6 @@ function copyAssets(dir) {
   }
 }
 copyAssets(join(root, "src"));
+// Imported only here: esbuild is a dev tool, absent where the exit above is taken.
+const { bundleWebApp } = await import("./bundle-web.mjs");
+await bundleWebApp(join(root, "dist", "web", "app.js"));

@@ -13,6 +13,9 @@ import { connectClient, createClient, dropClient, redisUnreachable } from "./con
 import { capText } from "../util/text.js";
 import { GatewayError, RedisUnreachableError } from "./errors.js";
 import { installScripts, type ScriptRunner } from "./scripts.js";
+import type { BusStatus, JournalEntry, SessionInfo, SessionRole } from "./status-types.js";
+
+export type { BusStatus, JournalEntry, SessionInfo, SessionRole };
 
 export interface PushOptions {
   /** Deliver to this session too (it must be registered). */
@@ -42,8 +45,6 @@ export interface ClaimResult {
   /** The claimer no longer holds its session's lease: nothing was claimed. */
   displaced?: boolean;
 }
-
-export type SessionRole = "central" | "satellite";
 
 export interface SessionRegistration {
   id: string;
@@ -84,46 +85,12 @@ export interface LeaseHolder {
 
 export type RegisterResult = { status: "owner"; previous: PreviousRegistration } | { status: "held"; holder: LeaseHolder };
 
-export interface SessionInfo {
-  id: string;
-  role: SessionRole;
-  durable: boolean;
-  live: boolean;
-  presenceDeadline: number;
-  pid?: number;
-  host?: string;
-  cwd?: string;
-  kind?: string;
-  started?: number;
-  lastSeen?: number;
-  pending: number;
-  inFlight: number;
-  /** Watchdog state published by a central session: armed / alarm / stopped. */
-  watchdog?: string;
-  watchdogThresholdMs?: number;
-}
-
 export interface DeadLetter {
   reason: string;
   session: string;
   raw: string;
   id?: string;
   at: number;
-}
-
-export interface JournalEntry {
-  streamId: string;
-  at: number;
-  kind: "pushed" | "delivered" | "dead-letter" | string;
-  id: string;
-  type?: string;
-  source?: string;
-  sessions: string[];
-  reason?: string;
-  event?: string;
-  /** `replied` entries: the channel the turn came from, and the first line of the agent's reply. */
-  channel?: string;
-  reply?: string;
 }
 
 /** Who a turn answered and what the agent said first (a `replied` journal entry). */
@@ -148,18 +115,6 @@ export const REPLY_LINE_MAX = 200;
 /** The first non-empty line of a reply, capped (with an ellipsis when cut). */
 export function firstLine(text: string, max = REPLY_LINE_MAX): string {
   return capText(text.split("\n").map((l) => l.trim()).find(Boolean) ?? "", max);
-}
-
-export interface BusStatus {
-  redis: { url: string; version: string; aof: boolean; appendfsync: string };
-  sessions: SessionInfo[];
-  /** Pending events per queue, including queues without a registered session (like `main`). */
-  backlog: Record<string, number>;
-  deadLetters: number;
-  /** Entries not delivered again because their id was already pushed, delivered or in flight (all time). */
-  duplicates: number;
-  journalLength: number;
-  lastHeartbeat: number | null;
 }
 
 /** How long a retrying producer waits in silence before it says that Redis has not answered yet. */

@@ -15,9 +15,9 @@ import { isHeartbeatAck } from "../agent/heartbeat.js";
 import { textOf } from "../agent/message-text.js";
 import { capText } from "../util/text.js";
 import { oneLine } from "./turn-recovery.js";
-import type { InboundMessage, TurnOrigin } from "./types.js";
+import type { HistoryItem, InboundMessage, TurnOrigin } from "./types.js";
 
-export type { TurnOrigin };
+export type { HistoryItem, TurnOrigin };
 
 /** customType of the entry recording a prompt's origin. */
 export const ORIGIN_ENTRY_TYPE = "pi-gateway.origin";
@@ -26,11 +26,6 @@ const EXTENSION_MESSAGE_TYPE = "pi-gateway";
 /** Longest prompt or reply text in one history item; the session file keeps the whole. */
 export const HISTORY_TEXT_MAX = 20_000;
 const TOOL_ARGS_MAX = 160;
-
-export type HistoryItem =
-  | { id: string; kind: "prompt"; at: number; origin: TurnOrigin | null; text: string }
-  | { id: string; kind: "tool"; at: number; name: string; args: string; status: "ok" | "error" | "pending" }
-  | { id: string; kind: "reply"; at: number; text: string; error?: string };
 
 /** The origin the daemon records for a command; `requestIds`: the commands of a batched turn. */
 export function originOf(message: InboundMessage, requestIds: string[] = [message.id]): TurnOrigin {

@@ -4,7 +4,7 @@
  * processes one command at a time; the outbound router sends each ReplyEvent back to the address
  * the command came with (scoped per request, never a global "current channel").
  */
-import type { Logger } from "../util/logger.js";
+import type { Logger } from "../util/log-types.js";
 
 /** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
 export type Priority = "human" | "event" | "heartbeat";
@@ -51,6 +51,12 @@ export interface TurnOrigin {
   /** The sender's name, when the channel knows it (Telegram). */
   from?: string;
 }
+
+/** One item of the conversation (GET /api/history, src/daemon/history.ts builds them). */
+export type HistoryItem =
+  | { id: string; kind: "prompt"; at: number; origin: TurnOrigin | null; text: string }
+  | { id: string; kind: "tool"; at: number; name: string; args: string; status: "ok" | "error" | "pending" }
+  | { id: string; kind: "reply"; at: number; text: string; error?: string };
 
 /** Streamed back for one command (requestId = the command's id). */
 export type ReplyEvent =

@@ -6,13 +6,9 @@
 import { isatty } from "node:tty";
 import { pino } from "pino";
 import { build as prettyStream } from "pino-pretty";
+import type { Logger } from "./log-types.js";
 
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { Logger };
 
 export const silentLogger: Logger = {
   debug: () => undefined,

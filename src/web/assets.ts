@@ -1,13 +1,16 @@
 /**
- * The daemon's web page: three static files next to this module (src/web in development, dist/web
- * once built; scripts/build.mjs copies .html, .css and .js.txt files). The browser script is stored
- * as app.js.txt so tsc neither compiles nor complains about it, and is served as /app.js.
+ * The daemon's web page: index.html and style.css next to this module (src/web in development,
+ * dist/web once built; scripts/build.mjs copies them) and the browser app, bundled by esbuild from
+ * src/web/app into dist/web/app.js and served as /app.js. Running from the sources (tests, tsx)
+ * there is no app.js next to this module: the app is bundled then, once, by scripts/bundle-web.mjs.
  *
  * Mounting (the HTTP app): `mountWebRoutes(app)` on a Hono app, or `serveWebAsset(path)` from any
  * handler. Routes: `/` and `/index.html` (page), `/app.js`, `/style.css`. The page itself needs no
  * token; it reads one from its URL and uses it for `/api/*` (Bearer header) and `/ws?token=`.
  */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { Env, Hono, Schema } from "hono";
 
 export interface WebAsset {
@@ -16,11 +19,23 @@ export interface WebAsset {
   type: string;
 }
 
-/** Request path -> source file next to this module, and its content type. */
-const FILES: ReadonlyArray<{ paths: string[]; file: string; type: string }> = [
-  { paths: ["/", "/index.html"], file: "index.html", type: "text/html; charset=utf-8" },
-  { paths: ["/app.js"], file: "app.js.txt", type: "text/javascript; charset=utf-8" },
-  { paths: ["/style.css"], file: "style.css", type: "text/css; charset=utf-8" },
+/** The built app next to this module, or (running from the sources) the app bundled now. */
+function appBundle(): Buffer {
+  const built = new URL("./app.js", import.meta.url);
+  if (existsSync(built)) return readFileSync(built);
+  const bundler = new URL("../../scripts/bundle-web.mjs", import.meta.url);
+  if (!existsSync(bundler)) throw new Error(`the web app is not built: ${fileURLToPath(built)} is missing (npm run build)`);
+  return execFileSync(process.execPath, [fileURLToPath(bundler)], { maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** The file next to this module. */
+const besideThisModule = (file: string) => (): Buffer => readFileSync(new URL(`./${file}`, import.meta.url));
+
+/** Request path -> how to read its body, and its content type. */
+const FILES: ReadonlyArray<{ paths: string[]; read: () => Buffer; type: string }> = [
+  { paths: ["/", "/index.html"], read: besideThisModule("index.html"), type: "text/html; charset=utf-8" },
+  { paths: ["/app.js"], read: appBundle, type: "text/javascript; charset=utf-8" },
+  { paths: ["/style.css"], read: besideThisModule("style.css"), type: "text/css; charset=utf-8" },
 ];
 
 /** The request paths served (for mounting routes one by one). */
@@ -57,8 +72,8 @@ let cache: Map<string, WebAsset> | undefined;
 export function webAssets(): Map<string, WebAsset> {
   if (cache) return cache;
   const assets = new Map<string, WebAsset>();
-  for (const { paths, file, type } of FILES) {
-    const body = readFileSync(new URL(`./${file}`, import.meta.url));
+  for (const { paths, read, type } of FILES) {
+    const body = read();
     for (const path of paths) assets.set(path, { body, type });
   }
   cache = assets;

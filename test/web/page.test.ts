@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { requireTool, skipWithout } from "../helpers/tools.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { BusStatus, JournalEntry, SessionInfo } from "../../src/bus/bus.js";
@@ -23,6 +23,25 @@ import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "test-token-5f1c9a";
 const XSS = "<img src=x onerror=alert(1)>";
+/** A reply in Markdown that also tries every way in: raw HTML, handlers, javascript: links. */
+const MARKDOWN_REPLY = [
+  "**bold** and _slanted_ and `code`",
+  "",
+  "- one",
+  "- two",
+  "",
+  '[click me](javascript:window.pwned=5) <a href="javascript:window.pwned=6">raw link</a> [docs](https://example.org/docs)',
+  "",
+  'inline <img src=x onerror="window.pwned = 1"> and <svg onload="window.pwned = 3"></svg>',
+  "",
+  "<script>window.pwned = 2</script>",
+  "",
+  '<iframe src="javascript:window.pwned = 4"></iframe>',
+  "",
+  "<div>",
+  "<b>block html</b>",
+  "</div>",
+].join("\n");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const screenshots = join(root, ".tmp", "screenshots");
 
@@ -41,6 +60,8 @@ class FakeDaemon {
   journal: JournalEntry[] = [];
   /** What GET /api/history answers (the daemon's session history). */
   history: unknown[] = [];
+  /** Prompt text -> the deltas of the reply streamed for it at once (instead of the paused DELTAS reply). */
+  cannedReplies = new Map<string, string[]>();
   /** Resolved by the test to let the reply stream past its midpoint. */
   private release!: () => void;
   midpoint = new Promise<void>((resolve) => (this.release = resolve));
@@ -178,7 +199,11 @@ class FakeDaemon {
       const message = JSON.parse(String(data)) as ClientMessage;
       this.received.push(message);
       if (message.type === "status") send({ type: "status", status: this.status().daemon });
-      if (message.type === "prompt") void this.answer(send, `ws:${connection}:${message.id}`, message.id);
+      if (message.type !== "prompt") return;
+      const requestId = `ws:${connection}:${message.id}`;
+      const canned = this.cannedReplies.get(message.text);
+      if (canned === undefined) void this.answer(send, requestId, message.id);
+      else void this.answerWith(send, requestId, message.id, canned);
     });
   }
 
@@ -201,6 +226,15 @@ class FakeDaemon {
     }
     await sleep(60);
     send({ type: "end", requestId, text: FULL_REPLY });
+  }
+
+  /** A canned reply: its deltas back to back, then the end with the whole text. */
+  private async answerWith(send: (message: ServerMessage) => void, requestId: string, id: string, deltas: string[]): Promise<void> {
+    send({ type: "queued", id, requestId, duplicate: false });
+    send({ type: "start", requestId });
+    await sleep(30);
+    for (const text of deltas) send({ type: "delta", requestId, text });
+    send({ type: "end", requestId, text: deltas.join("") });
   }
 
   continueReply(): void {
@@ -231,6 +265,10 @@ interface InPage {
     activeElement: { blur(): void } | null;
   };
   sessionStorage: { getItem(key: string): string | null };
+  /** Set by any of the hostile snippets of MARKDOWN_REPLY, should one ever run. */
+  pwned?: number;
+  /** Renders of reply text blocks counted by the test's MutationObserver. */
+  renders?: number;
 }
 
 /** Width and height from a PNG's IHDR chunk; fails if the bytes are not a PNG. */
@@ -241,9 +279,44 @@ function pngSize(file: string): { width: number; height: number; bytes: number }
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20), bytes: png.length };
 }
 
-/** The streamed text of the newest assistant bubble (text segments only, not tool lines). */
+/**
+ * The streamed text of the newest assistant bubble (text segments only, not tool lines). Each
+ * segment is rendered Markdown (paragraphs): its text is trimmed, and segments are joined by a space.
+ */
 async function replyText(page: Page): Promise<string> {
-  return (await page.locator(".msg.assistant").last().locator(".text").allTextContents()).join("");
+  const segments = await page.locator(".msg.assistant").last().locator(".text").allTextContents();
+  return segments.map((text) => text.trim()).filter(Boolean).join(" ");
+}
+
+/** What a page reports that no test expects: console errors (CSP violations too), uncaught errors, dialogs (dismissed). */
+function watchPage(page: Page): { errors: string[]; dialogs: string[] } {
+  const errors: string[] = [];
+  const dialogs: string[] = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("dialog", (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  return { errors, dialogs };
+}
+
+/** A reply bubble of MARKDOWN_REPLY: the Markdown became markup, everything hostile stayed text or was dropped. */
+async function assertSafeMarkdown(bubble: Locator): Promise<void> {
+  const text = bubble.locator(".text");
+  assert.equal(await text.locator("strong").textContent(), "bold");
+  assert.equal(await text.locator("em").textContent(), "slanted");
+  assert.equal(await text.locator("code").textContent(), "code");
+  assert.deepEqual(await text.locator("li").allTextContents(), ["one", "two"]);
+  const shown = (await text.allTextContents()).join("");
+  for (const raw of ['<img src=x onerror="window.pwned = 1">', "<script>window.pwned = 2</script>", '<a href="javascript:window.pwned=6">', "<b>block html</b>"]) {
+    assert.ok(shown.includes(raw), `shown as text: ${raw} (in ${shown})`);
+  }
+  assert.equal(await text.locator("img, script, svg, iframe, b, div").count(), 0, "no element from the reply's raw HTML");
+  const handlers = await bubble.locator("*").evaluateAll((nodes) => nodes.flatMap((n) => n.getAttributeNames().filter((name: string) => /^on/i.test(name))));
+  assert.deepEqual(handlers, [], "no event handler attribute");
+  const hrefs = await text.locator("a").evaluateAll((links) => links.map((a) => [a.getAttribute("href"), a.getAttribute("target"), a.getAttribute("rel")]));
+  assert.deepEqual(hrefs, [[null, null, null], ["https://example.org/docs", "_blank", "noopener noreferrer"]], "the javascript: link lost its href");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +341,11 @@ describe("web assets", () => {
     assert.doesNotMatch(html, /\son[a-z]+=/i, "no inline event handlers");
     assert.doesNotMatch(html, /\sstyle=/i, "no inline styles");
     assert.equal(serveWebAsset("/app.js")?.headers.get("content-type"), "text/javascript; charset=utf-8");
+    // One self-contained bundle for the browser: no import left to resolve, no Node module, no zod.
+    const js = (await serveWebAsset("/app.js")?.text()) ?? "";
+    assert.ok(js.length > 10_000, `app.js is ${js.length} bytes`);
+    assert.ok(!/(^|[;}])\s*import\s*[{*\w]|\brequire\(["']/m.test(js), "no import or require left in the bundle");
+    assert.ok(!/["']node:|ZodError/.test(js), "no Node module, no zod");
     assert.equal(serveWebAsset("/style.css")?.headers.get("content-type"), "text/css; charset=utf-8");
     assert.equal(serveWebAsset("/api/status"), undefined);
     assert.equal(serveWebAsset("/app.js.txt"), undefined);
@@ -317,14 +395,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
   test("chat streams the reply, panels show journal, sessions, heartbeat and queue", async () => {
     const context = await browser.newContext({ viewport: { width: 1360, height: 860 }, colorScheme: "light" });
     const page = await context.newPage();
-    const errors: string[] = [];
-    let dialogs = 0;
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("dialog", (d) => {
-      dialogs++;
-      void d.dismiss();
-    });
+    const { errors, dialogs } = watchPage(page);
 
     await page.goto(`${base}/#token=${TOKEN}`);
     await page.waitForSelector('#conn[data-state="connected"]');
@@ -418,7 +489,7 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     assert.equal(await page.textContent("#daemon-state"), "busy");
 
     assert.deepEqual(errors, [], "no console errors (CSP violations would show here)");
-    assert.equal(dialogs, 0);
+    assert.deepEqual(dialogs, []);
 
     // --- screenshots ----------------------------------------------------------------------
     await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.blur());
@@ -458,6 +529,71 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     assert.equal(await page.isVisible("#auth"), false);
     await page.waitForSelector('#sessions tr[data-session="gateway"]');
     await context.close();
+  });
+
+  test("replies render as Markdown, in the history and live; HTML, handlers and javascript: links in them do nothing", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const page = await context.newPage();
+    const { errors, dialogs } = watchPage(page);
+    const at = Date.now() - 60_000;
+    daemon.history = [
+      { id: "h1", kind: "prompt", at, origin: { kind: "prompt", channel: "websocket", requestId: "ws:c0:h1" }, text: "**not bold**: a prompt stays text" },
+      { id: "h2", kind: "reply", at: at + 1000, text: MARKDOWN_REPLY },
+    ];
+    const half = Math.floor(MARKDOWN_REPLY.length / 2);
+    daemon.cannedReplies.set("show me markdown", [MARKDOWN_REPLY.slice(0, half), MARKDOWN_REPLY.slice(half)]);
+    try {
+      await page.goto(`${base}/#token=${TOKEN}`);
+      await page.waitForSelector(".history .msg.assistant .text strong");
+      assert.equal(await page.locator(".history .msg.user .body").textContent(), "**not bold**: a prompt stays text");
+      await assertSafeMarkdown(page.locator(".history .msg.assistant"));
+
+      await page.waitForSelector('#conn[data-state="connected"]');
+      await page.fill("#chat-input", "show me markdown");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant.done:not(.history-reply)");
+      await assertSafeMarkdown(page.locator(".msg.assistant:not(.history-reply)").last());
+      await page.screenshot({ path: join(screenshots, "markdown.png") });
+
+      await sleep(300);
+      assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).pwned), undefined, "no hostile snippet ran");
+      assert.deepEqual(dialogs, []);
+      assert.deepEqual(errors, [], "no console errors (a blocked inline script or a failed image load would show here)");
+    } finally {
+      daemon.history = [];
+      daemon.cannedReplies.clear();
+      await context.close();
+    }
+  });
+
+  test("a long reply of many small deltas is rendered in a few passes, and whole at its end", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const { errors } = watchPage(page);
+    const deltas = Array.from({ length: 1_000 }, (_, i) => (i % 50 === 49 ? `**w${i}**\n\n` : `w${i} `));
+    daemon.cannedReplies.set("a long one", deltas);
+    try {
+      await page.goto(`${base}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]');
+      // Counts every re-render of a reply's text block (each replaces the block's children once).
+      await page.evaluate(`(() => {
+        window.renders = 0;
+        new MutationObserver((records) => {
+          for (const record of records) if (record.target.classList?.contains("text")) window.renders++;
+        }).observe(document.querySelector("#messages"), { childList: true, subtree: true });
+      })()`);
+      await page.fill("#chat-input", "a long one");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant.done");
+      assert.equal(await page.locator(".msg.assistant .text strong").count(), 20, "every bold word, once the reply ended");
+      assert.equal(await page.locator(".msg.assistant .text strong").last().textContent(), "w999");
+      const renders = await page.evaluate(() => (globalThis as unknown as InPage).renders ?? 0);
+      assert.ok(renders >= 1 && renders < 200, `${renders} renders for ${deltas.length} deltas`);
+      assert.deepEqual(errors, []);
+    } finally {
+      daemon.cannedReplies.clear();
+      await context.close();
+    }
   });
 
   test("without any token the page asks for one instead of connecting", async () => {
