@@ -13,9 +13,9 @@
  * last retry) is dead-lettered with the error and the asker is told.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { formatEventPrompt } from "../agent/event-prompt.js";
-import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
-import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
+import { formatEventPrompt } from "../host/event-prompt.js";
+import { heartbeatInstruction, isHeartbeatAck } from "../host/heartbeat.js";
+import { HeartbeatWatchdog, missedHeartbeatMessage } from "../host/watchdog.js";
 import { firstLine, GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";

@@ -3,10 +3,10 @@
  * presence of the session, the central session's heartbeat watchdog and the status line.
  */
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
-import { formatEventPrompt } from "../agent/event-prompt.js";
-import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
-import { textOf } from "../agent/message-text.js";
-import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
+import { formatEventPrompt } from "../host/event-prompt.js";
+import { heartbeatInstruction, isHeartbeatAck } from "../host/heartbeat.js";
+import { textOf } from "../host/message-text.js";
+import { HeartbeatWatchdog, missedHeartbeatMessage } from "../host/watchdog.js";
 import { GatewayBus, type LeaseHolder, type PreviousRegistration } from "../bus/bus.js";
 import { createClient, redactUrl } from "../bus/connection.js";
 import { EventConsumer, extraQueuesFor, type DeliveryBatch } from "../bus/consumer.js";
