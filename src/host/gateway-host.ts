@@ -106,6 +106,8 @@ export class GatewayHost {
   /** Starts the watchdog (central) and the consumer; resolves after the first drain. */
   async start(): Promise<void> {
     this.running = true;
+    // A bare acquire() that found the id held said nothing, and the consumer reports a holder only once.
+    if (this.consumer.holder) this.ownershipChanged({ kind: "held", holder: this.consumer.holder });
     const { bus, session } = this.options;
     if (session.role === "central") {
       const lastHeartbeat = await bus.lastHeartbeat().catch(() => null);
