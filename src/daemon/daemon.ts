@@ -124,7 +124,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
    */
   private async claimSession(sessionId: string): Promise<void> {
     const { options } = this;
-    const session = { sessionId, role: "central" as const, durable: true, heartbeatFile: options.heartbeatFile, watchdogThresholdMs: options.watchdogThresholdMs, watchdogCheckMs: options.watchdogCheckMs };
+    const { heartbeatFile, watchdogThresholdMs, watchdogCheckMs } = options;
+    const session = { sessionId, role: "central" as const, durable: true, heartbeatFile, watchdogThresholdMs, watchdogCheckMs };
     this.host = new GatewayHost(
       { bus: this.bus, session, kind: "daemon", takeover: options.takeover, logger: this.log },
       {

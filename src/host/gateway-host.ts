@@ -10,7 +10,7 @@
  * agent is busy, what the host already holds, and how the user is told things.
  */
 import { firstLine, type GatewayBus, type PreviousRegistration, type RepliedEntry } from "../bus/bus.js";
-import type { ConsumerStats, DeliveryBatch, EventConsumer } from "../bus/consumer.js";
+import type { DeliveryBatch, EventConsumer } from "../bus/consumer.js";
 import { formatDuration } from "../config/duration.js";
 import type { Logger } from "../util/logger.js";
 import { isHeartbeat, messageForBatch, type BatchMessage } from "./batch-message.js";
@@ -94,10 +94,6 @@ export class GatewayHost {
     return this.options.session;
   }
 
-  get stats(): ConsumerStats {
-    return this.consumer.stats;
-  }
-
   /** Takes the id's lease before start(): false while another live instance holds it (see `consumer.holder`). */
   acquire(): Promise<boolean> {
     return this.consumer.acquire();
@@ -106,8 +102,6 @@ export class GatewayHost {
   /** Starts the watchdog (central) and the consumer; resolves after the first drain. */
   async start(): Promise<void> {
     this.running = true;
-    // A bare acquire() that found the id held said nothing, and the consumer reports a holder only once.
-    if (this.consumer.holder) this.ownershipChanged({ kind: "held", holder: this.consumer.holder });
     const { bus, session } = this.options;
     if (session.role === "central") {
       const lastHeartbeat = await bus.lastHeartbeat().catch(() => null);
@@ -123,6 +117,8 @@ export class GatewayHost {
       });
       if (this.consumer.owner) this.watchdog.start();
     }
+    // A bare acquire() that found the id held said nothing, and the consumer reports a holder only once.
+    if (this.consumer.holder) this.ownershipChanged({ kind: "held", holder: this.consumer.holder });
     await this.consumer.start();
   }
 

@@ -137,7 +137,7 @@ describe("gateway host", () => {
     await r.host.start();
     assert.equal(r.changes[0]?.kind, "held");
     assert.equal(r.changes[0]?.kind === "held" && r.changes[0].holder.instance, "other");
-    assert.equal(r.host.watchdog?.state, "armed", "created (its state before the first start)");
+    assert.equal(r.host.watchdog?.state, "stopped", "no watchdog runs while the id is held");
     await bus.push(createEvent("while.held", "t", {}, { id: "while-held" }));
     await sleep(400);
     assert.equal(r.messages.length, 0, "nothing drained while held");
@@ -147,6 +147,7 @@ describe("gateway host", () => {
     await waitFor(() => r.changes.some((c) => c.kind === "acquired" && c.waited), "took the id once the holder's lease ran out", 5_000);
     await waitFor(() => r.messages.some((m) => m.kind === "events" && m.ids.includes("while-held")), "drained once owner");
     await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway")?.watchdog === "armed", "the owner publishes its watchdog");
+    assert.equal(r.host.watchdog?.state, "armed");
   });
 
   test("tripwire: a predecessor that died is announced to the session when asked (extension), only logged otherwise (daemon)", async () => {
