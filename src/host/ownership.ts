@@ -4,8 +4,9 @@
  * lost to one, acquired), and the tripwire for a predecessor that died without shutting down.
  */
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "../bus/bus.js";
-import { EventConsumer, extraQueuesFor, type ConsumerOptions } from "../bus/consumer.js";
+import { EventConsumer, type ConsumerOptions } from "../bus/consumer.js";
 import { createEvent, type GatewayEvent } from "../protocol/event.js";
+import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 
 /** Who the host is on the bus. */
 export interface HostSession {
@@ -17,6 +18,16 @@ export interface HostSession {
 
 /** The id's lease changed hands: another live instance holds it, took it from this one, or this one got it (`waited`: after waiting for a holder to go). */
 export type OwnershipChange = { kind: "held" | "lost"; holder: LeaseHolder } | { kind: "acquired"; waited: boolean };
+
+/**
+ * The queues a session drains besides its own. Only the owner of the central id (`gateway`) serves
+ * the original single-session queue (`agent:events:main`): a second central under another id
+ * (`GATEWAY_ROLE=central GATEWAY_ID=x`, or a second daemon told to pick another GATEWAY_ID) would
+ * otherwise silently split what raw producers put there. Pushed events reach every central anyway.
+ */
+export function extraQueuesFor(sessionId: string, role: SessionRole, legacySession: string): string[] {
+  return role === "central" && sessionId === DEFAULT_CENTRAL_SESSION ? [legacySession] : [];
+}
 
 /** The consumer of a session: its own queue, and the legacy `main` queue for the owner of the central id. */
 export function sessionConsumer(bus: GatewayBus, session: HostSession, options: Omit<ConsumerOptions, "bus" | "sessionId" | "role" | "durable" | "extraQueues">): EventConsumer {
