@@ -63,7 +63,7 @@ export class GatewayHost {
   readonly consumer: EventConsumer;
   /** The central session's watchdog, from start() on; satellites receive no heartbeats and run none. */
   watchdog: HeartbeatWatchdog | undefined;
-  /** Heartbeats acknowledged without a turn because the agent was busy. */
+  /** Heartbeats acknowledged without a turn of their own: the agent was busy, or real events came with them. */
   heartbeatsSkipped = 0;
   lastError: string | undefined;
   private running = false;
@@ -170,7 +170,7 @@ export class GatewayHost {
 
   /** Held, lost, taken: the watchdog follows the lease, and the front tells its user. */
   private ownershipChanged(change: OwnershipChange): void {
-    // Before start() (a bare acquire()), a refusal is the caller's to report.
+    // Before start() (a bare acquire()) the caller handles the outcome; start() picks up the state.
     if (!this.running) return;
     const session = this.options.session.sessionId;
     if (change.kind === "acquired") {
