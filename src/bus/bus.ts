@@ -520,6 +520,11 @@ export class GatewayBus {
     await this.client.set(this.keys.lastHeartbeat, at);
   }
 
+  /** Publishes a central session's watchdog on its record, for `pi-gateway status` and `doctor` (it is only visible from inside). */
+  async recordWatchdog(sessionId: string, state: string, thresholdMs: number): Promise<void> {
+    await this.client.hset(this.keys.sessionInfo(sessionId), "watchdog", state, "watchdogThreshold", thresholdMs);
+  }
+
   async status(): Promise<BusStatus> {
     const k = this.keys;
     const [info, persistence, appendfsync, sessions, deadLetters, duplicates, journalLength, lastHeartbeat] = await Promise.all([

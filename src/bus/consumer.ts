@@ -19,7 +19,6 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
-import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
@@ -77,16 +76,6 @@ export interface ConsumerStats {
   deadLettered: number;
   batches: number;
   lastDeliveryAt: number | null;
-}
-
-/**
- * The queues a session drains besides its own. Only the owner of the central id (`gateway`) serves
- * the original single-session queue (`agent:events:main`): a second central under another id
- * (`GATEWAY_ROLE=central GATEWAY_ID=x`, or a second daemon told to pick another GATEWAY_ID) would
- * otherwise silently split what raw producers put there. Pushed events reach every central anyway.
- */
-export function extraQueuesFor(sessionId: string, role: SessionRole, legacySession: string): string[] {
-  return role === "central" && sessionId === DEFAULT_CENTRAL_SESSION ? [legacySession] : [];
 }
 
 export class EventConsumer extends EventEmitter<ConsumerEvents> {

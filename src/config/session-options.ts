@@ -6,7 +6,7 @@
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { SessionIdSchema } from "../protocol/event.js";
 import type { SessionRole } from "../bus/bus.js";
-import { defaultHeartbeatFile } from "../agent/heartbeat.js";
+import { defaultHeartbeatFile } from "../host/heartbeat.js";
 import { parseDuration } from "./duration.js";
 
 type Env = Record<string, string | undefined>;

@@ -5,7 +5,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
-import { textOf } from "../agent/message-text.js";
+import { textOf } from "../host/message-text.js";
 import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
 import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";

@@ -13,17 +13,13 @@
  * last retry) is dead-lettered with the error and the asker is told.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { formatEventPrompt } from "../agent/event-prompt.js";
-import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
-import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
-import { firstLine, GatewayBus, type LeaseHolder } from "../bus/bus.js";
+import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
-import { EventConsumer, extraQueuesFor, type DeliveryBatch } from "../bus/consumer.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
+import { GatewayHost, type HostMessage, type OwnershipChange } from "../host/gateway-host.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
-import { HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import type { Logger } from "../util/logger.js";
 import { capText } from "../util/text.js";
 import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
@@ -70,10 +66,10 @@ export interface DaemonOptions {
 export class GatewayDaemon implements CommandSink, DaemonControl {
   bus!: GatewayBus;
   private queue!: CommandQueue;
-  private consumer!: EventConsumer;
+  /** The session id's lease, the event drain, heartbeats and the watchdog (shared with the extension). */
+  private host!: GatewayHost;
   readonly agent: AgentRunner;
   private readonly router: OutboundRouter;
-  private watchdog: HeartbeatWatchdog | undefined;
   private state: DaemonStatus["state"] = "starting";
   private current: { command: QueuedCommand; startedAt: number } | undefined;
   private processed = 0;
@@ -114,22 +110,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
     for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
 
-    this.consumer.on("drainFailed", (error) => this.log.warn({ err: error.message }, "event drain failed; retrying"));
-    this.watchdog = new HeartbeatWatchdog({
-      thresholdMs: options.watchdogThresholdMs,
-      checkEveryMs: options.watchdogCheckMs,
-      lastHeartbeat: (await this.bus.lastHeartbeat()) ?? Date.now(),
-      onAlarm: (elapsed) => void this.alarm(elapsed),
-      refresh: async () => {
-        // Only the owner writes the session's record (a displaced daemon is shutting down).
-        if (this.watchdog && this.consumer.owner) {
-          await this.bus.client.hset(this.bus.keys.sessionInfo(sessionId), "watchdog", this.watchdog.state, "watchdogThreshold", this.watchdog.thresholdMs);
-        }
-        return { lastHeartbeat: await this.bus.lastHeartbeat() };
-      },
-    });
-    this.watchdog.start();
-    await this.consumer.start();
+    await this.host.start();
     this.state = "idle";
     const problem = this.agent.modelProblem();
     if (problem) this.log.warn({ problem }, "no model available");
@@ -143,30 +124,34 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
    */
   private async claimSession(sessionId: string): Promise<void> {
     const { options } = this;
-    this.consumer = new EventConsumer({
-      bus: this.bus,
-      sessionId,
-      role: "central",
-      durable: true,
-      extraQueues: extraQueuesFor(sessionId, "central", options.bus.legacySession),
-      kind: "daemon",
-      takeover: options.takeover,
-      logger: this.log,
-      deliver: (batch) => this.acceptEvents(batch),
-      alreadyDelivered: async (ids) => {
-        const seen = await this.queue.seen(ids.map((id) => `event:${id}`));
-        return new Set(ids.filter((id) => seen.has(`event:${id}`)));
+    const { heartbeatFile, watchdogThresholdMs, watchdogCheckMs } = options;
+    const session = { sessionId, role: "central" as const, durable: true, heartbeatFile, watchdogThresholdMs, watchdogCheckMs };
+    this.host = new GatewayHost(
+      { bus: this.bus, session, kind: "daemon", takeover: options.takeover, logger: this.log },
+      {
+        deliver: (message) => this.acceptMessage(message),
+        busy: async () => {
+          const depth = await this.queue.depth();
+          return this.current !== undefined || depth.human + depth.event > 0;
+        },
+        alreadyDelivered: async (ids) => {
+          const seen = await this.queue.seen(ids.map((id) => `event:${id}`));
+          return new Set(ids.filter((id) => seen.has(`event:${id}`)));
+        },
+        ownership: (change) => this.ownershipChanged(change),
       },
-    });
-    if (!(await this.consumer.acquire())) {
+    );
+    if (!(await this.host.acquire())) {
       await this.bus.close();
-      throw new GatewayError(sessionHeldMessage(sessionId, this.consumer.holder), "SESSION_HELD");
+      throw new GatewayError(sessionHeldMessage(sessionId, this.host.consumer.holder), "SESSION_HELD");
     }
-    this.consumer.on("lost", (holder) => {
-      const message = `session id "${sessionId}" was taken over by ${describeHolder(holder)}; this daemon stopped draining events and shuts down`;
-      this.log.error({ holder }, message);
-      this.options.onSessionLost?.(message);
-    });
+  }
+
+  /** Another instance took the id (`daemon --takeover`): never keep running next to it. */
+  private ownershipChanged(change: OwnershipChange): void {
+    if (change.kind !== "lost") return;
+    const message = `session id "${this.host.session.sessionId}" was taken over by ${describeHolder(change.holder)}; this daemon stopped draining events and shuts down`;
+    this.options.onSessionLost?.(message);
   }
 
   /**
@@ -177,8 +162,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   async stop(): Promise<void> {
     if (this.state === "stopping") return;
     this.state = "stopping";
-    this.watchdog?.stop();
-    await this.consumer?.stop();
+    await this.host?.stop();
     this.requestWake();
     if (this.current) {
       const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
@@ -225,7 +209,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
         : undefined,
       processed: this.processed,
       lastHeartbeat: await this.bus.lastHeartbeat(),
-      watchdog: this.watchdog?.state,
+      watchdog: this.host.watchdog?.state,
       modelProblem: this.agent.modelProblem(),
     };
   }
@@ -253,48 +237,24 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
   // ------------------------------------------------------------------ internals
 
-  /** A drained batch of gateway events becomes one command, stored before the bus acknowledges it. */
-  private async acceptEvents({ events }: DeliveryBatch): Promise<void> {
-    const isBeat = (e: { type: string }) => e.type === HEARTBEAT_EVENT_TYPE;
-    if (events.some(isBeat)) {
-      this.watchdog?.beat();
-      await this.bus.recordHeartbeat();
+  /** A message from the host becomes one command, stored before the bus acknowledges its batch. */
+  private async acceptMessage(message: HostMessage): Promise<void> {
+    if (message.kind === "alarm") {
+      await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text: message.text, priority: "event" }).catch((error: Error) =>
+        this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
+      );
+      return;
     }
-    const others = events.filter((e) => !isBeat(e));
-    const beats = events.filter(isBeat);
-    const seenIds = events.map((e) => `event:${e.id}`);
-    if (others.length) {
-      await this.queue.submit(
-        {
-          id: `events:${others[0]!.id}`,
-          channel: "redis",
-          text: formatEventPrompt(others),
-          priority: "event",
-          meta: { types: others.map((e) => e.type).join(","), sources: others.map((e) => e.source).join(","), events: String(others.length) },
-        },
-        seenIds,
-      );
-    } else if (beats.length) {
-      // Heartbeats never compete with real work: skipped while anything else is running or waiting.
-      const depth = await this.queue.depth();
-      const busy = this.current !== undefined || depth.human + depth.event > 0;
-      if (busy) {
-        this.log.info({ id: beats[0]!.id }, "heartbeat skipped: agent busy");
-        return;
-      }
-      await this.queue.submit(
-        { id: `heartbeat:${beats[0]!.id}`, channel: "heartbeat", text: formatEventPrompt(beats, { closing: heartbeatInstruction(this.options.heartbeatFile) }), priority: "heartbeat" },
-        seenIds,
-      );
+    const seenIds = message.ids.map((id) => `event:${id}`);
+    const first = message.shown[0]!.id;
+    if (message.kind === "heartbeat") {
+      await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat" }, seenIds);
+    } else {
+      const { shown } = message;
+      const meta = { types: shown.map((e) => e.type).join(","), sources: shown.map((e) => e.source).join(","), events: String(shown.length) };
+      await this.queue.submit({ id: `events:${first}`, channel: "redis", text: message.text, priority: "event", meta }, seenIds);
     }
     this.requestWake();
-  }
-
-  private async alarm(elapsedMs: number): Promise<void> {
-    const text = missedHeartbeatMessage(elapsedMs, this.watchdog?.thresholdMs ?? 0);
-    await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text, priority: "event" }).catch((error: Error) =>
-      this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
-    );
   }
 
   private requestWake(): void {
@@ -382,18 +342,10 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     if (!result.aborted) await this.journalReply(command, result.text);
   }
 
-  /**
-   * A `replied` journal entry for `pi-gateway tail` (origin and the reply's first line), except
-   * for HEARTBEAT_OK. After the command is complete: a failure here must not make it run again.
-   */
+  /** The reply in the journal (HEARTBEAT_OK left out by the host). After the command is complete: a failure here must not make it run again. */
   private async journalReply(command: QueuedCommand, text: string): Promise<void> {
-    if (isHeartbeatAck(text)) return;
     const origin = originOf(command.message);
-    // In the daemon's log too: a reply that went to no channel is still seen by whoever reads the log.
-    this.log.info({ requestId: origin.requestId, channel: origin.channel, types: origin.types, reply: firstLine(text) }, "turn answered");
-    await this.bus
-      .journalReplied({ id: origin.requestId, channel: origin.channel, types: origin.types, sources: origin.sources, session: this.consumer.sessionId, text })
-      .catch((error: Error) => this.log.warn({ requestId: origin.requestId, err: error.message }, "could not journal the reply"));
+    await this.host.journalReply({ id: origin.requestId, channel: origin.channel, types: origin.types, sources: origin.sources, text });
   }
 
   /** A failed turn: try again later while the failure looks transient and retries remain, else give up. */

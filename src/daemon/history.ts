@@ -11,8 +11,8 @@
  * A heartbeat turn answered with HEARTBEAT_OK ("nothing to report") is left out entirely, as it
  * is from every channel; a human prompt answered that way keeps its prompt but not the reply.
  */
-import { isHeartbeatAck } from "../agent/heartbeat.js";
-import { textOf } from "../agent/message-text.js";
+import { isHeartbeatAck } from "../host/heartbeat.js";
+import { textOf } from "../host/message-text.js";
 import { capText } from "../util/text.js";
 import { oneLine } from "./turn-recovery.js";
 import type { HistoryItem, InboundMessage, TurnOrigin } from "./types.js";

@@ -9,7 +9,7 @@
  * is left out of the broadcast, it already gets the same events. A heartbeat turn is held back
  * until its end, so a HEARTBEAT_OK ("nothing to report") never shows up, not even as deltas.
  */
-import { isHeartbeatAck } from "../agent/heartbeat.js";
+import { isHeartbeatAck } from "../host/heartbeat.js";
 import type { Logger } from "../util/logger.js";
 import type { Channel, InboundMessage, ReplyAddress, ReplyEvent } from "./types.js";
 

@@ -4,7 +4,7 @@
  * this plan; `apply.ts` carries it out.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { HEARTBEAT_TEMPLATE } from "../agent/heartbeat.js";
+import { HEARTBEAT_TEMPLATE } from "../host/heartbeat.js";
 import { crontabLine } from "../heartbeat/crontab.js";
 import type { SetupAnswers } from "./answers.js";
 import { AGENT_SERVICE_LABEL, HEARTBEAT_SERVICE_LABEL, type SetupPaths } from "./paths.js";

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { GatewayBus } from "../../src/bus/bus.js";
-import { EventConsumer, extraQueuesFor } from "../../src/bus/consumer.js";
+import { EventConsumer } from "../../src/bus/consumer.js";
+import { extraQueuesFor } from "../../src/host/ownership.js";
 import { GatewayBus as Bus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";

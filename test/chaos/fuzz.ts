@@ -7,7 +7,7 @@
  * found again (dead letters keep the raw entry, oversized ones its first 1024 bytes).
  */
 import { createHash } from "node:crypto";
-import { fence } from "../../src/agent/event-prompt.js";
+import { fence } from "../../src/host/event-prompt.js";
 import { prng } from "./harness.js";
 
 export type Expectation = "deliver" | "dead" | "either";

@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
-import { formatEventPrompt } from "../../src/agent/event-prompt.js";
+import { formatEventPrompt } from "../../src/host/event-prompt.js";
 import { eventIdsIn } from "../helpers/prompt-ids.js";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent, type GatewayEvent } from "../../src/protocol/event.js";

@@ -213,6 +213,46 @@ describe("pi extension in rpc mode", () => {
     assert.ok(!JSON.stringify(await suite.bus.journal(100)).includes("HEARTBEAT_OK"));
   });
 
+  test("heartbeat replies as the daemon treats them: **HEARTBEAT_OK** is not journaled, real news from a heartbeat is; a heartbeat that comes with real events is left out of their message", async () => {
+    suite.llm.setResponder((r) => {
+      if (r.lastUserText.includes("hb-ack")) return { text: "**HEARTBEAT_OK**" };
+      if (r.lastUserText.includes("hb-news")) return { text: "Disk is 97% full.\nDetails follow." };
+      return { text: "job handled" };
+    });
+    const { pi } = await startPi({ GATEWAY_ROLE: "central" });
+    await waitRegistered("gateway");
+    const replied = async () => (await suite.bus.journal(100)).filter((e) => e.kind === "replied");
+    let since = pi.events.length;
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-ack" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-ack"), 5_000);
+    await pi.waitForEvent((e) => e.type === "agent_end", 5_000, since);
+    since = pi.events.length;
+    await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-news" }));
+    const [news] = await waitFor(async () => {
+      const found = await replied();
+      return found.length ? found : undefined;
+    }, "the heartbeat's news journaled", 10_000);
+    assert.deepEqual(
+      { channel: news!.channel, type: news!.type, source: news!.source, reply: news!.reply },
+      { channel: "extension", type: "cron.heartbeat", source: "cron", reply: "Disk is 97% full." },
+    );
+    await pi.waitForEvent((e) => e.type === "agent_end", 5_000, since);
+    assert.equal((await replied()).length, 1, "nothing for the emphasised HEARTBEAT_OK");
+    assert.ok(!JSON.stringify(await suite.bus.journal(100)).includes("HEARTBEAT_OK"));
+
+    // One LPUSH: the heartbeat and a job arrive in one batch.
+    const before = (await suite.bus.lastHeartbeat()) ?? 0;
+    const mixedBeat = '{"id":"mixed-beat","type":"cron.heartbeat","source":"cron","payload":{},"ts":0}';
+    redisCli("LPUSH", "agent:events:main", mixedBeat, '{"id":"mixed-job","type":"job.done","source":"worker","payload":{},"ts":0}');
+    redisCli("PUBLISH", "agent:notify:main", "mixed");
+    const request = await suite.llm.waitForRequest((r) => r.lastUserText.includes("mixed-job"), 5_000);
+    assert.match(request.lastUserText, /1 gateway event \(/);
+    assert.doesNotMatch(request.lastUserText, /mixed-beat|HEARTBEAT\.md|HEARTBEAT_OK/, "the job's message carries no heartbeat");
+    assert.equal(suite.llm.requests.filter((r) => r.lastUserText.includes("mixed-beat")).length, 0, "and no heartbeat turn of its own");
+    await waitFor(async () => ((await suite.bus.lastHeartbeat()) ?? 0) > before, "the heartbeat still recorded");
+    await waitFor(async () => (await suite.bus.pending("main")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("main"))) === 0, "both acknowledged");
+  });
+
   test("heartbeat: idle => a turn that asks for HEARTBEAT.md and HEARTBEAT_OK; busy => no turn, but the watchdog is fed", async () => {
     const { pi, piEnv } = await startPi({ GATEWAY_ROLE: "central", GATEWAY_HEARTBEAT_FILE: "/srv/agent/HEARTBEAT.md" });
     await waitRegistered("gateway");

@@ -1,7 +1,7 @@
 // What a test reads off the LLM's side: the event ids a gateway prompt names, outside its fenced
 // payloads (a payload may contain an `event-id:` line of its own). Production code never does
 // this: the gateway knows what it delivered from the structured details of its messages.
-import { EVENT_ID_MARKER } from "../../src/agent/event-prompt.js";
+import { EVENT_ID_MARKER } from "../../src/host/event-prompt.js";
 
 export function eventIdsIn(text: string): string[] {
   const ids: string[] = [];

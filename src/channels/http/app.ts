@@ -16,7 +16,7 @@ import { z } from "zod";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { isConnectionError, type GatewayBus } from "../../bus/bus.js";
 import { GatewayError } from "../../bus/errors.js";
-import { formatEventPrompt } from "../../agent/event-prompt.js";
+import { formatEventPrompt } from "../../host/event-prompt.js";
 import { GatewayEventSchema, type GatewayEvent } from "../../protocol/event.js";
 import type { CommandSink } from "../../daemon/types.js";
 import { silentLogger, type Logger } from "../../util/logger.js";

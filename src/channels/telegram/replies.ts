@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { GrammyError, HttpError, type Api } from "grammy";
-import { isHeartbeatAck } from "../../agent/heartbeat.js";
+import { isHeartbeatAck } from "../../host/heartbeat.js";
 import type { ReplyEvent } from "../../daemon/types.js";
 import type { Logger } from "../../util/logger.js";
 import { chunkMessage, markdownToTelegramHtml, TELEGRAM_MESSAGE_LIMIT } from "./format.js";

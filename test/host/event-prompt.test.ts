@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fence, formatEventPrompt } from "../../src/agent/event-prompt.js";
+import { fence, formatEventPrompt } from "../../src/host/event-prompt.js";
 import { eventIdsIn } from "../helpers/prompt-ids.js";
 import { createEvent } from "../../src/protocol/event.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { heartbeatInstruction, isHeartbeatAck } from "../../src/agent/heartbeat.js";
-import { HeartbeatWatchdog } from "../../src/agent/watchdog.js";
+import { heartbeatInstruction, isHeartbeatAck } from "../../src/host/heartbeat.js";
+import { HeartbeatWatchdog } from "../../src/host/watchdog.js";
 
 test("HEARTBEAT_OK replies are recognised at the start or end with a short remainder only", () => {
   for (const reply of ["HEARTBEAT_OK", "  HEARTBEAT_OK.  ", "**HEARTBEAT_OK**", "`HEARTBEAT_OK`", "HEARTBEAT_OK — all quiet", "Checked everything. HEARTBEAT_OK"]) {
