@@ -127,7 +127,7 @@ export class AgentRunner {
     await this.ensureModel();
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
-    if (await keeper.beforeTurn(text)) await this.continueIfLarge();
+    if (await keeper.beforeTurn(text, origin?.kind === "prompt")) await this.continueIfLarge();
     const session = this.requireSession();
     const leafBefore = session.sessionManager.getLeafId();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);

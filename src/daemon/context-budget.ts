@@ -8,7 +8,8 @@
  * The rule (W = context window, T = compactAt × W, the threshold):
  * - compact before a turn whose input (conversation + system prompt + tools + the new prompt, from
  *   the provider's usage when it reported any since the last compaction, else ~4 characters a token)
- *   would pass T;
+ *   would pass T; before a person's prompt only past (T + W) / 2, so the extra LLM request of a
+ *   compaction falls on an event turn and people do not wait for it;
  * - pi keeps the newest keepRecentTokens = min(20,000, 0.3 T) and summarises the rest into at most
  *   0.8 × reserveTokens = 0.8 × min(16,384, 0.25 T) tokens, so a compacted conversation is about
  *   half of T and the next compaction is many turns away;
@@ -31,6 +32,12 @@ export interface ContextBudget {
   window: number;
   /** Compact before a turn whose input would pass this many tokens. */
   threshold: number;
+  /**
+   * A person's prompt waits for a compaction (an extra LLM request) only past this: halfway from the
+   * threshold to the window. Below it the compaction is left to the next event turn, so people are
+   * not the ones who wait for it.
+   */
+  humanThreshold: number;
   /** pi's compaction settings: the summary's budget is 0.8 × reserveTokens. */
   reserveTokens: number;
   keepRecentTokens: number;
@@ -102,6 +109,7 @@ export function contextBudget(window: number, compactAt: number): ContextBudget 
   return {
     window,
     threshold,
+    humanThreshold: Math.floor((threshold + window) / 2),
     reserveTokens: Math.min(16_384, Math.floor(0.25 * threshold)),
     keepRecentTokens: Math.min(20_000, Math.floor(0.3 * threshold)),
     minGrowthTokens: Math.floor(0.2 * threshold),
@@ -113,8 +121,8 @@ export function contextBudget(window: number, compactAt: number): ContextBudget 
  * `conversation` the tokens of its messages alone (what a compaction can shrink), `lastCompactedAt`
  * the input estimate right after the previous compaction (undefined: none in this process).
  */
-export function shouldCompactBefore(budget: ContextBudget, input: number, conversation: number, lastCompactedAt: number | undefined): boolean {
-  if (input <= budget.threshold) return false;
+export function shouldCompactBefore(budget: ContextBudget, input: number, conversation: number, lastCompactedAt: number | undefined, human = false): boolean {
+  if (input <= (human ? budget.humanThreshold : budget.threshold)) return false;
   if (conversation - budget.keepRecentTokens < budget.minGrowthTokens) return false;
   return lastCompactedAt === undefined || input - lastCompactedAt >= budget.minGrowthTokens;
 }

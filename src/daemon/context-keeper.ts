@@ -47,10 +47,13 @@ export class ContextKeeper {
     }
   }
 
-  /** Before a turn: compacts when the turn's input would pass the threshold and a compaction can help; true when it did. */
-  async beforeTurn(prompt: string): Promise<boolean> {
+  /**
+   * Before a turn: compacts when the turn's input would pass the threshold (a person's prompt: the
+   * higher human threshold) and a compaction can help; true when it did.
+   */
+  async beforeTurn(prompt: string, human = false): Promise<boolean> {
     const estimate = this.estimate(prompt);
-    if (!shouldCompactBefore(this.budget, estimate.input, estimate.conversation, this.compactedAt)) return false;
+    if (!shouldCompactBefore(this.budget, estimate.input, estimate.conversation, this.compactedAt, human)) return false;
     return this.compact("threshold", estimate.input);
   }
 
