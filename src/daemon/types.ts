@@ -4,10 +4,11 @@
  * processes one command at a time; the outbound router sends each ReplyEvent back to the address
  * the command came with (scoped per request, never a global "current channel").
  */
+import type { CommandPriority } from "../bus/command-queue.js";
 import type { Logger } from "../util/logger.js";
 
 /** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
-export type Priority = "human" | "event" | "heartbeat";
+export type Priority = CommandPriority;
 
 /**
  * How a command joins the agent when it is already busy:

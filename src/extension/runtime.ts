@@ -8,7 +8,7 @@ import { heartbeatInstruction, isHeartbeatAck } from "../agent/heartbeat.js";
 import { textOf } from "../agent/message-text.js";
 import { HeartbeatWatchdog, missedHeartbeatMessage } from "../agent/watchdog.js";
 import { GatewayBus, type LeaseHolder, type PreviousRegistration } from "../bus/bus.js";
-import { createClient, redactUrl } from "../bus/connection.js";
+import { redactUrl } from "../bus/connection.js";
 import { EventConsumer, extraQueuesFor, type DeliveryBatch } from "../bus/consumer.js";
 import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
@@ -49,13 +49,7 @@ export class GatewayRuntime {
     this.ctx = ctx;
     this.session = session;
     this.decided = !session.autoRole;
-    const client = createClient(busOptions.redisUrl, {
-      name: `pi-gateway:${session.autoRole ? "auto" : session.sessionId}`,
-      persistent: true,
-      connectTimeoutMs: busOptions.connectTimeoutMs,
-      caFile: busOptions.redisCaFile,
-    });
-    this.bus = new GatewayBus(client, busOptions);
+    this.bus = GatewayBus.create(busOptions, { name: `pi-gateway:${session.autoRole ? "auto" : session.sessionId}`, persistent: true });
     this.injector = new PiInjector(pi, () => this.ctx, session.deliverAs, session.acceptTimeoutMs);
   }
 
@@ -121,9 +115,9 @@ export class GatewayRuntime {
       checkEveryMs: this.session.watchdogCheckMs,
       onAlarm: (elapsed) => this.alarm(elapsed),
       refresh: async () => {
-        const [config, last] = await Promise.all([this.bus.client.hgetall(this.bus.keys.config), this.bus.lastHeartbeat()]);
+        const [config, last] = await Promise.all([this.bus.sharedConfig(), this.bus.lastHeartbeat()]);
         // Published for `pi-gateway status` and `doctor`: the watchdog is only visible from inside.
-        if (this.consumer?.owner) await this.bus.client.hset(this.bus.keys.sessionInfo(sid), "watchdog", watchdog.state, "watchdogThreshold", watchdog.thresholdMs);
+        if (this.consumer?.owner) await this.bus.recordWatchdog(sid, watchdog.state, watchdog.thresholdMs);
         return { thresholdMs: watchdogThresholdFromConfig(config), lastHeartbeat: last };
       },
     });
@@ -138,7 +132,7 @@ export class GatewayRuntime {
     // What this session already holds, from its own records: a batch handed out again after a
     // crash is acknowledged, not shown twice.
     this.injector.indexSession();
-    this.bus.client.connect().catch(() => undefined);
+    this.bus.connect().catch(() => undefined);
     void this.run().catch((error: Error) => {
       this.lastError = error.message;
       this.log.error({ err: error.message }, "gateway consumer failed to start");
@@ -193,7 +187,7 @@ export class GatewayRuntime {
     this.injector.cancelAll();
     // Never hold pi's shutdown hostage to an unreachable Redis.
     if (this.consumer) await Promise.race([this.consumer.stop(), new Promise((r) => setTimeout(r, 1_500).unref())]);
-    this.bus.client.disconnect();
+    this.bus.disconnect();
     this.ctx = undefined;
   }
 
@@ -263,7 +257,7 @@ export class GatewayRuntime {
       `role: ${this.roleLine()}`,
       `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
       `owner: ${this.ownerLine()}`,
-      `redis: ${redactUrl(this.bus.options.redisUrl)} — ${consumer?.state ?? this.bus.client.status}`,
+      `redis: ${redactUrl(this.bus.options.redisUrl)} — ${consumer?.state ?? this.bus.connectionState}`,
       `backlog: ${backlog}`,
       `waiting for pi to record: ${this.injector.holding} events${this.injector.holding && !this.ctx?.isIdle() ? " (sent when the running turn ends)" : ""}`,
       `delivered: ${stats.delivered} events in ${stats.batches} messages; duplicates skipped: ${stats.duplicates}; dead-lettered: ${stats.deadLettered}`,
