@@ -1,7 +1,7 @@
 /**
  * The tier-4 daemon, two ways, side by side in one run:
  *
- * 1. Throughput of the durable command queue alone (src/daemon/command-queue.ts) on the bench's
+ * 1. Throughput of the durable command queue alone (src/daemon/command-queue.ts on src/bus/command-queue.ts) on the bench's
  *    private Redis: N commands submitted by several concurrent submitters sharing one connection
  *    (as the daemon's channels share its client), then taken and completed one at a time by one
  *    consumer (as the daemon's loop does). Baseline on the same Redis with the same N and payload:
