@@ -8,6 +8,10 @@ import type { BusOptions } from "../config/bus-options.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import type { KeySpace } from "../protocol/keys.js";
 import type { ScriptRunner } from "./scripts.js";
+import type { BusStatus, JournalEntry, SessionInfo, SessionRole } from "./status-types.js";
+
+/** What the web page reads too lives in status-types.ts (no Node imports); re-exported for the bus's callers. */
+export type { BusStatus, JournalEntry, SessionInfo, SessionRole };
 
 /** What each bus module (delivery, sessions, journal...) works on: one command client and its scripts. */
 export interface BusContext {
@@ -45,8 +49,6 @@ export interface ClaimResult {
   /** The claimer no longer holds its session's lease: nothing was claimed. */
   displaced?: boolean;
 }
-
-export type SessionRole = "central" | "satellite";
 
 export interface SessionRegistration {
   id: string;
@@ -87,46 +89,12 @@ export interface LeaseHolder {
 
 export type RegisterResult = { status: "owner"; previous: PreviousRegistration } | { status: "held"; holder: LeaseHolder };
 
-export interface SessionInfo {
-  id: string;
-  role: SessionRole;
-  durable: boolean;
-  live: boolean;
-  presenceDeadline: number;
-  pid?: number;
-  host?: string;
-  cwd?: string;
-  kind?: string;
-  started?: number;
-  lastSeen?: number;
-  pending: number;
-  inFlight: number;
-  /** Watchdog state published by a central session: armed / alarm / stopped. */
-  watchdog?: string;
-  watchdogThresholdMs?: number;
-}
-
 export interface DeadLetter {
   reason: string;
   session: string;
   raw: string;
   id?: string;
   at: number;
-}
-
-export interface JournalEntry {
-  streamId: string;
-  at: number;
-  kind: "pushed" | "delivered" | "dead-letter" | string;
-  id: string;
-  type?: string;
-  source?: string;
-  sessions: string[];
-  reason?: string;
-  event?: string;
-  /** `replied` entries: the channel the turn came from, and the first line of the agent's reply. */
-  channel?: string;
-  reply?: string;
 }
 
 /** Who a turn answered and what the agent said first (a `replied` journal entry). */
@@ -143,18 +111,6 @@ export interface RepliedEntry {
   session: string;
   /** The reply; only its first non-empty line is journaled, capped at REPLY_LINE_MAX characters. */
   text: string;
-}
-
-export interface BusStatus {
-  redis: { url: string; version: string; aof: boolean; appendfsync: string };
-  sessions: SessionInfo[];
-  /** Pending events per queue, including queues without a registered session (like `main`). */
-  backlog: Record<string, number>;
-  deadLetters: number;
-  /** Entries not delivered again because their id was already pushed, delivered or in flight (all time). */
-  duplicates: number;
-  journalLength: number;
-  lastHeartbeat: number | null;
 }
 
 /** Facts about the Redis server: what `setup` checks and `status` shows. */

@@ -4,11 +4,10 @@
  * processes one command at a time; the outbound router sends each ReplyEvent back to the address
  * the command came with (scoped per request, never a global "current channel").
  */
-import type { CommandPriority } from "../bus/command-queue.js";
 import type { Logger } from "../util/logger.js";
 
 /** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
-export type Priority = CommandPriority;
+export type Priority = "human" | "event" | "heartbeat";
 
 /**
  * How a command joins the agent when it is already busy:
