@@ -1,7 +1,7 @@
 /**
  * The tier-4 daemon, two ways, side by side in one run:
  *
- * 1. Throughput of the durable command queue alone (src/daemon/command-queue.ts) on the bench's
+ * 1. Throughput of the durable command queue alone (src/daemon/command-queue.ts on src/bus/command-queue.ts) on the bench's
  *    private Redis: N commands submitted by several concurrent submitters sharing one connection
  *    (as the daemon's channels share its client), then taken and completed one at a time by one
  *    consumer (as the daemon's loop does). Baseline on the same Redis with the same N and payload:
@@ -18,6 +18,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { WebSocket } from "ws";
+import { GatewayBus } from "../src/bus/bus.js";
+import { DEFAULT_BUS_OPTIONS } from "../src/config/bus-options.js";
 import { CommandQueue } from "../src/daemon/command-queue.js";
 import type { InboundMessage } from "../src/daemon/types.js";
 import type { ServerMessage } from "../src/daemon/ws-protocol.js";
@@ -229,15 +231,9 @@ function throughput(n: number, submitMs: number, drainMs: number): Throughput {
 
 async function durableQueue(redis: Redis, n: number, submitters: number): Promise<Throughput> {
   await redis.flushall();
-  const queue = new CommandQueue(redis, {
-    prefix: "bench",
-    dedupWindowMs: 86_400_000,
-    agingMs: 60_000,
-    collectWindowMs: 2_000,
-    session: "gateway",
-    deadLetterCap: 10_000,
-    journalCap: 10_000,
-  });
+  // The bus over the bench's connection, as the daemon builds its queue: the bus's store, the policy on top.
+  const bus = new GatewayBus(redis, { ...DEFAULT_BUS_OPTIONS, prefix: "bench", dedupWindowMs: 86_400_000, deadLetterCap: 10_000, journalCap: 10_000 });
+  const queue = new CommandQueue(bus.commandQueue("gateway"), { agingMs: 60_000, collectWindowMs: 2_000 });
   await queue.init();
   let t = nowMs();
   await submitAll(n, submitters, async (i) => {

@@ -1,18 +1,36 @@
 /**
- * The bus's atomic operations are Lua scripts, one file per operation in ./commands, named
- * `<name>-<number of keys>.lua` (the BullMQ convention). They are registered on a client with
- * ioredis's defineCommand, which runs them by SHA and reloads them after a Redis restart.
+ * The one loader of the bus's atomic operations. Each is a Lua script in ./commands, one file per
+ * operation, named `<name>-<number of keys>.lua` (the BullMQ convention); the daemon's command
+ * queue has its own `queue-` prefix. They are registered on a client with ioredis's defineCommand,
+ * which runs them by SHA and reloads them after a Redis restart.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 
-export const SCRIPT_NAMES = ["push", "claim", "ack", "reject", "recover", "renew", "register", "retire", "replied"] as const;
+export const SCRIPT_NAMES = [
+  "push",
+  "claim",
+  "ack",
+  "reject",
+  "recover",
+  "renew",
+  "register",
+  "retire",
+  "replied",
+  "queue-enqueue",
+  "queue-retry",
+  "queue-deadletter",
+  "queue-complete",
+] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 type Arg = string | number;
 export type ScriptRunner = Record<ScriptName, (keys: string[], args: Arg[]) => Promise<unknown>>;
 
 const commandsDir = new URL("./commands/", import.meta.url);
+
+/** `queue-enqueue-2.lua` → name `queue-enqueue`, 2 keys. */
+export const SCRIPT_FILE = /^([a-z]+(?:-[a-z]+)*)-(\d+)\.lua$/;
 
 interface ScriptSource {
   lua: string;
@@ -25,7 +43,7 @@ function loadSources(): Map<ScriptName, ScriptSource> {
   if (cache) return cache;
   const sources = new Map<ScriptName, ScriptSource>();
   for (const file of readdirSync(commandsDir)) {
-    const match = /^([a-z]+)-(\d+)\.lua$/.exec(file);
+    const match = SCRIPT_FILE.exec(file);
     if (!match) continue;
     const name = match[1] as ScriptName;
     if (!SCRIPT_NAMES.includes(name)) continue;
@@ -42,7 +60,7 @@ function loadSources(): Map<ScriptName, ScriptSource> {
 export function installScripts(client: Redis): ScriptRunner {
   const runner = {} as ScriptRunner;
   for (const [name, source] of loadSources()) {
-    const command = `gw_${name}`;
+    const command = `gw_${name.replaceAll("-", "_")}`;
     client.defineCommand(command, { lua: source.lua, numberOfKeys: source.numberOfKeys });
     runner[name] = (keys, args) => {
       if (keys.length !== source.numberOfKeys) {

@@ -114,7 +114,7 @@ export const REDIS_URL_FORM = "redis://[user:password@]host:port[/db] or rediss:
 
 /**
  * Checks a Redis URL before anything connects with it, so a typo is one line naming where it came
- * from (`from`: REDIS_URL, --redis-url...) and the expected form, not ioredis's bare "Invalid URL"
+ * from (`from`: REDIS_URL, --redis-url...) and the expected form, not the Redis client's bare "Invalid URL"
  * or a connection attempt to somewhere unintended. Returns the URL unchanged.
  */
 export function parseRedisUrl(value: string, from: string): string {

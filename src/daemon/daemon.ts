@@ -90,15 +90,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const { options } = this;
     this.bus = await GatewayBus.connect({ ...options.bus, persistent: true, name: "pi-gateway:daemon" });
     const sessionId = options.sessionId ?? DEFAULT_CENTRAL_SESSION;
-    this.queue = new CommandQueue(this.bus.client, {
-      prefix: options.bus.prefix,
-      dedupWindowMs: options.bus.dedupWindowMs,
-      dedupMax: options.bus.dedupMax,
+    this.queue = new CommandQueue(this.bus.commandQueue(sessionId), {
       agingMs: options.agingMs,
       collectWindowMs: options.collectWindowMs,
-      session: sessionId,
-      deadLetterCap: options.bus.deadLetterCap,
-      journalCap: options.bus.journalCap,
       turnMaxEvents: options.turnMaxEvents,
       turnMaxBytes: options.turnMaxBytes,
     });
@@ -225,7 +219,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /** Can the agent take commands (for /readyz), and if not, why? */
   readiness(): { ready: boolean; reason?: string } {
     if (this.state !== "idle" && this.state !== "busy") return { ready: false, reason: `daemon ${this.state}` };
-    if (this.bus.client.status !== "ready") return { ready: false, reason: `redis ${this.bus.client.status}` };
+    if (!this.bus.isReady) return { ready: false, reason: `redis ${this.bus.connectionState}` };
     const problem = this.agent.modelProblem();
     return problem ? { ready: false, reason: problem } : { ready: true };
   }

@@ -6,7 +6,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
-import { createClient } from "../bus/connection.js";
 import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { satelliteOf, type SessionOptions } from "../config/session-options.js";
@@ -44,13 +43,7 @@ export class GatewayRuntime {
     this.ctx = ctx;
     this.session = session;
     this.decided = !session.autoRole;
-    const client = createClient(busOptions.redisUrl, {
-      name: `pi-gateway:${session.autoRole ? "auto" : session.sessionId}`,
-      persistent: true,
-      connectTimeoutMs: busOptions.connectTimeoutMs,
-      caFile: busOptions.redisCaFile,
-    });
-    this.bus = new GatewayBus(client, busOptions);
+    this.bus = GatewayBus.create(busOptions, { name: `pi-gateway:${session.autoRole ? "auto" : session.sessionId}`, persistent: true });
     this.injector = new PiInjector(pi, () => this.ctx, session.deliverAs, session.acceptTimeoutMs);
   }
 
@@ -76,7 +69,7 @@ export class GatewayRuntime {
     // What this session already holds, from its own records: a batch handed out again after a
     // crash is acknowledged, not shown twice.
     this.injector.indexSession();
-    this.bus.client.connect().catch(() => undefined);
+    this.bus.connect().catch(() => undefined);
     void this.run().catch((error: Error) => {
       this.lastError = error.message;
       this.log.error({ err: error.message }, "gateway consumer failed to start");
@@ -127,7 +120,7 @@ export class GatewayRuntime {
     this.injector.cancelAll();
     // Never hold pi's shutdown hostage to an unreachable Redis.
     if (stopping) await Promise.race([stopping, sleep(1_500, undefined, { ref: false })]);
-    this.bus.client.disconnect();
+    this.bus.disconnect();
     this.ctx = undefined;
   }
 

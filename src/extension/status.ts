@@ -74,7 +74,7 @@ export async function gatewayReport(snapshot: StatusSnapshot, bus: GatewayBus, w
     `role: ${roleLine(snapshot)}`,
     `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
     `owner: ${ownerLine(snapshot)}`,
-    `redis: ${redactUrl(bus.options.redisUrl)} — ${consumer?.state ?? bus.client.status}`,
+    `redis: ${redactUrl(bus.options.redisUrl)} — ${consumer?.state ?? bus.connectionState}`,
     `backlog: ${backlog}`,
     `waiting for pi to record: ${waiting}`,
     `delivered: ${stats.delivered} events in ${stats.batches} messages; duplicates skipped: ${stats.duplicates}; dead-lettered: ${stats.deadLettered}`,

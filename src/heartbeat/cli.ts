@@ -129,8 +129,8 @@ async function runForeground(source: string, when: { intervalMs?: number; cron?:
   await untilSignal();
   const finished = await within(scheduler.stop(), SHUTDOWN_GRACE_MS);
   // QUIT would wait for a Redis that is down; only say goodbye to one that is there.
-  if (bus.client.status === "ready") await within(bus.close(), SHUTDOWN_GRACE_MS);
-  bus.client.disconnect();
+  if (bus.isReady) await within(bus.close(), SHUTDOWN_GRACE_MS);
+  bus.disconnect();
   const abandoned = finished ? 0 : 1;
   if (json) print(JSON.stringify({ kind: "stopped", at: Date.now(), beats: scheduler.beats, abandoned }));
   else print(`stopped after ${scheduler.beats} heartbeat${scheduler.beats === 1 ? "" : "s"}${abandoned ? " (one still waiting for Redis was abandoned)" : ""}`);

@@ -27,7 +27,7 @@ export function centralWatchdog(options: CentralWatchdogOptions): HeartbeatWatch
     lastHeartbeat: options.lastHeartbeat ?? undefined,
     onAlarm: options.onAlarm,
     refresh: async () => {
-      const [config, last] = await Promise.all([bus.client.hgetall(bus.keys.config), bus.lastHeartbeat()]);
+      const [config, last] = await Promise.all([bus.sharedConfig(), bus.lastHeartbeat()]);
       if (options.isOwner()) await bus.recordWatchdog(sessionId, watchdog.state, watchdog.thresholdMs);
       return { thresholdMs: watchdogThresholdFromConfig(config), lastHeartbeat: last };
     },

@@ -16,9 +16,7 @@ export async function checkRedis(redisUrl: string, timeoutMs = 2_000): Promise<R
   try {
     const bus = await GatewayBus.connect({ redisUrl, connectTimeoutMs: timeoutMs, name: "pi-gateway:check" });
     try {
-      const [server, persistence] = await Promise.all([bus.client.info("server"), bus.client.info("persistence")]);
-      const version = /redis_version:(\S+)/.exec(server)?.[1];
-      const aof = /aof_enabled:1/.test(persistence);
+      const { version, aof } = await bus.serverInfo();
       return { ok: true, url, version, aof, detail: `Redis ${version ?? "?"} at ${url}${aof ? " (AOF on)" : " (AOF off)"}` };
     } finally {
       await bus.close();

@@ -46,7 +46,7 @@ async function deadLetterEveryWay(): Promise<Map<string, string>> {
   await bus.reapExpired();
   expected.set("orphan", "session pid-1 died before delivery: its presence lapsed");
   // A daemon turn that failed: the daemon dead-letters the command with the error.
-  const queue = new CommandQueue(bus.client, { prefix: "agent", dedupWindowMs: 60_000, agingMs: 60_000, collectWindowMs: 0, session: "gateway", deadLetterCap: 100, journalCap: 100 });
+  const queue = new CommandQueue(bus.commandQueue("gateway"), { agingMs: 60_000, collectWindowMs: 0 });
   await queue.init();
   await queue.submit({ id: "prompt-1", channel: "websocket", replyTo: { channel: "websocket", to: "c1" }, priority: "human", text: "hi" });
   const command = await queue.take();

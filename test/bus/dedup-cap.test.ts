@@ -42,7 +42,7 @@ test("delivered ids: ack keeps only the newest GATEWAY_DEDUP_MAX; an evicted id 
 });
 
 test("daemon command queue: seen and done keep only the newest dedupMax ids", async () => {
-  const queue = new CommandQueue(bus.client, { prefix: "agent", dedupWindowMs: 60_000, dedupMax: 3, agingMs: 60_000, collectWindowMs: 0, session: "gateway", deadLetterCap: 10, journalCap: 10 });
+  const queue = new CommandQueue(bus.commandQueue("gateway"), { agingMs: 60_000, collectWindowMs: 0 });
   await queue.init();
   const submit = (id: string, alsoSeen: string[] = []) => queue.submit({ id, channel: "test", text: id, priority: "event" }, alsoSeen);
   assert.equal(await submit("c1"), "queued");

@@ -1,26 +1,25 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
-import { after, before, beforeEach, test } from "node:test";
-import { CommandQueue, type QueuedCommand } from "../../src/daemon/command-queue.js";
+import type { Redis } from "ioredis";
+import { test } from "node:test";
+import type { GatewayBus } from "../../src/bus/bus.js";
+import { CommandQueue, type CommandQueueOptions, type QueuedCommand } from "../../src/daemon/command-queue.js";
 import type { InboundMessage } from "../../src/daemon/types.js";
-import { startRedis, type RedisServer } from "../helpers/redis-server.js";
+import { useRedisBus } from "../helpers/redis-bus.js";
 import { sleep } from "../helpers/wait.js";
 
-let redis: RedisServer;
+let bus: GatewayBus;
+/** The bus's own client, for checking what landed in Redis. */
 let client: Redis;
-const options = { prefix: "agent", dedupWindowMs: 60_000, agingMs: 60_000, collectWindowMs: 200, session: "gateway", deadLetterCap: 100, journalCap: 100 };
+useRedisBus({ aof: true, flushEach: true, bus: { prefix: "agent", dedupWindowMs: 60_000, deadLetterCap: 100, journalCap: 100 } }, (_redis, b) => {
+  bus = b;
+  client = b.client;
+});
+const options = { agingMs: 60_000, collectWindowMs: 200, session: "gateway" };
 
-before(async () => {
-  redis = await startRedis({ aof: true });
-  client = new Redis(redis.url);
-});
-after(async () => {
-  client.disconnect();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await client.flushall();
-});
+/** A queue built the way the daemon builds it: the bus's store for the session, the policy on top. */
+function newQueue(settings: CommandQueueOptions & { session: string }): CommandQueue {
+  return new CommandQueue(bus.commandQueue(settings.session), settings);
+}
 
 const msg = (id: string, priority: InboundMessage["priority"], extra: Partial<InboundMessage> = {}): InboundMessage => ({
   id,
@@ -41,7 +40,7 @@ async function drain(queue: CommandQueue): Promise<string[]> {
 }
 
 test("human before event before heartbeat; duplicates refused", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   await queue.submit(msg("hb", "heartbeat"));
   await queue.submit(msg("ev1", "event"));
@@ -55,7 +54,7 @@ test("human before event before heartbeat; duplicates refused", async () => {
 });
 
 test("aging: a command that waited past the limit goes before fresher higher-priority ones (no starvation)", async () => {
-  const queue = new CommandQueue(client, { ...options, agingMs: 150 });
+  const queue = newQueue({ ...options, agingMs: 150 });
   await queue.init();
   await queue.submit(msg("old-event", "event"));
   await sleep(200);
@@ -64,7 +63,7 @@ test("aging: a command that waited past the limit goes before fresher higher-pri
 });
 
 test("a command taken but not completed is replayed by the next process, and flagged as a replay", async () => {
-  const first = new CommandQueue(client, options);
+  const first = newQueue(options);
   await first.init();
   await first.submit(msg("mid-turn", "human"));
   await first.submit(msg("next", "human"));
@@ -72,7 +71,7 @@ test("a command taken but not completed is replayed by the next process, and fla
   assert.equal(taken!.message.id, "mid-turn");
   assert.equal(taken!.replayed, false);
   // "crash": no complete(). A new process:
-  const second = new CommandQueue(client, options);
+  const second = newQueue(options);
   assert.ok((await second.init()) >= 1);
   const replay = await second.take();
   assert.equal(replay!.message.id, "mid-turn");
@@ -84,14 +83,14 @@ test("a command taken but not completed is replayed by the next process, and fla
 });
 
 test("batch ids: a command can stand for several event ids; seen() answers for each", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   await queue.submit(msg("events:a", "event"), ["event:a", "event:b"]);
   assert.deepEqual([...(await queue.seen(["event:a", "event:b", "event:c"]))], ["event:a", "event:b"]);
 });
 
 test("collect mode: messages from one source within the window are merged into one command", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   const replyTo = { channel: "telegram", to: "42" };
   await queue.submit(msg("c1", "human", { mode: "collect", replyTo, text: "first" }));
@@ -105,7 +104,7 @@ test("collect mode: messages from one source within the window are merged into o
 });
 
 test("a failed command waits for its retry time without holding up others; wait and attempt count survive a restart", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   await queue.submit(msg("flaky", "human"));
   await queue.submit(msg("second", "human"));
@@ -115,7 +114,7 @@ test("a failed command waits for its retry time without holding up others; wait 
   await queue.begin(failed);
   await queue.retryLater(failed, { attempts: 1, notBefore: Date.now() + 400, error: "503 unavailable" }, "retry 1 of 5 in 400ms: 503 unavailable");
   // Another process (a restart) sees the same wait and the same count.
-  const restarted = new CommandQueue(client, options);
+  const restarted = newQueue(options);
   await restarted.init();
   const other = (await restarted.take())!;
   assert.equal(other.message.id, "second", "the next command runs while the failed one waits");
@@ -134,7 +133,7 @@ test("a failed command waits for its retry time without holding up others; wait 
 });
 
 test("dead-lettering a command: on the gateway's dead-letter list and journal with the reason, out of the queue", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   await queue.submit(msg("doomed", "event", { text: "the events" }));
   const command = (await queue.take())!;
@@ -156,7 +155,7 @@ test("dead-lettering a command: on the gateway's dead-letter list and journal wi
 });
 
 test("a replay knows whether its turn had started: begin() records when, a command only taken does not", async () => {
-  const first = new CommandQueue(client, options);
+  const first = newQueue(options);
   await first.init();
   await first.submit(msg("started", "human"));
   await first.submit(msg("only-taken", "event"));
@@ -165,7 +164,7 @@ test("a replay knows whether its turn had started: begin() records when, a comma
   const before = Date.now();
   await first.begin(running);
   // crash: no complete()
-  const second = new CommandQueue(client, options);
+  const second = newQueue(options);
   assert.equal(await second.init(), 2, "both were in the pending list");
   const replay = (await second.take())!;
   assert.equal(replay.message.id, "started");
@@ -180,8 +179,8 @@ test("a replay knows whether its turn had started: begin() records when, a comma
 });
 
 test("a daemon with its own GATEWAY_ID has its own queue; the default id keeps the original key names", async () => {
-  const main = new CommandQueue(client, options);
-  const other = new CommandQueue(client, { ...options, session: "other" });
+  const main = newQueue(options);
+  const other = newQueue({ ...options, session: "other" });
   await main.init();
   await other.init();
   await main.submit(msg("for-main", "human"));
@@ -196,7 +195,7 @@ const eventMsg = (id: string, events = 1, extra: Partial<InboundMessage> = {}): 
   msg(id, "event", { channel: "redis", text: `prompt of ${id}`, meta: { types: Array.from({ length: events }, () => `t.${id}`).join(","), sources: "cron", events: String(events) }, ...extra });
 
 test("batching: every event command waiting when an event turn starts becomes one turn; completed together in one step", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   for (let i = 1; i <= 5; i += 1) await queue.submit(eventMsg(`ev${i}`, 2));
   await queue.submit(msg("later-human", "human"));
@@ -222,7 +221,7 @@ test("batching: every event command waiting when an event turn starts becomes on
 });
 
 test("batching caps: events per turn and prompt bytes; the first command goes whole; the rest waits for the next turn", async () => {
-  const byCount = new CommandQueue(client, { ...options, turnMaxEvents: 5 });
+  const byCount = newQueue({ ...options, turnMaxEvents: 5 });
   await byCount.init();
   await byCount.submit(eventMsg("big", 7));
   for (const id of ["a", "b", "c", "d"]) await byCount.submit(eventMsg(id, 2));
@@ -237,7 +236,7 @@ test("batching caps: events per turn and prompt bytes; the first command goes wh
   assert.equal(await byCount.take(), undefined);
 
   await client.flushall();
-  const byBytes = new CommandQueue(client, { ...options, turnMaxBytes: 30 });
+  const byBytes = newQueue({ ...options, turnMaxBytes: 30 });
   await byBytes.init();
   for (const id of ["x1", "x2", "x3"]) await byBytes.submit(eventMsg(id, 1, { text: "0123456789abc" })); // 13 bytes each
   assert.deepEqual(await ids(byBytes), ["x1", "x2"], "26 bytes fit in 30, 39 would not");
@@ -245,7 +244,7 @@ test("batching caps: events per turn and prompt bytes; the first command goes wh
 
   // The model's window caps it too: a quarter of 30 tokens is about 30 bytes.
   await client.flushall();
-  const byWindow = new CommandQueue(client, options);
+  const byWindow = newQueue(options);
   byWindow.fitTurnsToWindow(30);
   await byWindow.init();
   for (const id of ["w1", "w2", "w3"]) await byWindow.submit(eventMsg(id, 1, { text: "0123456789abc" }));
@@ -254,7 +253,7 @@ test("batching caps: events per turn and prompt bytes; the first command goes wh
 });
 
 test("batching leaves out collect-mode commands and commands that answer somewhere else", async () => {
-  const queue = new CommandQueue(client, { ...options, collectWindowMs: 10 });
+  const queue = newQueue({ ...options, collectWindowMs: 10 });
   await queue.init();
   await queue.submit(eventMsg("e1"));
   await queue.submit(eventMsg("hook", 1, { replyTo: { channel: "http", to: "caller" } }));
@@ -266,7 +265,7 @@ test("batching leaves out collect-mode commands and commands that answer somewhe
 });
 
 test("a batch interrupted by a crash is replayed whole, with the time its turn started; events queued since run next, as new", async () => {
-  const first = new CommandQueue(client, options);
+  const first = newQueue(options);
   await first.init();
   await first.submit(eventMsg("r1"));
   await first.submit(eventMsg("r2"));
@@ -274,7 +273,7 @@ test("a batch interrupted by a crash is replayed whole, with the time its turn s
   await first.begin(batch);
   // kill -9: no complete. An event arrives before the restart.
   await first.submit(eventMsg("r3"));
-  const second = new CommandQueue(client, options);
+  const second = newQueue(options);
   assert.equal(await second.init(), 2);
   const replay = (await second.take())!;
   assert.deepEqual(replay.entries.map((e) => e.id), ["r1", "r2"]);
@@ -289,7 +288,7 @@ test("a batch interrupted by a crash is replayed whole, with the time its turn s
 });
 
 test("fairness: while humans wait, aged events get at most one turn between two human turns, and still are never starved", async () => {
-  const queue = new CommandQueue(client, { ...options, agingMs: 20, turnMaxEvents: 1 });
+  const queue = newQueue({ ...options, agingMs: 20, turnMaxEvents: 1 });
   await queue.init();
   for (const id of ["e1", "e2", "e3"]) await queue.submit(eventMsg(id));
   for (const id of ["h1", "h2"]) await queue.submit(msg(id, "human"));
@@ -299,7 +298,7 @@ test("fairness: while humans wait, aged events get at most one turn between two 
 });
 
 test("fairness: a steady stream of humans still lets an aged event through every other turn", async () => {
-  const queue = new CommandQueue(client, { ...options, agingMs: 20 });
+  const queue = newQueue({ ...options, agingMs: 20 });
   await queue.init();
   await queue.submit(eventMsg("old-event"));
   await sleep(40);
@@ -314,7 +313,7 @@ test("fairness: a steady stream of humans still lets an aged event through every
 });
 
 test("load figures: depth per priority, the oldest waiting event's age, turns in the window", async () => {
-  const queue = new CommandQueue(client, options);
+  const queue = newQueue(options);
   await queue.init();
   const empty = await queue.load();
   assert.deepEqual(empty, { depth: { human: 0, event: 0, heartbeat: 0 }, oldestEventAgeMs: null, windowSeconds: 60, turns: 0, turnsPerSecond: 0, eventsPerTurn: null });

@@ -123,7 +123,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
     let readiness: Readiness;
     try {
       if (options.ready) readiness = await options.ready();
-      else if (options.bus) readiness = { ready: options.bus.client.status === "ready", reason: `redis ${options.bus.client.status}` };
+      else if (options.bus) readiness = { ready: options.bus.isReady, reason: `redis ${options.bus.connectionState}` };
       else readiness = true;
     } catch (error) {
       readiness = { ready: false, reason: (error as Error).message };

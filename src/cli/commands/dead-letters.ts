@@ -15,8 +15,8 @@ export function registerDeadLetters(program: Command): void {
         const count = parseCount(flags.lines);
         await withBus(options, async (bus) => {
           const letters = await bus.deadLetters(count);
-          const total = await bus.client.llen(bus.keys.deadLetters);
-          if (flags.purge) await bus.client.del(bus.keys.deadLetters);
+          const total = await bus.deadLetterCount();
+          if (flags.purge) await bus.purgeDeadLetters();
           if (options.json) return printJson({ total, purged: Boolean(flags.purge), deadLetters: letters });
           if (!letters.length) return print("no dead letters");
           for (const letter of letters) {

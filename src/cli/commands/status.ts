@@ -1,7 +1,7 @@
 import type { Command } from "commander";
+import type { QueueLoad } from "../../bus/command-queue.js";
 import { redactUrl } from "../../bus/connection.js";
 import { describeHolder } from "../../bus/lease.js";
-import { CommandQueue, type QueueLoad } from "../../daemon/command-queue.js";
 import { formatDuration } from "../../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
 import { action, ago, globalOptions, print, printJson, withBus } from "../context.js";
@@ -15,7 +15,7 @@ export function registerStatus(program: Command): void {
       action(async (_flags: object, command: Command) => {
         const options = globalOptions(command);
         await withBus(options, async (bus) => {
-          const daemonQueue = new CommandQueue(bus.client, { ...QUEUE_READ_OPTIONS, prefix: bus.keys.prefix, session: DEFAULT_CENTRAL_SESSION });
+          const daemonQueue = bus.commandQueue(DEFAULT_CENTRAL_SESSION);
           const [status, central, daemon] = await Promise.all([bus.status(), bus.leaseHolder(DEFAULT_CENTRAL_SESSION), daemonQueue.load()]);
           status.redis.url = redactUrl(status.redis.url);
           if (options.json) return printJson({ ok: true, ...status, central: central ?? null, daemonQueue: daemon });
@@ -34,9 +34,6 @@ export function registerStatus(program: Command): void {
       }),
     );
 }
-
-/** Only read by `status` (load()): the settings that shape writes do not matter here. */
-const QUEUE_READ_OPTIONS = { dedupWindowMs: 0, agingMs: 0, collectWindowMs: 0, deadLetterCap: 1, journalCap: 1 };
 
 /** `human=0  event=12  heartbeat=0; oldest event waiting 3.2s; 0.4 turns/s, 9.5 events/turn (last 60s)` */
 export function daemonQueueLine(load: QueueLoad): string {

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { connectClient } from "../../bus/connection.js";
 import type { JournalEntry } from "../../bus/bus.js";
 import { parseCount } from "../../config/bus-options.js";
 import { action, globalOptions, print, withBus } from "../context.js";
@@ -30,12 +29,11 @@ export function registerTail(program: Command): void {
           const recent = count > 0 ? await bus.journal(count) : [];
           recent.forEach(show);
           if (!flags.follow) return;
-          const reader = bus.duplicateClient("pi-gateway:cli:tail");
-          await connectClient(reader, bus.options.redisUrl, bus.options.connectTimeoutMs);
+          const reader = await bus.journalReader("pi-gateway:cli:tail");
           let stop = false;
           const onSignal = () => {
             stop = true;
-            reader.disconnect();
+            reader.close();
           };
           process.once("SIGINT", onSignal);
           process.once("SIGTERM", onSignal);
@@ -43,7 +41,7 @@ export function registerTail(program: Command): void {
           // written between two reads).
           let last = recent.at(-1)?.streamId ?? (await bus.journal(1)).at(-1)?.streamId ?? "0-0";
           while (!stop) {
-            const entries = await bus.journalAfter(reader, last, 1_000).catch((error: Error) => {
+            const entries = await reader.next(last, 1_000).catch((error: Error) => {
               if (stop) return [];
               throw error;
             });

@@ -1,0 +1,61 @@
+/**
+ * Taking events off a session's queue: claim (claim-8.lua), then ack, reject, renew or recover
+ * (hand back) what was claimed. An event is in flight from its claim until one of those.
+ */
+import { parseRawEvent, type GatewayEvent } from "../protocol/event.js";
+import type { BusContext, ClaimResult } from "./types.js";
+
+/**
+ * Claims up to `count` of the oldest pending events of a queue. Each returned event is in flight
+ * until ack() (delivered), release() (hand back) or its lease expires (recoverExpired()).
+ */
+export async function claim(ctx: BusContext, sid: string, count: number, claimer?: { session: string; instance: string }): Promise<ClaimResult> {
+  const { keys: k, options: o } = ctx;
+  const reply = (await ctx.scripts.claim(
+    [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal, k.counters, k.sessionInfo(claimer?.session ?? sid)],
+    [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? ""],
+  )) as Array<string | number>;
+  if (Number(reply[0]) === -1) return { events: [], duplicates: 0, deadLettered: 0, displaced: true };
+  const duplicates = Number(reply[0]);
+  let deadLettered = Number(reply[1]);
+  const events: GatewayEvent[] = [];
+  const rejects: Array<[string, string]> = [];
+  for (let i = 2; i < reply.length; i += 2) {
+    const id = String(reply[i]);
+    const parsed = parseRawEvent(String(reply[i + 1]), o.maxEventBytes, id);
+    if (parsed.ok) events.push(parsed.event);
+    else rejects.push([id, parsed.reason]);
+  }
+  if (rejects.length) deadLettered += await reject(ctx, sid, rejects);
+  return { events, duplicates, deadLettered };
+}
+
+/** Marks events delivered: they leave the in-flight set and their ids are remembered (dedup). */
+export async function ack(ctx: BusContext, sid: string, ids: string[]): Promise<number> {
+  if (!ids.length) return 0;
+  const { keys: k, options: o } = ctx;
+  return Number(await ctx.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journal], [sid, o.journalCap, o.dedupMax, ...ids]));
+}
+
+/** Moves in-flight entries to the dead-letter list with a reason each. */
+export async function reject(ctx: BusContext, sid: string, entries: Array<[id: string, reason: string]>): Promise<number> {
+  if (!entries.length) return 0;
+  const { keys: k, options: o } = ctx;
+  return Number(await ctx.scripts.reject([k.inflight(sid), k.leases(sid), k.deadLetters, k.journal], [sid, o.deadLetterCap, o.journalCap, ...entries.flat()]));
+}
+
+/**
+ * Extends the lease of events this consumer still holds (the host has them but has not recorded
+ * them yet). Returns how many were still in flight.
+ */
+export async function renew(ctx: BusContext, sid: string, ids: string[]): Promise<number> {
+  if (!ids.length) return 0;
+  const k = ctx.keys;
+  return Number(await ctx.scripts.renew([k.inflight(sid), k.leases(sid)], [ctx.options.leaseMs, ...ids]));
+}
+
+/** Puts in-flight events back at the front of the queue: the expired ones, all, or these ids. */
+export async function recover(ctx: BusContext, sid: string, mode: "expired" | "all" | "ids", ids: string[] = []): Promise<number> {
+  const k = ctx.keys;
+  return Number(await ctx.scripts.recover([k.events(sid), k.inflight(sid), k.leases(sid)], [mode, ...ids]));
+}

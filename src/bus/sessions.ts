@@ -1,0 +1,129 @@
+/**
+ * Sessions on the bus: registration and its lease (register-3.lua), who holds an id, clean
+ * shutdown and reaping of dead sessions (retire-3.lua), and the session table `status` shows.
+ */
+import { hostname } from "node:os";
+import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
+
+/**
+ * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
+ * while another instance holds a live lease on the id, unless `takeover` says to take it: "force"
+ * from anyone, or an instance token to take it only from that holder (known to be dead).
+ */
+export async function register(ctx: BusContext, session: SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<RegisterResult> {
+  const k = ctx.keys;
+  const fields: Array<string | number> = [
+    "role", session.role,
+    "durable", session.durable ? "1" : "0",
+    "pid", session.pid ?? process.pid,
+    "host", hostname(),
+    "cwd", session.cwd ?? process.cwd(),
+    "kind", session.kind ?? "pi",
+    ...(session.queues ? ["drains", session.queues.join(",")] : []),
+  ];
+  const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
+  const reply = (await ctx.scripts.register(
+    [k.sessions, k.presence, k.sessionInfo(session.id)],
+    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, ...fields],
+  )) as string[];
+  if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
+  const [, instance, pid, host, deadline] = reply;
+  return {
+    status: "owner",
+    previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
+  };
+}
+
+/** The live holder of a session id's lease, or undefined when nobody holds it (free or expired). */
+export async function leaseHolder(ctx: BusContext, sid: string): Promise<LeaseHolder | undefined> {
+  const k = ctx.keys;
+  const [fields, deadline, now] = await Promise.all([
+    ctx.client.hmget(k.sessionInfo(sid), "instance", "pid", "host", "kind", "started", "role"),
+    ctx.client.zscore(k.presence, sid),
+    serverTime(ctx),
+  ]);
+  const [instance, pid, host, kind, started, role] = fields;
+  if (!instance || !deadline || Number(deadline) < now) return undefined;
+  return toLeaseHolder(sid, [instance, pid ?? "", host ?? "", kind ?? "", started ?? "", deadline, role ?? ""]);
+}
+
+/** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
+export async function unregister(ctx: BusContext, sid: string, instance: string): Promise<void> {
+  const { keys: k, options: o } = ctx;
+  await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "session", sid, instance, o.journalCap]);
+}
+
+/** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
+export async function reapExpired(ctx: BusContext): Promise<Array<{ id: string; deadLettered: number }>> {
+  const { keys: k, options: o } = ctx;
+  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap])) as Array<string | number>;
+  const reaped: Array<{ id: string; deadLettered: number }> = [];
+  for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
+  return reaped;
+}
+
+/** Every registered session with its record, liveness, pending and in-flight counts, by id. */
+export async function sessions(ctx: BusContext): Promise<SessionInfo[]> {
+  const k = ctx.keys;
+  const ids = (await ctx.client.smembers(k.sessions)).sort();
+  if (!ids.length) return [];
+  const now = await serverTime(ctx);
+  const pipeline = ctx.client.pipeline();
+  for (const id of ids) {
+    pipeline.hgetall(k.sessionInfo(id));
+    pipeline.zscore(k.presence, id);
+    pipeline.llen(k.events(id));
+    pipeline.hlen(k.inflight(id));
+  }
+  const results = (await pipeline.exec()) ?? [];
+  return ids.map((id, i) => {
+    const [info, deadline, pending, inFlight] = results.slice(i * 4, i * 4 + 4).map((r) => r?.[1]);
+    return toSessionInfo(id, (info ?? {}) as Record<string, string>, Number(deadline ?? 0), now, Number(pending ?? 0), Number(inFlight ?? 0));
+  });
+}
+
+function toSessionInfo(id: string, info: Record<string, string>, deadline: number, now: number, pending: number, inFlight: number): SessionInfo {
+  const known = Object.keys(info).length > 0;
+  const role: SessionRole = info.role === "central" || (!known && id === "gateway") ? "central" : "satellite";
+  return {
+    id,
+    role,
+    durable: info.durable === "1" || !known,
+    live: deadline >= now,
+    presenceDeadline: deadline,
+    pid: info.pid ? Number(info.pid) : undefined,
+    host: info.host,
+    cwd: info.cwd,
+    kind: info.kind,
+    started: info.started ? Number(info.started) : undefined,
+    lastSeen: info.seen ? Number(info.seen) : undefined,
+    watchdog: info.watchdog,
+    watchdogThresholdMs: info.watchdogThreshold ? Number(info.watchdogThreshold) : undefined,
+    pending,
+    inFlight,
+  };
+}
+
+/** Publishes the central session's watchdog state in its record, for `status` and `doctor`. */
+export async function recordWatchdog(ctx: BusContext, sessionId: string, state: string, thresholdMs: number): Promise<void> {
+  await ctx.client.hset(ctx.keys.sessionInfo(sessionId), "watchdog", state, "watchdogThreshold", thresholdMs);
+}
+
+/** Redis server time in ms: presence deadlines are computed by the server, so compare with it. */
+export async function serverTime(ctx: BusContext): Promise<number> {
+  const [seconds, micros] = await ctx.client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+function toLeaseHolder(sessionId: string, [instance, pid, host, kind, since, deadline, role]: string[]): LeaseHolder {
+  return {
+    sessionId,
+    instance: instance ?? "",
+    kind: kind || "pi",
+    pid: pid ? Number(pid) : undefined,
+    host: host ?? "",
+    since: since ? Number(since) : 0,
+    expires: deadline ? Number(deadline) : 0,
+    role: role ?? "",
+  };
+}
