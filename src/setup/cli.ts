@@ -10,7 +10,7 @@ import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageEr
 import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
-import { planSetup, SetupError, type SetupPlan } from "./plan.js";
+import { planSetup, SetupError, type PlanContext, type SetupPlan } from "./plan.js";
 import { readPreviousSetup, type PreviousSetup } from "./previous.js";
 import { Prompter } from "./prompt.js";
 import { checkRedis, howToStartRedis, type RedisCheck } from "./redis-check.js";
@@ -165,7 +165,7 @@ function previousManager(previous: PreviousSetup, platform: Platform): string | 
   return service;
 }
 
-function planOrExplain(answers: SetupAnswers, ctx: Parameters<typeof planSetup>[1]): SetupPlan {
+function planOrExplain(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
   try {
     return planSetup(answers, ctx);
   } catch (error) {

@@ -9,8 +9,6 @@
 
 import { escapeHtml, renderInline } from "./markdown-inline.js";
 
-export { escapeHtml } from "./markdown-inline.js";
-
 /** Telegram's maximum message length (characters after entity parsing). */
 export const TELEGRAM_MESSAGE_LIMIT = 4096;
 

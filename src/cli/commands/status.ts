@@ -39,7 +39,7 @@ export function registerStatus(program: Command): void {
 const QUEUE_READ_OPTIONS = { dedupWindowMs: 0, agingMs: 0, collectWindowMs: 0, deadLetterCap: 1, journalCap: 1 };
 
 /** `human=0  event=12  heartbeat=0; oldest event waiting 3.2s; 0.4 turns/s, 9.5 events/turn (last 60s)` */
-export function daemonQueueLine(load: QueueLoad): string {
+function daemonQueueLine(load: QueueLoad): string {
   const depth = Object.entries(load.depth).map(([p, n]) => `${p}=${n}`).join("  ");
   const oldest = load.oldestEventAgeMs === null ? "no event waiting" : `oldest event waiting ${formatDuration(load.oldestEventAgeMs)}`;
   const perTurn = load.eventsPerTurn === null ? "no event turn" : `${load.eventsPerTurn} events/turn`;

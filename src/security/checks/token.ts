@@ -3,8 +3,8 @@ import { shellQuote } from "../../util/shell.js";
 import { auditTokenFile } from "../locations.js";
 import type { AuditInput, Env, Finding } from "../types.js";
 
-export const MIN_TOKEN_LENGTH = 24;
-export const MIN_TOKEN_BITS = 100;
+const MIN_TOKEN_LENGTH = 24;
+const MIN_TOKEN_BITS = 100;
 
 export interface TokenState {
   /** The token value (never printed). */

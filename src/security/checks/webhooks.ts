@@ -1,7 +1,7 @@
 /** Each webhook's own secret (HMAC) or token, and how guessable it is. */
 import type { Env, Finding } from "../types.js";
 
-export const MIN_HOOK_SECRET_LENGTH = 16;
+const MIN_HOOK_SECRET_LENGTH = 16;
 
 export function checkWebhooks(env: Env): Finding[] {
   const base = { id: "webhooks" as const };
