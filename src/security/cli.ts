@@ -15,7 +15,7 @@ const MARK: Record<Severity, string> = { pass: "✔", warn: "!", fail: "✘", sk
  * gateway.env into process.env; when another home is audited, those values are taken out again so
  * they don't mask that home's own file (runAudit reads it).
  */
-export function auditEnvironment(processEnv: Record<string, string | undefined>, home: string): Record<string, string | undefined> {
+function auditEnvironment(processEnv: Record<string, string | undefined>, home: string): Record<string, string | undefined> {
   const env = { ...processEnv };
   const loaded = gatewayEnvFile(processEnv);
   const audited = auditEnvFile(processEnv, home);

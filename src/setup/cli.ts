@@ -6,14 +6,14 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { resolveBusOptions } from "../config/bus-options.js";
-import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageError } from "../cli/context.js";
+import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageError, type GlobalOptions } from "../cli/context.js";
 import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
-import { planSetup, SetupError, type SetupPlan } from "./plan.js";
+import { planSetup, SetupError, type PlanContext, type SetupPlan } from "./plan.js";
 import { readPreviousSetup, type PreviousSetup } from "./previous.js";
 import { Prompter } from "./prompt.js";
-import { checkRedis, howToStartRedis } from "./redis-check.js";
+import { checkRedis, howToStartRedis, type RedisCheck } from "./redis-check.js";
 import type { ServiceManager } from "./service/index.js";
 import type { Platform } from "./service/types.js";
 
@@ -44,74 +44,97 @@ export function registerSetup(program: Command): void {
     .option("--start", "also run the commands that start the services")
     .option("--home <dir>", "home directory to install into (default: yours)")
     .option("--platform <platform>", "darwin or linux (default: this machine's)")
-    .action(
-      action(async (flags: SetupFlags, command: Command) => {
-        const options = globalOptions(command);
-        const platform = parsePlatform(flags.platform ?? process.platform);
-        const home = flags.home ?? homedir();
-        const previous = readPreviousSetup(setupPaths(home).envFile);
-        const manager = parseManager(flags.service ?? previousManager(previous, platform), platform);
-        // The flag, then the environment, then the previous run's Redis (each checked before it is
-        // written into gateway.env and the service files); none of them: no REDIS_URL is written, so
-        // the daemon may start its own redis-server.
-        const overrides = busOverrides(options);
-        const redisUrlSetting = overrides.redisUrl || process.env.REDIS_URL || previous.redisUrl || undefined;
-        const redisUrl = resolveBusOptions({ ...overrides, redisUrl: redisUrlSetting }).redisUrl;
-        const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
-        const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
-        if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
-          throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
-        }
-        if (!options.json) for (const line of previous.ignored) process.stderr.write(`pi-gateway: ${oneLine(line)}\n`);
-        const prompter = interactive ? new Prompter() : undefined;
-        try {
-          if (prompter && previous.tier) print(`\nThe defaults are your previous answers (${previous.file}): press Enter to keep them.`);
-          const answers = await resolveAnswers(flags, previous, prompter);
-          const redis = await checkRedis(redisUrl);
-          const plan = planOrExplain(answers, {
-            paths: setupPaths(home),
-            platform,
-            manager,
-            redisUrl,
-            redisUrlSetting,
-            packageRoot: fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, ""),
-            nodePath: process.execPath,
-            piPath: findOnPath("pi"),
-            heartbeatInterval: interval,
-          });
-          const decisions = plan.files.map(decide);
+    .action(action(async (flags: SetupFlags, command: Command) => runSetup(flags, globalOptions(command))));
+}
 
-          if (options.json) {
-            const results = flags.dryRun ? decisions : applyFiles(plan, { dryRun: false });
-            const ran = !flags.dryRun && flags.start ? runCommands(plan.commands) : [];
-            return printJson({ answers, dryRun: Boolean(flags.dryRun), redis, files: results, changed: changed(results), commands: plan.commands, ran, notes: plan.notes, ignored: previous.ignored });
-          }
+/** Where and how setup runs: the flags, the previous run's answers and the environment, resolved. */
+interface SetupSettings {
+  platform: Platform;
+  home: string;
+  previous: PreviousSetup;
+  manager: ServiceManager | "none";
+  redisUrl: string;
+  redisUrlSetting: string | undefined;
+  interval: string;
+  /** Questions are asked (a terminal, no --yes, no --json). */
+  interactive: boolean;
+}
 
-          print(`\nSetting up tier ${answers.tier} (${answers.source}, ${answers.sessions === "one" ? "one session" : "several sessions"}) for ${home}`);
-          print(redis.ok ? `✔ ${redis.detail}` : `✘ Redis: ${redis.detail}\n  Start it with one of:\n${howToStartRedis(platform).map((c) => `    ${c}`).join("\n")}`);
-          if (redis.ok && !redis.aof) print("  note: AOF is off, so a Redis crash can lose queued events (redis-cli CONFIG SET appendonly yes)");
+function resolveSettings(flags: SetupFlags, options: GlobalOptions): SetupSettings {
+  const platform = parsePlatform(flags.platform ?? process.platform);
+  const home = flags.home ?? homedir();
+  const previous = readPreviousSetup(setupPaths(home).envFile);
+  const manager = parseManager(flags.service ?? previousManager(previous, platform), platform);
+  // The flag, then the environment, then the previous run's Redis (each checked before it is
+  // written into gateway.env and the service files); none of them: no REDIS_URL is written, so
+  // the daemon may start its own redis-server.
+  const overrides = busOverrides(options);
+  const redisUrlSetting = overrides.redisUrl || process.env.REDIS_URL || previous.redisUrl || undefined;
+  const redisUrl = resolveBusOptions({ ...overrides, redisUrl: redisUrlSetting }).redisUrl;
+  const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
+  const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
+  if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
+    throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
+  }
+  return { platform, home, previous, manager, redisUrl, redisUrlSetting, interval, interactive };
+}
 
-          if (flags.dryRun) return printDryRun(plan, decisions);
-          if (!changed(decisions)) {
-            printSummary(decisions);
-            print("\nNothing to change: everything is already set up.");
-            return printNext(plan, false);
-          }
-          printSummary(decisions);
-          if (prompter && !(await prompter.confirm("\nApply these changes?"))) return print("Nothing changed.");
-          const results = applyFiles(plan, { dryRun: false });
-          print("");
-          for (const r of results.filter((x) => x.backup)) print(`  backed up ${r.path} -> ${r.backup}`);
-          print(`Done: ${results.filter((r) => r.action === "create").length} created, ${results.filter((r) => r.action === "update").length} updated.`);
-          if (flags.start) {
-            for (const line of runCommands(plan.commands)) print(line);
-          }
-          printNext(plan, Boolean(flags.start));
-        } finally {
-          prompter?.close();
-        }
-      }),
-    );
+async function runSetup(flags: SetupFlags, options: GlobalOptions): Promise<void> {
+  const settings = resolveSettings(flags, options);
+  const { previous, home, platform } = settings;
+  if (!options.json) for (const line of previous.ignored) process.stderr.write(`pi-gateway: ${oneLine(line)}\n`);
+  const prompter = settings.interactive ? new Prompter() : undefined;
+  try {
+    if (prompter && previous.tier) print(`\nThe defaults are your previous answers (${previous.file}): press Enter to keep them.`);
+    const answers = await resolveAnswers(flags, previous, prompter);
+    const redis = await checkRedis(settings.redisUrl);
+    const plan = planOrExplain(answers, {
+      paths: setupPaths(home),
+      platform,
+      manager: settings.manager,
+      redisUrl: settings.redisUrl,
+      redisUrlSetting: settings.redisUrlSetting,
+      packageRoot: fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, ""),
+      nodePath: process.execPath,
+      piPath: findOnPath("pi"),
+      heartbeatInterval: settings.interval,
+    });
+    const decisions = plan.files.map(decide);
+    if (options.json) {
+      const results = flags.dryRun ? decisions : applyFiles(plan, { dryRun: false });
+      const ran = !flags.dryRun && flags.start ? runCommands(plan.commands) : [];
+      return printJson({ answers, dryRun: Boolean(flags.dryRun), redis, files: results, changed: changed(results), commands: plan.commands, ran, notes: plan.notes, ignored: previous.ignored });
+    }
+    print(`\nSetting up tier ${answers.tier} (${answers.source}, ${answers.sessions === "one" ? "one session" : "several sessions"}) for ${home}`);
+    printRedis(redis, platform);
+    await applyAndReport(plan, decisions, flags, prompter);
+  } finally {
+    prompter?.close();
+  }
+}
+
+function printRedis(redis: RedisCheck, platform: Platform): void {
+  print(redis.ok ? `✔ ${redis.detail}` : `✘ Redis: ${redis.detail}\n  Start it with one of:\n${howToStartRedis(platform).map((c) => `    ${c}`).join("\n")}`);
+  if (redis.ok && !redis.aof) print("  note: AOF is off, so a Redis crash can lose queued events (redis-cli CONFIG SET appendonly yes)");
+}
+
+/** The terminal flow after planning: dry run, nothing to do, or confirm, apply and (--start) start. */
+async function applyAndReport(plan: SetupPlan, decisions: FileResult[], flags: SetupFlags, prompter: Prompter | undefined): Promise<void> {
+  if (flags.dryRun) return printDryRun(plan, decisions);
+  printSummary(decisions);
+  if (!changed(decisions)) {
+    print("\nNothing to change: everything is already set up.");
+    return printNext(plan, false);
+  }
+  if (prompter && !(await prompter.confirm("\nApply these changes?"))) return print("Nothing changed.");
+  const results = applyFiles(plan, { dryRun: false });
+  print("");
+  for (const r of results.filter((x) => x.backup)) print(`  backed up ${r.path} -> ${r.backup}`);
+  print(`Done: ${results.filter((r) => r.action === "create").length} created, ${results.filter((r) => r.action === "update").length} updated.`);
+  if (flags.start) {
+    for (const line of runCommands(plan.commands)) print(line);
+  }
+  printNext(plan, Boolean(flags.start));
 }
 
 /**
@@ -126,7 +149,7 @@ async function resolveAnswers(flags: SetupFlags, previous: PreviousSetup, prompt
   // The goal question offers tiers 1, 2 and 4: tier 3 is "always-on" with several sessions.
   const goal = previous.tier === 3 ? 2 : previous.tier;
   return normalizeAnswers({
-    tier: flags.tier ? parseTierFlag(flags.tier) : await ask("What's your goal?", GOAL_CHOICES, goal),
+    tier: flags.tier ? parseFlag(parseTier, flags.tier) : await ask("What's your goal?", GOAL_CHOICES, goal),
     source: flags.source ? parseFlag(parseSource, flags.source) : await ask("What's your event source?", SOURCE_CHOICES, previous.source),
     sessions: flags.sessions ? parseFlag(parseSessions, flags.sessions) : await ask("How many concurrent agent sessions?", SESSION_CHOICES, previous.sessions),
   });
@@ -142,7 +165,7 @@ function previousManager(previous: PreviousSetup, platform: Platform): string | 
   return service;
 }
 
-function planOrExplain(answers: SetupAnswers, ctx: Parameters<typeof planSetup>[1]): SetupPlan {
+function planOrExplain(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
   try {
     return planSetup(answers, ctx);
   } catch (error) {
@@ -217,10 +240,6 @@ function parseManager(value: string | undefined, platform: Platform): ServiceMan
     return value;
   }
   throw new UsageError(`--service must be launchd, systemd, tmux or none (got "${value}")`);
-}
-
-function parseTierFlag(value: string) {
-  return parseFlag(parseTier, value);
 }
 
 function parseFlag<T>(parse: (v: string) => T, value: string): T {

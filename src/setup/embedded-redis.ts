@@ -32,8 +32,8 @@ import { checkRedis } from "./redis-check.js";
 type Env = Record<string, string | undefined>;
 
 /** Tried first so the address stays the same from one start to the next; any free port otherwise. */
-export const EMBEDDED_REDIS_PORT = 6380;
-export const REDIS_INSTALL_HINT = "install it: apt-get install redis-server (Debian/Ubuntu) or brew install redis (macOS)";
+const EMBEDDED_REDIS_PORT = 6380;
+const REDIS_INSTALL_HINT = "install it: apt-get install redis-server (Debian/Ubuntu) or brew install redis (macOS)";
 
 export interface EmbeddedRedis {
   url: string;
@@ -113,7 +113,7 @@ function defaultAddress(env: Env): string {
 }
 
 /** Starts the embedded redis-server, replacing a leftover one of a crashed daemon. */
-export async function startEmbeddedRedis(env: Env = process.env): Promise<EmbeddedRedis> {
+async function startEmbeddedRedis(env: Env = process.env): Promise<EmbeddedRedis> {
   const binary = findOnPath("redis-server", env.PATH ?? "");
   if (!binary) throw new GatewayError(`redis-server is not installed (not on PATH); ${REDIS_INSTALL_HINT}`, "NO_REDIS_SERVER");
   const dataDir = embeddedRedisDir(env);
@@ -282,7 +282,7 @@ function writeRecord(file: string, record: EmbeddedRedisRecord): void {
 }
 
 /** Does anything accept a TCP connection at this redis:// address (quick: refused fails at once)? */
-export function somethingListens(url: string, timeoutMs = 1_000): Promise<boolean> {
+function somethingListens(url: string, timeoutMs = 1_000): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = createConnection({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) });

@@ -14,7 +14,7 @@ import type { SetupAnswers } from "./answers.js";
 import type { ServiceManager } from "./service/index.js";
 
 /** The gateway.env keys setup records its answers under. */
-export const ANSWER_KEYS = {
+const ANSWER_KEYS = {
   tier: "GATEWAY_SETUP_TIER",
   source: "GATEWAY_SETUP_SOURCE",
   sessions: "GATEWAY_SETUP_SESSIONS",

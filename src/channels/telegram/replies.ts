@@ -59,7 +59,7 @@ export function mightBecomeHeartbeatAck(text: string): boolean {
   return "HEARTBEAT_OK".startsWith(trimmed.replace(/^[*_`~\s]+/, ""));
 }
 
-export function toChatId(to: string): number | string {
+function toChatId(to: string): number | string {
   return /^-?\d+$/.test(to) ? Number(to) : to;
 }
 

@@ -15,15 +15,16 @@
  *   is broadcast to every connection: its start carries the origin; replies keep their request id.
  * - Heartbeat: every connection is pinged; one that has not answered the previous ping is dropped.
  */
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, WebSocket, type RawData } from "ws";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { packageVersion } from "../../util/version.js";
 import type { Channel, ChannelContext, ReplyEvent } from "../../daemon/types.js";
-import { ClientMessageSchema, type ServerMessage } from "../../daemon/ws-protocol.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
-import { bearerToken, tokenMatches } from "../http/auth.js";
+import { tokenMatches } from "../http/auth.js";
+import { handleClientMessage, parseFrame, WEBSOCKET_CHANNEL } from "./client-messages.js";
+import { closeConnection, createSend, newConnection, pingOrDrop, sendOrHold, type Connection, type Send } from "./connection.js";
+import { refuseUpgrade, upgradeToken } from "./upgrade.js";
 
 export interface WebSocketChannelOptions {
   /** Clients must present this token; empty refuses every connection. */
@@ -44,220 +45,110 @@ export interface WebSocketChannel extends Channel {
   connections(): number;
 }
 
-export const WEBSOCKET_CHANNEL = "websocket";
-
-interface Connection {
-  id: string;
-  socket: WebSocket;
-  alive: boolean;
-  /** Request ids whose "queued" is not sent yet, with the replies held back meanwhile. */
-  held: Map<string, ReplyEvent[]>;
+/** The channel's state, shared by the pieces below (one per createWebSocketChannel call). */
+interface Hub {
+  options: WebSocketChannelOptions;
+  logger: Logger;
+  send: Send;
+  version: string;
+  wss: WebSocketServer;
+  open: Map<string, Connection>;
+  /** Set by start(): the daemon the clients talk to. */
+  daemon?: ChannelContext;
+  heartbeat?: NodeJS.Timeout;
+  stopping: boolean;
 }
 
 export function createWebSocketChannel(options: WebSocketChannelOptions): WebSocketChannel {
   const logger = options.logger ?? silentLogger;
-  const maxBuffered = options.maxBufferedBytes ?? 16 * 1024 * 1024;
-  const version = packageVersion();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes ?? 1024 * 1024, clientTracking: false });
-  const open = new Map<string, Connection>();
-  let context: ChannelContext | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
-  let stopping = false;
-
-  const send = (connection: Connection, message: ServerMessage): void => {
-    const { socket } = connection;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > maxBuffered) {
-      logger.warn({ connection: connection.id, buffered: socket.bufferedAmount }, "websocket client too slow, dropping it");
-      socket.terminate();
-      return;
-    }
-    socket.send(JSON.stringify(message), (error) => {
-      if (error) logger.debug({ connection: connection.id, err: error }, "websocket send failed");
-    });
+  const hub: Hub = {
+    options,
+    logger,
+    send: createSend(options.maxBufferedBytes ?? 16 * 1024 * 1024, logger),
+    version: packageVersion(),
+    wss: new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes ?? 1024 * 1024, clientTracking: false }),
+    open: new Map(),
+    stopping: false,
   };
-
-  const refuse = (socket: Duplex, status: number, reason: string, message: string): void => {
-    const body = JSON.stringify({ error: message, code: status === 401 ? "UNAUTHORIZED" : "UNAVAILABLE" });
-    const response =
-      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    socket.once("error", () => undefined);
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
-    socket.once("finish", () => socket.destroy());
-    socket.end(response);
-    // Never leave a half-closed socket behind if the peer does not read.
-    setTimeout(() => socket.destroy(), 1_000).unref();
-  };
-
-  const onFrame = async (connection: Connection, data: RawData, isBinary: boolean): Promise<void> => {
-    if (isBinary) return send(connection, { type: "invalid", message: "binary frames are not supported: send JSON text" });
-    let value: unknown;
-    try {
-      value = JSON.parse(rawText(data));
-    } catch (error) {
-      return send(connection, { type: "invalid", message: `not JSON: ${(error as Error).message}` });
-    }
-    const parsed = ClientMessageSchema.safeParse(value);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || "message"}: ${issue.message}`).join("; ");
-      return send(connection, { type: "invalid", message: `invalid message: ${issues}` });
-    }
-    const ctx = context;
-    if (!ctx) return send(connection, { type: "invalid", message: "the gateway is not ready yet" });
-    const message = parsed.data;
-    switch (message.type) {
-      case "prompt": {
-        const requestId = `ws:${message.id}`;
-        connection.held.set(requestId, []);
-        try {
-          const result = await ctx.commands.submit({
-            id: requestId,
-            channel: WEBSOCKET_CHANNEL,
-            text: message.text,
-            priority: "human",
-            replyTo: { channel: WEBSOCKET_CHANNEL, to: connection.id },
-            meta: { connection: connection.id },
-          });
-          send(connection, { type: "queued", id: message.id, requestId: result.requestId, duplicate: result.status === "duplicate" });
-        } catch (error) {
-          logger.error({ connection: connection.id, requestId, err: error }, "could not queue websocket prompt");
-          send(connection, { type: "error", requestId, message: `could not queue the prompt: ${(error as Error).message}` });
-        }
-        const held = connection.held.get(requestId) ?? [];
-        connection.held.delete(requestId);
-        for (const event of held) send(connection, event);
-        return;
-      }
-      case "abort":
-        await ctx.control.abort();
-        return;
-      case "status":
-        send(connection, { type: "status", status: await ctx.control.status() });
-        return;
-    }
-  };
-
-  const accept = (socket: WebSocket): void => {
-    const connection: Connection = { id: `c-${randomBytes(16).toString("base64url")}`, socket, alive: true, held: new Map() };
-    open.set(connection.id, connection);
-    logger.info({ connection: connection.id }, "websocket client connected");
-    socket.on("pong", () => {
-      connection.alive = true;
-    });
-    socket.on("message", (data, isBinary) => {
-      connection.alive = true;
-      onFrame(connection, data, isBinary).catch((error: unknown) => {
-        logger.error({ connection: connection.id, err: error }, "websocket request failed");
-        send(connection, { type: "error", requestId: "", message: (error as Error).message });
-      });
-    });
-    socket.on("error", (error) => logger.debug({ connection: connection.id, err: error }, "websocket error"));
-    socket.on("close", () => {
-      open.delete(connection.id);
-      logger.info({ connection: connection.id }, "websocket client disconnected");
-    });
-    send(connection, { type: "hello", connection: connection.id, version });
-  };
-
   return {
     name: WEBSOCKET_CHANNEL,
-
-    async start(ctx: ChannelContext): Promise<void> {
-      context = ctx;
-      stopping = false;
-      const every = options.heartbeatMs ?? 30_000;
-      heartbeat = setInterval(() => {
-        for (const connection of open.values()) {
-          if (!connection.alive) {
-            logger.info({ connection: connection.id }, "websocket client missed a heartbeat, dropping it");
-            connection.socket.terminate();
-            continue;
-          }
-          connection.alive = false;
-          try {
-            connection.socket.ping();
-          } catch {
-            connection.socket.terminate();
-          }
-        }
-      }, every);
-      heartbeat.unref();
-    },
-
-    async stop(): Promise<void> {
-      stopping = true;
-      if (heartbeat) clearInterval(heartbeat);
-      heartbeat = undefined;
-      const closing = [...open.values()].map(
-        (connection) =>
-          new Promise<void>((resolve) => {
-            const { socket } = connection;
-            if (socket.readyState === WebSocket.CLOSED) return resolve();
-            const timer = setTimeout(() => {
-              socket.terminate();
-              resolve();
-            }, 1_000);
-            socket.once("close", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            socket.close(1001, "gateway shutting down");
-          }),
-      );
-      await Promise.all(closing);
-      open.clear();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
-
-    async deliver(to: string, event: ReplyEvent): Promise<void> {
-      const connection = open.get(to);
-      if (!connection || connection.socket.readyState !== WebSocket.OPEN) {
-        logger.debug({ connection: to, type: event.type }, "websocket reply for a gone client dropped");
-        return;
-      }
-      const held = connection.held.get(event.requestId);
-      if (held) held.push(event);
-      else send(connection, event);
-    },
-
+    start: async (daemon) => start(hub, daemon),
+    stop: () => stop(hub),
+    deliver: async (to, event) => deliver(hub, to, event),
     /** Every turn to every client but the asker (it gets the same events through deliver, held behind "queued"). */
-    async broadcast(event: ReplyEvent, exclude?: string): Promise<void> {
-      for (const connection of open.values()) {
-        if (connection.id !== exclude) send(connection, event);
+    broadcast: async (event, exclude) => {
+      for (const connection of hub.open.values()) {
+        if (connection.id !== exclude) hub.send(connection, event);
       }
     },
-
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-      if (stopping || !context) return refuse(socket, 503, "Service Unavailable", "the gateway is not accepting connections");
-      const given = bearerToken(req.headers.authorization) ?? tokenFromQuery(req.url);
-      if (!tokenMatches(given, options.token)) {
-        logger.warn({ remote: req.socket.remoteAddress, given: Boolean(given) }, "websocket upgrade refused: bad token");
-        return refuse(socket, 401, "Unauthorized", given ? "wrong token" : "missing token");
-      }
-      wss.handleUpgrade(req, socket, head, accept);
-    },
-
-    connections(): number {
-      return open.size;
-    },
+    handleUpgrade: (req, socket, head) => upgrade(hub, req, socket, head),
+    connections: () => hub.open.size,
   };
 }
 
-function tokenFromQuery(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  try {
-    return new URL(url, "http://localhost").searchParams.get("token") ?? undefined;
-  } catch {
-    return undefined;
-  }
+function start(hub: Hub, daemon: ChannelContext): void {
+  hub.daemon = daemon;
+  hub.stopping = false;
+  hub.heartbeat = setInterval(() => pingOrDrop(hub.open.values(), hub.logger), hub.options.heartbeatMs ?? 30_000);
+  hub.heartbeat.unref();
 }
 
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
-  return data.toString("utf8");
+async function stop(hub: Hub): Promise<void> {
+  hub.stopping = true;
+  if (hub.heartbeat) clearInterval(hub.heartbeat);
+  hub.heartbeat = undefined;
+  await Promise.all([...hub.open.values()].map(closeConnection));
+  hub.open.clear();
+  await new Promise<void>((resolve) => hub.wss.close(() => resolve()));
+}
+
+function deliver(hub: Hub, to: string, event: ReplyEvent): void {
+  const connection = hub.open.get(to);
+  if (!connection || connection.socket.readyState !== WebSocket.OPEN) {
+    hub.logger.debug({ connection: to, type: event.type }, "websocket reply for a gone client dropped");
+    return;
+  }
+  sendOrHold(connection, event, hub.send);
+}
+
+/** Authenticates before upgrading (constant-time compare; an empty configured token refuses all). */
+function upgrade(hub: Hub, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (hub.stopping || !hub.daemon) return refuseUpgrade(socket, 503, "Service Unavailable", "the gateway is not accepting connections");
+  const given = upgradeToken(req);
+  if (!tokenMatches(given, hub.options.token)) {
+    hub.logger.warn({ remote: req.socket.remoteAddress, given: Boolean(given) }, "websocket upgrade refused: bad token");
+    return refuseUpgrade(socket, 401, "Unauthorized", given ? "wrong token" : "missing token");
+  }
+  hub.wss.handleUpgrade(req, socket, head, (ws) => accept(hub, ws));
+}
+
+function accept(hub: Hub, socket: WebSocket): void {
+  const { logger } = hub;
+  const connection = newConnection(socket);
+  hub.open.set(connection.id, connection);
+  logger.info({ connection: connection.id }, "websocket client connected");
+  socket.on("pong", () => {
+    connection.alive = true;
+  });
+  socket.on("message", (data, isBinary) => {
+    connection.alive = true;
+    onFrame(hub, connection, data, isBinary).catch((error: unknown) => {
+      logger.error({ connection: connection.id, err: error }, "websocket request failed");
+      hub.send(connection, { type: "error", requestId: "", message: (error as Error).message });
+    });
+  });
+  socket.on("error", (error) => logger.debug({ connection: connection.id, err: error }, "websocket error"));
+  socket.on("close", () => {
+    hub.open.delete(connection.id);
+    logger.info({ connection: connection.id }, "websocket client disconnected");
+  });
+  hub.send(connection, { type: "hello", connection: connection.id, version: hub.version });
+}
+
+async function onFrame(hub: Hub, connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+  const frame = parseFrame(data, isBinary);
+  if ("invalid" in frame) return hub.send(connection, { type: "invalid", message: frame.invalid });
+  const daemon = hub.daemon;
+  if (!daemon) return hub.send(connection, { type: "invalid", message: "the gateway is not ready yet" });
+  await handleClientMessage(frame.message, { connection, daemon, send: hub.send, logger: hub.logger });
 }

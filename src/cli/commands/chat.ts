@@ -15,7 +15,7 @@ import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
 import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
 import { action, globalOptions, UsageError } from "../context.js";
 
-export const DEFAULT_CHAT_URL = "ws://127.0.0.1:8787/ws";
+const DEFAULT_CHAT_URL = "ws://127.0.0.1:8787/ws";
 
 interface ChatFlags {
   url: string;
@@ -201,7 +201,7 @@ class Output {
 }
 
 /** `[event via redis: build.failed from ci]`, then a human prompt's first line: who started a turn. */
-export function originLine(origin: TurnOrigin | undefined, prompt: string | undefined): string {
+function originLine(origin: TurnOrigin | undefined, prompt: string | undefined): string {
   if (!origin) return "[another turn]";
   const what = [origin.types?.join(","), origin.sources?.length ? `from ${origin.sources.join(",")}` : "", origin.from ? `from ${origin.from}` : ""].filter(Boolean).join(" ");
   const said = origin.kind === "prompt" && prompt ? ` ${prompt.split("\n")[0]!.slice(0, 200)}` : "";
@@ -260,10 +260,7 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
   return new Promise((resolve, reject) => {
     if (output.json) output.show(hello);
     else output.note(`connected (gateway ${hello.version}). /abort, /status, /quit; Ctrl-D to leave.`);
-    /** Request ids whose reply has not ended. */
-    const pending = new Set<string>();
-    /** Client ids sent but not acknowledged yet, oldest first (an "invalid" answer drops the oldest). */
-    const unacknowledged: string[] = [];
+    const inFlight = new InFlight();
     let inputClosed = false;
     let done = false;
     const tty = Boolean(process.stdin.isTTY);
@@ -279,27 +276,14 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
       else resolve();
     };
     const maybeFinish = () => {
-      if (inputClosed && pending.size === 0) finish();
+      if (inputClosed && inFlight.empty) finish();
     };
 
     socket.on("message", (data) => {
       const message = parse(data.toString());
       if (!message) return;
       output.show(message);
-      if (message.type === "queued") {
-        const index = unacknowledged.indexOf(message.id);
-        if (index >= 0) unacknowledged.splice(index, 1);
-        pending.delete(`ws:${message.id}`);
-        if (!message.duplicate) pending.add(message.requestId);
-      }
-      if (message.type === "invalid") {
-        const oldest = unacknowledged.shift();
-        if (oldest) pending.delete(`ws:${oldest}`);
-      }
-      if (message.type === "end" || message.type === "error") {
-        pending.delete(message.requestId);
-        if (tty && !inputClosed) rl.prompt();
-      }
+      if (inFlight.update(message) && tty && !inputClosed) rl.prompt();
       maybeFinish();
     });
     socket.on("error", () => undefined);
@@ -308,23 +292,7 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
       finish(new GatewayError("the gateway closed the connection", "DISCONNECTED"));
     });
 
-    rl.on("line", (line) => {
-      const text = line.trim();
-      if (!text) return rl.prompt();
-      if (text === "/quit" || text === "/exit") return finish();
-      if (text === "/abort") {
-        send(socket, { type: "abort" });
-        output.note("(abort requested)");
-        return;
-      }
-      if (text === "/status") return send(socket, { type: "status" });
-      const id = randomUUID();
-      // Counted as in flight right away, so an EOF right after the line still waits for the reply.
-      pending.add(`ws:${id}`);
-      output.own.add(`ws:${id}`);
-      unacknowledged.push(id);
-      send(socket, { type: "prompt", id, text: line });
-    });
+    rl.on("line", (line) => onLine(line, { socket, output, inFlight, prompt: () => rl.prompt(), quit: () => finish() }));
     rl.on("SIGINT", () => {
       output.newline();
       finish();
@@ -335,4 +303,65 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
     });
     if (tty) rl.prompt();
   });
+}
+
+/** This client's prompts whose reply has not ended yet: an EOF waits for them. */
+class InFlight {
+  /** Request ids whose reply has not ended. */
+  private readonly pending = new Set<string>();
+  /** Client ids sent but not acknowledged yet, oldest first (an "invalid" answer drops the oldest). */
+  private readonly unacknowledged: string[] = [];
+
+  get empty(): boolean {
+    return this.pending.size === 0;
+  }
+
+  /** Counted as in flight right away, so an EOF right after the line still waits for the reply. */
+  sent(id: string): void {
+    this.pending.add(`ws:${id}`);
+    this.unacknowledged.push(id);
+  }
+
+  /** Follows a server message; true when it ended a reply (time to show the prompt again). */
+  update(message: ServerMessage): boolean {
+    if (message.type === "queued") {
+      const index = this.unacknowledged.indexOf(message.id);
+      if (index >= 0) this.unacknowledged.splice(index, 1);
+      this.pending.delete(`ws:${message.id}`);
+      if (!message.duplicate) this.pending.add(message.requestId);
+    }
+    if (message.type === "invalid") {
+      const oldest = this.unacknowledged.shift();
+      if (oldest) this.pending.delete(`ws:${oldest}`);
+    }
+    if (message.type !== "end" && message.type !== "error") return false;
+    this.pending.delete(message.requestId);
+    return true;
+  }
+}
+
+interface ChatSession {
+  socket: WebSocket;
+  output: Output;
+  inFlight: InFlight;
+  prompt(): void;
+  quit(): void;
+}
+
+/** One line typed by the user: a command (/quit, /abort, /status) or a prompt. */
+function onLine(line: string, session: ChatSession): void {
+  const { socket, output, inFlight } = session;
+  const text = line.trim();
+  if (!text) return session.prompt();
+  if (text === "/quit" || text === "/exit") return session.quit();
+  if (text === "/abort") {
+    send(socket, { type: "abort" });
+    output.note("(abort requested)");
+    return;
+  }
+  if (text === "/status") return send(socket, { type: "status" });
+  const id = randomUUID();
+  inFlight.sent(id);
+  output.own.add(`ws:${id}`);
+  send(socket, { type: "prompt", id, text: line });
 }

@@ -22,7 +22,7 @@ export function registerSessions(program: Command): void {
     );
 }
 
-export function presenceLabel(session: SessionInfo): string {
+function presenceLabel(session: SessionInfo): string {
   if (session.live) return "live";
   return session.durable ? "offline" : "dead";
 }

@@ -36,7 +36,7 @@ export function registerStatus(program: Command): void {
 }
 
 /** `human=0  event=12  heartbeat=0; oldest event waiting 3.2s; 0.4 turns/s, 9.5 events/turn (last 60s)` */
-export function daemonQueueLine(load: QueueLoad): string {
+function daemonQueueLine(load: QueueLoad): string {
   const depth = Object.entries(load.depth).map(([p, n]) => `${p}=${n}`).join("  ");
   const oldest = load.oldestEventAgeMs === null ? "no event waiting" : `oldest event waiting ${formatDuration(load.oldestEventAgeMs)}`;
   const perTurn = load.eventsPerTurn === null ? "no event turn" : `${load.eventsPerTurn} events/turn`;

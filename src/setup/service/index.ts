@@ -54,8 +54,8 @@ export function generateServiceFiles(spec: ServiceSpec, options: GenerateOptions
   return { files: [file], commands: [`mkdir -p ${shellQuote(spec.logDir)}`, ...commands.install], notes };
 }
 
-export type { GeneratedFile, Platform, ServiceCommands, ServiceMode, ServiceSpec } from "./types.js";
+export type { GeneratedFile, ServiceSpec } from "./types.js";
 export { launchdCommands, launchdPlist } from "./launchd.js";
 export { systemdCommands, systemdEscapeArg, systemdUserUnit } from "./systemd.js";
-export { tmuxCommand, tmuxSupervisorScript, type TmuxOptions } from "./tmux.js";
+export { tmuxCommand, tmuxSupervisorScript } from "./tmux.js";
 export { shellJoin, shellQuote } from "../../util/shell.js";

@@ -9,7 +9,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Control characters cannot be written to a plist (XML 1.0) and are almost certainly a mistake.
  * Newlines and tabs are legitimate inside arguments and values, but not in paths or one-line settings.
  */
-export function hasControlChar(value: string, allowNewlineAndTab = false): boolean {
+function hasControlChar(value: string, allowNewlineAndTab = false): boolean {
   for (const char of value) {
     const code = char.codePointAt(0)!;
     if (allowNewlineAndTab && (char === "\n" || char === "\t")) continue;

@@ -22,7 +22,7 @@ export interface TmuxOptions {
 }
 
 export const DEFAULT_TMUX_SESSION = "agent";
-export const DEFAULT_TMUX_SOCKET = "pi-gateway";
+const DEFAULT_TMUX_SOCKET = "pi-gateway";
 
 // tmux forbids ":" and "." in session names (they separate window and pane in targets).
 const SESSION_NAME = /^[A-Za-z0-9_-]+$/;
