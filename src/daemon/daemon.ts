@@ -21,13 +21,14 @@ import { formatDuration } from "../config/duration.js";
 import { GatewayHost, type HostMessage, type OwnershipChange } from "../host/gateway-host.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
+import { backoffDelay } from "../util/backoff.js";
 import { capText } from "../util/text.js";
 import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
 import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
-import { isTransientFailure, oneLine, promptText, retryDelayMs } from "./turn-recovery.js";
+import { isTransientFailure, oneLine, promptText, RETRY_BACKOFF_CAP_MS } from "./turn-recovery.js";
 import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
 export interface DaemonOptions {
@@ -358,7 +359,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const { turnRetries } = this.options;
     const transient = isTransientFailure(error.message);
     if (transient && retry <= turnRetries) {
-      const delayMs = retryDelayMs(retry, this.options.turnRetryBackoffMs);
+      const delayMs = backoffDelay(retry, { baseMs: this.options.turnRetryBackoffMs, capMs: RETRY_BACKOFF_CAP_MS });
       const note = `retry ${retry} of ${turnRetries} in ${formatDuration(delayMs)}: ${reason}`;
       await this.queue.retryLater(command, { attempts: retry, notBefore: Date.now() + delayMs, error: reason }, note);
       this.log.warn({ requestId, retry, of: turnRetries, delayMs, err: reason }, "turn failed; retrying later");
