@@ -169,3 +169,52 @@ test("deliver never throws: a gone chat and a 429 flood wait are handled", async
     await h.stop();
   }
 });
+
+test("a 429 on sendMessage is retried after retry_after (auto-retry) and the reply arrives exactly once", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.addChat(CHAT);
+    h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 2", retry_after: 2 });
+    await h.channel.deliver(TO, { type: "end", requestId: "req-429", text: "sent once" });
+    const sends = h.fake.calls("sendMessage", CHAT);
+    assert.deepEqual(sends.map((call) => call.outcome), [429, true], "one refused call, then one that landed");
+    assert.ok(sends[1]!.time - sends[0]!.time >= 1_950, `waited retry_after: ${sends[1]!.time - sends[0]!.time} ms`);
+    await sleep(200);
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["sent once"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("a flood wait longer than a minute is not waited out: the reply is logged as not sent, and the next one goes out", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.addChat(CHAT);
+    h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 600", retry_after: 600 });
+    const started = Date.now();
+    await h.channel.deliver(TO, { type: "end", requestId: "req-long-flood", text: "lost" });
+    assert.ok(Date.now() - started < 2_000, "deliver returned without waiting 10 minutes");
+    assert.ok(h.logs.some((entry) => entry.level === "warn" && /send failed/.test(entry.msg) && /429/.test(String(entry.obj.err))));
+    await h.channel.deliver(TO, { type: "end", requestId: "req-after", text: "next" });
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["next"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("the default throttle spaces calls to one private chat about a second apart (transformer-throttler)", async () => {
+  const h = await startHarness({ throttle: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    await Promise.all([
+      h.channel.deliver(TO, { type: "end", requestId: "req-a", text: "first" }),
+      h.channel.deliver(TO, { type: "end", requestId: "req-b", text: "second" }),
+    ]);
+    const sends = h.fake.calls("sendMessage", CHAT);
+    assert.equal(sends.length, 2);
+    assert.ok(sends[1]!.time - sends[0]!.time >= 900, `spaced ${sends[1]!.time - sends[0]!.time} ms`);
+    assert.deepEqual([...h.fake.messagesIn(CHAT)].sort(), ["first", "second"]);
+  } finally {
+    await h.stop();
+  }
+});
