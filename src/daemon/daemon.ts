@@ -29,7 +29,7 @@ import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
 import { isTransientFailure, oneLine, promptText, RETRY_BACKOFF_CAP_MS } from "./turn-recovery.js";
-import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
+import type { Channel, CommandSink, DaemonControl, DaemonObserver, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
 export interface DaemonOptions {
   bus: BusOptions;
@@ -62,6 +62,8 @@ export interface DaemonOptions {
   watchdogThresholdMs: number;
   watchdogCheckMs: number;
   logger: Logger;
+  /** Told about deliveries, dead letters and turn durations (the /metrics counters). */
+  observer?: DaemonObserver;
 }
 
 export class GatewayDaemon implements CommandSink, DaemonControl {
@@ -240,6 +242,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       );
       return;
     }
+    this.options.observer?.eventsDelivered(message.ids.length);
     const seenIds = message.ids.map((id) => `event:${id}`);
     const first = message.shown[0]!.id;
     if (message.kind === "heartbeat") {
@@ -315,6 +318,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       await sleep(1_000);
     } finally {
       clearTimeout(timer);
+      this.options.observer?.turnEnded(message.priority, (Date.now() - this.current.startedAt) / 1000);
       this.current = undefined;
     }
   }
@@ -372,6 +376,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /** Dead-letters the command with the reason (first, so a crash cannot lose it), then tells whoever asked. */
   private async giveUp(command: QueuedCommand, route: ReplyRoute, reason: string): Promise<void> {
     await this.queue.deadLetter(command, reason);
+    this.options.observer?.deadLettered(Math.max(1, command.entries.length));
     route.send({ type: "error", requestId: command.message.id, message: `${reason} (dead-lettered: see pi-gateway dead-letters)` });
     await route.flush();
   }
