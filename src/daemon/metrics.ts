@@ -82,35 +82,24 @@ export class DaemonMetrics implements DaemonObserver {
   }
 
   private gauge(name: string, help: string, read: (s: MetricsSnapshot) => Samples, labelNames: string[] = []): void {
-    const current = () => this.snapshot;
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect() {
-        // Labels that vanished (a queue drained and unregistered) must not linger with an old value.
-        this.reset();
-        const snapshot = current();
-        if (!snapshot) return;
-        for (const [labels, value] of read(snapshot)) this.set(labels, finite(value));
-      },
-    });
+    new Gauge({ name, help, labelNames, registers: [this.registry], collect: this.collector(read) });
   }
 
   /** A counter whose running total lives elsewhere (the daemon or Redis): set to it at each scrape. */
   private total(name: string, help: string, read: (s: MetricsSnapshot) => number): void {
+    new Counter({ name, help, registers: [this.registry], collect: this.collector((s) => [[{}, Math.max(0, read(s))]]) });
+  }
+
+  /** Refills a metric from the current snapshot at each scrape. */
+  private collector(read: (s: MetricsSnapshot) => Samples): (this: Gauge | Counter) => void {
     const current = () => this.snapshot;
-    new Counter({
-      name,
-      help,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const snapshot = current();
-        if (snapshot) this.inc(Math.max(0, finite(read(snapshot))));
-      },
-    });
+    return function collect() {
+      // Labels that vanished (a queue drained and unregistered) must not linger with an old value.
+      this.reset();
+      const snapshot = current();
+      if (!snapshot) return;
+      for (const [labels, value] of read(snapshot)) this.inc(labels, finite(value));
+    };
   }
 }
 
