@@ -28,6 +28,12 @@ interface RequestState {
   text: string;
   preview?: { messageId: number; text: string };
   previewStarted: boolean;
+  /**
+   * A preview update waits in the request's chain (or a typing action is in flight): no second one
+   * is added. Calls to a chat are throttled, so piling them up would only delay the final text.
+   */
+  previewQueued: boolean;
+  typingInFlight: boolean;
   lastPreviewAt: number;
   previewTimer?: NodeJS.Timeout;
   /** Previews paused until this time after a flood wait too long for auto-retry to wait out inside the call. */
@@ -138,6 +144,8 @@ export class ReplyStreamer {
         chatId: toChatId(to),
         text: "",
         previewStarted: false,
+        previewQueued: false,
+        typingInFlight: false,
         lastPreviewAt: 0,
         previewPausedUntil: 0,
         lastEventAt: Date.now(),
@@ -169,9 +177,14 @@ export class ReplyStreamer {
         if (!state.finished) this.states.delete(state.key); // its "end" was lost: forget it
         return;
       }
-      this.api.sendChatAction(state.chatId, "typing").catch((error: unknown) => {
-        this.logger().debug({ chatId: state.chatId, err: describeError(error) }, "telegram: typing indicator failed");
-      });
+      if (state.typingInFlight) return;
+      state.typingInFlight = true;
+      this.api
+        .sendChatAction(state.chatId, "typing")
+        .catch((error: unknown) => {
+          this.logger().debug({ chatId: state.chatId, err: describeError(error) }, "telegram: typing indicator failed");
+        })
+        .finally(() => (state.typingInFlight = false));
     };
     tick();
     state.typingTimer = setInterval(tick, this.options.typingIntervalMs);
@@ -197,16 +210,26 @@ export class ReplyStreamer {
     if (!state.previewStarted || now >= due) {
       state.previewStarted = true;
       state.lastPreviewAt = now;
-      void this.enqueue(state, "preview", () => this.updatePreview(state));
+      this.queuePreview(state);
       return;
     }
     state.previewTimer = setTimeout(() => {
       state.previewTimer = undefined;
       if (state.finished) return;
       state.lastPreviewAt = Date.now();
-      void this.enqueue(state, "preview", () => this.updatePreview(state));
+      this.queuePreview(state);
     }, due - now);
     state.previewTimer.unref();
+  }
+
+  /** One queued preview at a time: when its turn comes it sends the newest text anyway. */
+  private queuePreview(state: RequestState): void {
+    if (state.previewQueued) return;
+    state.previewQueued = true;
+    void this.enqueue(state, "preview", () => {
+      state.previewQueued = false;
+      return this.updatePreview(state);
+    });
   }
 
   private async updatePreview(state: RequestState): Promise<void> {

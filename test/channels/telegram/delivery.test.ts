@@ -190,6 +190,25 @@ test("a flood wait longer than a minute is not waited out: the reply is logged a
   }
 });
 
+test("under the default throttle a streamed reply does not pile up previews: the final text follows the end within seconds", async () => {
+  // Deltas every 100 ms for 4 s, previews due every 100 ms, typing every 100 ms: far more than the 1 call/s a chat gets.
+  const h = await startHarness({ throttle: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    const text = words(400, 3);
+    const started = Date.now();
+    // Resolves once the final text is sent (or its sending failed).
+    await answer(h.channel, TO, "req-stream", text, { pieces: 40, gapMs: 100, endText: "the final answer" });
+    const took = Date.now() - started;
+    assert.ok(took < 9_000, `the reply took ${took} ms for 4 s of deltas`);
+    assert.equal(h.fake.messagesIn(CHAT).at(-1), "the final answer");
+    const calls = h.fake.calls("sendMessage", CHAT).length + h.fake.calls("editMessageText", CHAT).length + h.fake.calls("sendChatAction", CHAT).length;
+    assert.ok(calls <= 12, `${calls} calls for a 4 s reply (one queued preview and one typing action at a time)`);
+  } finally {
+    await h.stop();
+  }
+});
+
 test("the default throttle spaces calls to one private chat about a second apart (transformer-throttler)", async () => {
   const h = await startHarness({ throttle: undefined });
   try {
