@@ -117,6 +117,11 @@ export class GatewayBus {
     await this.client.connect();
   }
 
+  /** Calls `listener` at each attempt to reconnect after the connection to Redis was lost (metrics). */
+  onReconnecting(listener: () => void): void {
+    this.client.on("reconnecting", listener);
+  }
+
   /** The connection's state as ioredis names it (ready, connecting, reconnecting, end...). */
   get connectionState(): T.ConnectionStatus {
     return this.client.status;

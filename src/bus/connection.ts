@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { Redis } from "ioredis";
 import { redactUrl } from "../config/bus-options.js";
+import { backoffDelay, type Backoff } from "../util/backoff.js";
 import { classifyRedisError, RedisUnreachableError } from "./errors.js";
 
 export interface ClientOptions {
@@ -23,10 +24,12 @@ export interface ClientOptions {
   caFile?: string;
 }
 
-/** Capped exponential backoff with jitter: 100ms, 200ms, ... up to 3s between reconnect attempts. */
+/** Between reconnect attempts: 100ms, 200ms, ... up to 3s, each ±25 % so clients do not return in step. */
+export const RECONNECT_BACKOFF: Backoff = { baseMs: 100, capMs: 3_000, jitter: 0.25 };
+
+/** ioredis's retryStrategy: the wait before reconnect attempt `attempt` (never gives up). */
 export function reconnectDelay(attempt: number): number {
-  const base = Math.min(100 * 2 ** Math.min(attempt - 1, 5), 3_000);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
+  return backoffDelay(attempt, RECONNECT_BACKOFF);
 }
 
 export function createClient(url: string, options: ClientOptions): Redis {

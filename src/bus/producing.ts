@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatDuration } from "../config/duration.js";
 import type { GatewayEvent } from "../protocol/event.js";
+import { backoffDelay, type Backoff } from "../util/backoff.js";
 import { redisUnreachable } from "./connection.js";
 import { GatewayError, type RedisUnreachableError } from "./errors.js";
 import { sessions } from "./sessions.js";
@@ -73,9 +74,12 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
 }
 
-/** The pause before attempt `attempt + 1` of a producer's connect or push: 250 ms more each time, at most 2 s. */
+/** A producer's retry pauses: 250 ms, doubling, at most 2 s, each ±20 % so producers do not retry in step. */
+const PRODUCER_RETRY_BACKOFF: Backoff = { baseMs: 250, capMs: 2_000, jitter: 0.2 };
+
+/** The pause before attempt `attempt + 1` of a producer's connect or push. */
 export function retryPauseMs(attempt: number): number {
-  return Math.min(250 * attempt, 2_000);
+  return backoffDelay(attempt, PRODUCER_RETRY_BACKOFF);
 }
 
 function toWellFormed(value: string): string {

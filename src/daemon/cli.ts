@@ -11,10 +11,10 @@ import { resolveSessionOptions } from "../config/session-options.js";
 import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
 import { chooseLogFormat, createLogger, type Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
-import { prometheusText } from "./metrics.js";
+import { DaemonMetrics } from "./metrics.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
-import type { Channel } from "./types.js";
+import type { Channel, DaemonObserver } from "./types.js";
 
 interface DaemonFlags {
   host?: string;
@@ -67,8 +67,10 @@ export function registerDaemon(program: Command): void {
 async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
   const websocket = createWebSocketChannel({ token: settings.token, logger });
   let lost: ((message: string) => void) | undefined;
-  const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message));
+  const metrics = new DaemonMetrics();
+  const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message), metrics);
   await daemon.start();
+  daemon.bus.onReconnecting(() => metrics.redisReconnecting());
   // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
   const modelProblem = daemon.agent.modelProblem();
   if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
@@ -78,7 +80,7 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
     hooks: settings.hooks,
     logger,
     status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
-    metrics: async () => prometheusText(await daemon.status(), await daemon.bus.status()),
+    metrics: () => metrics.text(async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() })),
     history: (limit, before) => daemon.history(limit, before),
     ready: async () => daemon.readiness(),
   });
@@ -149,6 +151,7 @@ function createDaemon(
   channels: Channel[],
   logger: Logger,
   onSessionLost: (message: string) => void,
+  observer: DaemonObserver,
 ): GatewayDaemon {
   const session = resolveSessionOptions();
   return new GatewayDaemon({
@@ -173,5 +176,6 @@ function createDaemon(
     watchdogThresholdMs: session.watchdogThresholdMs,
     watchdogCheckMs: session.watchdogCheckMs,
     logger,
+    observer,
   });
 }

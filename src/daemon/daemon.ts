@@ -21,14 +21,15 @@ import { formatDuration } from "../config/duration.js";
 import { GatewayHost, type HostMessage, type OwnershipChange } from "../host/gateway-host.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
+import { backoffDelay } from "../util/backoff.js";
 import { capText } from "../util/text.js";
 import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
 import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
-import { isTransientFailure, oneLine, promptText, retryDelayMs } from "./turn-recovery.js";
-import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
+import { isTransientFailure, oneLine, promptText, RETRY_BACKOFF_CAP_MS } from "./turn-recovery.js";
+import type { Channel, CommandSink, DaemonControl, DaemonObserver, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
 export interface DaemonOptions {
   bus: BusOptions;
@@ -61,6 +62,8 @@ export interface DaemonOptions {
   watchdogThresholdMs: number;
   watchdogCheckMs: number;
   logger: Logger;
+  /** Told about deliveries, dead letters and turn durations (the /metrics counters). */
+  observer?: DaemonObserver;
 }
 
 export class GatewayDaemon implements CommandSink, DaemonControl {
@@ -239,6 +242,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       );
       return;
     }
+    this.options.observer?.eventsDelivered(message.ids.length);
     const seenIds = message.ids.map((id) => `event:${id}`);
     const first = message.shown[0]!.id;
     if (message.kind === "heartbeat") {
@@ -314,6 +318,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       await sleep(1_000);
     } finally {
       clearTimeout(timer);
+      this.options.observer?.turnEnded(message.priority, (Date.now() - this.current.startedAt) / 1000);
       this.current = undefined;
     }
   }
@@ -358,7 +363,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const { turnRetries } = this.options;
     const transient = isTransientFailure(error.message);
     if (transient && retry <= turnRetries) {
-      const delayMs = retryDelayMs(retry, this.options.turnRetryBackoffMs);
+      const delayMs = backoffDelay(retry, { baseMs: this.options.turnRetryBackoffMs, capMs: RETRY_BACKOFF_CAP_MS });
       const note = `retry ${retry} of ${turnRetries} in ${formatDuration(delayMs)}: ${reason}`;
       await this.queue.retryLater(command, { attempts: retry, notBefore: Date.now() + delayMs, error: reason }, note);
       this.log.warn({ requestId, retry, of: turnRetries, delayMs, err: reason }, "turn failed; retrying later");
@@ -371,6 +376,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /** Dead-letters the command with the reason (first, so a crash cannot lose it), then tells whoever asked. */
   private async giveUp(command: QueuedCommand, route: ReplyRoute, reason: string): Promise<void> {
     await this.queue.deadLetter(command, reason);
+    this.options.observer?.deadLettered(Math.max(1, command.entries.length));
     route.send({ type: "error", requestId: command.message.id, message: `${reason} (dead-lettered: see pi-gateway dead-letters)` });
     await route.flush();
   }

@@ -39,11 +39,6 @@ export function isContextOverflowError(message: string): boolean {
   return !THROTTLED.test(message) && CONTEXT_OVERFLOW.test(message);
 }
 
-/** Wait before retry number `retry` (1 = the first): base, doubling, at most the cap. */
-export function retryDelayMs(retry: number, baseMs: number, capMs = RETRY_BACKOFF_CAP_MS): number {
-  return Math.min(capMs, baseMs * 2 ** Math.max(0, retry - 1));
-}
-
 /** An error as one short line, for dead letters, the journal and replies. */
 export function oneLine(text: string, max = 500): string {
   const flat = text.replace(/\s+/g, " ").trim() || "unknown error";

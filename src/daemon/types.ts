@@ -78,6 +78,16 @@ export interface CommandSink {
   submit(message: InboundMessage): Promise<SubmitResult>;
 }
 
+/** What the daemon reports while it works (the /metrics counters); calls are cheap and never throw. */
+export interface DaemonObserver {
+  /** Bus events were taken into the command queue (heartbeats included). */
+  eventsDelivered(count: number): void;
+  /** A command was dead-lettered after its turn failed for good: `count` messages or events. */
+  deadLettered(count: number): void;
+  /** A turn ended (answered, aborted or failed) `seconds` after it started. */
+  turnEnded(priority: Priority, seconds: number): void;
+}
+
 export interface DaemonStatus {
   state: "starting" | "idle" | "busy" | "stopping";
   sessionFile?: string;

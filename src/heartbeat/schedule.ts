@@ -61,7 +61,8 @@ export function cronSchedule(pattern: string): HeartbeatSchedule {
   const trimmed = pattern.trim();
   let probe: Cron;
   try {
-    probe = new Cron(trimmed, { paused: true });
+    // croner 10+ also reads a seventh (year) field; a crontab line has five fields, so refuse it here.
+    probe = new Cron(trimmed, { paused: true, mode: "5-or-6-parts" });
   } catch (error) {
     const reason = (error as Error).message.replace(/^CronPattern: /, "");
     throw new HeartbeatScheduleError(`invalid cron pattern "${pattern}": ${reason}`);

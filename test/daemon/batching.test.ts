@@ -119,6 +119,11 @@ describe("daemon: events batched into turns", () => {
     assert.match(metrics, /^pi_gateway_events_per_turn 12$/m);
     assert.match(metrics, /^pi_gateway_oldest_event_age_seconds 0$/m);
     assert.match(metrics, /^# TYPE pi_gateway_turns_processed_total counter$/m);
+    // The counters the daemon feeds: the 12 events taken in, the human turn and the one event turn timed.
+    assert.ok(Number(/^pi_gateway_events_delivered_total (\d+)$/m.exec(metrics)?.[1]) >= 12, "events delivered counted");
+    assert.match(metrics, /^pi_gateway_turn_duration_seconds_count\{priority="event"\} 1$/m);
+    assert.match(metrics, /^pi_gateway_turn_duration_seconds_count\{priority="human"\} 1$/m);
+    assert.match(metrics, /^process_resident_memory_bytes \d+/m);
     assert.equal((await fetch(`${d.url}/metrics`)).status, 401, "token-protected");
     assert.equal((await fetch(`${d.url}/metrics?token=wrong`)).status, 401);
     const cli = await runCli(["status", "--redis-url", suite.redis.url]);

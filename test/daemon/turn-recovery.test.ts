@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { isTransientFailure, oneLine, promptText, retryDelayMs } from "../../src/daemon/turn-recovery.js";
+import { isTransientFailure, oneLine, promptText } from "../../src/daemon/turn-recovery.js";
 
 test("transient failures are retried; the rest are not", () => {
   const transient = [
@@ -29,12 +29,6 @@ test("transient failures are retried; the rest are not", () => {
   ];
   for (const message of transient) assert.equal(isTransientFailure(message), true, message);
   for (const message of permanent) assert.equal(isTransientFailure(message), false, message);
-});
-
-test("backoff doubles from the base and stops at the cap", () => {
-  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, 2_000)), [2_000, 4_000, 8_000, 16_000]);
-  assert.equal(retryDelayMs(20, 2_000), 5 * 60_000);
-  assert.equal(retryDelayMs(3, 1_000, 3_000), 3_000);
 });
 
 test("the agent is told in one first line when it was shown a request before; otherwise the text is unchanged", () => {

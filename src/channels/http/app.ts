@@ -8,12 +8,12 @@
  * as data, by the event prompt; nothing here turns them into instructions.
  *
  * Every response is JSON; errors are `{error, code}` (400 bad input, 401 bad credential, 404
- * unknown route or hook, 413 body too large, 503 disabled or Redis unavailable).
+ * unknown route or hook, 413 body too large, 503 disabled or Redis unavailable). Security headers,
+ * the body limit, credentials and query validation are declared per route (middleware.ts).
  */
 import { randomUUID } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { isConnectionError, type GatewayBus } from "../../bus/bus.js";
 import { GatewayError } from "../../bus/errors.js";
 import { formatEventPrompt } from "../../host/event-prompt.js";
@@ -21,6 +21,9 @@ import { GatewayEventSchema, type GatewayEvent } from "../../protocol/event.js";
 import type { CommandSink } from "../../daemon/types.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { bearerToken, signatureMatches, tokenMatches } from "./auth.js";
+import { describeIssues, HttpError, limitBody, requireToken, securityHeaders, validQuery } from "./middleware.js";
+
+export { HttpError };
 
 export interface HookConfig {
   /** HMAC secret: the sender signs the raw body (`X-Hub-Signature-256: sha256=<hex>`). */
@@ -56,16 +59,26 @@ export interface HttpAppOptions {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-const DEFAULT_JOURNAL_LIMIT = 50;
-const MAX_JOURNAL_LIMIT = 1000;
-const DEFAULT_HISTORY_LIMIT = 100;
-const MAX_HISTORY_LIMIT = 1000;
-/** `limit` 1..1000 (default 100); `before` an item id, empty meaning "from the newest". */
-const HistoryQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_HISTORY_LIMIT).default(DEFAULT_HISTORY_LIMIT),
-  before: z
+const MAX_LIMIT = 1000;
+const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_LIMIT}`;
+/** `?limit=`: 1..1000, empty or absent meaning `fallback`. */
+const limitParam = (fallback: number) =>
+  z.preprocess((value) => (value === "" ? undefined : value), z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(MAX_LIMIT, LIMIT_RULE).default(fallback));
+/** `after` a journal stream id, empty meaning "the newest entries". */
+const JournalQuerySchema = z.object({
+  limit: limitParam(50),
+  after: z
     .string()
-    .max(200)
+    .regex(/^(\d{1,20}(-\d{1,20})?)?$/, "after must be a journal stream id such as 1700000000000-0")
+    .optional()
+    .transform((value) => value || undefined),
+});
+/** `before` an item id, empty meaning "from the newest". */
+const HistoryQuerySchema = z.object({
+  limit: limitParam(100),
+  before: z
+    .string("before must be one item id")
+    .max(200, "before must be an item id (at most 200 characters)")
     .optional()
     .transform((value) => value || undefined),
 });
@@ -85,18 +98,6 @@ export const SAFE_HOOK_HEADERS = [
   "idempotency-key",
 ];
 
-/** Failures with a status and a code: thrown by helpers, turned into `{error, code}` by onError. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    message: string,
-    readonly code: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
 interface DeliveryResult {
   status: "pushed" | "queued" | "duplicate";
   sessions: string[];
@@ -104,9 +105,12 @@ interface DeliveryResult {
 
 export function createHttpApp(options: HttpAppOptions = {}): Hono {
   const logger = options.logger ?? silentLogger;
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bodyUpToLimit = limitBody(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const hooks = options.hooks ?? {};
+  const apiToken = requireToken(options.token, "api", true);
   const app = new Hono();
+
+  app.use(securityHeaders());
 
   app.onError((error, c) => {
     if (error instanceof HttpError) return c.json({ error: error.message, code: error.code, ...error.extra }, error.status);
@@ -136,9 +140,10 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
 
   // ------------------------------------------------------------------ events
 
-  app.post("/events", async (c) => {
-    requireToken(c, options.token, "events endpoint", false);
-    const body = parseJson(await readBody(c, maxBodyBytes));
+  // The body is checked here rather than by zValidator("json"): that skips any body without a JSON
+  // Content-Type, and producers (`curl -d`) often send none.
+  app.post("/events", requireToken(options.token, "events endpoint", false), bodyUpToLimit, async (c) => {
+    const body = parseJson(await rawBody(c.req.raw));
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw new HttpError(400, "body must be a JSON object: a gateway event or {type, source?, payload?, id?, target?}", "INVALID_EVENT");
     }
@@ -158,11 +163,16 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
 
   // ------------------------------------------------------------------ webhooks
 
-  app.post("/hooks/:name", async (c) => {
+  const knownHook: MiddlewareHandler = async (c, next) => {
+    const name = c.req.param("name") ?? "";
+    if (!Object.hasOwn(hooks, name)) throw new HttpError(404, `no webhook named "${name}" is configured`, "UNKNOWN_HOOK");
+    await next();
+  };
+
+  app.post("/hooks/:name", knownHook, bodyUpToLimit, async (c) => {
     const name = c.req.param("name");
-    const hook = Object.hasOwn(hooks, name) ? hooks[name] : undefined;
-    if (!hook) throw new HttpError(404, `no webhook named "${name}" is configured`, "UNKNOWN_HOOK");
-    const raw = await readBody(c, maxBodyBytes);
+    const hook = hooks[name]!;
+    const raw = await rawBody(c.req.raw);
 
     const bearer = bearerToken(c.req.header("authorization"));
     const signature = c.req.header("x-hub-signature-256");
@@ -197,49 +207,29 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
 
   // ------------------------------------------------------------------ read-only API
 
-  app.get("/api/status", async (c) => {
-    requireToken(c, options.token, "api", true);
+  app.get("/api/status", apiToken, async (c) => {
     if (options.status) return c.json((await guardRedis(options.status())) as object);
     if (options.bus) return c.json(await guardRedis(options.bus.status()));
     throw new HttpError(503, "status unavailable: no status source configured", "DISABLED");
   });
 
   // Token-protected like /api/status (Authorization: Bearer, or ?token= for scrapers that cannot set headers).
-  app.get("/metrics", async (c) => {
-    requireToken(c, options.token, "metrics", true);
+  app.get("/metrics", requireToken(options.token, "metrics", true), async (c) => {
     if (!options.metrics) throw new HttpError(503, "metrics unavailable: no daemon here", "DISABLED");
     const text = await guardRedis(options.metrics());
     return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
-  app.get("/api/journal", async (c) => {
-    requireToken(c, options.token, "api", true);
+  app.get("/api/journal", apiToken, validQuery(JournalQuerySchema), async (c) => {
     const bus = options.bus;
     if (!bus) throw new HttpError(503, "journal unavailable: no bus configured", "DISABLED");
-    const limitText = c.req.query("limit");
-    const limit = limitText === undefined ? DEFAULT_JOURNAL_LIMIT : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_JOURNAL_LIMIT) {
-      throw new HttpError(400, `limit must be an integer from 1 to ${MAX_JOURNAL_LIMIT}`, "INVALID_QUERY");
-    }
-    const after = c.req.query("after");
-    if (after === undefined || after === "") {
-      return c.json({ entries: await guardRedis(bus.journal(limit)) });
-    }
-    if (!/^\d{1,20}(-\d{1,20})?$/.test(after)) {
-      throw new HttpError(400, "after must be a journal stream id such as 1700000000000-0", "INVALID_QUERY");
-    }
-    return c.json({ entries: await guardRedis(bus.journalSince(after, limit)) });
+    const { limit, after } = c.req.valid("query");
+    return c.json({ entries: await guardRedis(after ? bus.journalSince(after, limit) : bus.journal(limit)) });
   });
 
-  app.get("/api/history", (c) => {
-    requireToken(c, options.token, "api", true);
+  app.get("/api/history", apiToken, validQuery(HistoryQuerySchema), (c) => {
     if (!options.history) throw new HttpError(503, "history unavailable: no agent session here", "DISABLED");
-    const parsed = HistoryQuerySchema.safeParse({ limit: c.req.query("limit") || undefined, before: c.req.query("before") });
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-      throw new HttpError(400, `invalid query (limit 1-${MAX_HISTORY_LIMIT}, before an item id): ${issues}`, "INVALID_QUERY");
-    }
-    const { limit, before } = parsed.data;
+    const { limit, before } = c.req.valid("query");
     const page = options.history(limit, before);
     if (!page) throw new HttpError(400, `before: no history item "${before}" in this session`, "INVALID_QUERY");
     return c.json(page);
@@ -275,41 +265,9 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
   }
 }
 
-/** Bearer header (or, for GETs from the web page, a `token` query parameter) must match. */
-function requireToken(c: Context, token: string | undefined, what: string, allowQuery: boolean): void {
-  if (!token) throw new HttpError(503, `${what} disabled: no token configured`, "DISABLED");
-  const given = bearerToken(c.req.header("authorization")) ?? (allowQuery ? c.req.query("token") : undefined);
-  if (!tokenMatches(given, token)) {
-    throw new HttpError(401, given ? "unauthorized: wrong token" : "unauthorized: missing bearer token", "UNAUTHORIZED");
-  }
-}
-
-/** Reads the raw body, refusing (413) anything over the limit without buffering all of it. */
-async function readBody(c: Context, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = () => new HttpError(413, `body is over the ${maxBytes}-byte limit`, "TOO_LARGE");
-  const declared = Number(c.req.header("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
-  const stream = c.req.raw.body;
-  if (!stream) return new Uint8Array();
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      chunk = await reader.read();
-    } catch (error) {
-      throw new HttpError(400, `could not read the body: ${(error as Error).message}`, "BAD_BODY");
-    }
-    if (chunk.done) break;
-    total += chunk.value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(chunk.value);
-  }
-  return Buffer.concat(chunks);
+/** The whole body (already held by the body limit, which read it or checked its length). */
+async function rawBody(request: Request): Promise<Uint8Array> {
+  return new Uint8Array(await request.arrayBuffer());
 }
 
 function parseJson(raw: Uint8Array): unknown {
@@ -348,7 +306,7 @@ function validateEvent(candidate: Record<string, unknown>): GatewayEvent {
   const parsed = GatewayEventSchema.safeParse(candidate);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join(".") || "event", message: issue.message }));
-  throw new HttpError(400, `invalid event: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, "INVALID_EVENT", { issues });
+  throw new HttpError(400, `invalid event: ${describeIssues(parsed.error.issues, "event")}`, "INVALID_EVENT", { issues });
 }
 
 async function guardRedis<T>(promise: Promise<T>): Promise<T> {

@@ -3,12 +3,19 @@
  * commands for the daemon, answers /status /new /abort itself, and streams replies back
  * (see replies.ts). Polling is supervised here rather than by `bot.start()`: grammY's built-in
  * loop gives up on 409 Conflict and 401, and sleeps a fixed 3 s on other errors; ours logs, backs
- * off (capped exponential, honouring 429 retry_after) and keeps going until stop().
+ * off (capped exponential with jitter) and keeps going until stop().
+ * Flood control is declared once on the bot's API (grammY plugins), for polling and replies alike:
+ * calls to one chat are spaced to Telegram's limits (transformer-throttler), and a 429 waits its
+ * retry_after before the call is repeated, a 5xx backs off (auto-retry).
  * Senders not on the allowlist get nothing back (fail closed: an empty allowlist allows nobody).
  */
+import { setTimeout as sleep } from "node:timers/promises";
+import { autoRetry } from "@grammyjs/auto-retry";
+import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-throttler";
 import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
 import type { Update } from "grammy/types";
 import type { Channel, ChannelContext, DaemonStatus } from "../../daemon/types.js";
+import { backoffDelay } from "../../util/backoff.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { describeError, ReplyStreamer } from "./replies.js";
 
@@ -31,6 +38,8 @@ export interface TelegramChannelOptions {
   retryBaseMs?: number;
   /** ...up to this (default 60 000 ms). */
   retryMaxMs?: number;
+  /** Per-chat and global rate limits of outgoing calls (default: the throttler's, Telegram's documented limits). */
+  throttle?: APIThrottlerOptions;
 }
 
 export const TELEGRAM_COMMANDS = [
@@ -42,6 +51,14 @@ export const TELEGRAM_COMMANDS = [
 /** grammY types its signals with the abort-controller polyfill's class; Node's native one works at runtime. */
 type GrammySignal = NonNullable<Parameters<Api["getMe"]>[0]>;
 const grammySignal = (signal: AbortSignal): GrammySignal => signal as unknown as GrammySignal;
+
+/**
+ * A 429 or 5xx is retried this many times (then the caller sees it). A flood wait longer than a
+ * minute is not waited out inside a call: the caller sees it at once. Network errors are never
+ * retried by the plugin (it would retry them forever, with waits growing to an hour): the polling
+ * loop backs off by itself, and a reply that cannot reach Telegram is logged as not sent.
+ */
+const FLOOD_RETRY = { maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true } as const;
 
 /** Giving up on an update whose command can't be queued after this many tries (it is then skipped). */
 const MAX_UPDATE_ATTEMPTS = 5;
@@ -73,6 +90,9 @@ export class TelegramChannel implements Channel {
     this.allowedUsers = new Set(options.allowedUserIds ?? []);
     this.allowedChats = new Set(options.allowedChatIds ?? []);
     this.bot = new Bot(options.token, { client: options.apiRoot ? { apiRoot: options.apiRoot.replace(/\/+$/, "") } : {} });
+    // Installed in this order, auto-retry wraps the throttler: every repeated call is throttled again.
+    this.bot.api.config.use(apiThrottler(options.throttle));
+    this.bot.api.config.use(autoRetry(FLOOD_RETRY));
     this.replies = new ReplyStreamer(
       this.bot.api,
       () => this.logger,
@@ -144,23 +164,17 @@ export class TelegramChannel implements Channel {
       } catch (error) {
         if (!this.running) break;
         failures++;
-        const delay = this.retryDelay(error, failures);
+        const delay = this.retryDelay(failures);
         this.logPollingError(error, failures, delay);
         if (error instanceof GrammyError && (error.error_code === 401 || (error.error_code === 409 && /webhook/i.test(error.description)))) ready = false;
-        await abortableSleep(delay, this.abort.signal);
+        // stop() cuts the wait short (the rejection it causes is the signal to leave the loop).
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
       }
     }
   }
 
-  private retryDelay(error: unknown, failures: number): number {
-    const base = this.options.retryBaseMs ?? 1000;
-    const max = this.options.retryMaxMs ?? 60_000;
-    const exponential = Math.min(max, base * 2 ** Math.min(failures - 1, 30));
-    const jittered = Math.min(max, exponential * (0.8 + Math.random() * 0.4));
-    if (error instanceof GrammyError && error.error_code === 429 && error.parameters.retry_after !== undefined) {
-      return Math.max(error.parameters.retry_after * 1000, Math.min(base, max));
-    }
-    return Math.round(jittered);
+  private retryDelay(failures: number): number {
+    return backoffDelay(failures, { baseMs: this.options.retryBaseMs ?? 1000, capMs: this.options.retryMaxMs ?? 60_000, jitter: 0.2 });
   }
 
   private logPollingError(error: unknown, failures: number, delayMs: number): void {
@@ -169,8 +183,6 @@ export class TelegramChannel implements Channel {
       this.logger.warn(fields, "telegram: getUpdates conflict (another bot instance polling with this token, or a webhook is set); backing off");
     } else if (error instanceof GrammyError && error.error_code === 401) {
       this.logger.error(fields, "telegram: the bot token was rejected (401); check it with @BotFather");
-    } else if (error instanceof GrammyError && error.error_code === 429) {
-      this.logger.warn(fields, "telegram: rate limited by Telegram; waiting retry_after");
     } else if (error instanceof HttpError || error instanceof GrammyError) {
       this.logger.warn(fields, "telegram: polling failed; retrying");
     } else {
@@ -306,19 +318,6 @@ function formatAge(ms: number): string {
   if (minutes < 60) return `${minutes}m`;
   const hours = Math.floor(minutes / 60);
   return `${hours}h${String(minutes % 60).padStart(2, "0")}m`;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** A set that remembers only its most recent `capacity` entries. */

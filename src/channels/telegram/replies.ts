@@ -3,9 +3,9 @@
  * works, a live preview message edited as deltas arrive (throttled), and on "end" the final text
  * as formatted HTML chunks (the preview is replaced by the first one). State is kept per request
  * (requestId + chat), never as a global "current chat"; each request's API calls run in order.
+ * Flood waits (429) and Telegram's 5xx are retried by the API itself (the plugins channel.ts installs).
  */
-import { setTimeout as sleep } from "node:timers/promises";
-import { GrammyError, HttpError, type Api } from "grammy";
+import { GrammyError, type Api } from "grammy";
 import { isHeartbeatAck } from "../../host/heartbeat.js";
 import type { ReplyEvent } from "../../daemon/types.js";
 import type { Logger } from "../../util/logger.js";
@@ -28,9 +28,15 @@ interface RequestState {
   text: string;
   preview?: { messageId: number; text: string };
   previewStarted: boolean;
+  /**
+   * A preview update waits in the request's chain (or a typing action is in flight): no second one
+   * is added. Calls to a chat are throttled, so piling them up would only delay the final text.
+   */
+  previewQueued: boolean;
+  typingInFlight: boolean;
   lastPreviewAt: number;
   previewTimer?: NodeJS.Timeout;
-  /** Previews paused after a 429 until this time. */
+  /** Previews paused until this time after a flood wait too long for auto-retry to wait out inside the call. */
   previewPausedUntil: number;
   typingTimer?: NodeJS.Timeout;
   lastEventAt: number;
@@ -138,6 +144,8 @@ export class ReplyStreamer {
         chatId: toChatId(to),
         text: "",
         previewStarted: false,
+        previewQueued: false,
+        typingInFlight: false,
         lastPreviewAt: 0,
         previewPausedUntil: 0,
         lastEventAt: Date.now(),
@@ -169,9 +177,14 @@ export class ReplyStreamer {
         if (!state.finished) this.states.delete(state.key); // its "end" was lost: forget it
         return;
       }
-      this.api.sendChatAction(state.chatId, "typing").catch((error: unknown) => {
-        this.logger().debug({ chatId: state.chatId, err: describeError(error) }, "telegram: typing indicator failed");
-      });
+      if (state.typingInFlight) return;
+      state.typingInFlight = true;
+      this.api
+        .sendChatAction(state.chatId, "typing")
+        .catch((error: unknown) => {
+          this.logger().debug({ chatId: state.chatId, err: describeError(error) }, "telegram: typing indicator failed");
+        })
+        .finally(() => (state.typingInFlight = false));
     };
     tick();
     state.typingTimer = setInterval(tick, this.options.typingIntervalMs);
@@ -197,16 +210,26 @@ export class ReplyStreamer {
     if (!state.previewStarted || now >= due) {
       state.previewStarted = true;
       state.lastPreviewAt = now;
-      void this.enqueue(state, "preview", () => this.updatePreview(state));
+      this.queuePreview(state);
       return;
     }
     state.previewTimer = setTimeout(() => {
       state.previewTimer = undefined;
       if (state.finished) return;
       state.lastPreviewAt = Date.now();
-      void this.enqueue(state, "preview", () => this.updatePreview(state));
+      this.queuePreview(state);
     }, due - now);
     state.previewTimer.unref();
+  }
+
+  /** One queued preview at a time: when its turn comes it sends the newest text anyway. */
+  private queuePreview(state: RequestState): void {
+    if (state.previewQueued) return;
+    state.previewQueued = true;
+    void this.enqueue(state, "preview", () => {
+      state.previewQueued = false;
+      return this.updatePreview(state);
+    });
   }
 
   private async updatePreview(state: RequestState): Promise<void> {
@@ -263,14 +286,14 @@ export class ReplyStreamer {
     this.states.delete(state.key);
     const short = message.length > 500 ? `${message.slice(0, 500)}…` : message;
     await this.enqueue(state, "error", async () => {
-      await this.withRetries(() => this.api.sendMessage(state.chatId, `⚠️ Error: ${short}`, this.replyOptions(state.requestId)));
+      await this.api.sendMessage(state.chatId, `⚠️ Error: ${short}`, this.replyOptions(state.requestId));
     });
   }
 
   /** Edits the preview into the first final chunk; false when the preview can't be edited. */
   private async replacePreview(state: RequestState, messageId: number, chunk: ReplyChunk): Promise<boolean> {
     try {
-      await this.withRetries(() => this.api.editMessageText(state.chatId, messageId, chunk.html, { parse_mode: "HTML" }));
+      await this.api.editMessageText(state.chatId, messageId, chunk.html, { parse_mode: "HTML" });
       return true;
     } catch (error) {
       if (isNotModified(error)) return true;
@@ -278,7 +301,7 @@ export class ReplyStreamer {
       if (isParseError(error)) {
         this.logger().warn({ chatId: state.chatId, err: describeError(error) }, "telegram: formatted reply rejected; sending it as plain text");
         try {
-          await this.withRetries(() => this.api.editMessageText(state.chatId, messageId, chunk.markdown));
+          await this.api.editMessageText(state.chatId, messageId, chunk.markdown);
           return true;
         } catch (plainError) {
           if (isNotModified(plainError)) return true;
@@ -293,33 +316,16 @@ export class ReplyStreamer {
   private async sendChunk(state: RequestState, chunk: ReplyChunk, quote: boolean): Promise<void> {
     const reply = quote ? this.replyOptions(state.requestId) : {};
     try {
-      await this.withRetries(() => this.api.sendMessage(state.chatId, chunk.html, { ...reply, parse_mode: "HTML" }));
+      await this.api.sendMessage(state.chatId, chunk.html, { ...reply, parse_mode: "HTML" });
     } catch (error) {
       if (!isParseError(error)) throw error;
       this.logger().warn({ chatId: state.chatId, err: describeError(error) }, "telegram: formatted reply rejected; sending it as plain text");
-      await this.withRetries(() => this.api.sendMessage(state.chatId, chunk.markdown, reply));
+      await this.api.sendMessage(state.chatId, chunk.markdown, reply);
     }
   }
 
   private replyOptions(requestId: string): { reply_parameters?: { message_id: number; allow_sending_without_reply: boolean } } {
     const messageId = this.replyTarget(requestId);
     return messageId === undefined ? {} : { reply_parameters: { message_id: messageId, allow_sending_without_reply: true } };
-  }
-
-  /** Retries flood waits (429, honouring retry_after), server errors and network errors. */
-  private async withRetries<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (error) {
-        if (attempt >= attempts) throw error;
-        let delay: number;
-        if (error instanceof GrammyError && error.error_code === 429) delay = Math.min(60, error.parameters.retry_after ?? 1) * 1000;
-        else if ((error instanceof GrammyError && error.error_code >= 500) || error instanceof HttpError) delay = 250 * 2 ** (attempt - 1);
-        else throw error;
-        this.logger().debug({ err: describeError(error), delay }, "telegram: send failed, retrying");
-        await sleep(delay);
-      }
-    }
   }
 }

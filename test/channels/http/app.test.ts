@@ -249,6 +249,69 @@ describe("read-only API", () => {
   });
 });
 
+describe("declared middleware: security headers, body limit, query validation", () => {
+  test("every response carries the security headers; JSON gets a policy that loads nothing, and no HSTS on plain HTTP", async () => {
+    for (const response of [await app.request("/healthz"), await app.request("/nope"), await post("/events", "{", auth("wrong"))]) {
+      assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+      assert.equal(response.headers.get("x-frame-options"), "DENY");
+      assert.equal(response.headers.get("referrer-policy"), "no-referrer");
+      assert.equal(response.headers.get("cross-origin-opener-policy"), "same-origin");
+      assert.equal(response.headers.get("content-security-policy"), "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(response.headers.get("strict-transport-security"), null);
+    }
+  });
+
+  test("a response that sets its own Content-Security-Policy (the web page) keeps it", async () => {
+    const page = createHttpApp({ token: TOKEN });
+    page.get("/page", (c) => c.html("<p>hi</p>", 200, { "content-security-policy": "default-src 'self'" }));
+    const response = await page.request("/page");
+    assert.equal(response.headers.get("content-security-policy"), "default-src 'self'");
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+  });
+
+  test("413 says the limit in JSON; the credential is checked first, and an unknown hook is 404 whatever its size", async () => {
+    const big = JSON.stringify({ type: "big", payload: "x".repeat(70 * 1024) });
+    const tooLarge = await post("/events", big);
+    assert.equal(tooLarge.status, 413);
+    assert.deepEqual(await tooLarge.json(), { error: `body is over the ${64 * 1024}-byte limit`, code: "TOO_LARGE" });
+    const declared = await app.request("/events", { method: "POST", body: "{}", headers: { ...auth(), "content-length": String(10 * 1024 * 1024) } });
+    assert.equal(declared.status, 413, "a declared Content-Length over the limit is refused before reading");
+    assert.equal((await post("/events", big, auth("wrong"))).status, 401);
+    assert.equal((await post("/hooks/nobody", big, auth())).status, 404);
+    const exact = JSON.stringify({ type: "edge", payload: "" });
+    const atLimit = createHttpApp({ bus, token: TOKEN, maxBodyBytes: Buffer.byteLength(exact) });
+    assert.equal((await atLimit.request("/events", { method: "POST", body: exact, headers: auth() })).status, 202, "a body of exactly the limit passes");
+    assert.equal((await atLimit.request("/events", { method: "POST", body: `${exact} `, headers: auth() })).status, 413, "one byte more does not");
+  });
+
+  test("/api/journal and /api/history: bad queries get 400 INVALID_QUERY naming the parameter and the rule", async () => {
+    const history = createHttpApp({ token: TOKEN, history: () => ({ items: [], more: false }) });
+    const cases: Array<[Hono, string, RegExp]> = [
+      [app, "/api/journal?limit=abc", /^invalid query: limit: limit must be an integer from 1 to 1000$/],
+      [app, "/api/journal?limit=0", /limit must be an integer from 1 to 1000/],
+      [app, "/api/journal?limit=1.5", /limit must be an integer from 1 to 1000/],
+      [app, "/api/journal?limit=1&limit=2", /limit must be an integer/],
+      [app, "/api/journal?after=bogus", /^invalid query: after: after must be a journal stream id such as 1700000000000-0$/],
+      [app, "/api/journal?after=1-2-3", /after must be a journal stream id/],
+      [history, "/api/history?limit=1001", /^invalid query: limit: limit must be an integer from 1 to 1000$/],
+      [history, `/api/history?before=${"b".repeat(201)}`, /before: before must be an item id \(at most 200 characters\)/],
+      [history, "/api/history?before=a&before=b", /before: before must be one item id/],
+    ];
+    for (const [target, path, message] of cases) {
+      const response = await target.request(path, { headers: auth() });
+      assert.equal(response.status, 400, path);
+      const body = (await response.json()) as { error: string; code: string };
+      assert.equal(body.code, "INVALID_QUERY", path);
+      assert.match(body.error, message, path);
+    }
+    // Empty means unset: the default.
+    assert.equal((await app.request("/api/journal?limit=&after=", { headers: auth() })).status, 200);
+    assert.deepEqual(await (await history.request("/api/history?limit=&before=", { headers: auth() })).json(), { items: [], more: false });
+    // The token is checked before the query.
+    assert.equal((await app.request("/api/journal?limit=abc")).status, 401);
+  });
+});
+
 describe("over a real server", () => {
   test("probes, events, webhooks and 413 through @hono/node-server on 127.0.0.1:0", async () => {
     const server = await startHttpServer({ app, port: 0 });

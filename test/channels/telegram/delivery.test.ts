@@ -154,17 +154,73 @@ test("replies to different chats stream independently (state is per request, not
   }
 });
 
-test("deliver never throws: a gone chat and a 429 flood wait are handled", async () => {
+test("deliver never throws: a gone chat is logged; a 429 on sendMessage is retried after retry_after (auto-retry) and the reply arrives exactly once", async () => {
   const h = await startHarness();
   try {
     // Unknown chat: Telegram says "chat not found"; deliver logs and resolves.
     await h.channel.deliver("31415", { type: "end", requestId: "req-gone", text: "hello?" });
     assert.ok(h.logs.some((entry) => entry.level === "warn" && /send failed/.test(entry.msg) && /chat not found/.test(String(entry.obj.err))));
-    // A flood wait on send is honoured and the message still arrives.
+    // A flood wait on send is honoured and the message still arrives, once.
     h.fake.addChat(CHAT);
-    h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 1", retry_after: 1 });
-    await answer(h.channel, TO, "req-flood", "after the flood");
-    assert.deepEqual(h.fake.messagesIn(CHAT), ["after the flood"]);
+    h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 2", retry_after: 2 });
+    await answer(h.channel, TO, "req-429", "sent once");
+    const sends = h.fake.calls("sendMessage", CHAT);
+    assert.deepEqual(sends.map((call) => call.outcome), [429, true], "one refused call, then one that landed");
+    assert.ok(sends[1]!.time - sends[0]!.time >= 1_950, `waited retry_after: ${sends[1]!.time - sends[0]!.time} ms`);
+    await sleep(200);
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["sent once"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("a flood wait longer than a minute is not waited out: the reply is logged as not sent, and the next one goes out", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.addChat(CHAT);
+    h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 600", retry_after: 600 });
+    const started = Date.now();
+    await h.channel.deliver(TO, { type: "end", requestId: "req-long-flood", text: "lost" });
+    assert.ok(Date.now() - started < 2_000, "deliver returned without waiting 10 minutes");
+    assert.ok(h.logs.some((entry) => entry.level === "warn" && /send failed/.test(entry.msg) && /429/.test(String(entry.obj.err))));
+    await h.channel.deliver(TO, { type: "end", requestId: "req-after", text: "next" });
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["next"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("under the default throttle a streamed reply does not pile up previews: the final text follows the end within seconds", async () => {
+  // Deltas every 100 ms for 4 s, previews due every 100 ms, typing every 100 ms: far more than the 1 call/s a chat gets.
+  const h = await startHarness({ throttle: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    const text = words(400, 3);
+    const started = Date.now();
+    // Resolves once the final text is sent (or its sending failed).
+    await answer(h.channel, TO, "req-stream", text, { pieces: 40, gapMs: 100, endText: "the final answer" });
+    const took = Date.now() - started;
+    assert.ok(took < 9_000, `the reply took ${took} ms for 4 s of deltas`);
+    assert.equal(h.fake.messagesIn(CHAT).at(-1), "the final answer");
+    const calls = h.fake.calls("sendMessage", CHAT).length + h.fake.calls("editMessageText", CHAT).length + h.fake.calls("sendChatAction", CHAT).length;
+    assert.ok(calls <= 12, `${calls} calls for a 4 s reply (one queued preview and one typing action at a time)`);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("the default throttle spaces calls to one private chat about a second apart (transformer-throttler)", async () => {
+  const h = await startHarness({ throttle: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    await Promise.all([
+      h.channel.deliver(TO, { type: "end", requestId: "req-a", text: "first" }),
+      h.channel.deliver(TO, { type: "end", requestId: "req-b", text: "second" }),
+    ]);
+    const sends = h.fake.calls("sendMessage", CHAT);
+    assert.equal(sends.length, 2);
+    assert.ok(sends[1]!.time - sends[0]!.time >= 900, `spaced ${sends[1]!.time - sends[0]!.time} ms`);
+    assert.deepEqual([...h.fake.messagesIn(CHAT)].sort(), ["first", "second"]);
   } finally {
     await h.stop();
   }

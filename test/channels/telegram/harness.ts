@@ -51,6 +51,8 @@ export async function startHarness(options: Partial<TelegramChannelOptions> = {}
     pollTimeoutSeconds: 1,
     retryBaseMs: 50,
     retryMaxMs: 400,
+    // No spacing between calls (Telegram's 1 s per chat would slow every test); one test keeps the default.
+    throttle: { global: {}, group: {}, out: {} },
     ...options,
   });
   const seen = new Set<string>();
