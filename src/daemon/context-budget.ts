@@ -15,8 +15,8 @@
  * - never twice without the context growing by minGrowthTokens = 0.2 T in between, and never when
  *   less than that would be summarised (a tiny or empty conversation): no compaction loop.
  */
-import { z } from "zod";
-import { ConfigError } from "../config/errors.js";
+import { resolveSettings } from "../config/resolve.js";
+import { MIN_CONTEXT_WINDOW, SETTINGS, settingNames } from "../config/schema.js";
 
 export interface ContextSettings {
   /** Overrides the model's context window (its metadata may be wrong or missing). */
@@ -36,39 +36,17 @@ export interface ContextBudget {
   minGrowthTokens: number;
 }
 
-export const DEFAULT_COMPACT_AT = 0.7;
+export const DEFAULT_COMPACT_AT = SETTINGS.GATEWAY_COMPACT_AT.defaultValue;
 /** pi's default for a custom model without a contextWindow in models.json. */
 export const FALLBACK_CONTEXT_WINDOW = 128_000;
-/** Below this a coding agent's system prompt and tools alone nearly fill the window. */
-export const MIN_CONTEXT_WINDOW = 4_096;
+export { MIN_CONTEXT_WINDOW };
 
-export const CONTEXT_ENV_VARS = ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT"];
-
-const ContextEnv = z.object({
-  GATEWAY_CONTEXT_WINDOW: z
-    .string()
-    .regex(/^\s*\d+\s*$/, "is not a whole number of tokens")
-    .transform(Number)
-    .pipe(z.number().min(MIN_CONTEXT_WINDOW, `must be at least ${MIN_CONTEXT_WINDOW} tokens`))
-    .optional(),
-  GATEWAY_COMPACT_AT: z
-    .string()
-    .regex(/^\s*\d*\.?\d+\s*$/, "is not a fraction such as 0.7")
-    .transform(Number)
-    .pipe(z.number().min(0.3, "must be at least 0.3 (below, a compacted conversation would not fit under it)").max(0.95, "must be at most 0.95 (the reply needs room)"))
-    .optional(),
-});
+export const CONTEXT_ENV_VARS = settingNames("context");
 
 /** The two settings from the environment; empty means unset. Throws ConfigError naming the variable. */
 export function resolveContextSettings(env: Record<string, string | undefined>): ContextSettings {
-  const given = Object.fromEntries(CONTEXT_ENV_VARS.filter((name) => env[name]?.trim()).map((name) => [name, env[name]]));
-  const parsed = ContextEnv.safeParse(given);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new ConfigError(`${name}: "${env[name]}" ${issue.message}`);
-  }
-  return { contextWindow: parsed.data.GATEWAY_CONTEXT_WINDOW, compactAt: parsed.data.GATEWAY_COMPACT_AT ?? DEFAULT_COMPACT_AT };
+  const config = resolveSettings(env, ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT"]);
+  return { contextWindow: config.GATEWAY_CONTEXT_WINDOW, compactAt: config.GATEWAY_COMPACT_AT };
 }
 
 /** The window to plan for: the override, else the model's, else pi's fallback for unknown models. */

@@ -6,8 +6,10 @@
  */
 import { join } from "node:path";
 import { isLoopbackHost } from "../channels/http/server.js";
-import { listenAddress } from "../daemon/config.js";
-import { parseEnvFile } from "../config/env-file.js";
+import { listenAddress, tokenFile } from "../daemon/config.js";
+import { gatewayConfigDir, gatewayEnvFile, mergeEnvFile, parseEnvFile } from "../config/env-file.js";
+import { DEFAULT_BUS_OPTIONS } from "../config/bus-options.js";
+import { checkSetting } from "../config/resolve.js";
 import { shellQuote } from "../util/shell.js";
 import { redactUrl } from "../bus/connection.js";
 
@@ -58,32 +60,13 @@ type Env = Record<string, string | undefined>;
 export const MIN_TOKEN_LENGTH = 24;
 export const MIN_TOKEN_BITS = 100;
 export const MIN_HOOK_SECRET_LENGTH = 16;
-const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
-
-export function configDir(home: string): string {
-  return join(home, ".config", "pi-gateway");
-}
-
-/** Where the gateway reads gateway.env from (GATEWAY_ENV_FILE wins; "none" turns it off). */
-export function auditEnvFile(env: Env, home: string): string | undefined {
-  if (env.GATEWAY_ENV_FILE === "none") return undefined;
-  return env.GATEWAY_ENV_FILE || join(configDir(home), "gateway.env");
-}
-
-export function auditTokenFile(env: Env, home: string): string {
-  return env.GATEWAY_TOKEN_FILE || join(configDir(home), "token");
-}
 
 /** The environment as the gateway would see it: variables already set win over gateway.env. */
 export function effectiveEnv(input: AuditInput): { env: Env; envFile?: string; envFileLoaded: boolean } {
   const env: Env = { ...input.env };
-  const envFile = auditEnvFile(input.env, input.home);
+  const envFile = gatewayEnvFile(input.env, input.home);
   const text = envFile ? input.files.read(envFile) : undefined;
-  if (text !== undefined) {
-    for (const [key, value] of Object.entries(parseEnvFile(text))) {
-      if (env[key] === undefined || env[key] === "") env[key] = value;
-    }
-  }
+  if (text !== undefined) mergeEnvFile(env, text);
   return { env, envFile, envFileLoaded: text !== undefined };
 }
 
@@ -114,8 +97,9 @@ interface TokenState {
 }
 
 function resolveAuditToken(env: Env, input: AuditInput): TokenState {
-  const file = auditTokenFile(env, input.home);
-  if (env.GATEWAY_TOKEN) return { value: env.GATEWAY_TOKEN, source: "GATEWAY_TOKEN", file };
+  const file = tokenFile(env, input.home);
+  const fromEnv = checkSetting("GATEWAY_TOKEN", env.GATEWAY_TOKEN).value;
+  if (fromEnv) return { value: fromEnv, source: "GATEWAY_TOKEN", file };
   if (!input.files.stat(file)) return { source: file, file, problem: "missing" };
   const text = input.files.read(file);
   if (text === undefined) return { source: file, file, problem: "unreadable" };
@@ -225,7 +209,7 @@ function checkBind(env: Env, token: TokenState): Finding {
     host = address.host;
     port = String(address.port);
   } catch (error) {
-    return { ...base, status: "fail", detail: (error as Error).message, fix: "set GATEWAY_PORT to a number from 1 to 65535 (or leave it empty for 8787)" };
+    return { ...base, status: "fail", detail: `${(error as Error).message}: the daemon refuses to start`, fix: "correct it as the message says, or leave it empty for the default (127.0.0.1:8787)" };
   }
   if (isLoopbackHost(host)) {
     return { ...base, status: "pass", detail: `listens on ${host}:${port} (loopback): reachable from this machine only` };
@@ -333,7 +317,7 @@ function checkFile(path: string, label: string, info: FileInfo, secrets: string[
 function checkFilePermissions(env: Env, input: AuditInput, envFile: string | undefined): Finding[] {
   const { files, home, uid } = input;
   const findings: Finding[] = [];
-  const dir = configDir(home);
+  const dir = gatewayConfigDir(home);
   const dirInfo = files.stat(dir);
   if (dirInfo?.isDirectory) {
     const open = who(dirInfo.mode, { group: 0o070, other: 0o007 });
@@ -359,9 +343,9 @@ function checkFilePermissions(env: Env, input: AuditInput, envFile: string | und
       findings.push(checkFile(envFile, "gateway.env", info, text === undefined ? "always" : secretNames(parseEnvFile(text)), uid));
     }
   }
-  const tokenFile = auditTokenFile(env, home);
-  const tokenInfo = files.stat(tokenFile);
-  if (tokenInfo && !tokenInfo.isDirectory) findings.push(checkFile(tokenFile, "the token file", tokenInfo, "always", uid));
+  const tokenPath = tokenFile(env, home);
+  const tokenInfo = files.stat(tokenPath);
+  if (tokenInfo && !tokenInfo.isDirectory) findings.push(checkFile(tokenPath, "the token file", tokenInfo, "always", uid));
 
   const serviceDirs: Array<[string, RegExp]> = [
     [join(home, "Library", "LaunchAgents"), /^dev\.pi-gateway\..+\.plist$/],
@@ -386,23 +370,15 @@ function checkFilePermissions(env: Env, input: AuditInput, envFile: string | und
 
 function checkTelegram(env: Env): Finding {
   const base = { id: "telegram-allowlist" as const, title: "Telegram allowlist" };
-  if (!env.TELEGRAM_BOT_TOKEN) return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
-  const list = (name: string) =>
-    (env[name] ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const users = list("TELEGRAM_ALLOWED_USERS");
-  const chats = list("TELEGRAM_ALLOWED_CHATS");
-  const bad = [...users.map((v) => ["TELEGRAM_ALLOWED_USERS", v]), ...chats.map((v) => ["TELEGRAM_ALLOWED_CHATS", v])].filter(([, v]) => !/^-?\d+$/.test(v!));
-  if (bad.length) {
-    return {
-      ...base,
-      status: "fail",
-      detail: `${bad.map(([n, v]) => `${n}: "${v}" is not a numeric Telegram id`).join("; ")}: the daemon refuses to start`,
-      fix: "use numeric ids (your user id: message @userinfobot), comma-separated",
-    };
+  if (!checkSetting("TELEGRAM_BOT_TOKEN", env.TELEGRAM_BOT_TOKEN).value) return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
+  const userList = checkSetting("TELEGRAM_ALLOWED_USERS", env.TELEGRAM_ALLOWED_USERS);
+  const chatList = checkSetting("TELEGRAM_ALLOWED_CHATS", env.TELEGRAM_ALLOWED_CHATS);
+  const problems = [userList.problem, chatList.problem].filter(Boolean);
+  if (problems.length) {
+    return { ...base, status: "fail", detail: `${problems.join("; ")}: the daemon refuses to start`, fix: "use numeric ids (your user id: message @userinfobot), comma-separated" };
   }
+  const users = userList.value ?? [];
+  const chats = chatList.value ?? [];
   if (!users.length && !chats.length) {
     return {
       ...base,
@@ -413,7 +389,7 @@ function checkTelegram(env: Env): Finding {
       fix: "set TELEGRAM_ALLOWED_USERS=<your numeric user id> (message @userinfobot to learn it) in gateway.env, or unset TELEGRAM_BOT_TOKEN",
     };
   }
-  const groups = chats.filter((c) => c.startsWith("-"));
+  const groups = chats.filter((c) => c < 0);
   const summary = `${users.length} allowed user(s), ${chats.length} allowed chat(s)`;
   if (groups.length) {
     return {
@@ -429,7 +405,7 @@ function checkTelegram(env: Env): Finding {
 // ---------------------------------------------------------------------------------------- redis
 
 function checkRedis(env: Env): Finding[] {
-  const raw = env.REDIS_URL || DEFAULT_REDIS_URL;
+  const raw = env.REDIS_URL?.trim() || DEFAULT_BUS_OPTIONS.redisUrl;
   const tls = { id: "redis-tls" as const, title: "Redis transport" };
   const auth = { id: "redis-auth" as const, title: "Redis authentication" };
   let url: URL;
@@ -484,24 +460,15 @@ function checkRedis(env: Env): Finding[] {
 
 function checkWebhooks(env: Env): Finding[] {
   const base = { id: "webhooks" as const };
-  if (!env.GATEWAY_HOOKS) return [{ ...base, title: "Webhooks", status: "skip", detail: "no webhooks configured (GATEWAY_HOOKS unset)" }];
-  let hooks: unknown;
-  try {
-    hooks = JSON.parse(env.GATEWAY_HOOKS);
-  } catch {
-    return [{ ...base, title: "Webhooks", status: "fail", detail: "GATEWAY_HOOKS is not valid JSON: the daemon refuses to start", fix: `fix the JSON, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
-  }
-  if (!hooks || typeof hooks !== "object" || Array.isArray(hooks)) {
-    return [{ ...base, title: "Webhooks", status: "fail", detail: "GATEWAY_HOOKS must be a JSON object of hooks by name", fix: `e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
-  }
-  const entries = Object.entries(hooks as Record<string, unknown>);
+  const { value: hooks, problem } = checkSetting("GATEWAY_HOOKS", env.GATEWAY_HOOKS);
+  if (problem) return [{ ...base, title: "Webhooks", status: "fail", detail: `${problem}: the daemon refuses to start`, fix: `fix it, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
+  if (!hooks) return [{ ...base, title: "Webhooks", status: "skip", detail: "no webhooks configured (GATEWAY_HOOKS unset)" }];
+  const entries = Object.entries(hooks);
   if (!entries.length) return [{ ...base, title: "Webhooks", status: "skip", detail: "GATEWAY_HOOKS is empty" }];
   const newSecret = "openssl rand -hex 32";
   return entries.map(([name, value]): Finding => {
     const title = `Webhook "${name}"`;
-    const hook = (value && typeof value === "object" ? value : {}) as { secret?: unknown; token?: unknown };
-    const secret = typeof hook.secret === "string" && hook.secret ? hook.secret : undefined;
-    const token = typeof hook.token === "string" && hook.token ? hook.token : undefined;
+    const { secret, token } = value;
     if (!secret && !token) {
       return {
         ...base,

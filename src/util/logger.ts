@@ -6,6 +6,7 @@
 import { isatty } from "node:tty";
 import { pino } from "pino";
 import { build as prettyStream } from "pino-pretty";
+import { checkSetting } from "../config/resolve.js";
 
 export interface Logger {
   debug(obj: object, msg?: string): void;
@@ -35,11 +36,10 @@ export interface LogFormatChoice {
  * without a terminal.
  */
 export function chooseLogFormat(isTTY: boolean, env: Record<string, string | undefined> = process.env): LogFormatChoice {
-  const raw = env.GATEWAY_LOG_FORMAT ?? "";
-  const value = raw.trim().toLowerCase();
-  if (value === "json" || value === "pretty") return { format: value };
+  const { value, problem } = checkSetting("GATEWAY_LOG_FORMAT", env.GATEWAY_LOG_FORMAT);
+  if (value) return { format: value };
   const format: LogFormat = isTTY ? "pretty" : "json";
-  return value ? { format, problem: `GATEWAY_LOG_FORMAT="${raw}" is not json or pretty (empty: pretty on a terminal, JSON otherwise)` } : { format };
+  return problem ? { format, problem } : { format };
 }
 
 /**
@@ -48,7 +48,8 @@ export function chooseLogFormat(isTTY: boolean, env: Record<string, string | und
  * the extension must not break pi over a log setting (the daemon refuses it up front instead).
  */
 export function createLogger(name: string, options: { level?: string; destination?: string | number } = {}): Logger {
-  const level = options.level ?? process.env.GATEWAY_LOG_LEVEL ?? "info";
+  // A bad level is the default here (a logger never fails); the daemon refuses it up front.
+  const level = options.level ?? checkSetting("GATEWAY_LOG_LEVEL", process.env.GATEWAY_LOG_LEVEL).value ?? "info";
   const dest = options.destination ?? 2;
   const isTTY = typeof dest === "number" && isatty(dest);
   const { format, problem } = chooseLogFormat(isTTY);
