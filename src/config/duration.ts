@@ -46,3 +46,6 @@ export function parseDurationFlag(flag: string, raw: string): number {
   if (ms === undefined) throw settingError(flag, raw, "is not a duration", DURATION_FORM);
   return ms;
 }
+
+export const DURATION_HELP = `Durations (settings and flags) take a unit: ${DURATION_FORM}, 7d, 1.5s; a bare number other than 0 is refused.
+Empty settings mean unset (the default).`;

@@ -15,7 +15,10 @@ const HookSchema = z.strictObject({
   token: z.string().min(1, "token is empty").optional(),
   eventType: z.string().regex(EVENT_TYPE_PATTERN, "eventType is not an event type such as github.push").optional(),
 });
-const HooksSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a hook name is letters, digits, _ . - (it is the URL's last part)"), HookSchema);
+const HOOK_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const HooksSchema = z
+  .record(z.string(), HookSchema)
+  .refine((hooks) => Object.keys(hooks).every((name) => HOOK_NAME.test(name)), "a hook name is letters, digits, _ . - (it is the URL's last part)");
 export type HookSettings = z.infer<typeof HookSchema>;
 
 const telegramId = z.string().regex(/^-?\d{1,16}$/, "is not a numeric Telegram id").transform(Number);
