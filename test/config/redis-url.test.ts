@@ -22,7 +22,7 @@ describe("parseRedisUrl", () => {
       ["redis://host:6379/zero", /^REDIS_URL=".*" has database "zero", not a number /],
       ["redis://", /^REDIS_URL="redis:\/\/" has no host /],
       ["", /^REDIS_URL="" is empty /],
-      ["   ", /^REDIS_URL="   " is empty /],
+      ["   ", /^REDIS_URL=" {3}" is empty /],
       ["garbage", /^REDIS_URL="garbage" is not a URL /],
       ["127.0.0.1:6379", /^REDIS_URL="127\.0\.0\.1:6379" is not a URL /],
     ];
