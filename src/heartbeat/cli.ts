@@ -4,7 +4,6 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
-import { resolveBusOptions } from "../config/bus-options.js";
 import { parseSetting } from "../config/resolve.js";
 import { action, busOverrides, globalOptions, print, printJson, usage, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
@@ -81,7 +80,7 @@ function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
   const intervalMs = resolveInterval(flags);
   const intervalMinutes = intervalMs === undefined ? undefined : intervalMs / 60_000;
   // The URL goes into the line: cron does not see the REDIS_URL of the shell that ran this.
-  const redisUrl = busOverrides(options).redisUrl ?? (process.env.REDIS_URL ? resolveBusOptions().redisUrl : undefined);
+  const redisUrl = busOverrides(options).redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL);
   const line = usage(() =>
     crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: busOverrides(options).prefix ?? parseSetting("GATEWAY_PREFIX", process.env.GATEWAY_PREFIX) }),
   );
