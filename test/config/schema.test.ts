@@ -168,6 +168,12 @@ describe("port", () => {
     }
   });
 
+  test("GATEWAY_HOST: a host, not a URL or a line with blanks", () => {
+    assert.equal(parseSetting("GATEWAY_HOST", " :: "), "::");
+    assert.equal(parseSetting("GATEWAY_HOST", "   "), "127.0.0.1", "blank is the default, loopback");
+    for (const raw of ["0.0.0.0 # all", "http://0.0.0.0", "a\nb"]) refused("GATEWAY_HOST", raw, /is not valid \(expected a host name or IP address\)$/);
+  });
+
   test("the flag that mirrors it names the flag", () => {
     assert.throws(() => parseSetting("GATEWAY_PORT", "x", "--port"), /^ConfigError: --port="x" is not a port/);
   });
