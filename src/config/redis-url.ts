@@ -10,12 +10,12 @@ export const REDIS_URL_FORM = "redis://[user:password@]host:port[/db] or rediss:
 /** What is wrong with `value` as a Redis URL (a phrase following the value), or undefined. */
 export function redisUrlProblem(value: string): string | undefined {
   if (!value.trim()) return "is empty";
-  // URL() drops tabs and newlines silently; ioredis would get the raw text.
-  // eslint-disable-next-line no-control-regex
-  if (/[\s\u0000-\u001f\u007f]/.test(value.trim())) return "has blanks or control characters";
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
   if (!scheme) return "is not a URL";
   if (!/^rediss?$/i.test(scheme)) return `has the scheme ${scheme}://, not redis:// or rediss://`;
+  // URL() drops tabs and newlines silently; ioredis would get the raw text.
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f]/.test(value.trim())) return "has blanks or control characters";
   let url: URL;
   try {
     url = new URL(value);
