@@ -7,7 +7,7 @@ import { z } from "zod";
 import { DURATION_FORM, durationMs, formatDuration } from "./duration.js";
 import { redisUrlProblem, REDIS_URL_FORM } from "./redis-url.js";
 
-export type SettingClass = "duration" | "url" | "json" | "list" | "port" | "count" | "number" | "enum" | "string" | "path" | "boolean";
+export type SettingClass = "duration" | "size" | "url" | "json" | "list" | "port" | "count" | "number" | "enum" | "string" | "path" | "boolean";
 
 export type SettingGroup = "bus" | "session" | "daemon" | "context" | "telegram" | "other";
 
@@ -92,6 +92,20 @@ export function count<D extends string | undefined = undefined>(spec: Spec<D> & 
     .refine((n) => n <= max, `is more than ${max}`);
   const expected = max === Number.MAX_SAFE_INTEGER ? `a whole number, at least ${min}` : `a whole number from ${min} to ${max}`;
   return define("count", schema, expected, spec);
+}
+
+const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** A number of bytes: digits with an optional binary unit (8MiB, 512KiB, 1048576), at least `min`. */
+export function size<D extends string | undefined = undefined>(spec: Spec<D> & { min: number; minText: string }) {
+  const bytes = (text: string) => {
+    const match = /^\s*(\d{1,16})\s*([a-z]*)\s*$/i.exec(text);
+    const factor = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+    const value = factor === undefined ? undefined : Number(match![1]) * factor;
+    return value !== undefined && Number.isSafeInteger(value) ? value : undefined;
+  };
+  const schema = parsed(bytes, "is not a size").refine((n) => n >= spec.min, `is less than ${spec.minText}`);
+  return define("size", schema, "a size such as 8MiB, 512KiB or 1048576", spec);
 }
 
 /** A decimal number from `min` to `max`. */
