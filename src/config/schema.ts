@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { DEFAULT_PREFIX } from "../protocol/keys.js";
 import { EVENT_TYPE_PATTERN } from "../protocol/event.js";
-import { count, decimal, duration, flag, httpUrl, json, list, oneOf, path, port, redisUrl, text } from "./kinds.js";
+import { count, decimal, duration, size, flag, httpUrl, json, list, oneOf, path, port, redisUrl, text } from "./kinds.js";
 import { redactUrl } from "./redis-url.js";
 
 const HookSchema = z.strictObject({
@@ -96,6 +96,9 @@ export const MIN_CONTEXT_WINDOW = 4_096;
 const CONTEXT = {
   GATEWAY_CONTEXT_WINDOW: count({ group: "context", min: MIN_CONTEXT_WINDOW, docDefault: "the model's contextWindow (128000 when its metadata has none)", help: "the window in tokens to plan for" }),
   GATEWAY_COMPACT_AT: decimal({ group: "context", default: "0.7", min: 0.3, max: 0.95, example: "0.7", help: "the fraction of the window at which the conversation is compacted" }),
+  // Read by main's session rotation (daemon/session-rotation.ts); 8 MiB is hours of a busy session
+  // and a moment to load; below 64 KiB a file would be continued after nearly every compaction.
+  GATEWAY_SESSION_FILE_MAX: size({ group: "context", default: "8MiB", min: 64 * 1024, minText: "64KiB", help: "after a compaction, a larger session file is continued in a new one" }),
 };
 
 const TELEGRAM = {

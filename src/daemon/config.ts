@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { gatewayConfigDir } from "../config/env-file.js";
 import { parseSetting, resolveConfig, type Env } from "../config/resolve.js";
 import { SETTINGS, settingNames, type HookSettings } from "../config/schema.js";
-import type { ContextSettings } from "./context-budget.js";
+import { resolveContextSettings, type ContextSettings } from "./context-budget.js";
 import type { ReplyAddress } from "./types.js";
 
 export interface TelegramSettings {
@@ -109,7 +109,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     collectWindowMs: config.GATEWAY_COLLECT_WINDOW,
     turnMaxEvents: config.GATEWAY_TURN_MAX_EVENTS,
     turnMaxBytes: config.GATEWAY_TURN_MAX_BYTES,
-    context: { contextWindow: config.GATEWAY_CONTEXT_WINDOW, compactAt: config.GATEWAY_COMPACT_AT },
+    context: resolveContextSettings(env),
   };
 }
 

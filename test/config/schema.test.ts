@@ -188,6 +188,14 @@ describe("count, number, enum, boolean, text", () => {
     for (const raw of HOSTILE) refused("GATEWAY_BATCH_SIZE", raw, /is not a whole number/);
   });
 
+  test("GATEWAY_SESSION_FILE_MAX: a size with a binary unit, at least 64KiB", () => {
+    assert.equal(parseSetting("GATEWAY_SESSION_FILE_MAX", undefined), 8 * 1024 * 1024);
+    assert.equal(parseSetting("GATEWAY_SESSION_FILE_MAX", "512KiB"), 512 * 1024);
+    assert.equal(parseSetting("GATEWAY_SESSION_FILE_MAX", "1048576"), 1_048_576);
+    refused("GATEWAY_SESSION_FILE_MAX", "63KiB", /is less than 64KiB \(expected a size such as 8MiB, 512KiB or 1048576\)$/);
+    for (const raw of ["8 MB!", "8TiB", "-1M", "1e9", `${"9".repeat(16)}GiB`]) refused("GATEWAY_SESSION_FILE_MAX", raw, /is not a size/);
+  });
+
   test("GATEWAY_COMPACT_AT: a number in range", () => {
     assert.equal(parseSetting("GATEWAY_COMPACT_AT", ".5"), 0.5);
     for (const raw of ["70%", "1e-1", "NaN", "0.5.5"]) refused("GATEWAY_COMPACT_AT", raw, /is not a number/);
