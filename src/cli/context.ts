@@ -6,8 +6,9 @@ import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
 import { GatewayError, RedisUnreachableError } from "../bus/errors.js";
 import { parseRedisUrl, type BusOptions } from "../config/bus-options.js";
-import { formatDuration, parseDuration } from "../config/duration.js";
+import { formatDuration } from "../config/duration.js";
 import { ConfigError } from "../config/errors.js";
+import { parseSetting } from "../config/resolve.js";
 
 export interface GlobalOptions {
   redisUrl?: string;
@@ -26,9 +27,9 @@ export function globalOptions(command: Command): GlobalOptions {
  */
 export function busOverrides(options: GlobalOptions): Partial<BusOptions> {
   return {
-    redisUrl: options.redisUrl === undefined ? undefined : usage(() => parseRedisUrl(options.redisUrl!, "--redis-url")),
-    prefix: options.prefix,
-    connectTimeoutMs: options.timeout === undefined ? undefined : usage(() => parseDuration(options.timeout!), "--timeout"),
+    redisUrl: options.redisUrl === undefined ? undefined : parseRedisUrl(options.redisUrl, "--redis-url"),
+    prefix: options.prefix === undefined ? undefined : parseSetting("GATEWAY_PREFIX", options.prefix, "--prefix"),
+    connectTimeoutMs: options.timeout === undefined ? undefined : parseSetting("GATEWAY_CONNECT_TIMEOUT", options.timeout, "--timeout"),
   };
 }
 

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { BUS_ENV_VARS } from "../config/bus-options.js";
 import { registerChat } from "./commands/chat.js";
+import { registerConfig } from "./commands/config.js";
 import { registerDeadLetters } from "./commands/dead-letters.js";
 import { registerPush } from "./commands/push.js";
 import { registerSessions } from "./commands/sessions.js";
@@ -16,6 +17,7 @@ import { registerSecurity } from "../security/cli.js";
 import { EXIT, EXIT_CODES_HELP, reportError, UsageError } from "./context.js";
 import { packageVersion } from "../util/version.js";
 import { loadGatewayEnvFile } from "../config/env-file.js";
+import { DURATION_HELP } from "../config/duration.js";
 
 // Settings written by `pi-gateway setup` (the environment wins over the file).
 loadGatewayEnvFile();
@@ -31,7 +33,7 @@ const program = new Command("pi-gateway")
   // below as one line with exit status 2; commander would print two lines and exit 1.
   .exitOverride()
   .configureOutput({ outputError: () => undefined })
-  .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")}\n${EXIT_CODES_HELP}`);
+  .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")} (every setting: pi-gateway config)\n${DURATION_HELP}\n${EXIT_CODES_HELP}`);
 
 registerPush(program);
 registerTail(program);
@@ -44,6 +46,7 @@ registerDaemon(program);
 registerHeartbeat(program);
 registerChat(program);
 registerSecurity(program);
+registerConfig(program);
 
 try {
   await program.parseAsync(process.argv);

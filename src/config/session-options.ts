@@ -7,9 +7,9 @@ import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { SessionIdSchema } from "../protocol/event.js";
 import type { SessionRole } from "../bus/bus.js";
 import { defaultHeartbeatFile } from "../host/heartbeat.js";
-import { parseDuration } from "./duration.js";
-
-type Env = Record<string, string | undefined>;
+import { durationMs } from "./duration.js";
+import { resolveSettings, type Env } from "./resolve.js";
+import { SETTINGS, settingNames } from "./schema.js";
 
 export type DeliverAs = "followUp" | "steer";
 
@@ -38,66 +38,41 @@ export interface SessionOptions {
   warnings: string[];
 }
 
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 15 * 60_000;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = SETTINGS.GATEWAY_HEARTBEAT_INTERVAL.defaultValue;
 
 /** Environment variables read here, for help texts and docs. */
-export const SESSION_ENV_VARS = [
-  "GATEWAY_ROLE",
-  "GATEWAY_ID",
-  "GATEWAY_DELIVER_AS",
-  "GATEWAY_ACCEPT_TIMEOUT",
-  "GATEWAY_HEARTBEAT_INTERVAL",
-  "GATEWAY_HEARTBEAT_FILE",
-  "GATEWAY_WATCHDOG_THRESHOLD",
-  "GATEWAY_WATCHDOG_CHECK",
-];
+export const SESSION_ENV_VARS = settingNames("session");
 
+/**
+ * The session's options from the environment. A bad duration or GATEWAY_DELIVER_AS throws a
+ * ConfigError (the extension shows it and stays off); GATEWAY_ROLE and GATEWAY_ID stay lenient, as
+ * documented: a warning, and the role is decided at start.
+ */
 export function resolveSessionOptions(env: Env = process.env, pid = process.pid): SessionOptions {
   const warnings: string[] = [];
+  const config = resolveSettings(env, ["GATEWAY_ROLE", "GATEWAY_ID", "GATEWAY_DELIVER_AS", "GATEWAY_ACCEPT_TIMEOUT", "GATEWAY_HEARTBEAT_INTERVAL", "GATEWAY_HEARTBEAT_FILE", "GATEWAY_WATCHDOG_THRESHOLD", "GATEWAY_WATCHDOG_CHECK"]);
   let explicitId: string | undefined;
-  if (env.GATEWAY_ID) {
-    const parsed = SessionIdSchema.safeParse(env.GATEWAY_ID);
+  if (config.GATEWAY_ID) {
+    const parsed = SessionIdSchema.safeParse(config.GATEWAY_ID);
     if (parsed.success) explicitId = parsed.data;
-    else warnings.push(`GATEWAY_ID="${env.GATEWAY_ID}" is not a valid session id (letters, digits, _ . : -); ignored`);
+    else warnings.push(`GATEWAY_ID="${config.GATEWAY_ID}" is not a valid session id (letters, digits, _ . : -); ignored`);
   }
   const { role, autoRole } = resolveRole(env.GATEWAY_ROLE, explicitId, warnings);
   const sessionId = explicitId ?? (role === "central" ? DEFAULT_CENTRAL_SESSION : `pid-${pid}`);
-
-  const deliverAs: DeliverAs = (() => {
-    const value = (env.GATEWAY_DELIVER_AS ?? "followUp").trim();
-    if (value === "followUp" || value === "steer") return value;
-    warnings.push(`GATEWAY_DELIVER_AS="${value}" is not followUp or steer; using followUp`);
-    return "followUp";
-  })();
-
-  const duration = (name: string, fallback: number): number => {
-    const value = env[name];
-    if (!value) return fallback;
-    try {
-      const ms = parseDuration(value);
-      if (ms > 0) return ms;
-      warnings.push(`${name} must be more than 0; using the default`);
-    } catch (error) {
-      warnings.push(`${name}: ${(error as Error).message}; using the default`);
-    }
-    return fallback;
-  };
-
-  const heartbeatIntervalMs = duration("GATEWAY_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL_MS);
-  const watchdogThresholdMs = duration("GATEWAY_WATCHDOG_THRESHOLD", 2 * heartbeatIntervalMs);
-  const watchdogCheckMs = duration("GATEWAY_WATCHDOG_CHECK", defaultWatchdogCheck(watchdogThresholdMs));
+  const heartbeatIntervalMs = config.GATEWAY_HEARTBEAT_INTERVAL;
+  const watchdogThresholdMs = config.GATEWAY_WATCHDOG_THRESHOLD ?? 2 * heartbeatIntervalMs;
   return {
     role,
     autoRole,
     sessionId,
     explicitId,
     durable: role === "central" || explicitId !== undefined,
-    deliverAs,
-    acceptTimeoutMs: duration("GATEWAY_ACCEPT_TIMEOUT", 2_000),
+    deliverAs: config.GATEWAY_DELIVER_AS,
+    acceptTimeoutMs: config.GATEWAY_ACCEPT_TIMEOUT,
     heartbeatIntervalMs,
-    heartbeatFile: env.GATEWAY_HEARTBEAT_FILE || defaultHeartbeatFile(env.HOME || undefined),
+    heartbeatFile: config.GATEWAY_HEARTBEAT_FILE ?? defaultHeartbeatFile(env.HOME || undefined),
     watchdogThresholdMs,
-    watchdogCheckMs,
+    watchdogCheckMs: config.GATEWAY_WATCHDOG_CHECK ?? defaultWatchdogCheck(watchdogThresholdMs),
     warnings,
   };
 }
@@ -133,12 +108,13 @@ export function defaultWatchdogCheck(thresholdMs: number): number {
  * `heartbeatInterval`, as durations) apply to every session unless its environment sets them.
  */
 export function watchdogThresholdFromConfig(config: Record<string, string>, env: Env = process.env): number | undefined {
-  if (env.GATEWAY_WATCHDOG_THRESHOLD) return undefined;
-  try {
-    if (config.watchdogThreshold) return parseDuration(config.watchdogThreshold);
-    if (config.heartbeatInterval && !env.GATEWAY_HEARTBEAT_INTERVAL) return 2 * parseDuration(config.heartbeatInterval);
-  } catch {
-    return undefined;
+  if (env.GATEWAY_WATCHDOG_THRESHOLD?.trim()) return undefined;
+  // A bad field in Redis is ignored (the environment's or default threshold stays): it is shared by
+  // every session, and one typo there must not stop them all.
+  if (config.watchdogThreshold) return durationMs(config.watchdogThreshold) || undefined;
+  if (config.heartbeatInterval && !env.GATEWAY_HEARTBEAT_INTERVAL?.trim()) {
+    const interval = durationMs(config.heartbeatInterval);
+    return interval ? 2 * interval : undefined;
   }
   return undefined;
 }

@@ -7,9 +7,11 @@ import { createWebSocketChannel } from "../channels/websocket/server.js";
 import { RedisUnreachableError } from "../bus/errors.js";
 import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
+import { parseSetting } from "../config/resolve.js";
 import { resolveSessionOptions } from "../config/session-options.js";
 import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
-import { chooseLogFormat, createLogger, type Logger } from "../util/logger.js";
+import { chooseLogFormat, createLogger } from "../config/logging.js";
+import type { Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
 import { DaemonMetrics } from "./metrics.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
@@ -46,7 +48,7 @@ export function registerDaemon(program: Command): void {
         const overrides = busOverrides(options);
         resolveBusOptions(overrides); // REDIS_URL and the other bus settings are checked here, before any connection
         // First lines on the terminal: which Redis, and whether the daemon started its own.
-        const explicitUrl = overrides.redisUrl || process.env.REDIS_URL;
+        const explicitUrl = overrides.redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL);
         const redis = await daemonRedis(explicitUrl, (line) => process.stdout.write(`${line}\n`));
         try {
           await serve(flags, settings, resolveBusOptions({ ...overrides, redisUrl: redis.url }), redis, logger);

@@ -6,13 +6,11 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { parseCount } from "../config/bus-options.js";
-import { parseDuration } from "../config/duration.js";
-import { DEFAULT_TURN_MAX_BYTES, DEFAULT_TURN_MAX_EVENTS } from "./command-queue.js";
-import { CONTEXT_ENV_VARS, resolveContextSettings, type ContextSettings } from "./context-budget.js";
+import { gatewayConfigDir } from "../config/env-file.js";
+import { parseSetting, resolveConfig, type Env } from "../config/resolve.js";
+import { SETTINGS, settingNames, type HookSettings } from "../config/schema.js";
+import { resolveContextSettings, type ContextSettings } from "./context-budget.js";
 import type { ReplyAddress } from "./types.js";
-
-type Env = Record<string, string | undefined>;
 
 export interface TelegramSettings {
   token: string;
@@ -28,7 +26,7 @@ export interface DaemonSettings {
   tokenSource: string;
   telegram?: TelegramSettings;
   owner?: ReplyAddress;
-  hooks: Record<string, { secret?: string; token?: string; eventType?: string }>;
+  hooks: Record<string, HookSettings>;
   queueModes: Record<string, "followUp" | "steer" | "collect">;
   turnTimeoutMs: number;
   turnRetries: number;
@@ -42,36 +40,15 @@ export interface DaemonSettings {
   context: ContextSettings;
 }
 
-export const DAEMON_ENV_VARS = [
-  "GATEWAY_HOST",
-  "GATEWAY_PORT",
-  "GATEWAY_TOKEN",
-  "GATEWAY_TOKEN_FILE",
-  "GATEWAY_OWNER",
-  "GATEWAY_HOOKS",
-  "GATEWAY_QUEUE_MODES",
-  "GATEWAY_TURN_TIMEOUT",
-  "GATEWAY_TURN_RETRIES",
-  "GATEWAY_TURN_RETRY_BACKOFF",
-  "GATEWAY_SHUTDOWN_GRACE",
-  "GATEWAY_AGING",
-  "GATEWAY_TURN_MAX_EVENTS",
-  "GATEWAY_TURN_MAX_BYTES",
-  "GATEWAY_COLLECT_WINDOW",
-  ...CONTEXT_ENV_VARS,
-  "TELEGRAM_BOT_TOKEN",
-  "TELEGRAM_ALLOWED_USERS",
-  "TELEGRAM_ALLOWED_CHATS",
-  "TELEGRAM_API_ROOT",
-];
+export const DAEMON_ENV_VARS = settingNames("daemon", "context", "telegram");
 
 export function defaultTokenFile(home = homedir()): string {
-  return join(home, ".config", "pi-gateway", "token");
+  return join(gatewayConfigDir(home), "token");
 }
 
 /** Where the daemon keeps its token: $GATEWAY_TOKEN_FILE, else ~/.config/pi-gateway/token. */
 export function tokenFile(env: Env, home = homedir()): string {
-  return env.GATEWAY_TOKEN_FILE || defaultTokenFile(home);
+  return parseSetting("GATEWAY_TOKEN_FILE", env.GATEWAY_TOKEN_FILE) ?? defaultTokenFile(home);
 }
 
 /** The token in a token file; throws when the file is empty. */
@@ -83,7 +60,8 @@ export function readTokenFile(file: string): string {
 
 /** The gateway token: $GATEWAY_TOKEN, else the token file (created with a strong random token, mode 600). */
 export function resolveToken(env: Env, home = homedir()): { token: string; source: string } {
-  if (env.GATEWAY_TOKEN) return { token: env.GATEWAY_TOKEN, source: "GATEWAY_TOKEN" };
+  const fromEnv = parseSetting("GATEWAY_TOKEN", env.GATEWAY_TOKEN);
+  if (fromEnv) return { token: fromEnv, source: "GATEWAY_TOKEN" };
   const file = tokenFile(env, home);
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -93,8 +71,8 @@ export function resolveToken(env: Env, home = homedir()): { token: string; sourc
   return { token: readTokenFile(file), source: file };
 }
 
-export const DEFAULT_LISTEN_HOST = "127.0.0.1";
-export const DEFAULT_LISTEN_PORT = 8787;
+export const DEFAULT_LISTEN_HOST = SETTINGS.GATEWAY_HOST.defaultValue;
+export const DEFAULT_LISTEN_PORT = SETTINGS.GATEWAY_PORT.defaultValue;
 
 /**
  * Where the daemon listens: the flag, else the environment, else loopback:8787. Empty means unset,
@@ -102,68 +80,17 @@ export const DEFAULT_LISTEN_PORT = 8787;
  * read it as loopback): the daemon and `security audit` both ask this function.
  */
 export function listenAddress(env: Env, flags: { host?: string; port?: string } = {}): { host: string; port: number } {
-  const host = (flags.host || env.GATEWAY_HOST || "").trim() || DEFAULT_LISTEN_HOST;
-  const portText = (flags.port || env.GATEWAY_PORT || "").trim() || String(DEFAULT_LISTEN_PORT);
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    throw new Error(`${flags.port ? "--port" : "GATEWAY_PORT"}: "${portText}" is not a port (a number from 1 to 65535, or 0 for any free one)`);
-  }
+  const host = flags.host?.trim() ? parseSetting("GATEWAY_HOST", flags.host, "--host") : parseSetting("GATEWAY_HOST", env.GATEWAY_HOST);
+  const port = flags.port?.trim() ? parseSetting("GATEWAY_PORT", flags.port, "--port") : parseSetting("GATEWAY_PORT", env.GATEWAY_PORT);
   return { host, port };
 }
 
 export function resolveDaemonSettings(env: Env = process.env, flags: { host?: string; port?: string } = {}): DaemonSettings {
+  const config = resolveConfig(env);
   const { token, source } = resolveToken(env);
-  const ids = (name: string): number[] =>
-    (env[name] ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .map((s) => {
-        const n = Number(s);
-        if (!Number.isInteger(n)) throw new Error(`${name}: "${s}" is not a numeric Telegram id`);
-        return n;
-      });
-  const telegram = env.TELEGRAM_BOT_TOKEN
-    ? { token: env.TELEGRAM_BOT_TOKEN, apiRoot: env.TELEGRAM_API_ROOT || undefined, allowedUserIds: ids("TELEGRAM_ALLOWED_USERS"), allowedChatIds: ids("TELEGRAM_ALLOWED_CHATS") }
+  const telegram = config.TELEGRAM_BOT_TOKEN
+    ? { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, allowedUserIds: config.TELEGRAM_ALLOWED_USERS ?? [], allowedChatIds: config.TELEGRAM_ALLOWED_CHATS ?? [] }
     : undefined;
-  let owner: ReplyAddress | undefined;
-  if (env.GATEWAY_OWNER) {
-    const match = /^([a-z]+):(.+)$/.exec(env.GATEWAY_OWNER);
-    if (!match) throw new Error(`GATEWAY_OWNER must look like telegram:<chat id> (got "${env.GATEWAY_OWNER}")`);
-    owner = { channel: match[1]!, to: match[2]! };
-  } else if (telegram && telegram.allowedChatIds.length + telegram.allowedUserIds.length > 0) {
-    // A private chat's id is the user's id: the first allowed id is the natural owner.
-    owner = { channel: "telegram", to: String(telegram.allowedChatIds[0] ?? telegram.allowedUserIds[0]) };
-  }
-  let hooks: DaemonSettings["hooks"] = {};
-  if (env.GATEWAY_HOOKS) {
-    try {
-      hooks = JSON.parse(env.GATEWAY_HOOKS) as DaemonSettings["hooks"];
-    } catch (error) {
-      throw new Error(`GATEWAY_HOOKS is not valid JSON: ${(error as Error).message}`);
-    }
-  }
-  const queueModes: DaemonSettings["queueModes"] = {};
-  for (const pair of (env.GATEWAY_QUEUE_MODES ?? "").split(",").map((p) => p.trim()).filter(Boolean)) {
-    const [channel, mode] = pair.split("=").map((p) => p.trim());
-    if (!channel || (mode !== "followUp" && mode !== "steer" && mode !== "collect")) {
-      throw new Error(`GATEWAY_QUEUE_MODES: "${pair}" must look like telegram=collect (modes: followUp, steer, collect)`);
-    }
-    queueModes[channel] = mode;
-  }
-  const duration = (name: string, fallback: string) => parseDuration(env[name] || fallback);
-  const turnRetries = Number(env.GATEWAY_TURN_RETRIES || "5");
-  if (!Number.isInteger(turnRetries) || turnRetries < 0) throw new Error(`GATEWAY_TURN_RETRIES: "${env.GATEWAY_TURN_RETRIES}" is not a whole number (0 = never retry)`);
-  // Empty means unset, as everywhere: the default.
-  const count = (name: string, fallback: number) => {
-    const value = env[name];
-    if (!value) return fallback;
-    try {
-      return parseCount(value);
-    } catch (error) {
-      throw new Error(`${name}: ${(error as Error).message}`);
-    }
-  };
   const { host, port } = listenAddress(env, flags);
   return {
     host,
@@ -171,17 +98,29 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     token,
     tokenSource: source,
     telegram,
-    owner,
-    hooks,
-    queueModes,
-    turnTimeoutMs: duration("GATEWAY_TURN_TIMEOUT", "10m"),
-    turnRetries,
-    turnRetryBackoffMs: duration("GATEWAY_TURN_RETRY_BACKOFF", "2s"),
-    shutdownGraceMs: duration("GATEWAY_SHUTDOWN_GRACE", "30s"),
-    agingMs: duration("GATEWAY_AGING", "60s"),
-    collectWindowMs: duration("GATEWAY_COLLECT_WINDOW", "2s"),
-    turnMaxEvents: count("GATEWAY_TURN_MAX_EVENTS", DEFAULT_TURN_MAX_EVENTS),
-    turnMaxBytes: count("GATEWAY_TURN_MAX_BYTES", DEFAULT_TURN_MAX_BYTES),
+    owner: ownerOf(config.GATEWAY_OWNER, telegram),
+    hooks: config.GATEWAY_HOOKS ?? {},
+    queueModes: Object.fromEntries(config.GATEWAY_QUEUE_MODES ?? []),
+    turnTimeoutMs: config.GATEWAY_TURN_TIMEOUT,
+    turnRetries: config.GATEWAY_TURN_RETRIES,
+    turnRetryBackoffMs: config.GATEWAY_TURN_RETRY_BACKOFF,
+    shutdownGraceMs: config.GATEWAY_SHUTDOWN_GRACE,
+    agingMs: config.GATEWAY_AGING,
+    collectWindowMs: config.GATEWAY_COLLECT_WINDOW,
+    turnMaxEvents: config.GATEWAY_TURN_MAX_EVENTS,
+    turnMaxBytes: config.GATEWAY_TURN_MAX_BYTES,
     context: resolveContextSettings(env),
   };
+}
+
+/** GATEWAY_OWNER, else the first allowed Telegram id (a private chat's id is the user's id). */
+function ownerOf(owner: string | undefined, telegram: TelegramSettings | undefined): ReplyAddress | undefined {
+  if (owner) {
+    const at = owner.indexOf(":");
+    return { channel: owner.slice(0, at), to: owner.slice(at + 1) };
+  }
+  if (telegram && telegram.allowedChatIds.length + telegram.allowedUserIds.length > 0) {
+    return { channel: "telegram", to: String(telegram.allowedChatIds[0] ?? telegram.allowedUserIds[0]) };
+  }
+  return undefined;
 }

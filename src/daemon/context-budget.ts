@@ -16,8 +16,8 @@
  * - never twice without the context growing by minGrowthTokens = 0.2 T in between, and never when
  *   less than that would be summarised (a tiny or empty conversation): no compaction loop.
  */
-import { z } from "zod";
-import { ConfigError } from "../config/errors.js";
+import { resolveSettings } from "../config/resolve.js";
+import { MIN_CONTEXT_WINDOW, SETTINGS, settingNames } from "../config/schema.js";
 
 export interface ContextSettings {
   /** Overrides the model's context window (its metadata may be wrong or missing). */
@@ -45,57 +45,19 @@ export interface ContextBudget {
   minGrowthTokens: number;
 }
 
-export const DEFAULT_COMPACT_AT = 0.7;
+export const DEFAULT_COMPACT_AT = SETTINGS.GATEWAY_COMPACT_AT.defaultValue;
 /** Default GATEWAY_SESSION_FILE_MAX: 8 MiB, hours of a busy session and a moment to load. */
-export const DEFAULT_SESSION_FILE_MAX = 8 * 1024 * 1024;
+export const DEFAULT_SESSION_FILE_MAX = SETTINGS.GATEWAY_SESSION_FILE_MAX.defaultValue;
 /** pi's default for a custom model without a contextWindow in models.json. */
 export const FALLBACK_CONTEXT_WINDOW = 128_000;
-/** Below this a coding agent's system prompt and tools alone nearly fill the window. */
-export const MIN_CONTEXT_WINDOW = 4_096;
+export { MIN_CONTEXT_WINDOW };
 
-export const CONTEXT_ENV_VARS = ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT", "GATEWAY_SESSION_FILE_MAX"];
-/** Smallest GATEWAY_SESSION_FILE_MAX: below this a file would be continued after nearly every compaction. */
-export const MIN_SESSION_FILE_MAX = 64 * 1024;
-const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+export const CONTEXT_ENV_VARS = settingNames("context");
 
-const ContextEnv = z.object({
-  GATEWAY_CONTEXT_WINDOW: z
-    .string()
-    .regex(/^\s*\d+\s*$/, "is not a whole number of tokens")
-    .transform(Number)
-    .pipe(z.number().min(MIN_CONTEXT_WINDOW, `must be at least ${MIN_CONTEXT_WINDOW} tokens`))
-    .optional(),
-  GATEWAY_COMPACT_AT: z
-    .string()
-    .regex(/^\s*\d*\.?\d+\s*$/, "is not a fraction such as 0.7")
-    .transform(Number)
-    .pipe(z.number().min(0.3, "must be at least 0.3 (below, a compacted conversation would not fit under it)").max(0.95, "must be at most 0.95 (the reply needs room)"))
-    .optional(),
-  GATEWAY_SESSION_FILE_MAX: z
-    .string()
-    .regex(/^\s*\d+\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i, "is not a size such as 8MiB, 512KiB or 1048576")
-    .transform((text) => {
-      const [, digits = "0", unit = ""] = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text) ?? [];
-      return Number(digits) * BYTE_UNITS[unit.toLowerCase()]!;
-    })
-    .pipe(z.number().min(MIN_SESSION_FILE_MAX, "must be at least 64KiB").max(Number.MAX_SAFE_INTEGER, "is too large"))
-    .optional(),
-});
-
-/** The two settings from the environment; empty means unset. Throws ConfigError naming the variable. */
+/** The context settings from the environment; empty means unset. Throws ConfigError naming the variable. */
 export function resolveContextSettings(env: Record<string, string | undefined>): ContextSettings {
-  const given = Object.fromEntries(CONTEXT_ENV_VARS.filter((name) => env[name]?.trim()).map((name) => [name, env[name]]));
-  const parsed = ContextEnv.safeParse(given);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new ConfigError(`${name}: "${env[name]}" ${issue.message}`);
-  }
-  return {
-    contextWindow: parsed.data.GATEWAY_CONTEXT_WINDOW,
-    compactAt: parsed.data.GATEWAY_COMPACT_AT ?? DEFAULT_COMPACT_AT,
-    sessionFileMax: parsed.data.GATEWAY_SESSION_FILE_MAX ?? DEFAULT_SESSION_FILE_MAX,
-  };
+  const config = resolveSettings(env, ["GATEWAY_CONTEXT_WINDOW", "GATEWAY_COMPACT_AT", "GATEWAY_SESSION_FILE_MAX"]);
+  return { contextWindow: config.GATEWAY_CONTEXT_WINDOW, compactAt: config.GATEWAY_COMPACT_AT, sessionFileMax: config.GATEWAY_SESSION_FILE_MAX };
 }
 
 /** The window to plan for: the override, else the model's, else pi's fallback for unknown models. */

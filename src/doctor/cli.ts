@@ -1,9 +1,9 @@
 /** `pi-gateway doctor`: the verification checklist, automated. */
 import { homedir } from "node:os";
 import { Option, type Command } from "commander";
-import { action, busOverrides, EXIT, globalOptions, print, printJson, usage } from "../cli/context.js";
+import { action, busOverrides, EXIT, globalOptions, print, printJson } from "../cli/context.js";
 import { resolveBusOptions } from "../config/bus-options.js";
-import { parseDuration } from "../config/duration.js";
+import { parseDurationFlag } from "../config/duration.js";
 import { resolveSessionOptions } from "../config/session-options.js";
 import { setupPaths } from "../setup/paths.js";
 import { runChecks, type CheckStatus } from "./checks.js";
@@ -27,7 +27,7 @@ export function registerDoctor(program: Command): void {
           paths: setupPaths(flags.home ?? homedir()),
           platform: process.platform === "darwin" ? "darwin" : "linux",
           deep: Boolean(flags.deep),
-          waitMs: usage(() => parseDuration(flags.wait), "--wait"),
+          waitMs: parseDurationFlag("--wait", flags.wait),
           thresholdMs: resolveSessionOptions().watchdogThresholdMs,
         });
         const ok = results.every((r) => r.status !== "fail");

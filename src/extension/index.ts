@@ -8,26 +8,30 @@
 import type { ExtensionAPI } from "@mariozechner/pi-coding-agent";
 import { resolveBusOptions } from "../config/bus-options.js";
 import { resolveSessionOptions } from "../config/session-options.js";
-import { createLogger, silentLogger } from "../util/logger.js";
+import { checkSetting, parseSetting } from "../config/resolve.js";
+import { createLogger } from "../config/logging.js";
+import { silentLogger } from "../util/logger.js";
 import { GatewayRuntime } from "./runtime.js";
 
 export default function gatewayExtension(pi: ExtensionAPI): void {
-  if (process.env.GATEWAY_DISABLED === "1") return;
+  // The daemon's embedded pi sets it to "1"; a malformed value is reported at session start.
+  if (checkSetting("GATEWAY_DISABLED", process.env.GATEWAY_DISABLED).value === true) return;
   let runtime: GatewayRuntime | undefined;
 
   pi.on("session_start", async (_event, ctx) => {
     await runtime?.stop();
-    let busOptions;
+    let settings;
     try {
-      busOptions = resolveBusOptions();
+      settings = resolveExtensionSettings();
     } catch (error) {
+      // One line naming the variable; pi runs on without the gateway.
       ctx.ui.notify(`gateway disabled: ${(error as Error).message}`, "error");
       return;
     }
-    const session = resolveSessionOptions();
+    const { busOptions, session, logFile } = settings;
     for (const warning of session.warnings) ctx.ui.notify(`gateway: ${warning}`, "warning");
     // Inside pi's TUI nothing may write to the terminal: logs go to a file, if asked for.
-    const logger = process.env.GATEWAY_LOG_FILE ? createLogger("pi-gateway-extension", { destination: process.env.GATEWAY_LOG_FILE }) : silentLogger;
+    const logger = logFile ? createLogger("pi-gateway-extension", { destination: logFile }) : silentLogger;
     runtime = new GatewayRuntime(pi, ctx, session, busOptions, logger);
     runtime.start();
   });
@@ -52,4 +56,10 @@ export default function gatewayExtension(pi: ExtensionAPI): void {
       ctx.ui.notify(runtime ? await runtime.describe() : "gateway: not running (GATEWAY_DISABLED=1 or no session)", "info");
     },
   });
+}
+
+/** Everything the extension reads from the environment; throws a ConfigError for a bad value. */
+function resolveExtensionSettings() {
+  parseSetting("GATEWAY_DISABLED", process.env.GATEWAY_DISABLED);
+  return { busOptions: resolveBusOptions(), session: resolveSessionOptions(), logFile: parseSetting("GATEWAY_LOG_FILE", process.env.GATEWAY_LOG_FILE) };
 }

@@ -4,8 +4,7 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
-import { resolveBusOptions } from "../config/bus-options.js";
-import { parseDuration } from "../config/duration.js";
+import { parseSetting } from "../config/resolve.js";
 import { action, busOverrides, globalOptions, print, printJson, usage, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import { crontabLine } from "./crontab.js";
@@ -71,9 +70,9 @@ function resolveInterval(flags: HeartbeatFlags): number | undefined {
     if (flags.interval !== undefined) throw new UsageError("give either --interval or --cron, not both");
     return undefined;
   }
-  if (flags.interval !== undefined) return usage(() => parseDuration(flags.interval!), "--interval");
-  const env = process.env.GATEWAY_HEARTBEAT_INTERVAL;
-  return env ? usage(() => parseDuration(env), "GATEWAY_HEARTBEAT_INTERVAL") : undefined;
+  if (flags.interval !== undefined) return parseSetting("GATEWAY_HEARTBEAT_INTERVAL", flags.interval, "--interval");
+  // Unset: undefined, so the scheduler keeps its default and aligned slots.
+  return process.env.GATEWAY_HEARTBEAT_INTERVAL?.trim() ? parseSetting("GATEWAY_HEARTBEAT_INTERVAL", process.env.GATEWAY_HEARTBEAT_INTERVAL) : undefined;
 }
 
 function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
@@ -81,9 +80,9 @@ function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
   const intervalMs = resolveInterval(flags);
   const intervalMinutes = intervalMs === undefined ? undefined : intervalMs / 60_000;
   // The URL goes into the line: cron does not see the REDIS_URL of the shell that ran this.
-  const redisUrl = busOverrides(options).redisUrl ?? (process.env.REDIS_URL ? resolveBusOptions().redisUrl : undefined);
+  const redisUrl = busOverrides(options).redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL);
   const line = usage(() =>
-    crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: options.prefix ?? process.env.GATEWAY_PREFIX }),
+    crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: busOverrides(options).prefix ?? parseSetting("GATEWAY_PREFIX", process.env.GATEWAY_PREFIX) }),
   );
   if (options.json) printJson({ line });
   else print(line);

@@ -4,7 +4,7 @@
  * file view the caller hands in, so tests never touch a real home. No finding ever contains a secret:
  * tokens are described by length and estimated strength, Redis URLs are shown with the password masked.
  */
-import { parseEnvFile } from "../config/env-file.js";
+import { mergeEnvFile } from "../config/env-file.js";
 import { checkFilePermissions } from "./checks/file-permissions.js";
 import { checkBind } from "./checks/network.js";
 import { checkRedis } from "./checks/redis.js";
@@ -23,11 +23,7 @@ function effectiveEnv(input: AuditInput): { env: Env; envFile?: string } {
   const env: Env = { ...input.env };
   const envFile = auditEnvFile(input.env, input.home);
   const text = envFile ? input.files.read(envFile) : undefined;
-  if (text !== undefined) {
-    for (const [key, value] of Object.entries(parseEnvFile(text))) {
-      if (env[key] === undefined || env[key] === "") env[key] = value;
-    }
-  }
+  if (text !== undefined) mergeEnvFile(env, text);
   return { env, envFile };
 }
 

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { action, globalOptions, print, printJson } from "../cli/context.js";
 import { gatewayEnvFile, parseEnvFile } from "../config/env-file.js";
-import { auditEnvFile, runAudit, type Severity } from "./audit.js";
+import { runAudit, type Severity } from "./audit.js";
 import { nodeAuditFiles } from "./files.js";
 
 const MARK: Record<Severity, string> = { pass: "✔", warn: "!", fail: "✘", skip: "-" };
@@ -18,7 +18,7 @@ const MARK: Record<Severity, string> = { pass: "✔", warn: "!", fail: "✘", sk
 function auditEnvironment(processEnv: Record<string, string | undefined>, home: string): Record<string, string | undefined> {
   const env = { ...processEnv };
   const loaded = gatewayEnvFile(processEnv);
-  const audited = auditEnvFile(processEnv, home);
+  const audited = gatewayEnvFile(processEnv, home);
   if (loaded && audited !== undefined && resolve(loaded) !== resolve(audited) && existsSync(loaded)) {
     try {
       for (const [key, value] of Object.entries(parseEnvFile(readFileSync(loaded, "utf8")))) {
@@ -48,7 +48,7 @@ export function registerSecurity(program: Command): void {
         const warned = findings.filter((f) => f.status === "warn").length;
         const ok = failed === 0;
         if (!ok) process.exitCode = 1;
-        const envFile = auditEnvFile(env, home) ?? null;
+        const envFile = gatewayEnvFile(env, home) ?? null;
         if (options.json) return printJson({ ok, home, envFile, failed, warnings: warned, findings });
         print(`Security audit of ${home} (settings: environment${envFile ? ` + ${envFile}` : ""})`);
         for (const f of findings) {

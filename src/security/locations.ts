@@ -1,17 +1,6 @@
-/** Where the audited gateway keeps its settings and token, for a given environment and home. */
-import { join } from "node:path";
-import type { Env } from "./types.js";
-
-export function configDir(home: string): string {
-  return join(home, ".config", "pi-gateway");
-}
-
-/** Where the gateway reads gateway.env from (GATEWAY_ENV_FILE wins; "none" turns it off). */
-export function auditEnvFile(env: Env, home: string): string | undefined {
-  if (env.GATEWAY_ENV_FILE === "none") return undefined;
-  return env.GATEWAY_ENV_FILE || join(configDir(home), "gateway.env");
-}
-
-export function auditTokenFile(env: Env, home: string): string {
-  return env.GATEWAY_TOKEN_FILE || join(configDir(home), "token");
-}
+/**
+ * Where the audited gateway keeps its settings and token, for a given environment and home: the same
+ * lookups the gateway itself uses (config/env-file.ts, daemon/config.ts), so the audit reads what runs.
+ */
+export { gatewayConfigDir as configDir, gatewayEnvFile as auditEnvFile } from "../config/env-file.js";
+export { tokenFile as auditTokenFile } from "../daemon/config.js";

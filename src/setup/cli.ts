@@ -6,6 +6,8 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { resolveBusOptions } from "../config/bus-options.js";
+import { parseSetting, type Env } from "../config/resolve.js";
+import { SETTINGS } from "../config/schema.js";
 import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageError, type GlobalOptions } from "../cli/context.js";
 import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
@@ -69,9 +71,9 @@ function resolveSettings(flags: SetupFlags, options: GlobalOptions): SetupSettin
   // written into gateway.env and the service files); none of them: no REDIS_URL is written, so
   // the daemon may start its own redis-server.
   const overrides = busOverrides(options);
-  const redisUrlSetting = overrides.redisUrl || process.env.REDIS_URL || previous.redisUrl || undefined;
+  const redisUrlSetting = overrides.redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL) ?? (previous.redisUrl || undefined);
   const redisUrl = resolveBusOptions({ ...overrides, redisUrl: redisUrlSetting }).redisUrl;
-  const interval = flags.interval ?? previous.interval ?? (process.env.GATEWAY_HEARTBEAT_INTERVAL || "15m");
+  const interval = flags.interval ?? previous.interval ?? heartbeatIntervalText(process.env);
   const interactive = !flags.yes && !options.json && Boolean(process.stdin.isTTY);
   if (!interactive && !flags.yes && !flags.dryRun && (!flags.tier || !flags.source || !flags.sessions)) {
     throw new UsageError("setup needs its answers: run it in a terminal, or pass --tier, --source and --sessions (or --yes for defaults)");
@@ -248,4 +250,12 @@ function parseFlag<T>(parse: (v: string) => T, value: string): T {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** GATEWAY_HEARTBEAT_INTERVAL as setup writes it (checked first), else the default's text. */
+function heartbeatIntervalText(env: Env): string {
+  const text = env.GATEWAY_HEARTBEAT_INTERVAL?.trim();
+  if (!text) return SETTINGS.GATEWAY_HEARTBEAT_INTERVAL.defaultText;
+  parseSetting("GATEWAY_HEARTBEAT_INTERVAL", text);
+  return text;
 }

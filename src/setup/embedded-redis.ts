@@ -18,7 +18,7 @@ import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { GatewayError } from "../bus/errors.js";
-import { DEFAULT_BUS_OPTIONS } from "../config/bus-options.js";
+import { parseSetting } from "../config/resolve.js";
 import {
   embeddedRedisDir,
   embeddedRedisRecordFile,
@@ -99,17 +99,7 @@ export async function daemonRedis(explicitUrl: string | undefined, announce: (li
 
 /** The address probed before starting an embedded Redis (GATEWAY_DEFAULT_REDIS_URL: tests only). */
 function defaultAddress(env: Env): string {
-  const address = env.GATEWAY_DEFAULT_REDIS_URL || DEFAULT_BUS_OPTIONS.redisUrl;
-  let parsed: URL;
-  try {
-    parsed = new URL(address);
-  } catch {
-    throw new GatewayError(`GATEWAY_DEFAULT_REDIS_URL "${address}" is not a redis:// URL`, "USAGE");
-  }
-  if (parsed.protocol !== "redis:" || !parsed.hostname) {
-    throw new GatewayError(`GATEWAY_DEFAULT_REDIS_URL "${address}" is not a redis://host:port URL`, "USAGE");
-  }
-  return address;
+  return parseSetting("GATEWAY_DEFAULT_REDIS_URL", env.GATEWAY_DEFAULT_REDIS_URL);
 }
 
 /** Starts the embedded redis-server, replacing a leftover one of a crashed daemon. */

@@ -1,5 +1,8 @@
 /** Where setup puts things, and where doctor looks for them. One place, so both agree. */
 import { join } from "node:path";
+import { defaultHeartbeatFile } from "../host/heartbeat.js";
+import { gatewayConfigDir } from "../config/env-file.js";
+import { parseSetting } from "../config/resolve.js";
 
 export interface SetupPaths {
   home: string;
@@ -18,7 +21,7 @@ export const HEARTBEAT_SERVICE_LABEL = "dev.pi-gateway.heartbeat";
 
 export function setupPaths(home: string, env: Record<string, string | undefined> = process.env): SetupPaths {
   const piAgentDir = env.PI_CODING_AGENT_DIR || join(home, ".pi", "agent");
-  const configDir = join(home, ".config", "pi-gateway");
+  const configDir = gatewayConfigDir(home);
   return {
     home,
     piAgentDir,
@@ -26,7 +29,7 @@ export function setupPaths(home: string, env: Record<string, string | undefined>
     configDir,
     envFile: join(configDir, "gateway.env"),
     logDir: join(home, ".local", "state", "pi-gateway", "logs"),
-    heartbeatFile: env.GATEWAY_HEARTBEAT_FILE || join(home, "HEARTBEAT.md"),
+    heartbeatFile: parseSetting("GATEWAY_HEARTBEAT_FILE", env.GATEWAY_HEARTBEAT_FILE) ?? defaultHeartbeatFile(home),
   };
 }
 

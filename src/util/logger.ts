@@ -1,11 +1,9 @@
 /**
  * The logging surface the library code needs: pino's (obj, msg) call shape, so a pino logger can
  * be passed straight in. Library code never writes to stdout/stderr itself (inside pi's TUI that
- * would corrupt the screen); the host decides where logs go.
+ * would corrupt the screen); the host decides where logs go (config/logging.ts builds the pino
+ * logger from the settings).
  */
-import { isatty } from "node:tty";
-import { pino } from "pino";
-import { build as prettyStream } from "pino-pretty";
 import type { Logger } from "./log-types.js";
 
 export type { Logger };
@@ -16,43 +14,3 @@ export const silentLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
 };
-
-export type LogFormat = "json" | "pretty";
-
-export interface LogFormatChoice {
-  format: LogFormat;
-  /** Set when GATEWAY_LOG_FORMAT holds something else than json / pretty (it was ignored). */
-  problem?: string;
-}
-
-/**
- * Pretty lines for a person at a terminal, JSON lines for everything else (service managers, log
- * collectors, files); GATEWAY_LOG_FORMAT=json|pretty forces either. Pure, so it can be tested
- * without a terminal.
- */
-export function chooseLogFormat(isTTY: boolean, env: Record<string, string | undefined> = process.env): LogFormatChoice {
-  const raw = env.GATEWAY_LOG_FORMAT ?? "";
-  const value = raw.trim().toLowerCase();
-  if (value === "json" || value === "pretty") return { format: value };
-  const format: LogFormat = isTTY ? "pretty" : "json";
-  return value ? { format, problem: `GATEWAY_LOG_FORMAT="${raw}" is not json or pretty (empty: pretty on a terminal, JSON otherwise)` } : { format };
-}
-
-/**
- * A pino logger writing to a file descriptor (stderr by default) or a file path, in the format
- * chooseLogFormat picks for it. An invalid GATEWAY_LOG_FORMAT is logged as a warning, never fatal:
- * the extension must not break pi over a log setting (the daemon refuses it up front instead).
- */
-export function createLogger(name: string, options: { level?: string; destination?: string | number } = {}): Logger {
-  const level = options.level ?? process.env.GATEWAY_LOG_LEVEL ?? "info";
-  const dest = options.destination ?? 2;
-  const isTTY = typeof dest === "number" && isatty(dest);
-  const { format, problem } = chooseLogFormat(isTTY);
-  const stream =
-    format === "pretty"
-      ? prettyStream({ destination: dest, sync: true, colorize: isTTY, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" })
-      : pino.destination({ dest, sync: true });
-  const logger = pino({ name, level }, stream);
-  if (problem) logger.warn({}, `${problem}; writing ${format}`);
-  return logger;
-}

@@ -46,12 +46,12 @@ describe("exit status 2: usage errors", () => {
 
   test("bad flag and setting values, named", async () => {
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
-      [["--timeout", "soon", "status"], {}, /--timeout: invalid duration "soon"/],
-      [["push", "x", "--retry", "soon"], {}, /--retry: invalid duration "soon"/],
-      [["doctor", "--wait", "soon"], {}, /--wait: invalid duration "soon"/],
-      [["heartbeat", "--interval", "soon"], {}, /--interval: invalid duration "soon"/],
-      [["status"], { GATEWAY_LEASE: "soon" }, /GATEWAY_LEASE: invalid duration "soon"/],
-      [["push", "x"], { GATEWAY_PUSH_RETRY: "soon" }, /GATEWAY_PUSH_RETRY: invalid duration "soon"/],
+      [["--timeout", "soon", "status"], {}, /--timeout="soon" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)/],
+      [["push", "x", "--retry", "soon"], {}, /--retry="soon" is not a duration/],
+      [["doctor", "--wait", "soon"], {}, /--wait="soon" is not a duration/],
+      [["heartbeat", "--interval", "soon"], {}, /--interval="soon" is not a duration/],
+      [["status"], { GATEWAY_LEASE: "soon" }, /GATEWAY_LEASE="soon" is not a duration/],
+      [["push", "x"], { GATEWAY_PUSH_RETRY: "soon" }, /GATEWAY_PUSH_RETRY="soon" is not a duration/],
     ];
     for (const [args, env, message] of cases) {
       const result = await cli(args, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, ...env });
@@ -112,9 +112,9 @@ describe("a bad Redis URL is refused before any connection, naming where it came
   test("--redis-url: another scheme, a bad port, empty; every command that uses Redis", async () => {
     const commands = [["status"], ["sessions"], ["tail"], ["dead-letters"], ["doctor"], ["heartbeat", "--once"], ["daemon", "--port", "0"], ["push", "x"], ["setup", "--dry-run", "--yes"], ["heartbeat", "--print-crontab"]];
     const urls: Array<[string, RegExp]> = [
-      [`http://127.0.0.1:${port}`, /^pi-gateway: --redis-url: http:\/\/ is not a Redis URL; expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS$/],
-      [`redis://127.0.0.1:${port}x`, /^pi-gateway: --redis-url: port "\d+x" is not a number from 1 to 65535; expected redis:\/\//],
-      ["", /^pi-gateway: --redis-url: is empty; expected redis:\/\//],
+      [`http://127.0.0.1:${port}`, /^pi-gateway: --redis-url="http:\/\/127\.0\.0\.1:\d+" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ \(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/],
+      [`redis://127.0.0.1:${port}x`, /^pi-gateway: --redis-url=".*" has port "\d+x", not a number from 1 to 65535 \(expected redis:\/\//],
+      ["", /^pi-gateway: --redis-url="" is empty \(expected redis:\/\//],
     ];
     for (const [url, message] of urls) {
       for (const args of commands) {
@@ -128,10 +128,10 @@ describe("a bad Redis URL is refused before any connection, naming where it came
 
   test("REDIS_URL: garbage, :notaport, :99999 name the variable; the password is never shown", async () => {
     const cases: Array<[string, RegExp]> = [
-      ["garbage", /^pi-gateway: REDIS_URL: "garbage" is not a URL; expected redis:\/\//],
-      ["redis://:hunter2@127.0.0.1:notaport", /^pi-gateway: REDIS_URL: port "notaport" is not a number from 1 to 65535; expected/],
-      ["redis://127.0.0.1:99999", /^pi-gateway: REDIS_URL: port "99999" is not a number from 1 to 65535; expected/],
-      [`https://:hunter2@127.0.0.1:${port}`, /^pi-gateway: REDIS_URL: https:\/\/ is not a Redis URL; expected/],
+      ["garbage", /^pi-gateway: REDIS_URL="garbage" is not a URL \(expected redis:\/\//],
+      ["redis://:hunter2@127.0.0.1:notaport", /^pi-gateway: REDIS_URL="redis:\/\/:\*\*\*@127\.0\.0\.1:notaport" has port "notaport", not a number from 1 to 65535 \(expected/],
+      ["redis://127.0.0.1:99999", /^pi-gateway: REDIS_URL=".*" has port "99999", not a number from 1 to 65535 \(expected/],
+      [`https://:hunter2@127.0.0.1:${port}`, /^pi-gateway: REDIS_URL="https:\/\/:\*\*\*@127\.0\.0\.1:\d+" has the scheme https:\/\/, not redis:\/\/ or rediss:\/\/ \(expected/],
     ];
     for (const [url, message] of cases) {
       for (const args of [["status"], ["push", "x"]]) {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { chooseLogFormat, createLogger } from "../../src/util/logger.js";
+import { chooseLogFormat, createLogger } from "../../src/config/logging.js";
 import { runCli } from "../helpers/cli.js";
 import { startDaemon } from "../helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
@@ -36,7 +36,7 @@ describe("chooseLogFormat(isTTY, env)", () => {
     ] as const) {
       const choice = chooseLogFormat(isTTY, { GATEWAY_LOG_FORMAT: "xml" });
       assert.equal(choice.format, format);
-      assert.equal(choice.problem, 'GATEWAY_LOG_FORMAT="xml" is not json or pretty (empty: pretty on a terminal, JSON otherwise)');
+      assert.equal(choice.problem, 'GATEWAY_LOG_FORMAT="xml" is not json or pretty (expected one of json, pretty)');
     }
   });
 });

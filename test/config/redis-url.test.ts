@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { parseRedisUrl, redactUrl, resolveBusOptions } from "../../src/config/bus-options.js";
 import { ConfigError } from "../../src/config/errors.js";
 
-const FORM = /expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS$/;
+const FORM = /\(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/;
 
 describe("parseRedisUrl", () => {
   test("accepts redis:// and rediss:// with user, password, port, db, IPv6, no port", () => {
@@ -15,16 +15,16 @@ describe("parseRedisUrl", () => {
 
   test("refuses other schemes, bad ports, bad db, empty and garbage, naming the source and the expected form", () => {
     const cases: Array<[string, RegExp]> = [
-      ["http://127.0.0.1:6379", /^REDIS_URL: http:\/\/ is not a Redis URL; /],
-      ["redis://host:notaport", /^REDIS_URL: port "notaport" is not a number from 1 to 65535; /],
-      ["redis://host:99999", /^REDIS_URL: port "99999" is not a number from 1 to 65535; /],
-      ["redis://host:0", /^REDIS_URL: port "0" is not a number from 1 to 65535; /],
-      ["redis://host:6379/zero", /^REDIS_URL: database "zero" is not a number; /],
-      ["redis://", /^REDIS_URL: has no host; /],
-      ["", /^REDIS_URL: is empty; /],
-      ["   ", /^REDIS_URL: is empty; /],
-      ["garbage", /^REDIS_URL: "garbage" is not a URL; /],
-      ["127.0.0.1:6379", /^REDIS_URL: "127.0.0.1:6379" is not a URL; /],
+      ["http://127.0.0.1:6379", /^REDIS_URL="http:\/\/127\.0\.0\.1:6379" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ /],
+      ["redis://host:notaport", /^REDIS_URL="redis:\/\/host:notaport" has port "notaport", not a number from 1 to 65535 /],
+      ["redis://host:99999", /^REDIS_URL=".*" has port "99999", not a number from 1 to 65535 /],
+      ["redis://host:0", /^REDIS_URL=".*" has port "0", not a number from 1 to 65535 /],
+      ["redis://host:6379/zero", /^REDIS_URL=".*" has database "zero", not a number /],
+      ["redis://", /^REDIS_URL="redis:\/\/" has no host /],
+      ["", /^REDIS_URL="" is empty /],
+      ["   ", /^REDIS_URL=" {3}" is empty /],
+      ["garbage", /^REDIS_URL="garbage" is not a URL /],
+      ["127.0.0.1:6379", /^REDIS_URL="127\.0\.0\.1:6379" is not a URL /],
     ];
     for (const [value, message] of cases) {
       assert.throws(() => parseRedisUrl(value, "REDIS_URL"), (error: Error) => {
@@ -38,7 +38,7 @@ describe("parseRedisUrl", () => {
 
   test("a refused URL never shows its password", () => {
     for (const value of ["user:hunter2@host:6379", "redis://u:hunter2@bad host:1", "http://:hunter2@h:1"]) {
-      assert.throws(() => parseRedisUrl(value, "--redis-url"), (error: Error) => !error.message.includes("hunter2") && error.message.startsWith("--redis-url: "));
+      assert.throws(() => parseRedisUrl(value, "--redis-url"), (error: Error) => !error.message.includes("hunter2") && error.message.startsWith('--redis-url="'));
     }
     assert.equal(redactUrl("user:hunter2@host:6379"), "user:***@host:6379");
     assert.equal(redactUrl("redis://:hunter2@127.0.0.1:6379/1"), "redis://:***@127.0.0.1:6379/1");
@@ -50,15 +50,15 @@ describe("REDIS_URL in resolveBusOptions", () => {
     assert.equal(resolveBusOptions({}, {}).redisUrl, "redis://127.0.0.1:6379");
     assert.equal(resolveBusOptions({}, { REDIS_URL: "" }).redisUrl, "redis://127.0.0.1:6379");
     assert.equal(resolveBusOptions({}, { REDIS_URL: "rediss://h:1" }).redisUrl, "rediss://h:1");
-    assert.throws(() => resolveBusOptions({}, { REDIS_URL: "redis://h:notaport" }), /^ConfigError: REDIS_URL: port "notaport"/);
-    assert.throws(() => resolveBusOptions({ redisUrl: "http://h" }, {}), /redisUrl: http:\/\/ is not a Redis URL/);
+    assert.throws(() => resolveBusOptions({}, { REDIS_URL: "redis://h:notaport" }), /^ConfigError: REDIS_URL="redis:\/\/h:notaport" has port "notaport"/);
+    assert.throws(() => resolveBusOptions({ redisUrl: "http://h" }, {}), /redisUrl="http:\/\/h" has the scheme http:\/\//);
   });
 
   test("the other settings: empty means the default, bad values are ConfigErrors too (exit 2 in the CLI)", () => {
     assert.equal(resolveBusOptions({}, { GATEWAY_PUSH_RETRY: "", GATEWAY_CONNECT_TIMEOUT: "" }).pushRetryMs, 30_000);
     assert.equal(resolveBusOptions({}, { GATEWAY_CONNECT_TIMEOUT: "" }).connectTimeoutMs, 1_000);
     assert.equal(resolveBusOptions({}, { GATEWAY_CONNECT_TIMEOUT: "5s" }).connectTimeoutMs, 5_000);
-    assert.throws(() => resolveBusOptions({}, { GATEWAY_LEASE: "soon" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_LEASE: invalid duration "soon"/.test(error.message));
-    assert.throws(() => resolveBusOptions({}, { GATEWAY_BATCH_SIZE: "0" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_BATCH_SIZE: /.test(error.message));
+    assert.throws(() => resolveBusOptions({}, { GATEWAY_LEASE: "soon" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_LEASE="soon" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/.test(error.message));
+    assert.throws(() => resolveBusOptions({}, { GATEWAY_BATCH_SIZE: "0" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_BATCH_SIZE="0" is less than 1 /.test(error.message));
   });
 });

@@ -25,17 +25,17 @@ test("valid values are taken as given", () => {
 
 test("malformed or out of range: a ConfigError naming the variable and the value", () => {
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{ GATEWAY_CONTEXT_WINDOW: "32k" }, /GATEWAY_CONTEXT_WINDOW: "32k" is not a whole number of tokens/],
-    [{ GATEWAY_CONTEXT_WINDOW: "-1" }, /GATEWAY_CONTEXT_WINDOW: "-1" is not a whole number/],
-    [{ GATEWAY_CONTEXT_WINDOW: "1.5" }, /GATEWAY_CONTEXT_WINDOW: "1.5" is not a whole number/],
-    [{ GATEWAY_CONTEXT_WINDOW: "0" }, /GATEWAY_CONTEXT_WINDOW: "0" must be at least 4096 tokens/],
-    [{ GATEWAY_CONTEXT_WINDOW: "4095" }, /must be at least 4096/],
-    [{ GATEWAY_COMPACT_AT: "70%" }, /GATEWAY_COMPACT_AT: "70%" is not a fraction such as 0.7/],
-    [{ GATEWAY_COMPACT_AT: "abc" }, /is not a fraction/],
-    [{ GATEWAY_COMPACT_AT: "-0.5" }, /is not a fraction/],
-    [{ GATEWAY_COMPACT_AT: "0.29" }, /GATEWAY_COMPACT_AT: "0.29" must be at least 0.3/],
-    [{ GATEWAY_COMPACT_AT: "0" }, /must be at least 0.3/],
-    [{ GATEWAY_COMPACT_AT: "1" }, /GATEWAY_COMPACT_AT: "1" must be at most 0.95/],
+    [{ GATEWAY_CONTEXT_WINDOW: "32k" }, /GATEWAY_CONTEXT_WINDOW="32k" is not a whole number \(expected a whole number, at least 4096\)/],
+    [{ GATEWAY_CONTEXT_WINDOW: "-1" }, /GATEWAY_CONTEXT_WINDOW="-1" is not a whole number/],
+    [{ GATEWAY_CONTEXT_WINDOW: "1.5" }, /GATEWAY_CONTEXT_WINDOW="1.5" is not a whole number/],
+    [{ GATEWAY_CONTEXT_WINDOW: "0" }, /GATEWAY_CONTEXT_WINDOW="0" is less than 4096/],
+    [{ GATEWAY_CONTEXT_WINDOW: "4095" }, /is less than 4096/],
+    [{ GATEWAY_COMPACT_AT: "70%" }, /GATEWAY_COMPACT_AT="70%" is not a number \(expected a number from 0\.3 to 0\.95, such as 0\.7\)/],
+    [{ GATEWAY_COMPACT_AT: "abc" }, /is not a number/],
+    [{ GATEWAY_COMPACT_AT: "-0.5" }, /is not a number/],
+    [{ GATEWAY_COMPACT_AT: "0.29" }, /GATEWAY_COMPACT_AT="0.29" is less than 0.3/],
+    [{ GATEWAY_COMPACT_AT: "0" }, /is less than 0.3/],
+    [{ GATEWAY_COMPACT_AT: "1" }, /GATEWAY_COMPACT_AT="1" is more than 0.95/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => resolveContextSettings(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
@@ -90,9 +90,9 @@ test("never a loop: under the threshold, a tiny conversation, or too little grow
 test("pi-gateway daemon refuses a bad GATEWAY_COMPACT_AT, GATEWAY_CONTEXT_WINDOW or GATEWAY_DEDUP_MAX before it starts: one line, exit 2", async () => {
   const base = { GATEWAY_TOKEN: "t".repeat(32), REDIS_URL: "redis://127.0.0.1:1" };
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{ GATEWAY_COMPACT_AT: "lots" }, /^pi-gateway: GATEWAY_COMPACT_AT: "lots" is not a fraction such as 0.7\n$/],
-    [{ GATEWAY_CONTEXT_WINDOW: "32k" }, /^pi-gateway: GATEWAY_CONTEXT_WINDOW: "32k" is not a whole number of tokens\n$/],
-    [{ GATEWAY_DEDUP_MAX: "0" }, /^pi-gateway: GATEWAY_DEDUP_MAX: "0" is not a positive whole number\n$/],
+    [{ GATEWAY_COMPACT_AT: "lots" }, /^pi-gateway: GATEWAY_COMPACT_AT="lots" is not a number \(expected a number from 0\.3 to 0\.95, such as 0\.7\)\n$/],
+    [{ GATEWAY_CONTEXT_WINDOW: "32k" }, /^pi-gateway: GATEWAY_CONTEXT_WINDOW="32k" is not a whole number \(expected a whole number, at least 4096\)\n$/],
+    [{ GATEWAY_DEDUP_MAX: "0" }, /^pi-gateway: GATEWAY_DEDUP_MAX="0" is less than 1 \(expected a whole number, at least 1\)\n$/],
   ];
   for (const [env, message] of cases) {
     const result = await runCli(["daemon"], { env: { ...base, ...env } });

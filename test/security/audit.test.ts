@@ -126,7 +126,7 @@ describe("security audit: checks", () => {
       }
       assert.deepEqual(listenAddress({ GATEWAY_HOST: "0.0.0.0", GATEWAY_PORT: "9000" }), { host: "0.0.0.0", port: 9000 });
       for (const port of ["abc", "-1", "70000", "80.5"]) {
-        assert.throws(() => listenAddress({ GATEWAY_PORT: port }), /GATEWAY_PORT: ".*" is not a port/);
+        assert.throws(() => listenAddress({ GATEWAY_PORT: port }), /GATEWAY_PORT=".*" is not a port/);
         assert.equal(one(audit(secureEntries(), { GATEWAY_PORT: port }), "bind-vs-auth").status, "fail");
       }
     });
@@ -298,7 +298,7 @@ describe("security audit: checks", () => {
       assert.match(group.detail, /every member/);
       const bad = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc", TELEGRAM_ALLOWED_USERS: "@me" }), "telegram-allowlist");
       assert.equal(bad.status, "fail");
-      assert.match(bad.detail, /"@me" is not a numeric Telegram id/);
+      assert.match(bad.detail, /^TELEGRAM_ALLOWED_USERS="@me" has "@me", which is not a numeric Telegram id \(expected numeric user ids separated by commas\): the daemon refuses to start$/);
       assert.equal(one(audit({}, { TELEGRAM_ALLOWED_USERS: "42" }), "telegram-allowlist").status, "skip");
     });
   });

@@ -11,6 +11,7 @@ import type { Command } from "commander";
 import { WebSocket } from "ws";
 import { GatewayError } from "../../bus/errors.js";
 import { readTokenFile, tokenFile } from "../../daemon/config.js";
+import { parseSetting } from "../../config/resolve.js";
 import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
 import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
 import { action, globalOptions, UsageError } from "../context.js";
@@ -71,7 +72,8 @@ function chatToken(flag: string | undefined): string {
     if (!flag.trim()) throw new UsageError("--token must not be empty");
     return flag.trim();
   }
-  if (process.env.GATEWAY_TOKEN) return process.env.GATEWAY_TOKEN;
+  const fromEnv = parseSetting("GATEWAY_TOKEN", process.env.GATEWAY_TOKEN);
+  if (fromEnv) return fromEnv;
   const file = tokenFile(process.env);
   if (!existsSync(file)) throw new UsageError(`no token: pass --token, set GATEWAY_TOKEN, or start the daemon once (it writes ${file})`);
   try {

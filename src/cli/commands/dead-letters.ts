@@ -12,7 +12,7 @@ export function registerDeadLetters(program: Command): void {
     .action(
       action(async (flags: { lines: string; purge?: boolean }, command: Command) => {
         const options = globalOptions(command);
-        const count = parseCount(flags.lines);
+        const count = parseCount(flags.lines, "--lines");
         await withBus(options, async (bus) => {
           const letters = await bus.deadLetters(count);
           const total = await bus.deadLetterCount();

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parseDuration } from "../../config/duration.js";
+import { parseSetting } from "../../config/resolve.js";
 import { createEvent, InvalidEventError } from "../../protocol/event.js";
 import { resolveBusOptions } from "../../config/bus-options.js";
-import { action, globalOptions, oneLine, print, printJson, usage, UsageError, withBusRetrying } from "../context.js";
+import { action, globalOptions, oneLine, print, printJson, UsageError, withBusRetrying } from "../context.js";
 
 interface PushFlags {
   source: string;
@@ -42,7 +42,7 @@ Examples:
           event = createEvent(type, flags.source, payload, {
             id: flags.id,
             target: flags.target,
-            originSession: flags.origin ?? process.env.GATEWAY_SESSION_ID,
+            originSession: flags.origin ?? parseSetting("GATEWAY_SESSION_ID", process.env.GATEWAY_SESSION_ID),
           });
         } catch (error) {
           if (error instanceof InvalidEventError) throw new UsageError(`invalid event: ${error.message}`);
@@ -50,7 +50,7 @@ Examples:
         }
         // Redis being down when the push starts is covered by the same retry window as a failure mid-push.
         const window = flags.retry
-          ? { ms: usage(() => parseDuration(flags.retry!), "--retry"), from: "--retry" }
+          ? { ms: parseSetting("GATEWAY_PUSH_RETRY", flags.retry, "--retry"), from: "--retry" }
           : { ms: resolveBusOptions().pushRetryMs, from: "GATEWAY_PUSH_RETRY" };
         const result = await withBusRetrying(options, window, (bus, retry) => bus.pushWithRetry(event, {}, retry.remainingMs, retry.onWait));
         const duplicate = result.status === "duplicate";

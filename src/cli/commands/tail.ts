@@ -19,7 +19,7 @@ export function registerTail(program: Command): void {
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);
-        const count = flags.lines === "0" ? 0 : parseCount(flags.lines);
+        const count = flags.lines === "0" ? 0 : parseCount(flags.lines, "--lines");
         const show = (entry: JournalEntry) => {
           if (flags.kind && entry.kind !== flags.kind) return;
           // --json prints one object per line so the output can be piped into jq while following.

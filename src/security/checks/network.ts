@@ -31,7 +31,7 @@ export function checkBind(env: Env, token: TokenState): Finding {
     host = address.host;
     port = String(address.port);
   } catch (error) {
-    return { ...base, status: "fail", detail: (error as Error).message, fix: "set GATEWAY_PORT to a number from 1 to 65535 (or leave it empty for 8787)" };
+    return { ...base, status: "fail", detail: `${(error as Error).message}: the daemon refuses to start`, fix: "correct it as the message says, or leave it empty for the default (127.0.0.1:8787)" };
   }
   if (isLoopbackHost(host)) {
     return { ...base, status: "pass", detail: `listens on ${host}:${port} (loopback): reachable from this machine only` };

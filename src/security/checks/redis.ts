@@ -1,13 +1,13 @@
 /** How the gateway reaches Redis: encrypted or not, with a password or not. */
+import { DEFAULT_BUS_OPTIONS } from "../../config/bus-options.js";
 import { redactUrl } from "../../bus/connection.js";
 import { isLoopbackHost } from "../../channels/http/server.js";
 import type { Env, Finding } from "../types.js";
 import { isTailscaleHost } from "./network.js";
 
-const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
 export function checkRedis(env: Env): Finding[] {
-  const raw = env.REDIS_URL || DEFAULT_REDIS_URL;
+  const raw = env.REDIS_URL?.trim() || DEFAULT_BUS_OPTIONS.redisUrl;
   const tls = { id: "redis-tls" as const, title: "Redis transport" };
   const auth = { id: "redis-auth" as const, title: "Redis authentication" };
   let url: URL;

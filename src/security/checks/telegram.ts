@@ -1,25 +1,18 @@
 /** Who may talk to the agent through the Telegram bot. */
+import { checkSetting } from "../../config/resolve.js";
 import type { Env, Finding } from "../types.js";
 
 export function checkTelegram(env: Env): Finding {
   const base = { id: "telegram-allowlist" as const, title: "Telegram allowlist" };
-  if (!env.TELEGRAM_BOT_TOKEN) return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
-  const list = (name: string) =>
-    (env[name] ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const users = list("TELEGRAM_ALLOWED_USERS");
-  const chats = list("TELEGRAM_ALLOWED_CHATS");
-  const bad = [...users.map((v) => ["TELEGRAM_ALLOWED_USERS", v]), ...chats.map((v) => ["TELEGRAM_ALLOWED_CHATS", v])].filter(([, v]) => !/^-?\d+$/.test(v!));
-  if (bad.length) {
-    return {
-      ...base,
-      status: "fail",
-      detail: `${bad.map(([n, v]) => `${n}: "${v}" is not a numeric Telegram id`).join("; ")}: the daemon refuses to start`,
-      fix: "use numeric ids (your user id: message @userinfobot), comma-separated",
-    };
+  if (!checkSetting("TELEGRAM_BOT_TOKEN", env.TELEGRAM_BOT_TOKEN).value) return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
+  const userList = checkSetting("TELEGRAM_ALLOWED_USERS", env.TELEGRAM_ALLOWED_USERS);
+  const chatList = checkSetting("TELEGRAM_ALLOWED_CHATS", env.TELEGRAM_ALLOWED_CHATS);
+  const problems = [userList.problem, chatList.problem].filter(Boolean);
+  if (problems.length) {
+    return { ...base, status: "fail", detail: `${problems.join("; ")}: the daemon refuses to start`, fix: "use numeric ids (your user id: message @userinfobot), comma-separated" };
   }
+  const users = userList.value ?? [];
+  const chats = chatList.value ?? [];
   if (!users.length && !chats.length) {
     return {
       ...base,
@@ -30,7 +23,7 @@ export function checkTelegram(env: Env): Finding {
       fix: "set TELEGRAM_ALLOWED_USERS=<your numeric user id> (message @userinfobot to learn it) in gateway.env, or unset TELEGRAM_BOT_TOKEN",
     };
   }
-  const groups = chats.filter((c) => c.startsWith("-"));
+  const groups = chats.filter((c) => c < 0);
   const summary = `${users.length} allowed user(s), ${chats.length} allowed chat(s)`;
   if (groups.length) {
     return {

@@ -1,4 +1,5 @@
 /** The gateway token: where the daemon would find it, and how guessable it is (never printing it). */
+import { checkSetting } from "../../config/resolve.js";
 import { shellQuote } from "../../util/shell.js";
 import { auditTokenFile } from "../locations.js";
 import type { AuditInput, Env, Finding } from "../types.js";
@@ -19,7 +20,8 @@ export interface TokenState {
 
 export function resolveAuditToken(env: Env, input: AuditInput): TokenState {
   const file = auditTokenFile(env, input.home);
-  if (env.GATEWAY_TOKEN) return { value: env.GATEWAY_TOKEN, source: "GATEWAY_TOKEN", file };
+  const fromEnv = checkSetting("GATEWAY_TOKEN", env.GATEWAY_TOKEN).value;
+  if (fromEnv) return { value: fromEnv, source: "GATEWAY_TOKEN", file };
   if (!input.files.stat(file)) return { source: file, file, problem: "missing" };
   const text = input.files.read(file);
   if (text === undefined) return { source: file, file, problem: "unreadable" };

@@ -1,28 +1,20 @@
 /** Each webhook's own secret (HMAC) or token, and how guessable it is. */
+import { checkSetting } from "../../config/resolve.js";
 import type { Env, Finding } from "../types.js";
 
 const MIN_HOOK_SECRET_LENGTH = 16;
 
 export function checkWebhooks(env: Env): Finding[] {
   const base = { id: "webhooks" as const };
-  if (!env.GATEWAY_HOOKS) return [{ ...base, title: "Webhooks", status: "skip", detail: "no webhooks configured (GATEWAY_HOOKS unset)" }];
-  let hooks: unknown;
-  try {
-    hooks = JSON.parse(env.GATEWAY_HOOKS);
-  } catch {
-    return [{ ...base, title: "Webhooks", status: "fail", detail: "GATEWAY_HOOKS is not valid JSON: the daemon refuses to start", fix: `fix the JSON, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
-  }
-  if (!hooks || typeof hooks !== "object" || Array.isArray(hooks)) {
-    return [{ ...base, title: "Webhooks", status: "fail", detail: "GATEWAY_HOOKS must be a JSON object of hooks by name", fix: `e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
-  }
-  const entries = Object.entries(hooks as Record<string, unknown>);
+  const { value: hooks, problem } = checkSetting("GATEWAY_HOOKS", env.GATEWAY_HOOKS);
+  if (problem) return [{ ...base, title: "Webhooks", status: "fail", detail: `${problem}: the daemon refuses to start`, fix: `fix it, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
+  if (!hooks) return [{ ...base, title: "Webhooks", status: "skip", detail: "no webhooks configured (GATEWAY_HOOKS unset)" }];
+  const entries = Object.entries(hooks);
   if (!entries.length) return [{ ...base, title: "Webhooks", status: "skip", detail: "GATEWAY_HOOKS is empty" }];
   const newSecret = "openssl rand -hex 32";
   return entries.map(([name, value]): Finding => {
     const title = `Webhook "${name}"`;
-    const hook = (value && typeof value === "object" ? value : {}) as { secret?: unknown; token?: unknown };
-    const secret = typeof hook.secret === "string" && hook.secret ? hook.secret : undefined;
-    const token = typeof hook.token === "string" && hook.token ? hook.token : undefined;
+    const { secret, token } = value;
     if (!secret && !token) {
       return {
         ...base,
