@@ -4,7 +4,9 @@
  * import them too.
  */
 
-export type SessionRole = "central" | "satellite";
+import type { SessionRole } from "../protocol/keys.js";
+
+export type { SessionRole };
 
 export interface SessionInfo {
   id: string;

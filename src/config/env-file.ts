@@ -14,6 +14,11 @@ export function gatewayConfigDir(home: string): string {
   return join(home, ".config", "pi-gateway");
 }
 
+/** The heartbeat checklist's default place, as in the original design: ~/HEARTBEAT.md. */
+export function defaultHeartbeatFile(home = homedir()): string {
+  return join(home, "HEARTBEAT.md");
+}
+
 /** Where gateway.env is read from for `home`: GATEWAY_ENV_FILE wins, "none" turns it off. */
 export function gatewayEnvFile(env: Env = process.env, home = env.HOME || homedir()): string | undefined {
   const file = parseSetting("GATEWAY_ENV_FILE", env.GATEWAY_ENV_FILE);

@@ -1,6 +1,6 @@
 /**
  * Redis URLs: checked before anything connects with them, so a typo is one line naming where it
- * came from and the expected form, not ioredis's bare "Invalid URL" or a connection attempt to
+ * came from and the expected form, not the Redis client's bare "Invalid URL" or a connection attempt to
  * somewhere unintended; and shown without their password.
  */
 import { settingError } from "./errors.js";
@@ -13,7 +13,7 @@ export function redisUrlProblem(value: string): string | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
   if (!scheme) return "is not a URL";
   if (!/^rediss?$/i.test(scheme)) return `has the scheme ${scheme}://, not redis:// or rediss://`;
-  // URL() drops tabs and newlines silently; ioredis would get the raw text.
+  // URL() drops tabs and newlines silently; the Redis client would get the raw text.
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(value.trim())) return "has blanks or control characters";
   let url: URL;

@@ -5,8 +5,8 @@
  */
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import { SessionIdSchema } from "../protocol/event.js";
-import type { SessionRole } from "../bus/bus.js";
-import { defaultHeartbeatFile } from "../host/heartbeat.js";
+import type { SessionRole } from "../protocol/keys.js";
+import { defaultHeartbeatFile } from "./env-file.js";
 import { durationMs } from "./duration.js";
 import { resolveSettings, type Env } from "./resolve.js";
 import { SETTINGS, settingNames } from "./schema.js";

@@ -65,6 +65,23 @@ export function registerDaemon(program: Command): void {
     );
 }
 
+/** The HTTP API and the web page over a started daemon. */
+function httpApp(daemon: GatewayDaemon, settings: DaemonSettings, metrics: DaemonMetrics, logger: Logger) {
+  const status = async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() });
+  const app = createHttpApp({
+    bus: daemon.bus,
+    token: settings.token,
+    hooks: settings.hooks,
+    logger,
+    status,
+    metrics: () => metrics.text(status),
+    history: (limit, before) => daemon.history(limit, before),
+    ready: async () => daemon.readiness(),
+  });
+  mountWebRoutes(app);
+  return app;
+}
+
 /** Runs the daemon and its HTTP server until SIGINT/SIGTERM (or the embedded Redis dies). */
 async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
   const websocket = createWebSocketChannel({ token: settings.token, logger });
@@ -76,17 +93,7 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
   const modelProblem = daemon.agent.modelProblem();
   if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
-  const app = createHttpApp({
-    bus: daemon.bus,
-    token: settings.token,
-    hooks: settings.hooks,
-    logger,
-    status: async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() }),
-    metrics: () => metrics.text(async () => ({ daemon: await daemon.status(), bus: await daemon.bus.status() })),
-    history: (limit, before) => daemon.history(limit, before),
-    ready: async () => daemon.readiness(),
-  });
-  mountWebRoutes(app);
+  const app = httpApp(daemon, settings, metrics, logger);
   // A port in use must end the process: the started daemon's clients would otherwise keep it alive.
   const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token }).catch(async (error: Error) => {
     await daemon.stop();

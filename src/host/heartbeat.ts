@@ -2,15 +2,10 @@
  * The heartbeat conversation: what the agent is asked on each heartbeat, and how its "nothing to
  * report" answer (HEARTBEAT_OK) is recognised so it is never forwarded to a human channel.
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
 
 export const HEARTBEAT_OK = "HEARTBEAT_OK";
 
-/** Default checklist location, as in the original design. */
-export function defaultHeartbeatFile(home = homedir()): string {
-  return join(home, "HEARTBEAT.md");
-}
+export { defaultHeartbeatFile } from "../config/env-file.js";
 
 export function heartbeatInstruction(file: string): string {
   return `Heartbeat: read ${file} and work through its checklist. If nothing needs attention, reply exactly ${HEARTBEAT_OK} and nothing else.`;

@@ -61,3 +61,6 @@ export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
     lastHeartbeat: `${p}:gateway:last-heartbeat`,
   };
 }
+
+/** A session's role on the bus: the central receives what is addressed to nobody in particular. */
+export type SessionRole = "central" | "satellite";

@@ -1,6 +1,6 @@
 /** Where setup puts things, and where doctor looks for them. One place, so both agree. */
 import { join } from "node:path";
-import { defaultHeartbeatFile } from "../host/heartbeat.js";
+import { defaultHeartbeatFile } from "../config/env-file.js";
 import { gatewayConfigDir } from "../config/env-file.js";
 import { parseSetting } from "../config/resolve.js";
 
