@@ -13,6 +13,7 @@ import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
 import { chooseLogFormat, createLogger } from "../config/logging.js";
 import type { Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
+import { watchLiveHeap } from "./live-heap.js";
 import { DaemonMetrics } from "./metrics.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
@@ -86,7 +87,8 @@ function httpApp(daemon: GatewayDaemon, settings: DaemonSettings, metrics: Daemo
 async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
   const websocket = createWebSocketChannel({ token: settings.token, logger });
   let lost: ((message: string) => void) | undefined;
-  const metrics = new DaemonMetrics();
+  const liveHeap = watchLiveHeap();
+  const metrics = new DaemonMetrics({ liveHeap: liveHeap.bytes });
   const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message), metrics);
   await daemon.start();
   daemon.bus.onReconnecting(() => metrics.redisReconnecting());
@@ -117,7 +119,10 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       }, settings.shutdownGraceMs + 5_000).unref();
       void daemon
         .stop()
-        .then(() => server.close())
+        .then(() => {
+          liveHeap.stop();
+          return server.close();
+        })
         .then(resolve, (error: Error) => {
           logger.error({ err: error.message }, "shutdown failed");
           resolve();

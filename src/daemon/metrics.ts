@@ -30,9 +30,11 @@ export class DaemonMetrics implements DaemonObserver {
   private readonly turnDuration: Histogram<"priority">;
   private readonly reconnects: Counter;
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  /** `liveHeap`: the heap after the latest full GC (live-heap.ts), reported as pi_gateway_heap_live_bytes. */
+  constructor(options: { processMetrics?: boolean; liveHeap?: () => number | undefined } = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.liveHeap) this.liveHeapGauge(options.liveHeap);
     this.delivered = new Counter({ name: "pi_gateway_events_delivered_total", help: "Bus events the daemon took into its command queue (heartbeats included).", registers });
     this.deadLetteredEvents = new Counter({ name: "pi_gateway_events_dead_lettered_total", help: "Messages and events the daemon dead-lettered after their turn failed for good.", registers });
     this.turnDuration = new Histogram({ name: "pi_gateway_turn_duration_seconds", help: "How long turns took, per priority (answered, aborted or failed).", labelNames: ["priority"], buckets: TURN_BUCKETS, registers });
@@ -79,6 +81,18 @@ export class DaemonMetrics implements DaemonObserver {
     this.gauge("pi_gateway_dead_letters", "Entries on the dead-letter list.", (s) => [[{}, s.bus.deadLetters]]);
     this.total("pi_gateway_duplicates_total", "Entries not delivered again because their id was seen before.", (s) => s.bus.duplicates);
     this.gauge("pi_gateway_last_heartbeat_timestamp_seconds", "When the last heartbeat was recorded (0: never).", (s) => [[{}, (s.bus.lastHeartbeat ?? 0) / 1000]]);
+  }
+
+  /** The figure a leak moves and garbage does not (0 before the first full GC, as every unknown here). */
+  private liveHeapGauge(read: () => number | undefined): void {
+    new Gauge({
+      name: "pi_gateway_heap_live_bytes",
+      help: "V8 heap in use right after the latest full garbage collection: the live heap, without garbage not yet collected (0 before the first).",
+      registers: [this.registry],
+      collect() {
+        this.set(finite(read() ?? 0));
+      },
+    });
   }
 
   private gauge(name: string, help: string, read: (s: MetricsSnapshot) => Samples, labelNames: string[] = []): void {

@@ -1,0 +1,30 @@
+/**
+ * The daemon's live heap: V8's heap in use right after the latest full (mark-compact) collection.
+ * `heapUsed` or RSS at a random moment also count garbage V8 has not collected yet, which under load
+ * swings by more than the heap itself (issue #13: RSS 180–335 MiB around a live heap of ~52 MiB), so
+ * a leak shows first and clearly in this figure. Read from Node's `gc` performance entries: no
+ * `--expose-gc`, no extra collection.
+ */
+import { constants, PerformanceObserver } from "node:perf_hooks";
+
+export interface LiveHeapWatch {
+  /** Heap in use (bytes) when the latest full collection had finished; undefined before the first. */
+  bytes(): number | undefined;
+  stop(): void;
+}
+
+export function watchLiveHeap(): LiveHeapWatch {
+  let live: number | undefined;
+  const observer = new PerformanceObserver((list) => {
+    // Entries arrive batched, a moment after their collection: the heap right now is the closest
+    // figure to "just after" there is, and a little above it, never below.
+    if (list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) {
+      live = process.memoryUsage().heapUsed;
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return {
+    bytes: () => live,
+    stop: () => observer.disconnect(),
+  };
+}
