@@ -22,6 +22,7 @@ import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon, TOKEN, wsPrompt, type WsReply } from "./daemon-kit.js";
 import { figure, mib, percentile, prng, rssMiB, seconds } from "./harness.js";
+import { flatText, judgeMemory, WARM_UP_MS, type MemorySample } from "./soak-memory.js";
 
 export interface SoakOptions {
   seconds: number;
@@ -42,24 +43,9 @@ export const SOAK_BOUNDS = {
   GATEWAY_JOURNAL_CAP: "1000",
   GATEWAY_SESSION_FILE_MAX: "256KiB",
 } as const;
-/** RSS and Redis memory after warm-up stay within this fraction of their level right after it. */
-export const FLAT_TOLERANCE = 0.15;
-export const WARM_UP_MS = 60_000;
-
-export interface Flatness {
-  /** Mean of the samples in the 20 s after warm-up. */
-  base: number;
-  /** Lowest and highest later sample (each the median of three neighbours: one GC does not count), as a fraction of base. */
-  low: number;
-  high: number;
-}
-
-export interface Sample {
-  atMs: number;
+export interface Sample extends MemorySample {
   eventQueue: number;
   oldestEventAgeMs: number;
-  rssMiB: number;
-  redisMiB: number;
   sessionKiB: number;
 }
 
@@ -175,10 +161,13 @@ async function drive(options: SoakOptions, bus: GatewayBus, url: string, started
   return traffic;
 }
 
-/** Queue depth and oldest event (/api/status), daemon RSS, Redis INFO memory, session file size. */
+/** Queue depth and oldest event (/api/status), daemon RSS and live heap (/metrics), Redis INFO memory, session file size. */
 async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: number): Promise<Sample> {
-  const response = await fetch(`${daemon.url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const headers = { authorization: `Bearer ${TOKEN}` };
+  const response = await fetch(`${daemon.url}/api/status`, { headers });
   const s = ((await response.json()) as { daemon: DaemonStatus }).daemon;
+  const metrics = await (await fetch(`${daemon.url}/metrics`, { headers })).text();
+  const liveHeap = Number(/^pi_gateway_heap_live_bytes (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN);
   const redisMemory = Number(/used_memory:(\d+)/.exec(await bus.client.info("memory"))?.[1] ?? Number.NaN);
   let sessionKiB = 0;
   try {
@@ -191,6 +180,7 @@ async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: numbe
     eventQueue: s.queue.event,
     oldestEventAgeMs: s.load?.oldestEventAgeMs ?? 0,
     rssMiB: rssMiB(daemon.child.pid),
+    liveHeapMiB: liveHeap / 1024 / 1024,
     redisMiB: redisMemory / 1024 / 1024,
     sessionKiB,
   };
@@ -219,18 +209,6 @@ function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]
   };
 }
 
-/** How flat `pick` stayed during the load after warm-up (undefined: the run is too short to say). */
-export function flatness(samples: Sample[], pick: (s: Sample) => number, loadEndMs: number): Flatness | undefined {
-  const during = samples.filter((s) => s.atMs >= WARM_UP_MS && s.atMs <= loadEndMs).map(pick);
-  const baseSamples = samples.filter((s) => s.atMs >= WARM_UP_MS && s.atMs < WARM_UP_MS + 20_000).map(pick);
-  if (during.length < 6 || baseSamples.length === 0) return undefined;
-  const base = baseSamples.reduce((a, b) => a + b, 0) / baseSamples.length;
-  const smoothed = during.slice(1, -1).map((_, i) => [during[i]!, during[i + 1]!, during[i + 2]!].sort((a, b) => a - b)[1]!);
-  return { base, low: Math.min(...smoothed) / base, high: Math.max(...smoothed) / base };
-}
-
-const flatText = (f: Flatness | undefined) => (f ? `${Math.round((f.low - 1) * 100)}%..+${Math.round((f.high - 1) * 100)}% of ${f.base.toFixed(1)}` : "run too short to judge");
-
 /** The figure line, and the backlog/memory over time (one line per sample) for the soak's log. */
 export function reportSoak(name: string, options: SoakOptions, r: SoakReport): void {
   const first = r.samples.find((s) => s.atMs >= 10_000) ?? r.samples[0];
@@ -243,11 +221,11 @@ export function reportSoak(name: string, options: SoakOptions, r: SoakReport): v
       `p50 ${r.human.p50} ms p99 ${r.human.p99} ms (turn p50 ${r.turn.p50} ms p99 ${r.turn.p99} ms); oldest waiting event at most ${seconds(r.maxOldestEventAgeMs)}, ` +
       `drained ${seconds(r.drainedAfterMs)} after the last push; daemon RSS ${range((s) => s.rssMiB, " MiB")}, Redis ${range((s) => s.redisMiB, " MiB")}, ` +
       `session file ${range((s) => s.sessionKiB, " KiB")} (from 10 s to the end; largest ${mib(Math.max(0, ...r.samples.map((s) => s.sessionKiB)))} KiB); ` +
-      `after ${seconds(WARM_UP_MS)} warm-up: RSS ${flatText(flatness(r.samples, (s) => s.rssMiB, options.seconds * 1000))} MiB, Redis ${flatText(flatness(r.samples, (s) => s.redisMiB, options.seconds * 1000))} MiB`,
+      `after ${seconds(WARM_UP_MS)} warm-up: ${judgeMemory(r.samples, options.seconds * 1000).map((v) => `${v.name} ${flatText(v.flatness, v.unit)}`).join(", ")}`,
   );
   for (const s of r.samples) {
     process.stdout.write(
-      `  t=${seconds(s.atMs)} event queue ${s.eventQueue} (oldest ${seconds(s.oldestEventAgeMs)}) rss ${mib(s.rssMiB)} MiB redis ${s.redisMiB.toFixed(1)} MiB session ${mib(s.sessionKiB)} KiB\n`,
+      `  t=${seconds(s.atMs)} event queue ${s.eventQueue} (oldest ${seconds(s.oldestEventAgeMs)}) rss ${mib(s.rssMiB)} MiB live heap ${s.liveHeapMiB.toFixed(1)} MiB redis ${s.redisMiB.toFixed(1)} MiB session ${mib(s.sessionKiB)} KiB\n`,
     );
   }
 }
