@@ -167,7 +167,8 @@ async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: numbe
   const response = await fetch(`${daemon.url}/api/status`, { headers });
   const s = ((await response.json()) as { daemon: DaemonStatus }).daemon;
   const metrics = await (await fetch(`${daemon.url}/metrics`, { headers })).text();
-  const liveHeap = Number(/^pi_gateway_heap_live_bytes (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN);
+  // 0 until the daemon's first full GC: unknown, not an empty heap.
+  const liveHeap = Number(/^pi_gateway_heap_live_bytes (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN) || Number.NaN;
   const redisMemory = Number(/used_memory:(\d+)/.exec(await bus.client.info("memory"))?.[1] ?? Number.NaN);
   let sessionKiB = 0;
   try {

@@ -66,10 +66,10 @@ test("the status figures: every one with HELP and TYPE, labels escaped, a missin
 });
 
 test("the live heap: the watch's figure, 0 before the first full GC, absent without a watch", async () => {
-  let live: number | undefined;
-  const metrics = new DaemonMetrics({ processMetrics: false, liveHeap: () => live });
+  const watch: { bytes?: number } = {};
+  const metrics = new DaemonMetrics({ processMetrics: false, liveHeap: () => watch.bytes });
   assert.deepEqual(samples(await metrics.text(snapshot), "pi_gateway_heap_live_bytes"), ["pi_gateway_heap_live_bytes 0"]);
-  live = 54_800_000;
+  watch.bytes = 54_800_000;
   assert.deepEqual(samples(await metrics.text(snapshot), "pi_gateway_heap_live_bytes"), ["pi_gateway_heap_live_bytes 54800000"]);
   assert.match(await metrics.text(snapshot), /^# TYPE pi_gateway_heap_live_bytes gauge$/m);
   assert.deepEqual(samples(await new DaemonMetrics({ processMetrics: false }).text(snapshot), "pi_gateway_heap_live_bytes"), []);
