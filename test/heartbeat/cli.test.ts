@@ -50,7 +50,7 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      await waitFor(() => stdout.includes('"kind":"beat"'), `a beat line (stdout=${stdout} stderr=${stderr})`, 5_000);
+      await waitFor(() => stdout.includes('"kind":"beat"'), `a beat line (stdout=${stdout} stderr=${stderr})`, 15_000); // start-up takes seconds on a loaded 2-core machine
     } finally {
       child.kill("SIGTERM");
     }
