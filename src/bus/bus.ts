@@ -18,6 +18,8 @@ import { RedisUnreachableError } from "./errors.js";
 import { journal, journalReader, journalReplied, journalSince, type JournalReader } from "./journal.js";
 import { push, pushWithRetry, retryPauseMs } from "./producing.js";
 import { installScripts } from "./scripts.js";
+import { ScheduleStore } from "./schedules.js";
+import { NotificationStore } from "./notifications.js";
 import { leaseHolder, reapExpired, recordWatchdog, register, serverTime, sessions, unregister } from "./sessions.js";
 import { lastHeartbeat, pending, recordHeartbeat, serverInfo, sharedConfig, status } from "./status.js";
 import type * as T from "./types.js";
@@ -247,6 +249,18 @@ export class GatewayBus {
   /** The Redis half of the daemon's command queue for this session id (src/daemon/command-queue.ts is the policy). */
   commandQueue(session: string): CommandQueueStore {
     return new CommandQueueStore(this.ctx, session);
+  }
+
+  // ---------------------------------------------------------------- schedules and notifications
+
+  /** Durable schedules (schedules.ts): add, list, remove, and the owner's firing. */
+  get schedules(): ScheduleStore {
+    return new ScheduleStore(this.ctx);
+  }
+
+  /** Notifications for the owner (notifications.ts): kept until a daemon delivers them. */
+  get notifications(): NotificationStore {
+    return new NotificationStore(this.ctx);
   }
 
   // ---------------------------------------------------------------- inspection

@@ -4,3 +4,5 @@ export * from "./producer.js";
 export * from "./errors.js";
 export * from "./lease.js";
 export { createClient, connectClient, redactUrl } from "./connection.js";
+export * from "./schedules.js";
+export * from "./notifications.js";

@@ -21,6 +21,9 @@ export const SCRIPT_NAMES = [
   "queue-retry",
   "queue-deadletter",
   "queue-complete",
+  "advance",
+  "notify",
+  "notified",
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -26,6 +26,8 @@ export interface PushOptions {
   target?: string;
   /** The session whose background job produced the event: it gets it too, if still around. */
   originSession?: string;
+  /** Deliver to `target` only, not to the centrals and the origin (a schedule's firing). */
+  exclusive?: boolean;
 }
 
 export interface PushResult {

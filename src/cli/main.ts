@@ -5,7 +5,9 @@ import { BUS_ENV_VARS } from "../config/bus-options.js";
 import { registerChat } from "./commands/chat.js";
 import { registerConfig } from "./commands/config.js";
 import { registerDeadLetters } from "./commands/dead-letters.js";
+import { registerNotify } from "./commands/notify.js";
 import { registerPush } from "./commands/push.js";
+import { registerSchedule } from "./commands/schedule.js";
 import { registerSessions } from "./commands/sessions.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTail } from "./commands/tail.js";
@@ -36,6 +38,8 @@ const program = new Command("pi-gateway")
   .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")} (every setting: pi-gateway config)\n${DURATION_HELP}\n${EXIT_CODES_HELP}`);
 
 registerPush(program);
+registerSchedule(program);
+registerNotify(program);
 registerTail(program);
 registerSessions(program);
 registerStatus(program);

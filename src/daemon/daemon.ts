@@ -28,6 +28,8 @@ import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
 import { originOf, type HistoryItem } from "./history.js";
 import { OutboundRouter, type ReplyRoute } from "./router.js";
+import { startNotificationRelay } from "./notification-relay.js";
+import type { OwnerLoop } from "../host/owner-loop.js";
 import { isTransientFailure, oneLine, promptText, RETRY_BACKOFF_CAP_MS } from "./turn-recovery.js";
 import type { Channel, CommandSink, DaemonControl, DaemonObserver, DaemonStatus, InboundMessage, QueueMode, ReplyAddress, SubmitResult } from "./types.js";
 
@@ -71,6 +73,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   private queue!: CommandQueue;
   /** The session id's lease, the event drain, heartbeats and the watchdog (shared with the extension). */
   private host!: GatewayHost;
+  /** Delivers owner notifications while this daemon owns the central id. */
+  private notificationRelay: OwnerLoop | undefined;
   readonly agent: AgentRunner;
   private readonly router: OutboundRouter;
   private state: DaemonStatus["state"] = "starting";
@@ -108,6 +112,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     for (const channel of options.channels) await channel.start({ commands: this, control: this, logger: this.log });
 
     await this.host.start();
+    this.notificationRelay = startNotificationRelay(this.bus, this.router, () => this.host.ownsCentral, this.log);
     this.state = "idle";
     const problem = this.agent.modelProblem();
     if (problem) this.log.warn({ problem }, "no model available");
@@ -159,6 +164,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   async stop(): Promise<void> {
     if (this.state === "stopping") return;
     this.state = "stopping";
+    await this.notificationRelay?.stop();
     await this.host?.stop();
     this.requestWake();
     if (this.current) {

@@ -11,7 +11,7 @@
  */
 import { isHeartbeatAck } from "../host/heartbeat.js";
 import type { Logger } from "../util/logger.js";
-import type { Channel, InboundMessage, ReplyAddress, ReplyEvent } from "./types.js";
+import type { Channel, InboundMessage, OwnerNotice, ReplyAddress, ReplyEvent } from "./types.js";
 
 export class OutboundRouter {
   private readonly channels = new Map<string, Channel>();
@@ -23,6 +23,28 @@ export class OutboundRouter {
 
   register(channel: Channel): void {
     this.channels.set(channel.name, channel);
+  }
+
+  /**
+   * A notification: to every channel that shows notifications to its clients, and to the owner's
+   * address (Telegram) as a message. Resolves with the channels it went to.
+   */
+  async notify(notice: OwnerNotice): Promise<string[]> {
+    const reached: string[] = [];
+    for (const channel of this.channels.values()) {
+      if (!channel.notify) continue;
+      await channel.notify(notice).then(
+        () => reached.push(channel.name),
+        (error: Error) => this.logger.warn({ channel: channel.name, err: error.message }, "notification broadcast failed"),
+      );
+    }
+    const owner = this.owner && this.channels.get(this.owner.channel);
+    if (this.owner && owner && !owner.notify) {
+      const text = notice.file ? `${notice.text}\n(file: ${notice.file})` : notice.text;
+      await owner.deliver(this.owner.to, { type: "end", requestId: `notify:${notice.id}`, text });
+      reached.push(owner.name);
+    }
+    return reached;
   }
 
   /** The route for one command. */

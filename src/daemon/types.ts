@@ -118,6 +118,15 @@ export interface ChannelContext {
   logger: Logger;
 }
 
+/** A notification for the owner (`pi-gateway notify`, later the agent's gateway_notify). */
+export interface OwnerNotice {
+  id: string;
+  text: string;
+  from: string;
+  at: number;
+  file?: string;
+}
+
 export interface Channel {
   readonly name: string;
   start(context: ChannelContext): Promise<void>;
@@ -129,4 +138,6 @@ export interface Channel {
    * except `exclude`, the address that asked and gets the same events through deliver().
    */
   broadcast?(event: ReplyEvent, exclude?: string): Promise<void>;
+  /** Optional: shows a notification to all of this channel's clients (the owner channel gets it through deliver()). */
+  notify?(notice: OwnerNotice): Promise<void>;
 }

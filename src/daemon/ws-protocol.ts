@@ -5,7 +5,7 @@
  * token the upgrade is refused with 401 (fail closed).
  */
 import { z } from "zod";
-import type { DaemonStatus, ReplyEvent } from "./types.js";
+import type { DaemonStatus, OwnerNotice, ReplyEvent } from "./types.js";
 
 export const ClientMessageSchema = z.discriminatedUnion("type", [
   /** `id` is the client's own message id: resending the same id is recognised as a duplicate. */
@@ -21,5 +21,7 @@ export type ServerMessage =
   | { type: "queued"; id: string; requestId: string; duplicate: boolean }
   | ReplyEvent
   | { type: "status"; status: DaemonStatus }
+  /** A notification for the owner (`pi-gateway notify`), sent to every client. */
+  | ({ type: "notify" } & OwnerNotice)
   /** A protocol error about the client's own frame (bad JSON, unknown type). */
   | { type: "invalid"; message: string };

@@ -12,11 +12,14 @@
 import { firstLine, type GatewayBus, type PreviousRegistration, type RepliedEntry } from "../bus/bus.js";
 import type { DeliveryBatch, EventConsumer } from "../bus/consumer.js";
 import { formatDuration } from "../config/duration.js";
+import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
 import { isHeartbeat, messageForBatch, type BatchMessage } from "./batch-message.js";
 import { centralWatchdog } from "./central-watchdog.js";
 import { isHeartbeatAck } from "./heartbeat.js";
 import { followOwnership, restartedEvent, restartedNotice, sessionConsumer, type HostSession, type OwnershipChange } from "./ownership.js";
+import type { OwnerLoop } from "./owner-loop.js";
+import { startScheduleTicker } from "./schedule-ticker.js";
 import { missedHeartbeatMessage, type HeartbeatWatchdog } from "./watchdog.js";
 
 export type { BatchMessage } from "./batch-message.js";
@@ -67,6 +70,8 @@ export class GatewayHost {
   heartbeatsSkipped = 0;
   lastError: string | undefined;
   private running = false;
+  /** Fires due schedules while this host owns the central id (schedule-ticker.ts). */
+  private scheduleTicker: OwnerLoop | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -88,6 +93,11 @@ export class GatewayHost {
       this.lastError = error.message;
       this.log.warn({ err: error.message }, "event drain failed; retrying");
     });
+  }
+
+  /** Owns the central id (`gateway`): the one who fires schedules and delivers notifications. */
+  get ownsCentral(): boolean {
+    return this.consumer.owner && this.options.session.sessionId === DEFAULT_CENTRAL_SESSION;
   }
 
   get session(): GatewayHostOptions["session"] {
@@ -116,6 +126,7 @@ export class GatewayHost {
         onAlarm: (elapsed) => this.alarm(elapsed),
       });
       if (this.consumer.owner) this.watchdog.start();
+      this.scheduleTicker = startScheduleTicker(bus, () => this.ownsCentral, this.log);
     }
     // A bare acquire() that found the id held said nothing, and the consumer reports a holder only once.
     if (this.consumer.holder) this.ownershipChanged({ kind: "held", holder: this.consumer.holder });
@@ -126,6 +137,7 @@ export class GatewayHost {
   async stop(): Promise<void> {
     this.running = false;
     this.watchdog?.stop();
+    await this.scheduleTicker?.stop();
     await this.consumer.stop();
   }
 

@@ -39,6 +39,14 @@ export interface KeySpace {
   config: string;
   /** String holding the time (ms) of the last heartbeat seen. */
   lastHeartbeat: string;
+  /** Hash schedule id -> JSON definition (src/bus/schedules.ts). */
+  schedules: string;
+  /** Sorted set schedule id -> next due time (ms): the firing CAS compares this score. */
+  schedulesDue: string;
+  /** Capped stream of notifications for the owner (src/bus/notifications.ts). */
+  notifications: string;
+  /** String: the stream id of the newest notification delivered; later ones are pending. */
+  notificationsDelivered: string;
 }
 
 export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
@@ -59,6 +67,10 @@ export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
     counters: `${p}:gateway:counters`,
     config: `${p}:gateway:config`,
     lastHeartbeat: `${p}:gateway:last-heartbeat`,
+    schedules: `${p}:gateway:schedules`,
+    schedulesDue: `${p}:gateway:schedules:due`,
+    notifications: `${p}:gateway:notifications`,
+    notificationsDelivered: `${p}:gateway:notifications:delivered`,
   };
 }
 

@@ -24,6 +24,8 @@
   ARGV[8] backlog cap per session                        ARGV[9] dedup window (ms)
   ARGV[10] journal cap          ARGV[11] dead-letter cap ARGV[12] event source
   ARGV[13] dedup max (pushed ids kept; the oldest go first)
+  ARGV[14] '1': deliver to the target only, not to the centrals and the origin (a schedule firing
+           for the session that made it); optional
 
   Returns {'ok', {sid...}, {undrained sid...}} | {'duplicate'} | {'unknown-target'}
 ]]
@@ -77,10 +79,14 @@ local function add(sid)
     chosen[#chosen + 1] = sid
   end
 end
-table.sort(centrals)
-for _, sid in ipairs(centrals) do add(sid) end
-if origin ~= '' and receivers[origin] then add(origin) end
-if target ~= '' then add(target) end
+if ARGV[14] == '1' and target ~= '' then
+  add(target)
+else
+  table.sort(centrals)
+  for _, sid in ipairs(centrals) do add(sid) end
+  if origin ~= '' and receivers[origin] then add(origin) end
+  if target ~= '' then add(target) end
+end
 if #chosen == 0 then add(legacy) end
 
 local note = cjson.encode({type = etype, id = id})

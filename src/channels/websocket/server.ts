@@ -81,6 +81,10 @@ export function createWebSocketChannel(options: WebSocketChannelOptions): WebSoc
         if (connection.id !== exclude) hub.send(connection, event);
       }
     },
+    /** A notification for the owner, to every client. */
+    notify: async (notice) => {
+      for (const connection of hub.open.values()) hub.send(connection, { type: "notify", ...notice });
+    },
     handleUpgrade: (req, socket, head) => upgrade(hub, req, socket, head),
     connections: () => hub.open.size,
   };

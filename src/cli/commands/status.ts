@@ -16,9 +16,14 @@ export function registerStatus(program: Command): void {
         const options = globalOptions(command);
         await withBus(options, async (bus) => {
           const daemonQueue = bus.commandQueue(DEFAULT_CENTRAL_SESSION);
-          const [status, central, daemon] = await Promise.all([bus.status(), bus.leaseHolder(DEFAULT_CENTRAL_SESSION), daemonQueue.load()]);
+          const [status, central, daemon, notifications] = await Promise.all([
+            bus.status(),
+            bus.leaseHolder(DEFAULT_CENTRAL_SESSION),
+            daemonQueue.load(),
+            bus.notifications.pendingCount(),
+          ]);
           status.redis.url = redactUrl(status.redis.url);
-          if (options.json) return printJson({ ok: true, ...status, central: central ?? null, daemonQueue: daemon });
+          if (options.json) return printJson({ ok: true, ...status, central: central ?? null, daemonQueue: daemon, pendingNotifications: notifications });
           const r = status.redis;
           print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
           print(`central      ${DEFAULT_CENTRAL_SESSION}: ${central ? `held by ${describeHolder(central)}` : "no live owner (its events wait in its queue)"}`);
@@ -26,6 +31,7 @@ export function registerStatus(program: Command): void {
           print(`dead letters ${status.deadLetters}${status.deadLetters ? "  (pi-gateway dead-letters to inspect)" : ""}`);
           print(`duplicates   ${status.duplicates}${status.duplicates ? "  (ids seen before, not delivered again: pi-gateway tail --kind duplicate)" : ""}`);
           print(`journal      ${status.journalLength} entries`);
+          print(`notify       ${notifications} pending${notifications ? "  (kept until a daemon delivers them: pi-gateway tail --kind notify)" : ""}`);
           print("backlog      " + Object.entries(status.backlog).map(([q, n]) => `${q}=${n}`).join("  "));
           print(`daemon queue ${daemonQueueLine(daemon)}`);
           print("");

@@ -15,7 +15,7 @@ export function registerTail(program: Command): void {
     .description("show the journal: what was pushed, delivered, retried, dead-lettered, and what the agent replied")
     .option("-n, --lines <count>", "how many recent entries to show", "20")
     .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
-    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), id-assigned (an entry without an id got one from its content), retry (a daemon turn failed and runs again), dead-letter or replied (the agent answered a turn: origin and first line)")
+    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), id-assigned (an entry without an id got one from its content), retry (a daemon turn failed and runs again), dead-letter, replied (the agent answered a turn: origin and first line), notify (a notification for the owner) or notified (a daemon delivered it)")
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);
@@ -71,6 +71,10 @@ function formatEntry(entry: JournalEntry): string {
       return `${time}  id-assigned  ${entry.id}${to}: ${entry.reason ?? "the entry had no id: assigned one from its content"}`;
     case "retry":
       return `${time}  retry        ${entry.id}${to}: ${entry.reason ?? ""}`;
+    case "notify":
+      return `${time}  notify       ${entry.source ?? "?"}: ${entry.reply ?? ""}`;
+    case "notified":
+      return `${time}  notified     ${entry.id} -> ${entry.channel || "(no channel)"}`;
     case "replied":
       return `${time}  replied      ${replyOrigin(entry)}${to}: ${entry.reply || "(no text)"}`;
     default:

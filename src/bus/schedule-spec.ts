@@ -1,0 +1,112 @@
+/**
+ * What a schedule is and how its times are read: the parts the CLI, the store and (later) the agent
+ * tools share. Pure: no Redis, no clock except the `now` passed in.
+ */
+import { Cron } from "croner";
+import { parseDuration } from "../config/duration.js";
+
+/** A schedule as stored (JSON in the schedules hash); its next due time lives in the due zset. */
+export interface ScheduleDefinition {
+  id: string;
+  /** The session that receives `schedule.fired`. */
+  session: string;
+  text: string;
+  kind: "at" | "cron";
+  /** A one-shot's time (ms). */
+  at?: number;
+  /** A recurring schedule's croner pattern (5 fields, or 6 with seconds first). */
+  cron?: string;
+  /** IANA time zone the cron pattern is read in (default: the firing host's). */
+  timezone?: string;
+  createdAt: number;
+  /** Who made it: "cli", a session id... */
+  createdBy: string;
+}
+
+/** When: exactly one of `at` (ISO 8601 with offset or Z), `in` (a duration) or `cron`. */
+export interface ScheduleTimeSpec {
+  at?: string;
+  in?: string;
+  cron?: string;
+  timezone?: string;
+}
+
+export class ScheduleSpecError extends Error {}
+
+export const SCHEDULE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export const SCHEDULE_TEXT_MAX = 4_000;
+/** ISO 8601 date-time with an explicit offset or Z: a bare local time would depend on the host. */
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** The kind and first due time of a schedule; throws ScheduleSpecError with one clear sentence. */
+export function resolveScheduleTime(spec: ScheduleTimeSpec, now: number): { kind: "at" | "cron"; due: number; at?: number; cron?: string } {
+  const given = (["at", "in", "cron"] as const).filter((k) => spec[k] !== undefined);
+  if (given.length !== 1) {
+    throw new ScheduleSpecError(given.length ? `give only one of --at, --in, --cron (got ${given.map((k) => `--${k}`).join(" and ")})` : "give one of --at, --in or --cron");
+  }
+  if (spec.timezone !== undefined && spec.cron === undefined) throw new ScheduleSpecError("a time zone only applies to --cron");
+  if (spec.cron !== undefined) {
+    const cron = spec.cron.trim();
+    const due = nextCronRun(cron, now, spec.timezone);
+    if (due === null) throw new ScheduleSpecError(`cron pattern "${spec.cron}" never fires`);
+    return { kind: "cron", due, cron };
+  }
+  const at = spec.at !== undefined ? parseIsoTime(spec.at) : now + parseDelay(spec.in!);
+  if (at <= now) throw new ScheduleSpecError(`--at ${spec.at} is in the past`);
+  return { kind: "at", due: at, at };
+}
+
+/** The first run of a cron pattern strictly after `after` (ms), or null when it never fires again. */
+export function nextCronRun(pattern: string, after: number, timezone?: string): number | null {
+  let job: Cron;
+  try {
+    // croner 10+ also reads a seventh (year) field; the documented forms are 5 fields, or 6 with seconds.
+    job = new Cron(pattern, { paused: true, timezone, mode: "5-or-6-parts" });
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^CronPattern: /, "");
+    throw new ScheduleSpecError(`invalid cron pattern "${pattern}"${timezone ? ` (time zone ${timezone})` : ""}: ${reason}`);
+  }
+  try {
+    return job.nextRun(new Date(after))?.getTime() ?? null;
+  } catch (error) {
+    throw new ScheduleSpecError(`cannot compute the next run of "${pattern}": ${(error as Error).message}`);
+  } finally {
+    job.stop();
+  }
+}
+
+/** When a schedule fires next after firing at `firedAt`: never again for a one-shot. */
+export function nextDueAfter(definition: ScheduleDefinition, now: number): number | null {
+  if (definition.kind !== "cron" || !definition.cron) return null;
+  // From now, not from the missed due time: a recurring schedule missed for hours fires once.
+  return nextCronRun(definition.cron, now, definition.timezone);
+}
+
+export function checkScheduleText(text: string): string {
+  if (!text.trim()) throw new ScheduleSpecError("the schedule's text is empty");
+  if (text.length > SCHEDULE_TEXT_MAX) throw new ScheduleSpecError(`the schedule's text is ${text.length} characters, over ${SCHEDULE_TEXT_MAX}`);
+  return text;
+}
+
+export function checkScheduleId(id: string): string {
+  if (!SCHEDULE_ID_PATTERN.test(id)) throw new ScheduleSpecError(`invalid schedule id "${id}" (1-64 letters, digits, _ . -)`);
+  return id;
+}
+
+function parseIsoTime(input: string): number {
+  const value = input.trim();
+  const ms = ISO_WITH_ZONE.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new ScheduleSpecError(`invalid --at time "${input}" (use ISO 8601 with an offset or Z, e.g. 2026-12-24T18:00:00+01:00)`);
+  return ms;
+}
+
+function parseDelay(input: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(input);
+  } catch (error) {
+    throw new ScheduleSpecError(`invalid --in ${(error as Error).message.replace(/^invalid /, "")}`);
+  }
+  if (ms <= 0) throw new ScheduleSpecError(`--in must be more than zero (got "${input}")`);
+  return ms;
+}
