@@ -10,13 +10,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, describe, test } from "node:test";
 import { chromium, type Page } from "playwright-core";
-import { WebSocket } from "ws";
 import type { HistoryItem } from "../../src/daemon/history.js";
-import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { runCli } from "../helpers/cli.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { requireTool, skipWithout } from "../helpers/tools.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { wsListener } from "../helpers/ws-listener.js";
 
 const TOKEN = "history-test-token-0123456789abcdef";
 
@@ -32,17 +31,7 @@ beforeEach(() => {
 
 const { daemon } = suite;
 
-/** A WebSocket client that only listens: it never sends a prompt. */
-async function listener(url: string): Promise<{ messages: ServerMessage[]; close(): void }> {
-  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const messages: ServerMessage[] = [];
-  socket.on("message", (data) => messages.push(JSON.parse(data.toString()) as ServerMessage));
-  await new Promise((resolve, reject) => {
-    socket.once("open", resolve);
-    socket.once("error", reject);
-  });
-  return { messages, close: () => socket.close() };
-}
+const listener = (url: string) => wsListener(url, TOKEN);
 
 async function prompt(url: string, text: string): Promise<void> {
   const result = await runCli(["chat", "--url", `${url.replace(/^http/, "ws")}/ws`, "--token", TOKEN, "--message", text]);

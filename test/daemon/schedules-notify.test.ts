@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
-import { WebSocket } from "ws";
-import type { ServerMessage } from "../../src/daemon/ws-protocol.js";
 import { runCli } from "../helpers/cli.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { wsListener } from "../helpers/ws-listener.js";
 
 const TOKEN = "schedules-test-token-0123456789abcdef";
 const OWNER = 222;
@@ -33,17 +32,6 @@ beforeEach(async () => {
 
 const cli = (args: string[]) => runCli(args, { env: { ...suite.env(), GATEWAY_SESSION_ID: "" } });
 const firedTurns = (text: string) => suite.llm.requests.filter((r) => r.lastUserText.includes("schedule.fired") && r.lastUserText.includes(text));
-
-async function wsClient(url: string): Promise<{ messages: ServerMessage[]; close: () => void }> {
-  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const messages: ServerMessage[] = [];
-  socket.on("message", (data) => messages.push(JSON.parse(data.toString()) as ServerMessage));
-  await new Promise((resolve, reject) => {
-    socket.once("open", resolve);
-    socket.once("error", reject);
-  });
-  return { messages, close: () => socket.close() };
-}
 
 describe("schedules with the daemon", () => {
   test("a schedule in 2s becomes one schedule.fired turn about 2 s later", async () => {
@@ -84,7 +72,7 @@ describe("schedules with the daemon", () => {
 describe("notifications with the daemon", () => {
   test("pi-gateway notify reaches every WebSocket client and the Telegram owner, once", async () => {
     const d = await suite.daemon();
-    const client = await wsClient(d.url);
+    const client = await wsListener(d.url, TOKEN);
     try {
       const sent = await cli(["notify", "backup finished: 42 GB"]);
       assert.equal(sent.code, 0, sent.stderr);
