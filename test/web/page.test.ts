@@ -566,6 +566,26 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     }
   });
 
+  test("a notification frame shows as a plain-text line, markup in it inert", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const { errors, dialogs } = watchPage(page);
+    try {
+      await page.goto(`${base}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]');
+      const notice: ServerMessage = { type: "notify", id: "1-0", text: `backup done ${XSS}`, from: "cli", at: Date.now() };
+      for (const client of daemon.clients) client.send(JSON.stringify(notice));
+      const line = page.locator(".msg.system", { hasText: "backup done" });
+      await line.waitFor();
+      assert.equal(await line.textContent(), `🔔 cli: backup done ${XSS}`);
+      assert.equal(await line.locator("img").count(), 0, "the markup stays text");
+      assert.deepEqual(dialogs, []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("a long reply of many small deltas is rendered in a few passes, and whole at its end", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

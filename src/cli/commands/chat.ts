@@ -14,7 +14,7 @@ import { readTokenFile, tokenFile } from "../../daemon/config.js";
 import { parseSetting } from "../../config/resolve.js";
 import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
 import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
-import { action, globalOptions, UsageError } from "../context.js";
+import { action, globalOptions, oneLine, UsageError } from "../context.js";
 
 const DEFAULT_CHAT_URL = "ws://127.0.0.1:8787/ws";
 
@@ -171,6 +171,10 @@ class Output {
         return;
       case "queued":
         if (message.duplicate) this.line(this.faint("(already received: not run again)"));
+        return;
+      case "notify":
+        this.newline();
+        this.line(`[notification from ${oneLine(message.from)}] ${oneLine(message.text)}${message.file ? ` (file: ${oneLine(message.file)})` : ""}`);
         return;
       default:
         return;

@@ -77,6 +77,10 @@ export function handleServerMessage(message: Frame): void {
     case "invalid":
       addSystemLine(`The daemon rejected a message: ${String(message.message ?? "")}`, "error");
       break;
+    case "notify":
+      // `pi-gateway notify` (or, later, the agent's gateway_notify): shown as text, never as HTML.
+      addSystemLine(`🔔 ${String(message.from ?? "?")}: ${String(message.text ?? "")}${message.file ? ` (file: ${String(message.file)})` : ""}`);
+      break;
     default:
       break;
   }
