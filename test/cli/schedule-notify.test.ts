@@ -96,5 +96,9 @@ describe("pi-gateway notify", () => {
     assert.equal(json.pendingNotifications, 1);
     const tail = await runCli(["tail", "--kind", "notify"], { env });
     assert.match(tail.stdout, /notify\s+cli: backup finished/);
+    assert.equal((await runCli(["notify", "--from", "x\u001b]0;owned\u0007", "disk \u001b[2J full"], { env })).code, 0);
+    const hostile = await runCli(["tail", "--kind", "notify"], { env });
+    assert.ok(!hostile.stdout.includes("\u001b"), `no escape sequence reaches the terminal: ${JSON.stringify(hostile.stdout)}`);
+    assert.match(hostile.stdout, /notify\s+x\\x1b\]0;owned\\x07: disk \\x1b\[2J full$/m);
   });
 });

@@ -5,6 +5,7 @@
  * reaches WebSocket clients and the Telegram owner, and waits while no daemon runs.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { beforeEach, describe, test } from "node:test";
 import { runCli } from "../helpers/cli.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
@@ -12,6 +13,7 @@ import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { wsListener } from "../helpers/ws-listener.js";
 
+const cliBin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 const TOKEN = "schedules-test-token-0123456789abcdef";
 const OWNER = 222;
 
@@ -73,13 +75,20 @@ describe("notifications with the daemon", () => {
   test("pi-gateway notify reaches every WebSocket client and the Telegram owner, once", async () => {
     const d = await suite.daemon();
     const client = await wsListener(d.url, TOKEN);
+    // `pi-gateway chat` in its interactive mode (stdin left open) is a WebSocket client too.
+    const chat = spawn(process.execPath, [cliBin, "chat", "--url", `${d.url.replace(/^http/, "ws")}/ws`, "--token", TOKEN], { env: suite.env(), stdio: ["pipe", "pipe", "pipe"] });
+    let chatOut = "";
+    chat.stdout.on("data", (data: Buffer) => (chatOut += data.toString()));
     try {
-      const sent = await cli(["notify", "backup finished: 42 GB"]);
+      await sleep(1_500); // the chat client connects
+      const sent = await cli(["notify", "--from", "backup\u001b[31m", "backup finished: 42 GB"]);
       assert.equal(sent.code, 0, sent.stderr);
       assert.doesNotMatch(sent.stderr, /no daemon owns/, "a daemon runs: no waiting note");
       const notice = await waitFor(() => client.messages.find((m) => m.type === "notify"), "the notify frame", 10_000);
       assert.equal(notice.type === "notify" && notice.text, "backup finished: 42 GB");
-      assert.equal(notice.type === "notify" && notice.from, "cli");
+      assert.equal(notice.type === "notify" && notice.from, "backup\u001b[31m");
+      await waitFor(() => chatOut.includes("backup finished: 42 GB"), "the chat client's line", 10_000);
+      assert.match(chatOut, /^\[notification from backup\\x1b\[31m\] backup finished: 42 GB$/m, "one line, the escape sequence made harmless");
       await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("backup finished: 42 GB")), "the owner's Telegram message", 10_000);
       await sleep(1_500);
       assert.equal(client.messages.filter((m) => m.type === "notify").length, 1);
@@ -88,6 +97,7 @@ describe("notifications with the daemon", () => {
       assert.match((await cli(["tail", "--kind", "notified"])).stdout, /notified\s+\S+ -> .*websocket/);
     } finally {
       client.close();
+      chat.kill();
     }
   });
 

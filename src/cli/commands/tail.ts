@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { JournalEntry } from "../../bus/bus.js";
 import { parseCount } from "../../config/bus-options.js";
-import { action, globalOptions, print, withBus } from "../context.js";
+import { action, globalOptions, oneLine, print, withBus } from "../context.js";
 
 interface TailFlags {
   lines: string;
@@ -72,7 +72,8 @@ function formatEntry(entry: JournalEntry): string {
     case "retry":
       return `${time}  retry        ${entry.id}${to}: ${entry.reason ?? ""}`;
     case "notify":
-      return `${time}  notify       ${entry.source ?? "?"}: ${entry.reply ?? ""}`;
+      // Anyone may send a notification: its sender and text never reach the terminal as control characters.
+      return `${time}  notify       ${oneLine(entry.source ?? "?")}: ${oneLine(entry.reply ?? "")}`;
     case "notified":
       return `${time}  notified     ${entry.id} -> ${entry.channel || "(no channel)"}`;
     case "replied":
