@@ -9,7 +9,7 @@ import { createEvent } from "../../src/protocol/event.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, createSdkSession, messageText, type PiEnv } from "../helpers/pi-env.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
-import { waitFor } from "../helpers/wait.js";
+import { sleep, waitFor } from "../helpers/wait.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 
@@ -55,4 +55,25 @@ test("SDK session: a targeted event becomes a user message; shutdown keeps the d
   const info = (await bus.sessions()).find((s) => s.id === "sdk-session");
   assert.ok(info, "an explicit GATEWAY_ID is durable: still registered after shutdown");
   assert.equal(info.live, false);
+});
+
+test("with no daemon, a central pi fires a due schedule once, as a schedule.fired turn", async () => {
+  // The central id's owner fires schedules: this session runs as the central `gateway`.
+  const satellite = { GATEWAY_ROLE: process.env.GATEWAY_ROLE, GATEWAY_ID: process.env.GATEWAY_ID };
+  Object.assign(process.env, { GATEWAY_ROLE: "central" });
+  delete process.env.GATEWAY_ID;
+  const sdk = await createSdkSession(piEnv, { extensions: [extensionPath] });
+  try {
+    await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway" && s.live), "the central registered");
+    await bus.schedules.add({ id: "ext-wake", session: "gateway", text: "extension-wake-up", kind: "at", due: Date.now() + 1_000, createdBy: "test" });
+    const fired = () => llm.requests.filter((r) => r.lastUserText.includes("schedule.fired") && r.lastUserText.includes("extension-wake-up"));
+    await waitFor(() => fired().length > 0, "the schedule.fired turn", 15_000);
+    await sleep(2_000);
+    assert.equal(fired().length, 1);
+    assert.deepEqual(await bus.schedules.list(), []);
+    assert.deepEqual(sdk.extensionErrors, []);
+  } finally {
+    await sdk.dispose();
+    Object.assign(process.env, satellite);
+  }
 });
