@@ -137,8 +137,8 @@ export class GatewayHost {
   async stop(): Promise<void> {
     this.running = false;
     this.watchdog?.stop();
-    await this.scheduleTicker?.stop();
-    await this.consumer.stop();
+    // Side by side: a firing round waiting for Redis must not keep the consumer from stopping.
+    await Promise.all([this.scheduleTicker?.stop(), this.consumer.stop()]);
   }
 
   requestDrain(): void {
