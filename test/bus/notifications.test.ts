@@ -1,12 +1,12 @@
 /**
  * Owner notifications (src/bus/notifications.ts): kept in Redis until delivered, journaled, marked
- * once; and the time specs schedules accept (src/protocol/schedule.ts), at their edges.
+ * once; and the time specs schedules accept (src/bus/schedule-spec.ts), at their edges.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { GatewayBus } from "../../src/bus/bus.js";
 import { NOTIFICATION_TEXT_MAX } from "../../src/bus/notifications.js";
-import { checkScheduleId, checkScheduleText, nextDueAfter, resolveScheduleTime } from "../../src/protocol/schedule.js";
+import { checkScheduleId, checkScheduleText, nextDueAfter, resolveScheduleTime } from "../../src/bus/schedule-spec.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
 
 let bus: GatewayBus;
