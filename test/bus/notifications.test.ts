@@ -70,6 +70,7 @@ describe("schedule times", () => {
       [{ cron: "not a cron" }, /invalid cron pattern/],
       [{ cron: "61 * * * *" }, /invalid cron pattern/],
       [{ cron: "" }, /invalid cron pattern/],
+      [{ cron: "0 0 9 * * * 2027" }, /invalid cron pattern/],
       [{ cron: "0 0 30 2 *" }, /never fires/],
       [{ cron: "0 9 * * *", timezone: "Mars/Olympus" }, /./],
       [{ in: "5m", timezone: "UTC" }, /only applies to --cron/],
