@@ -45,21 +45,8 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
   const results: CheckResult[] = [];
   const setup = readPreviousSetup(options.paths.envFile);
   const tier = setup.tier;
-  let bus: GatewayBus | undefined;
-  try {
-    bus = await GatewayBus.connect({ ...options.bus, name: "pi-gateway:doctor", connectTimeoutMs: Math.min(options.bus.connectTimeoutMs, 3_000) });
-    results.push({ id: "redis", title: "Redis reachable", status: "pass", detail: `${await redisSummary(bus)}` });
-  } catch (error) {
-    // The shared classification says why (refused, no answer, password, TLS) and what to do.
-    const known = error instanceof RedisUnreachableError;
-    results.push({
-      id: "redis",
-      title: "Redis reachable",
-      status: "fail",
-      detail: known ? error.summary : (error as Error).message,
-      fix: known && error.failure !== "refused" ? error.hint : `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`,
-    });
-  }
+  const { bus, result } = await connectForChecks(options);
+  results.push(result);
 
   results.push(checkExtensionInstalled(options.paths));
 
@@ -82,7 +69,12 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
     const live = sessions.filter((s) => s.live && (s.kind === "pi" || s.kind === "daemon"));
     results.push(
       live.length
-        ? { id: "extension-loaded", title: "Extension loaded in a pi session", status: "pass", detail: `${live.length} live session(s): ${live.map((s) => `${s.id} (${s.kind})`).join(", ")}` }
+        ? {
+            id: "extension-loaded",
+            title: "Extension loaded in a pi session",
+            status: "pass",
+            detail: `${live.length} live session(s): ${live.map((s) => `${s.id} (${s.kind})`).join(", ")}`,
+          }
         : {
             id: "extension-loaded",
             title: "Extension loaded in a pi session",
@@ -104,6 +96,28 @@ export async function runChecks(options: DoctorOptions): Promise<CheckResult[]> 
   return results;
 }
 
+/** The Redis check, and the bus the later checks use when Redis answered. */
+async function connectForChecks(options: DoctorOptions): Promise<{ bus?: GatewayBus; result: CheckResult }> {
+  let bus: GatewayBus | undefined;
+  try {
+    bus = await GatewayBus.connect({ ...options.bus, name: "pi-gateway:doctor", connectTimeoutMs: Math.min(options.bus.connectTimeoutMs, 3_000) });
+    return { bus, result: { id: "redis", title: "Redis reachable", status: "pass", detail: `${await redisSummary(bus)}` } };
+  } catch (error) {
+    await bus?.close().catch(() => undefined);
+    // The shared classification says why (refused, no answer, password, TLS) and what to do.
+    const known = error instanceof RedisUnreachableError;
+    return {
+      result: {
+        id: "redis",
+        title: "Redis reachable",
+        status: "fail",
+        detail: known ? error.summary : (error as Error).message,
+        fix: known && error.failure !== "refused" ? error.hint : `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`,
+      },
+    };
+  }
+}
+
 async function redisSummary(bus: GatewayBus): Promise<string> {
   const status = await bus.status();
   const durability = status.redis.aof ? `AOF on, appendfsync ${status.redis.appendfsync}` : "AOF off: a Redis crash can lose queued events";
@@ -122,7 +136,12 @@ function checkExtensionInstalled(paths: SetupPaths): CheckResult {
         if (isGatewayPackage(source)) sources.push(`${paths.piSettings}: ${source}`);
       }
     } catch (error) {
-      return { ...base, status: "fail", detail: `${paths.piSettings} is not valid JSON: ${(error as Error).message}`, fix: "fix the JSON, then run pi-gateway setup" };
+      return {
+        ...base,
+        status: "fail",
+        detail: `${paths.piSettings} is not valid JSON: ${(error as Error).message}`,
+        fix: "fix the JSON, then run pi-gateway setup",
+      };
     }
   }
   const extensionsDir = join(paths.piAgentDir, "extensions");
@@ -131,7 +150,12 @@ function checkExtensionInstalled(paths: SetupPaths): CheckResult {
   }
   return sources.length
     ? { ...base, status: "pass", detail: sources.join("; ") }
-    : { ...base, status: "fail", detail: `not in ${paths.piSettings} and not in ${extensionsDir}`, fix: "pi-gateway setup (or: pi install <path to pi-gateway>)" };
+    : {
+        ...base,
+        status: "fail",
+        detail: `not in ${paths.piSettings} and not in ${extensionsDir}`,
+        fix: "pi-gateway setup (or: pi install <path to pi-gateway>)",
+      };
 }
 
 function isGatewayPackage(source: string): boolean {
@@ -158,7 +182,8 @@ function checkCentral(sessions: SessionInfo[], central: SessionInfo | undefined)
 
 async function checkDelivery(bus: GatewayBus, central: SessionInfo | undefined, options: DoctorOptions): Promise<CheckResult> {
   const base = { id: "delivery", title: "Test event delivered" };
-  if (!options.deep) return { ...base, status: "skip", detail: "not run by default: it costs the central session an LLM turn (pi-gateway doctor --deep runs it)" };
+  if (!options.deep)
+    return { ...base, status: "skip", detail: "not run by default: it costs the central session an LLM turn (pi-gateway doctor --deep runs it)" };
   if (!central) return { ...base, status: "skip", detail: "no live central session to deliver to" };
   const event = createEvent("gateway.doctor", "pi-gateway doctor", { note: "delivery check by pi-gateway doctor; no action needed" }, { target: central.id });
   const started = Date.now();
@@ -184,7 +209,12 @@ async function checkHeartbeat(bus: GatewayBus, thresholdMs: number, tier: number
   if (tier === 1) return { ...base, status: "skip", detail: "tier 1 (notifications only) has no heartbeat" };
   const last = await bus.lastHeartbeat();
   if (last === null) {
-    return { ...base, status: "fail", detail: "no heartbeat has ever been delivered", fix: "start a heartbeat source: pi-gateway heartbeat (or the service / crontab line from pi-gateway setup)" };
+    return {
+      ...base,
+      status: "fail",
+      detail: "no heartbeat has ever been delivered",
+      fix: "start a heartbeat source: pi-gateway heartbeat (or the service / crontab line from pi-gateway setup)",
+    };
   }
   const age = Date.now() - last;
   if (age > thresholdMs) {
@@ -203,8 +233,19 @@ function checkWatchdog(central: SessionInfo | undefined, tier: number | undefine
   if (tier === 1) return { ...base, status: "skip", detail: "tier 1 (notifications only) has no watchdog" };
   if (!central) return { ...base, status: "fail", detail: "the watchdog runs in the central session, and none is live", fix: "start GATEWAY_ROLE=central pi" };
   if (central.watchdog === "armed") return { ...base, status: "pass", detail: `armed (threshold ${formatDuration(central.watchdogThresholdMs ?? 0)})` };
-  if (central.watchdog === "alarm") return { ...base, status: "fail", detail: "in alarm: a heartbeat was missed", fix: "restore the heartbeat source; the watchdog re-arms on the next heartbeat" };
-  return { ...base, status: "fail", detail: "the central session has not reported a watchdog state yet", fix: "wait a minute, or restart the central session with the current pi-gateway" };
+  if (central.watchdog === "alarm")
+    return {
+      ...base,
+      status: "fail",
+      detail: "in alarm: a heartbeat was missed",
+      fix: "restore the heartbeat source; the watchdog re-arms on the next heartbeat",
+    };
+  return {
+    ...base,
+    status: "fail",
+    detail: "the central session has not reported a watchdog state yet",
+    fix: "wait a minute, or restart the central session with the current pi-gateway",
+  };
 }
 
 /** Installed and running, for the service manager setup used (launchd on macOS, systemd on Linux when unknown). */
