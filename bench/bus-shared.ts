@@ -2,9 +2,7 @@
 
 export type Mode = "naive" | "ours";
 
-export type ToProducer =
-  | { type: "run"; mode: Mode; prefix: string; sid: string; events: number; payloadBytes: number }
-  | { type: "exit" };
+export type ToProducer = { type: "run"; mode: Mode; prefix: string; sid: string; events: number; payloadBytes: number } | { type: "exit" };
 
 export interface ProducerDone {
   type: "done";

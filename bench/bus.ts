@@ -95,7 +95,10 @@ type ApproachName = (typeof APPROACH_NAMES)[number];
 
 function approachList(raw: string | undefined): ApproachName[] {
   if (!raw) return [...APPROACH_NAMES];
-  const names = raw.split(",").map((n) => n.trim()).filter(Boolean);
+  const names = raw
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!(APPROACH_NAMES as readonly string[]).includes(n)) throw new Error(`BENCH_APPROACHES: unknown "${n}"; known: ${APPROACH_NAMES.join(", ")}`);
   }
@@ -270,7 +273,10 @@ function claimLoopConsumer(url: string, recorder: Recorder, _config: BusBenchCon
         return;
       }
       recorder.record(claimed.events, nowMs());
-      await b.ack(SID, claimed.events.map((e) => e.id));
+      await b.ack(
+        SID,
+        claimed.events.map((e) => e.id),
+      );
       batches++;
     }
   });
@@ -565,7 +571,10 @@ function aggregate(label: string, rounds: RoundRaw[]): ApproachResult {
         p99: round(lat.p99),
       };
     }),
-    wallMs: round(sum((r) => r.wallMs), 1),
+    wallMs: round(
+      sum((r) => r.wallMs),
+      1,
+    ),
   };
 }
 

@@ -62,9 +62,7 @@ export const daemonSection = defineSection<DaemonResult>({
     const server = await ctx.redis();
 
     const queue = await benchQueue(server.url, queueCommands, submitters);
-    ctx.log(
-      `daemon: queue ${fmt(queue.durable.endToEndPerSec, 0)} commands/s end to end (naive list ${fmt(queue.naive.endToEndPerSec, 0)}/s)`,
-    );
+    ctx.log(`daemon: queue ${fmt(queue.durable.endToEndPerSec, 0)} commands/s end to end (naive list ${fmt(queue.naive.endToEndPerSec, 0)}/s)`);
 
     const redis = new Redis(server.url);
     let llm: FakeLlm | undefined;
@@ -80,15 +78,18 @@ export const daemonSection = defineSection<DaemonResult>({
       telegram = await startFakeTelegram();
       piEnv = createPiEnv({ llmUrl: llm.url });
       const t0 = nowMs();
-      daemon = await launchDaemon({
-        ...piEnv.env,
-        REDIS_URL: server.url,
-        GATEWAY_TOKEN: TOKEN,
-        TELEGRAM_BOT_TOKEN: telegram.token,
-        TELEGRAM_API_ROOT: telegram.apiRoot,
-        TELEGRAM_ALLOWED_USERS: String(OWNER),
-        GATEWAY_LOG_LEVEL: "warn",
-      }, piEnv.cwd);
+      daemon = await launchDaemon(
+        {
+          ...piEnv.env,
+          REDIS_URL: server.url,
+          GATEWAY_TOKEN: TOKEN,
+          TELEGRAM_BOT_TOKEN: telegram.token,
+          TELEGRAM_API_ROOT: telegram.apiRoot,
+          TELEGRAM_ALLOWED_USERS: String(OWNER),
+          GATEWAY_LOG_LEVEL: "warn",
+        },
+        piEnv.cwd,
+      );
       const daemonStartMs = nowMs() - t0;
       ctx.log(`daemon: started in ${fmt(daemonStartMs, 0)} ms`);
 
@@ -156,25 +157,31 @@ export const daemonSection = defineSection<DaemonResult>({
     const c = result.config;
     return [
       `command queue alone: ${fmt(c.queueCommands)} commands, ${c.submitters} concurrent submitters on one connection, then one consumer taking + completing one at a time; private Redis WITHOUT AOF (no fsync)`,
-      table(["approach", "submit/s", "take+complete/s", "end-to-end cmd/s"], [
-        qrow("CommandQueue (Lua dedup + stream, group, ack+del)", q.durable),
-        qrow("naive LPUSH / RPOP list", q.naive),
-      ]),
+      table(
+        ["approach", "submit/s", "take+complete/s", "end-to-end cmd/s"],
+        [qrow("CommandQueue (Lua dedup + stream, group, ack+del)", q.durable), qrow("naive LPUSH / RPOP list", q.naive)],
+      ),
       `durable end-to-end / naive end-to-end: ${q.durableOverNaive}x (the price of durability + dedup)`,
       "",
       `round trips through the daemon (child process, real pi SDK, fake LLM replying "pong <marker>" at once), ${c.rounds} each after ${c.warmups} warm-ups, sequential; daemon start ${fmt(result.daemonStartMs, 0)} ms`,
-      table(["path", "rounds", "p50 ms", "p90 ms", "p99 ms", "max ms"], [
-        lrow("WebSocket prompt -> first delta", ws.firstDelta),
-        lrow("WebSocket prompt -> end", ws.end),
-        lrow("Telegram message -> final reply (incl. long-poll pickup)", tg.final),
-      ]),
+      table(
+        ["path", "rounds", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        [
+          lrow("WebSocket prompt -> first delta", ws.firstDelta),
+          lrow("WebSocket prompt -> end", ws.end),
+          lrow("Telegram message -> final reply (incl. long-poll pickup)", tg.final),
+        ],
+      ),
       "",
       "where the time goes (p50 ms since the prompt / the injected message)",
-      table(["path", "queued", "turn start", "LLM request", "first delta / preview", "end / final"], [
-        ["WebSocket", p50(ws.queued), p50(ws.start), p50(ws.llmRequest), p50(ws.firstDelta), p50(ws.end)],
-        ["Telegram", "-", p50(tg.typing), p50(tg.llmRequest), p50(tg.preview), p50(tg.final)],
-      ]),
-      "Telegram \"turn start\" = the typing indicator call, \"first delta / preview\" = the preview sendMessage, \"final\" = the HTML editMessageText arriving at the fake API (1 ms clock).",
+      table(
+        ["path", "queued", "turn start", "LLM request", "first delta / preview", "end / final"],
+        [
+          ["WebSocket", p50(ws.queued), p50(ws.start), p50(ws.llmRequest), p50(ws.firstDelta), p50(ws.end)],
+          ["Telegram", "-", p50(tg.typing), p50(tg.llmRequest), p50(tg.preview), p50(tg.final)],
+        ],
+      ),
+      'Telegram "turn start" = the typing indicator call, "first delta / preview" = the preview sendMessage, "final" = the HTML editMessageText arriving at the fake API (1 ms clock).',
       `rounds over 250 ms: WebSocket ${ws.over250ms} of ${ws.end.count}, Telegram ${tg.over250ms} of ${tg.final.count}`,
       `slowest WebSocket round (ms): ${describe(ws.slowest)}`,
       `slowest Telegram round (ms):  ${describe(tg.slowest)}`,
@@ -369,7 +376,10 @@ function wsRound(client: WsClient, llm: FakeLlm, marker: string): Promise<WsSamp
   return new Promise<WsSample>((resolve, reject) => {
     const sample: WsSample = { queued: NaN, start: NaN, llmRequest: NaN, firstDelta: NaN, end: NaN };
     let requestId = `ws:${marker}`;
-    const timer = setTimeout(() => done(new Error(`WebSocket round ${marker}: no end within ${ROUND_TIMEOUT_MS}ms (${JSON.stringify(sample)})`)), ROUND_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done(new Error(`WebSocket round ${marker}: no end within ${ROUND_TIMEOUT_MS}ms (${JSON.stringify(sample)})`)),
+      ROUND_TIMEOUT_MS,
+    );
     const done = (error?: Error) => {
       clearTimeout(timer);
       client.onMessage = undefined;
@@ -377,10 +387,12 @@ function wsRound(client: WsClient, llm: FakeLlm, marker: string): Promise<WsSamp
       else resolve(sample);
     };
     const t0 = nowMs();
-    llm.waitForRequest((r) => r.lastUserText.includes(marker), ROUND_TIMEOUT_MS).then(
-      () => (sample.llmRequest = nowMs() - t0),
-      () => undefined,
-    );
+    llm
+      .waitForRequest((r) => r.lastUserText.includes(marker), ROUND_TIMEOUT_MS)
+      .then(
+        () => (sample.llmRequest = nowMs() - t0),
+        () => undefined,
+      );
     client.onMessage = (m, at) => {
       if (m.type === "queued" && m.id === marker) {
         requestId = m.requestId;
@@ -413,10 +425,7 @@ async function telegramRound(telegram: FakeTelegram, llm: FakeLlm, marker: strin
   const t0 = Date.now();
   telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: `ping ${marker}` });
   const final = await waitFor(
-    () =>
-      telegram.sent
-        .slice(from)
-        .find((c) => toOwner(c) && c.outcome === true && c.params.parse_mode === "HTML" && String(c.params.text).includes(reply)),
+    () => telegram.sent.slice(from).find((c) => toOwner(c) && c.outcome === true && c.params.parse_mode === "HTML" && String(c.params.text).includes(reply)),
     `the final Telegram reply to ${marker}`,
     ROUND_TIMEOUT_MS,
     2,

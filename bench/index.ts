@@ -84,7 +84,13 @@ async function main(): Promise<void> {
   const doc = {
     date: new Date().toISOString(),
     durationMs: round(nowMs() - started, 1),
-    host: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?", memGiB: round(totalmem() / 2 ** 30, 1) },
+    host: {
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "?",
+      memGiB: round(totalmem() / 2 ** 30, 1),
+    },
     sections: results,
     ...(Object.keys(failures).length ? { failures } : {}),
   };

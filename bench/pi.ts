@@ -91,10 +91,10 @@ export const piSection = defineSection<PiResult>({
     const row = (label: string, s: Summary) => [label, String(s.count), fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.max)];
     return [
       `pi ${"(rpc mode)"} with the gateway extension, fake LLM on loopback, one idle turn per event`,
-      table(["path", "events", "p50 ms", "p90 ms", "p99 ms", "max ms"], [
-        row("push + notify (pi-gateway push)", result.notify),
-        row(`LPUSH only (safety-net poll, ${result.config.pollInterval})`, result.pollOnly),
-      ]),
+      table(
+        ["path", "events", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        [row("push + notify (pi-gateway push)", result.notify), row(`LPUSH only (safety-net poll, ${result.config.pollInterval})`, result.pollOnly)],
+      ),
       `poll-only p50 / notify p50: ${result.ratioP50}x`,
     ].join("\n");
   },

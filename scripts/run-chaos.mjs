@@ -25,11 +25,11 @@ const figures = join(root, ".tmp", "chaos-figures.txt");
 mkdirSync(join(root, ".tmp"), { recursive: true });
 rmSync(figures, { force: true });
 const started = Date.now();
-const result = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...selected],
-  { cwd: root, stdio: "inherit", env: { ...process.env, NODE_ENV: "test", CHAOS_FIGURES_FILE: figures } },
-);
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...selected], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, NODE_ENV: "test", CHAOS_FIGURES_FILE: figures },
+});
 const elapsed = (Date.now() - started) / 1000;
 console.log(`\n=== chaos figures (${selected.length} files, ${Math.floor(elapsed / 60)}m${String(Math.round(elapsed % 60)).padStart(2, "0")}s) ===`);
 if (existsSync(figures)) process.stdout.write(readFileSync(figures, "utf8"));

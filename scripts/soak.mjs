@@ -17,9 +17,9 @@ const number = (name, fallback) => {
 const minutes = number("SOAK_MINUTES", 20);
 const rate = number("SOAK_RATE", 20);
 console.log(`soak: ${rate} events/s and a WebSocket prompt every 5 s for ${minutes} min`);
-const result = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "test/chaos/daemon-load.chaos.ts"],
-  { cwd: root, stdio: "inherit", env: { ...process.env, NODE_ENV: "test", CHAOS_SOAK_SECONDS: String(Math.round(minutes * 60)), CHAOS_SOAK_RATE: String(rate) } },
-);
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", "test/chaos/daemon-load.chaos.ts"], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, NODE_ENV: "test", CHAOS_SOAK_SECONDS: String(Math.round(minutes * 60)), CHAOS_SOAK_RATE: String(rate) },
+});
 process.exit(result.status ?? 1);

@@ -161,7 +161,12 @@ export class GatewayBus {
   }
 
   /** Pushes with retries while Redis is unreachable, always with the same event id (see producing.ts). */
-  pushWithRetry(event: GatewayEvent, options: T.PushOptions = {}, retryMs = this.options.pushRetryMs, onWait?: (error: RedisUnreachableError) => void): Promise<T.PushResult> {
+  pushWithRetry(
+    event: GatewayEvent,
+    options: T.PushOptions = {},
+    retryMs = this.options.pushRetryMs,
+    onWait?: (error: RedisUnreachableError) => void,
+  ): Promise<T.PushResult> {
     return pushWithRetry(this.ctx, event, options, retryMs, onWait);
   }
 

@@ -107,7 +107,10 @@ export class CommandQueueStore {
   /** Stores a command once (queue-enqueue-2.lua); `alsoSeen` are further dedup ids it stands for. */
   async enqueue(priority: CommandPriority, id: string, json: string, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
     const { dedupWindowMs, dedupMax } = this.ctx.options;
-    const [status] = (await this.ctx.scripts["queue-enqueue"]([this.keys.seen, this.keys.stream(priority)], [id, json, dedupWindowMs, dedupMax, ...alsoSeen])) as string[];
+    const [status] = (await this.ctx.scripts["queue-enqueue"](
+      [this.keys.seen, this.keys.stream(priority)],
+      [id, json, dedupWindowMs, dedupMax, ...alsoSeen],
+    )) as string[];
     return status === "duplicate" ? "duplicate" : "queued";
   }
 
@@ -120,9 +123,9 @@ export class CommandQueueStore {
 
   /** XREADGROUP on one priority: `from` "0" or an id pages through the pending list, ">" reads new entries. */
   async read(priority: CommandPriority, from: string, count: number): Promise<StoredCommand[]> {
-    const reply = (await this.ctx.client.xreadgroup("GROUP", GROUP, CONSUMER, "COUNT", count, "STREAMS", this.keys.stream(priority), from)) as
-      | Array<[string, Array<[string, string[] | null]>]>
-      | null;
+    const reply = (await this.ctx.client.xreadgroup("GROUP", GROUP, CONSUMER, "COUNT", count, "STREAMS", this.keys.stream(priority), from)) as Array<
+      [string, Array<[string, string[] | null]>]
+    > | null;
     return (reply?.[0]?.[1] ?? []).map(([streamId, fields]) => this.stored(priority, streamId, fields));
   }
 
@@ -170,7 +173,10 @@ export class CommandQueueStore {
   /** The turn failed but may succeed later: keep the commands pending, not to be taken before `state.notBefore`. */
   async retryLater(ids: string[], state: RetryState, journalReason: string): Promise<void> {
     const { journalCap } = this.ctx.options;
-    await this.ctx.scripts["queue-retry"]([this.keys.retry, this.keys.started, this.ctx.keys.journal], [journalCap, this.session, JSON.stringify(state), journalReason, ...ids]);
+    await this.ctx.scripts["queue-retry"](
+      [this.keys.retry, this.keys.started, this.ctx.keys.journal],
+      [journalCap, this.session, JSON.stringify(state), journalReason, ...ids],
+    );
   }
 
   /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */

@@ -19,7 +19,13 @@ export interface JournalReader {
 
 /** The first non-empty line of a reply, capped (with an ellipsis when cut). */
 export function firstLine(text: string, max = REPLY_LINE_MAX): string {
-  return capText(text.split("\n").map((l) => l.trim()).find(Boolean) ?? "", max);
+  return capText(
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .find(Boolean) ?? "",
+    max,
+  );
 }
 
 /** The newest `count` journal entries, oldest first. */
@@ -38,9 +44,9 @@ export async function journalSince(ctx: BusContext, afterId: string, limit: numb
 export function journalReader(ctx: BusContext, reader: Redis): JournalReader {
   return {
     async next(lastId, blockMs) {
-      const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as
-        | Array<[string, Array<[string, string[]]>]>
-        | null;
+      const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as Array<
+        [string, Array<[string, string[]]>]
+      > | null;
       return reply?.[0]?.[1].map(toJournalEntry) ?? [];
     },
     close: () => reader.disconnect(),

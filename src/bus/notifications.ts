@@ -33,7 +33,10 @@ export class NotificationStore {
     const text = checkNotificationText(input.text);
     const { keys, options } = this.ctx;
     const id = String(
-      await this.ctx.scripts.notify([keys.notifications, keys.journal], [NOTIFICATIONS_CAP, options.journalCap, text, input.file ?? "", input.from, firstLine(text)]),
+      await this.ctx.scripts.notify(
+        [keys.notifications, keys.journal],
+        [NOTIFICATIONS_CAP, options.journalCap, text, input.file ?? "", input.from, firstLine(text)],
+      ),
     );
     return { ...input, text, id, at: streamTime(id) };
   }
@@ -59,7 +62,8 @@ export class NotificationStore {
 
 export function checkNotificationText(text: string): string {
   if (!text.trim()) throw new GatewayError("the notification's text is empty", "USAGE");
-  if (text.length > NOTIFICATION_TEXT_MAX) throw new GatewayError(`the notification's text is ${text.length} characters, over ${NOTIFICATION_TEXT_MAX}`, "USAGE");
+  if (text.length > NOTIFICATION_TEXT_MAX)
+    throw new GatewayError(`the notification's text is ${text.length} characters, over ${NOTIFICATION_TEXT_MAX}`, "USAGE");
   return text;
 }
 

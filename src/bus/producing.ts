@@ -24,7 +24,22 @@ export async function push(ctx: BusContext, event: GatewayEvent, options: PushOp
   }
   const reply = (await ctx.scripts.push(
     [k.sessions, k.presence, k.pushed, k.deadLetters, k.journal],
-    [k.prefix, event.id, raw, event.type, target, origin, o.legacySession, o.backlogCap, o.dedupWindowMs, o.journalCap, o.deadLetterCap, event.source, o.dedupMax, options.exclusive ? "1" : "0"],
+    [
+      k.prefix,
+      event.id,
+      raw,
+      event.type,
+      target,
+      origin,
+      o.legacySession,
+      o.backlogCap,
+      o.dedupWindowMs,
+      o.journalCap,
+      o.deadLetterCap,
+      event.source,
+      o.dedupMax,
+      options.exclusive ? "1" : "0",
+    ],
   )) as unknown[];
   const [status, queued = [], undrained = []] = reply as [string, string[]?, string[]?];
   if (status === "unknown-target") {

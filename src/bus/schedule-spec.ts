@@ -42,7 +42,9 @@ const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-
 export function resolveScheduleTime(spec: ScheduleTimeSpec, now: number): { kind: "at" | "cron"; due: number; at?: number; cron?: string } {
   const given = (["at", "in", "cron"] as const).filter((k) => spec[k] !== undefined);
   if (given.length !== 1) {
-    throw new ScheduleSpecError(given.length ? `give only one of --at, --in, --cron (got ${given.map((k) => `--${k}`).join(" and ")})` : "give one of --at, --in or --cron");
+    throw new ScheduleSpecError(
+      given.length ? `give only one of --at, --in, --cron (got ${given.map((k) => `--${k}`).join(" and ")})` : "give one of --at, --in or --cron",
+    );
   }
   if (spec.timezone !== undefined && spec.cron === undefined) throw new ScheduleSpecError("a time zone only applies to --cron");
   if (spec.cron !== undefined) {

@@ -101,7 +101,14 @@ export class ScheduleStore {
    * good (an ephemeral one, reaped) cannot get it: then the centrals do, so it is never dropped.
    */
   async pushFired(definition: ScheduleDefinition, dueAt: number, firedAt: number): Promise<PushResult> {
-    const payload = { id: definition.id, text: definition.text, session: definition.session, dueAt, firedAt, ...(definition.cron ? { cron: definition.cron } : {}) };
+    const payload = {
+      id: definition.id,
+      text: definition.text,
+      session: definition.session,
+      dueAt,
+      firedAt,
+      ...(definition.cron ? { cron: definition.cron } : {}),
+    };
     const event = createEvent("schedule.fired", "schedule", payload, { id: firingEventId(definition.id, dueAt) });
     try {
       return await push(this.ctx, event, { target: definition.session, exclusive: true });

@@ -13,12 +13,18 @@ import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegis
 export async function register(ctx: BusContext, session: SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<RegisterResult> {
   const k = ctx.keys;
   const fields: Array<string | number> = [
-    "role", session.role,
-    "durable", session.durable ? "1" : "0",
-    "pid", session.pid ?? process.pid,
-    "host", hostname(),
-    "cwd", session.cwd ?? process.cwd(),
-    "kind", session.kind ?? "pi",
+    "role",
+    session.role,
+    "durable",
+    session.durable ? "1" : "0",
+    "pid",
+    session.pid ?? process.pid,
+    "host",
+    hostname(),
+    "cwd",
+    session.cwd ?? process.cwd(),
+    "kind",
+    session.kind ?? "pi",
     ...(session.queues ? ["drains", session.queues.join(",")] : []),
   ];
   const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
@@ -56,7 +62,9 @@ export async function unregister(ctx: BusContext, sid: string, instance: string)
 /** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
 export async function reapExpired(ctx: BusContext): Promise<Array<{ id: string; deadLettered: number }>> {
   const { keys: k, options: o } = ctx;
-  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap])) as Array<string | number>;
+  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap])) as Array<
+    string | number
+  >;
   const reaped: Array<{ id: string; deadLettered: number }> = [];
   for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
   return reaped;

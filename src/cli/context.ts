@@ -66,9 +66,11 @@ export async function withBusRetrying<T>(
   // The user counts from pressing enter: the notice comes within NOTICE_WITHIN_MS of the process
   // start (node's own start-up included) when the machine allows, and never sooner than 100ms in.
   const noticeAfterMs = Math.max(100, NOTICE_WITHIN_MS - performance.now());
-  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, onWait, noticeAfterMs).catch((error: unknown) => {
-    throw error instanceof RedisUnreachableError && window.ms > 0 && error.retryable ? error.withNote(tried) : error;
-  });
+  const bus = await GatewayBus.connectRetrying({ name: "pi-gateway:cli", ...busOverrides(options) }, window.ms, onWait, noticeAfterMs).catch(
+    (error: unknown) => {
+      throw error instanceof RedisUnreachableError && window.ms > 0 && error.retryable ? error.withNote(tried) : error;
+    },
+  );
   return useBus(bus, (connected) => body(connected, { remainingMs: Math.max(0, deadline - Date.now()), onWait }));
 }
 
@@ -155,7 +157,11 @@ export function oneLine(text: string): string {
 /** Formats a table with aligned columns. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join("\n");
 }
 

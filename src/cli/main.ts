@@ -27,7 +27,10 @@ loadGatewayEnvFile();
 const program = new Command("pi-gateway")
   .description("Always-on gateway for the pi coding agent: background events into your sessions, and back out to you.")
   .version(packageVersion(), "-v, --version")
-  .option("--redis-url <url>", "Redis to use, redis:// or rediss:// with user:password (default: $REDIS_URL, else the daemon's embedded Redis while it runs, else redis://127.0.0.1:6379)")
+  .option(
+    "--redis-url <url>",
+    "Redis to use, redis:// or rediss:// with user:password (default: $REDIS_URL, else the daemon's embedded Redis while it runs, else redis://127.0.0.1:6379)",
+  )
   .option("--prefix <prefix>", "key prefix (default: $GATEWAY_PREFIX or agent)")
   .option("--timeout <duration>", "how long to wait for Redis to answer, e.g. 5s")
   .option("--json", "machine-readable output")
@@ -64,5 +67,9 @@ function reportUsageError(error: CommanderError): void {
   if (error.exitCode === 0) return;
   // Commander has already printed the help (to stderr) when no command was given.
   if (error.code === "commander.help") process.exitCode = EXIT.usage;
-  else reportError(new UsageError(`${error.message.replace(/^error: /, "").replace(/\s*\n\s*\((.)/g, (_m, c: string) => ` (${c.toLowerCase()}`)} (add --help for usage)`), Boolean(program.opts().json));
+  else
+    reportError(
+      new UsageError(`${error.message.replace(/^error: /, "").replace(/\s*\n\s*\((.)/g, (_m, c: string) => ` (${c.toLowerCase()}`)} (add --help for usage)`),
+      Boolean(program.opts().json),
+    );
 }

@@ -67,7 +67,10 @@ const BUS_SETTINGS = {
 export const DEFAULT_BUS_OPTIONS: BusOptions = {
   redisUrl: SETTINGS.GATEWAY_DEFAULT_REDIS_URL.defaultValue,
   legacySession: LEGACY_SESSION,
-  ...(Object.fromEntries(Object.entries(BUS_SETTINGS).map(([key, name]) => [key, SETTINGS[name].defaultValue])) as Omit<BusOptions, "redisUrl" | "legacySession">),
+  ...(Object.fromEntries(Object.entries(BUS_SETTINGS).map(([key, name]) => [key, SETTINGS[name].defaultValue])) as Omit<
+    BusOptions,
+    "redisUrl" | "legacySession"
+  >),
 };
 
 /** Names of the environment variables, for --help texts and docs. */

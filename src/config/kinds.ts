@@ -94,7 +94,19 @@ export function count<D extends string | undefined = undefined>(spec: Spec<D> & 
   return define("count", schema, expected, spec);
 }
 
-const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+const BYTE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
 /** A number of bytes: digits with an optional binary unit (8MiB, 512KiB, 1048576), at least `min`. */
 export function size<D extends string | undefined = undefined>(spec: Spec<D> & { min: number; minText: string }) {
@@ -156,7 +168,10 @@ export function redisUrl<D extends string | undefined = undefined>(spec: Spec<D>
 }
 
 export function httpUrl<D extends string | undefined = undefined>(spec: Spec<D>) {
-  const schema = parsed((value) => (URL.canParse(value.trim()) && /^https?:$/.test(new URL(value.trim()).protocol) ? value.trim() : undefined), "is not an http:// or https:// URL");
+  const schema = parsed(
+    (value) => (URL.canParse(value.trim()) && /^https?:$/.test(new URL(value.trim()).protocol) ? value.trim() : undefined),
+    "is not an http:// or https:// URL",
+  );
   return define("url", schema, "http(s)://host[:port][/path]", spec);
 }
 
@@ -164,7 +179,10 @@ export function httpUrl<D extends string | undefined = undefined>(spec: Spec<D>)
 export function list<T, D extends string | undefined = undefined>(item: z.ZodType<T, string>, spec: Spec<D> & { form: string }) {
   const schema = z.string().transform((value, ctx) => {
     const items: T[] = [];
-    for (const part of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+    for (const part of value
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const result = item.safeParse(part);
       if (!result.success) {
         ctx.addIssue({ code: "custom", message: `has "${part}", which ${result.error.issues[0]!.message}` });

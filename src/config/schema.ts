@@ -21,7 +21,10 @@ const HooksSchema = z
   .refine((hooks) => Object.keys(hooks).every((name) => HOOK_NAME.test(name)), "a hook name is letters, digits, _ . - (it is the URL's last part)");
 export type HookSettings = z.infer<typeof HookSchema>;
 
-const telegramId = z.string().regex(/^-?\d{1,16}$/, "is not a numeric Telegram id").transform(Number);
+const telegramId = z
+  .string()
+  .regex(/^-?\d{1,16}$/, "is not a numeric Telegram id")
+  .transform(Number);
 const queueMode = z
   .string()
   .regex(/^[^=\s]+\s*=\s*(followUp|steer|collect)$/, "is not channel=mode")
@@ -29,11 +32,21 @@ const queueMode = z
 
 const BUS = {
   REDIS_URL: redisUrl(
-    { group: "bus", docDefault: "the daemon's embedded Redis while it runs, else redis://127.0.0.1:6379", help: "redis:// or rediss:// (TLS), with user:password@ and /db" },
+    {
+      group: "bus",
+      docDefault: "the daemon's embedded Redis while it runs, else redis://127.0.0.1:6379",
+      help: "redis:// or rediss:// (TLS), with user:password@ and /db",
+    },
     redactUrl,
   ),
   GATEWAY_REDIS_CA_FILE: path({ group: "bus", docDefault: "(system CAs)", help: "PEM file of a private CA to trust for rediss://" }),
-  GATEWAY_PREFIX: text({ group: "bus", default: DEFAULT_PREFIX, pattern: /^[^\s{}]+$/, form: "a key prefix without blanks or braces", help: "key prefix; the default gives the original key names" }),
+  GATEWAY_PREFIX: text({
+    group: "bus",
+    default: DEFAULT_PREFIX,
+    pattern: /^[^\s{}]+$/,
+    form: "a key prefix without blanks or braces",
+    help: "key prefix; the default gives the original key names",
+  }),
   // Covers any producer retry and lease recovery by a wide margin, without keeping ids forever.
   GATEWAY_DEDUP_WINDOW: duration({ group: "bus", default: "24h", min: 1, max: 365 * 86_400_000, help: "how long delivered / pushed ids are remembered" }),
   // ~100-140 bytes per id in Redis (uuid-sized ids): 100k ids is at most ~14 MB per set, a day at more
@@ -52,16 +65,34 @@ const BUS = {
   GATEWAY_MAX_EVENT_BYTES: count({ group: "bus", default: "1048576", help: "larger entries are dead-lettered unread" }),
   GATEWAY_BATCH_SIZE: count({ group: "bus", default: "50", help: "most events per injected message" }),
   GATEWAY_DEFAULT_REDIS_URL: redisUrl(
-    { group: "other", default: "redis://127.0.0.1:6379", help: "the address probed when REDIS_URL is unset, before the daemon starts its own Redis (for tests)" },
+    {
+      group: "other",
+      default: "redis://127.0.0.1:6379",
+      help: "the address probed when REDIS_URL is unset, before the daemon starts its own Redis (for tests)",
+    },
     redactUrl,
   ),
 };
 
 const SESSION = {
   // Lenient by design (README "Roles and ownership"): anything else is a warning and an automatic role.
-  GATEWAY_ROLE: text({ group: "session", docDefault: "decided at start", form: "central or satellite", help: "central receives everything; satellite only its own events" }),
-  GATEWAY_ID: text({ group: "session", docDefault: "gateway (central), pid-<pid> (satellite)", form: "a session id", help: "explicit session id; makes the session durable" }),
-  GATEWAY_DELIVER_AS: oneOf(["followUp", "steer"], { group: "session", default: "followUp", help: "followUp: a batch waits for pi to be idle; steer: it joins the running turn" }),
+  GATEWAY_ROLE: text({
+    group: "session",
+    docDefault: "decided at start",
+    form: "central or satellite",
+    help: "central receives everything; satellite only its own events",
+  }),
+  GATEWAY_ID: text({
+    group: "session",
+    docDefault: "gateway (central), pid-<pid> (satellite)",
+    form: "a session id",
+    help: "explicit session id; makes the session durable",
+  }),
+  GATEWAY_DELIVER_AS: oneOf(["followUp", "steer"], {
+    group: "session",
+    default: "followUp",
+    help: "followUp: a batch waits for pi to be idle; steer: it joins the running turn",
+  }),
   GATEWAY_ACCEPT_TIMEOUT: duration({ group: "session", default: "2s", min: 1, help: "how long pi may stay idle without recording a message it was sent" }),
   GATEWAY_HEARTBEAT_INTERVAL: duration({ group: "session", default: "15m", min: 1, help: "expected heartbeat interval" }),
   GATEWAY_HEARTBEAT_FILE: path({ group: "session", docDefault: "~/HEARTBEAT.md", help: "the checklist the agent reads on each heartbeat" }),
@@ -69,17 +100,45 @@ const SESSION = {
   GATEWAY_WATCHDOG_CHECK: duration({ group: "session", min: 1, docDefault: "threshold / 10, at most 1m", help: "how often the watchdog looks" }),
   GATEWAY_LOG_FILE: path({ group: "session", docDefault: "(none)", help: "JSON log file of the extension" }),
   GATEWAY_DISABLED: flag({ group: "session", default: "0", help: "1 turns the extension off" }),
-  GATEWAY_SESSION_ID: text({ group: "session", docDefault: "(set by pi)", form: "a session id", help: "set by the extension for its child processes: the session `pi-gateway push` reports as origin" }),
+  GATEWAY_SESSION_ID: text({
+    group: "session",
+    docDefault: "(set by pi)",
+    form: "a session id",
+    help: "set by the extension for its child processes: the session `pi-gateway push` reports as origin",
+  }),
 };
 
 const DAEMON = {
-  GATEWAY_HOST: text({ group: "daemon", default: "127.0.0.1", pattern: /^[^\s/]+$/, form: "a host name or IP address", help: "address the HTTP/WebSocket server listens on (--host)" }),
+  GATEWAY_HOST: text({
+    group: "daemon",
+    default: "127.0.0.1",
+    pattern: /^[^\s/]+$/,
+    form: "a host name or IP address",
+    help: "address the HTTP/WebSocket server listens on (--host)",
+  }),
   GATEWAY_PORT: port({ group: "daemon", default: "8787", help: "its port (--port); 0 any free port" }),
   GATEWAY_TOKEN: text({ group: "daemon", docDefault: "(the token file)", secret: true, help: "the gateway token (WebSocket, POST /events, webhooks)" }),
   GATEWAY_TOKEN_FILE: path({ group: "daemon", docDefault: "~/.config/pi-gateway/token", help: "where the daemon keeps (and creates) its token" }),
-  GATEWAY_OWNER: text({ group: "daemon", docDefault: "the first allowed Telegram id", pattern: /^[a-z]+:.+$/, form: "channel:address, e.g. telegram:<chat id>", help: "where replies to events, heartbeats and alarms go" }),
-  GATEWAY_HOOKS: json(HooksSchema, { group: "daemon", docDefault: "(none)", secret: true, form: '{"<name>":{"secret":"<random>"}} (secret, token, eventType)', help: "webhooks at POST /hooks/<name>" }),
-  GATEWAY_QUEUE_MODES: list(queueMode, { group: "daemon", docDefault: "followUp for every channel", form: "channel=mode,… (modes: followUp, steer, collect)", help: "how prompts of each channel queue" }),
+  GATEWAY_OWNER: text({
+    group: "daemon",
+    docDefault: "the first allowed Telegram id",
+    pattern: /^[a-z]+:.+$/,
+    form: "channel:address, e.g. telegram:<chat id>",
+    help: "where replies to events, heartbeats and alarms go",
+  }),
+  GATEWAY_HOOKS: json(HooksSchema, {
+    group: "daemon",
+    docDefault: "(none)",
+    secret: true,
+    form: '{"<name>":{"secret":"<random>"}} (secret, token, eventType)',
+    help: "webhooks at POST /hooks/<name>",
+  }),
+  GATEWAY_QUEUE_MODES: list(queueMode, {
+    group: "daemon",
+    docDefault: "followUp for every channel",
+    form: "channel=mode,… (modes: followUp, steer, collect)",
+    help: "how prompts of each channel queue",
+  }),
   GATEWAY_TURN_TIMEOUT: duration({ group: "daemon", default: "10m", min: 1, help: "a turn running longer is aborted" }),
   GATEWAY_TURN_RETRIES: count({ group: "daemon", default: "5", min: 0, max: 1000, help: "how often a transiently failed turn is tried again; 0 never" }),
   GATEWAY_TURN_RETRY_BACKOFF: duration({ group: "daemon", default: "2s", help: "wait before the first retry, doubling, at most 5m" }),
@@ -94,24 +153,57 @@ const DAEMON = {
 export const MIN_CONTEXT_WINDOW = 4_096;
 
 const CONTEXT = {
-  GATEWAY_CONTEXT_WINDOW: count({ group: "context", min: MIN_CONTEXT_WINDOW, docDefault: "the model's contextWindow (128000 when its metadata has none)", help: "the window in tokens to plan for" }),
-  GATEWAY_COMPACT_AT: decimal({ group: "context", default: "0.7", min: 0.3, max: 0.95, example: "0.7", help: "the fraction of the window at which the conversation is compacted" }),
+  GATEWAY_CONTEXT_WINDOW: count({
+    group: "context",
+    min: MIN_CONTEXT_WINDOW,
+    docDefault: "the model's contextWindow (128000 when its metadata has none)",
+    help: "the window in tokens to plan for",
+  }),
+  GATEWAY_COMPACT_AT: decimal({
+    group: "context",
+    default: "0.7",
+    min: 0.3,
+    max: 0.95,
+    example: "0.7",
+    help: "the fraction of the window at which the conversation is compacted",
+  }),
   // Read by main's session rotation (daemon/session-rotation.ts); 8 MiB is hours of a busy session
   // and a moment to load; below 64 KiB a file would be continued after nearly every compaction.
-  GATEWAY_SESSION_FILE_MAX: size({ group: "context", default: "8MiB", min: 64 * 1024, minText: "64KiB", help: "after a compaction, a larger session file is continued in a new one" }),
+  GATEWAY_SESSION_FILE_MAX: size({
+    group: "context",
+    default: "8MiB",
+    min: 64 * 1024,
+    minText: "64KiB",
+    help: "after a compaction, a larger session file is continued in a new one",
+  }),
 };
 
 const TELEGRAM = {
   TELEGRAM_BOT_TOKEN: text({ group: "telegram", docDefault: "(none: no Telegram)", secret: true, help: "the bot's token from @BotFather" }),
-  TELEGRAM_ALLOWED_USERS: list(telegramId, { group: "telegram", docDefault: "(nobody)", form: "numeric user ids separated by commas", help: "users whose messages are prompts" }),
-  TELEGRAM_ALLOWED_CHATS: list(telegramId, { group: "telegram", docDefault: "(none)", form: "numeric chat ids separated by commas", help: "chats whose messages are prompts" }),
+  TELEGRAM_ALLOWED_USERS: list(telegramId, {
+    group: "telegram",
+    docDefault: "(nobody)",
+    form: "numeric user ids separated by commas",
+    help: "users whose messages are prompts",
+  }),
+  TELEGRAM_ALLOWED_CHATS: list(telegramId, {
+    group: "telegram",
+    docDefault: "(none)",
+    form: "numeric chat ids separated by commas",
+    help: "chats whose messages are prompts",
+  }),
   TELEGRAM_API_ROOT: httpUrl({ group: "telegram", docDefault: "https://api.telegram.org", help: "the Bot API server (a local one, or a fake in tests)" }),
 };
 
 const OTHER = {
   GATEWAY_ENV_FILE: path({ group: "other", docDefault: "~/.config/pi-gateway/gateway.env", help: "the settings file every command reads; none: no file" }),
   GATEWAY_LOG_FORMAT: oneOf(["json", "pretty"], { group: "other", caseless: true, docDefault: "pretty on a terminal, json otherwise", help: "log format" }),
-  GATEWAY_LOG_LEVEL: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], { group: "other", caseless: true, default: "info", help: "log level" }),
+  GATEWAY_LOG_LEVEL: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
+    group: "other",
+    caseless: true,
+    default: "info",
+    help: "log level",
+  }),
 };
 
 export const SETTINGS = { ...BUS, ...SESSION, ...DAEMON, ...CONTEXT, ...TELEGRAM, ...OTHER };

@@ -50,7 +50,16 @@ export const SESSION_ENV_VARS = settingNames("session");
  */
 export function resolveSessionOptions(env: Env = process.env, pid = process.pid): SessionOptions {
   const warnings: string[] = [];
-  const config = resolveSettings(env, ["GATEWAY_ROLE", "GATEWAY_ID", "GATEWAY_DELIVER_AS", "GATEWAY_ACCEPT_TIMEOUT", "GATEWAY_HEARTBEAT_INTERVAL", "GATEWAY_HEARTBEAT_FILE", "GATEWAY_WATCHDOG_THRESHOLD", "GATEWAY_WATCHDOG_CHECK"]);
+  const config = resolveSettings(env, [
+    "GATEWAY_ROLE",
+    "GATEWAY_ID",
+    "GATEWAY_DELIVER_AS",
+    "GATEWAY_ACCEPT_TIMEOUT",
+    "GATEWAY_HEARTBEAT_INTERVAL",
+    "GATEWAY_HEARTBEAT_FILE",
+    "GATEWAY_WATCHDOG_THRESHOLD",
+    "GATEWAY_WATCHDOG_CHECK",
+  ]);
   let explicitId: string | undefined;
   if (config.GATEWAY_ID) {
     const parsed = SessionIdSchema.safeParse(config.GATEWAY_ID);

@@ -114,7 +114,9 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       // The last bookkeeping (checkpoint, unregister) writes to Redis and would wait for it forever
       // while Redis is away: past the turn's grace, exit anyway (the next start replays the turn).
       setTimeout(() => {
-        process.stderr.write("pi-gateway daemon: Redis did not answer during shutdown; exiting without the last bookkeeping (the next start replays what was in progress)\n");
+        process.stderr.write(
+          "pi-gateway daemon: Redis did not answer during shutdown; exiting without the last bookkeeping (the next start replays what was in progress)\n",
+        );
         process.exit(process.exitCode || 1);
       }, settings.shutdownGraceMs + 5_000).unref();
       void daemon

@@ -133,7 +133,11 @@ export class CommandQueue {
 
   /** The turn failed but may succeed later: keep the command pending, not to be taken before `state.notBefore`. */
   retryLater(command: QueuedCommand, state: RetryState, journalReason: string): Promise<void> {
-    return this.store.retryLater(command.entries.map((e) => e.id), state, journalReason);
+    return this.store.retryLater(
+      command.entries.map((e) => e.id),
+      state,
+      journalReason,
+    );
   }
 
   /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */
@@ -180,7 +184,7 @@ export class CommandQueue {
    * waiting for their retry are passed over.
    */
   private async head(priority: Priority, due: Due): Promise<QueuedCommand | undefined> {
-    for (let after = "0"; ; ) {
+    for (let after = "0"; ;) {
       const page = await this.store.read(priority, after, 100);
       if (!page.length) break;
       for (const entry of page) {
@@ -202,7 +206,10 @@ export class CommandQueue {
   private async withHistory(command: QueuedCommand, retries: Map<string, RetryState>): Promise<QueuedCommand> {
     const ids = command.entries.map((e) => e.id);
     const started = await this.store.startedAt(ids);
-    const last = ids.map((id) => retries.get(id)).filter((s): s is RetryState => s !== undefined).sort((a, b) => b.attempts - a.attempts)[0];
+    const last = ids
+      .map((id) => retries.get(id))
+      .filter((s): s is RetryState => s !== undefined)
+      .sort((a, b) => b.attempts - a.attempts)[0];
     return {
       ...command,
       attempts: last?.attempts ?? 0,
@@ -241,7 +248,7 @@ export class CommandQueue {
     const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id) && started.has(m.id) === wasStarted;
     const firstStreamId = first.entries[0]!.streamId;
     for (const from of ["pending", "new"] as const) {
-      for (let after = "0"; events < maxEvents; ) {
+      for (let after = "0"; events < maxEvents;) {
         const page = await this.store.read("event", from === "new" ? ">" : after, from === "new" ? Math.min(100, maxEvents - events) : 100);
         if (!page.length) break;
         for (const entry of page) {
@@ -264,7 +271,11 @@ export class CommandQueue {
     // One still waiting for its retry is not pulled in early.
     const sameSource = (m: InboundMessage) =>
       m.mode === "collect" && m.channel === first.message.channel && m.replyTo?.to === first.message.replyTo?.to && due(m.id);
-    const ofSource = (entries: StoredCommand[]) => entries.filter((e) => e.command !== null).map(toCommand).filter((c) => sameSource(c.message));
+    const ofSource = (entries: StoredCommand[]) =>
+      entries
+        .filter((e) => e.command !== null)
+        .map(toCommand)
+        .filter((c) => sameSource(c.message));
     let lastSeen = first.enqueuedAt;
     for (;;) {
       const wait = lastSeen + this.options.collectWindowMs - Date.now();

@@ -89,7 +89,12 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
   const config = resolveConfig(env);
   const { token, source } = resolveToken(env);
   const telegram = config.TELEGRAM_BOT_TOKEN
-    ? { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, allowedUserIds: config.TELEGRAM_ALLOWED_USERS ?? [], allowedChatIds: config.TELEGRAM_ALLOWED_CHATS ?? [] }
+    ? {
+        token: config.TELEGRAM_BOT_TOKEN,
+        apiRoot: config.TELEGRAM_API_ROOT,
+        allowedUserIds: config.TELEGRAM_ALLOWED_USERS ?? [],
+        allowedChatIds: config.TELEGRAM_ALLOWED_CHATS ?? [],
+      }
     : undefined;
   const { host, port } = listenAddress(env, flags);
   return {

@@ -64,7 +64,10 @@ export class ContextKeeper {
    */
   async recoverOverflow(providerError: string): Promise<void> {
     const estimate = this.estimate("");
-    this.log.warn({ err: providerError, estimate: estimate.input, window: this.budget.window }, "the provider found the context too long; compacting and retrying once");
+    this.log.warn(
+      { err: providerError, estimate: estimate.input, window: this.budget.window },
+      "the provider found the context too long; compacting and retrying once",
+    );
     this.learnWindow(estimate.input);
     this.dropTrailingError();
     // Only what came before this turn's prompt can go into a summary that helps: a single prompt
@@ -117,7 +120,10 @@ export class ContextKeeper {
   /** The provider refused `tokens`: the model's real window is smaller than planned (wrong metadata). */
   private learnWindow(tokens: number): void {
     if (tokens >= this.budget.window || tokens < MIN_CONTEXT_WINDOW) return;
-    this.log.warn({ planned: this.budget.window, now: tokens }, "the model's context window is smaller than its metadata says; planning for what the provider refused (set GATEWAY_CONTEXT_WINDOW)");
+    this.log.warn(
+      { planned: this.budget.window, now: tokens },
+      "the model's context window is smaller than its metadata says; planning for what the provider refused (set GATEWAY_CONTEXT_WINDOW)",
+    );
     this.budget = this.plan(tokens);
   }
 

@@ -206,7 +206,13 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       state: this.state === "idle" && this.current ? "busy" : this.state,
       sessionFile: this.agent.sessionFile,
       queue: load.depth,
-      load: { oldestEventAgeMs: load.oldestEventAgeMs, windowSeconds: load.windowSeconds, turns: load.turns, turnsPerSecond: load.turnsPerSecond, eventsPerTurn: load.eventsPerTurn },
+      load: {
+        oldestEventAgeMs: load.oldestEventAgeMs,
+        windowSeconds: load.windowSeconds,
+        turns: load.turns,
+        turnsPerSecond: load.turnsPerSecond,
+        eventsPerTurn: load.eventsPerTurn,
+      },
       current: this.current
         ? { requestId: this.current.command.message.id, channel: this.current.command.message.channel, startedAt: this.current.startedAt }
         : undefined,
@@ -307,15 +313,20 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       this.log.warn({ requestId, after: this.options.turnTimeoutMs }, "turn took too long; aborting");
       void this.agent.abort();
     }, this.options.turnTimeoutMs);
-    const origin = originOf(message, command.entries.map((e) => e.id));
+    const origin = originOf(
+      message,
+      command.entries.map((e) => e.id),
+    );
     route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
       await this.queue.begin(command);
-      const outcome = await this.agent.run(requestId, promptText(command), (event) => route.send(event), origin).then(
-        (result): TurnOutcome => ({ result }),
-        (error: Error): TurnOutcome => ({ error }),
-      );
+      const outcome = await this.agent
+        .run(requestId, promptText(command), (event) => route.send(event), origin)
+        .then(
+          (result): TurnOutcome => ({ result }),
+          (error: Error): TurnOutcome => ({ error }),
+        );
       await this.settle(command, route, outcome, timedOut);
     } catch (error) {
       // Redis refused the bookkeeping: the command stays pending and is taken again; pause so a
@@ -340,7 +351,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     // Nobody is waiting on an event to ask again: a timed-out one must not vanish.
     if (result.aborted && timedOut && command.message.priority === "event") return this.giveUp(command, route, `turn aborted after ${timeout}`);
     // A user's /abort, or a human's request that timed out (they are told and can ask again).
-    route.send(result.aborted ? { type: "error", requestId, message: `aborted${timedOut ? ` after ${timeout}` : ""}` } : { type: "end", requestId, text: result.text });
+    route.send(
+      result.aborted ? { type: "error", requestId, message: `aborted${timedOut ? ` after ${timeout}` : ""}` } : { type: "end", requestId, text: result.text },
+    );
     await route.flush();
     await this.queue.complete(command);
     this.processed += 1;
@@ -361,7 +374,11 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // Nobody will ask again for an event: it waits for a model (a /login, an API key, models.json)
       // instead of being dead-lettered; a person was told at once and can ask again.
       const delayMs = this.options.turnRetryBackoffMs;
-      await this.queue.retryLater(command, { attempts: command.attempts, notBefore: Date.now() + delayMs, error: reason }, `waiting for a model, next look in ${formatDuration(delayMs)}: ${reason}`);
+      await this.queue.retryLater(
+        command,
+        { attempts: command.attempts, notBefore: Date.now() + delayMs, error: reason },
+        `waiting for a model, next look in ${formatDuration(delayMs)}: ${reason}`,
+      );
       this.log.warn({ requestId, delayMs }, "no model: the event waits for one");
       return;
     }

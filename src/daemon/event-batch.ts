@@ -17,12 +17,23 @@ export function eventCount(message: InboundMessage): number {
 export function mergeBatch(members: QueuedCommand[]): QueuedCommand {
   const first = members[0]!;
   if (members.length === 1) return first;
-  const union = (key: string) => members.map((c) => c.message.meta?.[key] ?? "").filter(Boolean).join(",");
+  const union = (key: string) =>
+    members
+      .map((c) => c.message.meta?.[key] ?? "")
+      .filter(Boolean)
+      .join(",");
   const total = members.reduce((sum, c) => sum + eventCount(c.message), 0);
   const meta: Record<string, string> = { ...first.message.meta, events: String(total) };
   for (const key of ["types", "sources"]) if (union(key)) meta[key] = union(key);
   return {
-    message: { ...first.message, text: batchText(members.map((c) => c.message.text), total), meta },
+    message: {
+      ...first.message,
+      text: batchText(
+        members.map((c) => c.message.text),
+        total,
+      ),
+      meta,
+    },
     entries: members.flatMap((c) => c.entries),
     enqueuedAt: first.enqueuedAt,
     replayed: members.some((c) => c.replayed),

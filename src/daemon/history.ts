@@ -74,7 +74,11 @@ export function buildHistory(entries: readonly unknown[]): HistoryItem[] {
       origin = raw.data as TurnOrigin;
     } else if (raw.type === "custom_message" && raw.customType === EXTENSION_MESSAGE_TYPE) {
       const details = (raw.details ?? {}) as { kind?: string; batch?: string };
-      const extensionOrigin: TurnOrigin = { kind: details.kind === "alarm" ? "alarm" : "event", channel: "extension", requestId: String(details.batch ?? raw.id) };
+      const extensionOrigin: TurnOrigin = {
+        kind: details.kind === "alarm" ? "alarm" : "event",
+        channel: "extension",
+        requestId: String(details.batch ?? raw.id),
+      };
       turns.push([{ id: raw.id, kind: "prompt", at, origin: extensionOrigin, text: cap(textOf(raw.content)) }]);
     } else if (raw.type === "message" && raw.message?.role === "user") {
       turns.push([{ id: raw.id, kind: "prompt", at, origin: origin ?? null, text: cap(textOf(raw.message.content)) }]);
@@ -130,12 +134,20 @@ function assistantItems(entry: EntryLike, at: number, tools: Map<string, Extract
   const items: HistoryItem[] = [];
   parts.forEach((part, index) => {
     if (part.type !== "toolCall") return;
-    const tool = { id: `${entry.id}:${index}`, kind: "tool" as const, at, name: String(part.name ?? "tool"), args: toolArgs(part.arguments), status: "pending" as const };
+    const tool = {
+      id: `${entry.id}:${index}`,
+      kind: "tool" as const,
+      at,
+      name: String(part.name ?? "tool"),
+      args: toolArgs(part.arguments),
+      status: "pending" as const,
+    };
     tools.set(String(part.id ?? ""), tool);
     items.push(tool);
   });
   const text = textOf(message.content);
-  const error = message.stopReason === "error" ? (message.errorMessage ?? "the model returned an error") : message.stopReason === "aborted" ? "aborted" : undefined;
+  const error =
+    message.stopReason === "error" ? (message.errorMessage ?? "the model returned an error") : message.stopReason === "aborted" ? "aborted" : undefined;
   if (text.trim() || error) items.push({ id: entry.id, kind: "reply", at, text: cap(text), ...(error ? { error: oneLine(error, 300) } : {}) });
   return items;
 }

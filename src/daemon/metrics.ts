@@ -35,10 +35,28 @@ export class DaemonMetrics implements DaemonObserver {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     if (options.liveHeap) this.liveHeapGauge(options.liveHeap);
-    this.delivered = new Counter({ name: "pi_gateway_events_delivered_total", help: "Bus events the daemon took into its command queue (heartbeats included).", registers });
-    this.deadLetteredEvents = new Counter({ name: "pi_gateway_events_dead_lettered_total", help: "Messages and events the daemon dead-lettered after their turn failed for good.", registers });
-    this.turnDuration = new Histogram({ name: "pi_gateway_turn_duration_seconds", help: "How long turns took, per priority (answered, aborted or failed).", labelNames: ["priority"], buckets: TURN_BUCKETS, registers });
-    this.reconnects = new Counter({ name: "pi_gateway_redis_reconnects_total", help: "Attempts to reconnect to Redis after the connection was lost.", registers });
+    this.delivered = new Counter({
+      name: "pi_gateway_events_delivered_total",
+      help: "Bus events the daemon took into its command queue (heartbeats included).",
+      registers,
+    });
+    this.deadLetteredEvents = new Counter({
+      name: "pi_gateway_events_dead_lettered_total",
+      help: "Messages and events the daemon dead-lettered after their turn failed for good.",
+      registers,
+    });
+    this.turnDuration = new Histogram({
+      name: "pi_gateway_turn_duration_seconds",
+      help: "How long turns took, per priority (answered, aborted or failed).",
+      labelNames: ["priority"],
+      buckets: TURN_BUCKETS,
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: "pi_gateway_redis_reconnects_total",
+      help: "Attempts to reconnect to Redis after the connection was lost.",
+      registers,
+    });
     this.statusMetrics();
   }
 
@@ -71,16 +89,30 @@ export class DaemonMetrics implements DaemonObserver {
   /** Metrics whose value is whatever the last snapshot says (a missing figure as 0). */
   private statusMetrics(): void {
     const load = (s: MetricsSnapshot) => s.daemon.load;
-    this.gauge("pi_gateway_queue_depth", "Commands waiting (or running) in the daemon's queue, per priority.", (s) => Object.entries(s.daemon.queue).map(([priority, n]) => [{ priority }, n]), ["priority"]);
-    this.gauge("pi_gateway_oldest_event_age_seconds", "Age of the oldest event command waiting in the daemon's queue (0 when none).", (s) => [[{}, (load(s)?.oldestEventAgeMs ?? 0) / 1000]]);
+    this.gauge(
+      "pi_gateway_queue_depth",
+      "Commands waiting (or running) in the daemon's queue, per priority.",
+      (s) => Object.entries(s.daemon.queue).map(([priority, n]) => [{ priority }, n]),
+      ["priority"],
+    );
+    this.gauge("pi_gateway_oldest_event_age_seconds", "Age of the oldest event command waiting in the daemon's queue (0 when none).", (s) => [
+      [{}, (load(s)?.oldestEventAgeMs ?? 0) / 1000],
+    ]);
     this.gauge("pi_gateway_turns_per_second", "Turns answered per second over the recent window (60 s).", (s) => [[{}, load(s)?.turnsPerSecond ?? 0]]);
     this.gauge("pi_gateway_events_per_turn", "Mean events per event turn over the recent window (0 when none).", (s) => [[{}, load(s)?.eventsPerTurn ?? 0]]);
     this.total("pi_gateway_turns_processed_total", "Turns answered since the daemon started.", (s) => s.daemon.processed);
     this.gauge("pi_gateway_busy", "1 while a turn runs.", (s) => [[{}, s.daemon.state === "busy" ? 1 : 0]]);
-    this.gauge("pi_gateway_bus_backlog", "Events waiting in a bus queue, per queue.", (s) => Object.entries(s.bus.backlog).map(([queue, n]) => [{ queue }, n]), ["queue"]);
+    this.gauge(
+      "pi_gateway_bus_backlog",
+      "Events waiting in a bus queue, per queue.",
+      (s) => Object.entries(s.bus.backlog).map(([queue, n]) => [{ queue }, n]),
+      ["queue"],
+    );
     this.gauge("pi_gateway_dead_letters", "Entries on the dead-letter list.", (s) => [[{}, s.bus.deadLetters]]);
     this.total("pi_gateway_duplicates_total", "Entries not delivered again because their id was seen before.", (s) => s.bus.duplicates);
-    this.gauge("pi_gateway_last_heartbeat_timestamp_seconds", "When the last heartbeat was recorded (0: never).", (s) => [[{}, (s.bus.lastHeartbeat ?? 0) / 1000]]);
+    this.gauge("pi_gateway_last_heartbeat_timestamp_seconds", "When the last heartbeat was recorded (0: never).", (s) => [
+      [{}, (s.bus.lastHeartbeat ?? 0) / 1000],
+    ]);
   }
 
   /** The figure a leak moves and garbage does not (0 before the first full GC, as every unknown here). */

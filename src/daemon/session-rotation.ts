@@ -50,7 +50,10 @@ export function writeContinuedSession(sdk: PiSdk, manager: SessionManager): stri
   next.newSession({ parentSession: oldFile });
   next.appendCustomEntry(ROTATED_ENTRY_TYPE, { file: oldFile, boundary: branch[firstKept]!.id } satisfies RotatedFrom);
   copySettings(branch.slice(0, firstKept), next);
-  const kept = branch.slice(firstKept, compactionAt).map((entry) => copyEntry(entry, next)).filter((id) => id !== undefined);
+  const kept = branch
+    .slice(firstKept, compactionAt)
+    .map((entry) => copyEntry(entry, next))
+    .filter((id) => id !== undefined);
   // A compaction that kept nothing points at itself: the summary alone is the context.
   const summary = next.appendCompaction(compaction.summary, kept[0] ?? "", compaction.tokensBefore, compaction.details, compaction.fromHook);
   if (kept.length === 0) rewriteFirstKept(next, summary);

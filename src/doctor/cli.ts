@@ -13,7 +13,9 @@ const MARK: Record<CheckStatus, string> = { pass: "✔", warn: "!", fail: "✘",
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("run the verification checklist: Redis, extension, central session, heartbeat, watchdog, service installed and running (--deep: a test event through a turn)")
+    .description(
+      "run the verification checklist: Redis, extension, central session, heartbeat, watchdog, service installed and running (--deep: a test event through a turn)",
+    )
     .option("--deep", "also push a test event to the central session and wait for its turn (costs one LLM turn)")
     // The default no longer pushes; kept so scripts that pass it still run.
     .addOption(new Option("--no-push", "(default now) do not push a test event").hideHelp())

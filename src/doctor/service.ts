@@ -46,7 +46,12 @@ export function checkServiceInstalled(manager: ServiceManager | "none", paths: S
   if (!path) return { ...INSTALLED, status: "skip", detail: "tmux: nothing to install, a command starts the session (see the running check)" };
   return existsSync(path)
     ? { ...INSTALLED, status: "pass", detail: `${manager} unit ${path}` }
-    : { ...INSTALLED, status: "fail", detail: `no ${manager} service at ${path}`, fix: "pi-gateway setup --tier 2 (keeps the central session alive across terminal closes, crashes and reboots)" };
+    : {
+        ...INSTALLED,
+        status: "fail",
+        detail: `no ${manager} service at ${path}`,
+        fix: "pi-gateway setup --tier 2 (keeps the central session alive across terminal closes, crashes and reboots)",
+      };
 }
 
 export async function checkServiceRunning(manager: ServiceManager | "none", paths: SetupPaths, probe: CommandProbe): Promise<CheckResult> {
@@ -87,7 +92,12 @@ async function launchdRunning(path: string, probe: CommandProbe): Promise<CheckR
   if (result.code !== 0) return { ...RUNNING, status: "fail", detail: `installed but not loaded (launchctl print ${target} found nothing)`, fix };
   const state = /^\s*state = (.+)$/m.exec(result.stdout)?.[1]?.trim() ?? "unknown";
   if (state === "running") return { ...RUNNING, status: "pass", detail: `launchctl print ${target}: state = running` };
-  return { ...RUNNING, status: "fail", detail: `loaded but not running (launchctl print ${target}: state = ${state})`, fix: `launchctl kickstart -k ${target}` };
+  return {
+    ...RUNNING,
+    status: "fail",
+    detail: `loaded but not running (launchctl print ${target}: state = ${state})`,
+    fix: `launchctl kickstart -k ${target}`,
+  };
 }
 
 async function tmuxRunning(probe: CommandProbe): Promise<CheckResult> {
@@ -98,5 +108,10 @@ async function tmuxRunning(probe: CommandProbe): Promise<CheckResult> {
   if (result.code === null) return cannotTell(shown, result);
   return result.code === 0
     ? { ...RUNNING, status: "pass", detail: `${shown}: the session exists` }
-    : { ...RUNNING, status: "fail", detail: `no tmux session "${DEFAULT_TMUX_SESSION}" (${shown} failed)`, fix: "pi-gateway setup --service tmux --start (or run the tmux command it prints)" };
+    : {
+        ...RUNNING,
+        status: "fail",
+        detail: `no tmux session "${DEFAULT_TMUX_SESSION}" (${shown} failed)`,
+        fix: "pi-gateway setup --service tmux --start (or run the tmux command it prints)",
+      };
 }

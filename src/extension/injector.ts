@@ -98,7 +98,12 @@ export class PiInjector {
   }
 
   /** Resolves once pi has durably recorded `text` as a gateway message carrying `ids`. */
-  deliver(text: string, ids: string[], kind: GatewayMessageDetails["kind"] = "events", labels: Pick<GatewayMessageDetails, "types" | "sources"> = {}): Promise<void> {
+  deliver(
+    text: string,
+    ids: string[],
+    kind: GatewayMessageDetails["kind"] = "events",
+    labels: Pick<GatewayMessageDetails, "types" | "sources"> = {},
+  ): Promise<void> {
     if (!this.ctx()) return Promise.reject(new Error("pi session is not running"));
     return new Promise<void>((resolve, reject) => {
       const delivery: Delivery = {
@@ -172,7 +177,11 @@ export class PiInjector {
     }
     delivery.idleSince ??= now;
     if (now - delivery.idleSince >= this.acceptTimeoutMs) {
-      delivery.settle(new Error(`pi stayed idle for ${this.acceptTimeoutMs}ms without taking the message (its turn was aborted or the prompt refused); handing the batch back`));
+      delivery.settle(
+        new Error(
+          `pi stayed idle for ${this.acceptTimeoutMs}ms without taking the message (its turn was aborted or the prompt refused); handing the batch back`,
+        ),
+      );
     }
   }
 

@@ -137,10 +137,17 @@ export class GatewayRuntime {
    */
   private async journalReply(messages: readonly unknown[]): Promise<void> {
     const list = messages as Array<{ role?: string; customType?: string; details?: unknown; content?: unknown }>;
-    const batches = list.filter((m) => m.role === "custom").map((m) => gatewayDetails({ type: "custom_message", customType: m.customType, details: m.details }));
+    const batches = list
+      .filter((m) => m.role === "custom")
+      .map((m) => gatewayDetails({ type: "custom_message", customType: m.customType, details: m.details }));
     const details = batches.filter((d) => d !== undefined).at(-1);
     if (!details || !this.host) return;
-    const text = list.filter((m) => m.role === "assistant").map((m) => textOf(m.content)).filter((t) => t.trim()).at(-1) ?? "";
+    const text =
+      list
+        .filter((m) => m.role === "assistant")
+        .map((m) => textOf(m.content))
+        .filter((t) => t.trim())
+        .at(-1) ?? "";
     const channel = details.kind === "alarm" ? "watchdog" : "extension";
     await this.host.journalReply({ id: details.batch, channel, types: details.types, sources: details.sources, text });
   }
@@ -156,9 +163,15 @@ export class GatewayRuntime {
     const sid = this.session.sessionId;
     if (change.kind === "held") {
       const who = describeHolder(change.holder);
-      this.notify(`gateway: session id "${sid}" is held by ${who}: this session drains no events while that one runs (it takes over when it stops). Stop it, or set another GATEWAY_ID.`, "warning");
+      this.notify(
+        `gateway: session id "${sid}" is held by ${who}: this session drains no events while that one runs (it takes over when it stops). Stop it, or set another GATEWAY_ID.`,
+        "warning",
+      );
     } else if (change.kind === "lost") {
-      this.notify(`gateway: session id "${sid}" was taken over by ${describeHolder(change.holder)}: this session stopped draining events (it takes over again when that one stops).`, "error");
+      this.notify(
+        `gateway: session id "${sid}" was taken over by ${describeHolder(change.holder)}: this session stopped draining events (it takes over again when that one stops).`,
+        "error",
+      );
     } else if (change.kind === "acquired" && change.waited) {
       this.notify(`gateway: took over session id "${sid}" (its holder is gone); draining events now`, "info");
     }

@@ -8,13 +8,7 @@ import { parseSetting } from "../config/resolve.js";
 import { action, busOverrides, globalOptions, print, printJson, usage, UsageError, withBus, type GlobalOptions } from "../cli/context.js";
 import { createEvent, HEARTBEAT_EVENT_TYPE } from "../protocol/event.js";
 import { crontabLine } from "./crontab.js";
-import {
-  DEFAULT_HEARTBEAT_SOURCE,
-  heartbeatPayload,
-  resolveHeartbeatSchedule,
-  startHeartbeatScheduler,
-  type HeartbeatBeat,
-} from "./scheduler.js";
+import { DEFAULT_HEARTBEAT_SOURCE, heartbeatPayload, resolveHeartbeatSchedule, startHeartbeatScheduler, type HeartbeatBeat } from "./scheduler.js";
 
 interface HeartbeatFlags {
   interval?: string;
@@ -82,7 +76,12 @@ function printCrontab(flags: HeartbeatFlags, options: GlobalOptions): void {
   // The URL goes into the line: cron does not see the REDIS_URL of the shell that ran this.
   const redisUrl = busOverrides(options).redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL);
   const line = usage(() =>
-    crontabLine({ intervalMinutes, redisCli: flags.redisCli, redisUrl, prefix: busOverrides(options).prefix ?? parseSetting("GATEWAY_PREFIX", process.env.GATEWAY_PREFIX) }),
+    crontabLine({
+      intervalMinutes,
+      redisCli: flags.redisCli,
+      redisUrl,
+      prefix: busOverrides(options).prefix ?? parseSetting("GATEWAY_PREFIX", process.env.GATEWAY_PREFIX),
+    }),
   );
   if (options.json) printJson({ line });
   else print(line);
@@ -111,7 +110,17 @@ async function runForeground(source: string, when: { intervalMs?: number; cron?:
     onBeat: (beat: HeartbeatBeat) => {
       const { result } = beat;
       if (json) {
-        print(JSON.stringify({ kind: "beat", at: beat.at, n: beat.n, id: result.event.id, status: result.status, sessions: result.sessions, attempts: result.attempts }));
+        print(
+          JSON.stringify({
+            kind: "beat",
+            at: beat.at,
+            n: beat.n,
+            id: result.event.id,
+            status: result.status,
+            sessions: result.sessions,
+            attempts: result.attempts,
+          }),
+        );
       } else {
         print(`${now()} heartbeat #${beat.n} ${result.event.id} -> ${result.sessions.join(", ")}`);
       }

@@ -66,4 +66,3 @@ export function crontabLine(options: CrontabOptions = {}): string {
 export function escapeCrontabPercent(command: string): string {
   return command.replace(/%/g, "\\%");
 }
-

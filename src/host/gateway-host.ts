@@ -177,7 +177,9 @@ export class GatewayHost {
     const text = missedHeartbeatMessage(elapsedMs, this.watchdog?.thresholdMs ?? 0);
     this.log.warn({ elapsedMs }, "missed heartbeat");
     this.adapter.notify?.(`gateway: no heartbeat for ${formatDuration(elapsedMs)}`, "warning");
-    this.adapter.deliver({ kind: "alarm", text, elapsedMs }).catch((error: Error) => this.log.warn({ err: error.message }, "could not deliver the watchdog alarm"));
+    this.adapter
+      .deliver({ kind: "alarm", text, elapsedMs })
+      .catch((error: Error) => this.log.warn({ err: error.message }, "could not deliver the watchdog alarm"));
   }
 
   /** Held, lost, taken: the watchdog follows the lease, and the front tells its user. */
@@ -203,6 +205,8 @@ export class GatewayHost {
     this.log.warn({ previous }, "previous instance of this session died without shutting down");
     if (!this.options.announceRestarts) return;
     this.adapter.notify?.(restartedNotice(sessionId, previous), "warning");
-    this.options.bus.pushWithRetry(restartedEvent(sessionId, previous)).catch((error: Error) => this.log.warn({ err: error.message }, "could not push the restart notice"));
+    this.options.bus
+      .pushWithRetry(restartedEvent(sessionId, previous))
+      .catch((error: Error) => this.log.warn({ err: error.message }, "could not push the restart notice"));
   }
 }

@@ -30,7 +30,11 @@ export function extraQueuesFor(sessionId: string, role: SessionRole, legacySessi
 }
 
 /** The consumer of a session: its own queue, and the legacy `main` queue for the owner of the central id. */
-export function sessionConsumer(bus: GatewayBus, session: HostSession, options: Omit<ConsumerOptions, "bus" | "sessionId" | "role" | "durable" | "extraQueues">): EventConsumer {
+export function sessionConsumer(
+  bus: GatewayBus,
+  session: HostSession,
+  options: Omit<ConsumerOptions, "bus" | "sessionId" | "role" | "durable" | "extraQueues">,
+): EventConsumer {
   return new EventConsumer({
     ...options,
     bus,

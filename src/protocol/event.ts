@@ -27,11 +27,7 @@ export const SessionIdSchema = sessionId;
 export const GatewayEventSchema = z
   .object({
     id: z.string().min(1, "id must not be empty").max(MAX_ID_LENGTH),
-    type: z
-      .string()
-      .min(1, "type must not be empty")
-      .max(MAX_TYPE_LENGTH)
-      .regex(EVENT_TYPE_PATTERN, "type must be a dotted name like download.complete"),
+    type: z.string().min(1, "type must not be empty").max(MAX_TYPE_LENGTH).regex(EVENT_TYPE_PATTERN, "type must be a dotted name like download.complete"),
     source: z.string().min(1, "source must not be empty").max(MAX_SOURCE_LENGTH),
     // The seed sends objects; any JSON value is accepted so a script can send a bare string or number.
     payload: z.unknown().default({}),
@@ -104,9 +100,7 @@ export function parseRawEvent(raw: string, maxBytes: number, assignedId?: string
 }
 
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join(".") : "event"}: ${issue.message}`)
-    .join("; ");
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "event"}: ${issue.message}`).join("; ");
 }
 
 /** Depth of a JSON value, iterative so a hostile payload cannot blow the stack. */

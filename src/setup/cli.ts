@@ -9,7 +9,17 @@ import { resolveBusOptions } from "../config/bus-options.js";
 import { parseSetting, type Env } from "../config/resolve.js";
 import { SETTINGS } from "../config/schema.js";
 import { action, busOverrides, globalOptions, oneLine, print, printJson, UsageError, type GlobalOptions } from "../cli/context.js";
-import { GOAL_CHOICES, normalizeAnswers, parseSessions, parseSource, parseTier, SESSION_CHOICES, SOURCE_CHOICES, type Choice, type SetupAnswers } from "./answers.js";
+import {
+  GOAL_CHOICES,
+  normalizeAnswers,
+  parseSessions,
+  parseSource,
+  parseTier,
+  SESSION_CHOICES,
+  SOURCE_CHOICES,
+  type Choice,
+  type SetupAnswers,
+} from "./answers.js";
 import { applyFiles, changed, decide, type FileResult } from "./apply.js";
 import { setupPaths } from "./paths.js";
 import { planSetup, SetupError, type PlanContext, type SetupPlan } from "./plan.js";
@@ -105,7 +115,17 @@ async function runSetup(flags: SetupFlags, options: GlobalOptions): Promise<void
     if (options.json) {
       const results = flags.dryRun ? decisions : applyFiles(plan, { dryRun: false });
       const ran = !flags.dryRun && flags.start ? runCommands(plan.commands) : [];
-      return printJson({ answers, dryRun: Boolean(flags.dryRun), redis, files: results, changed: changed(results), commands: plan.commands, ran, notes: plan.notes, ignored: previous.ignored });
+      return printJson({
+        answers,
+        dryRun: Boolean(flags.dryRun),
+        redis,
+        files: results,
+        changed: changed(results),
+        commands: plan.commands,
+        ran,
+        notes: plan.notes,
+        ignored: previous.ignored,
+      });
     }
     print(`\nSetting up tier ${answers.tier} (${answers.source}, ${answers.sessions === "one" ? "one session" : "several sessions"}) for ${home}`);
     printRedis(redis, platform);
@@ -116,7 +136,13 @@ async function runSetup(flags: SetupFlags, options: GlobalOptions): Promise<void
 }
 
 function printRedis(redis: RedisCheck, platform: Platform): void {
-  print(redis.ok ? `✔ ${redis.detail}` : `✘ Redis: ${redis.detail}\n  Start it with one of:\n${howToStartRedis(platform).map((c) => `    ${c}`).join("\n")}`);
+  print(
+    redis.ok
+      ? `✔ ${redis.detail}`
+      : `✘ Redis: ${redis.detail}\n  Start it with one of:\n${howToStartRedis(platform)
+          .map((c) => `    ${c}`)
+          .join("\n")}`,
+  );
   if (redis.ok && !redis.aof) print("  note: AOF is off, so a Redis crash can lose queued events (redis-cli CONFIG SET appendonly yes)");
 }
 
@@ -146,7 +172,14 @@ async function applyAndReport(plan: SetupPlan, decisions: FileResult[], flags: S
 async function resolveAnswers(flags: SetupFlags, previous: PreviousSetup, prompter: Prompter | undefined): Promise<SetupAnswers> {
   const ask = async <T>(question: string, choices: Array<Choice<T>>, fallback: T | undefined): Promise<T> => {
     if (!prompter) return fallback ?? choices[0]!.value;
-    return prompter.choose(question, choices, Math.max(0, choices.findIndex((c) => c.value === fallback)));
+    return prompter.choose(
+      question,
+      choices,
+      Math.max(
+        0,
+        choices.findIndex((c) => c.value === fallback),
+      ),
+    );
   };
   // The goal question offers tiers 1, 2 and 4: tier 3 is "always-on" with several sessions.
   const goal = previous.tier === 3 ? 2 : previous.tier;
@@ -210,7 +243,11 @@ function runCommands(commands: string[]): string[] {
       execSync(cmd, { stdio: "pipe", shell: "/bin/sh" });
       return `  ✔ ${cmd}`;
     } catch (error) {
-      return `  ✘ ${cmd}: ${String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim().split("\n")[0]}`;
+      return `  ✘ ${cmd}: ${
+        String((error as { stderr?: Buffer }).stderr ?? (error as Error).message)
+          .trim()
+          .split("\n")[0]
+      }`;
     }
   });
 }

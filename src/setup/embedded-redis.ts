@@ -19,12 +19,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { GatewayError } from "../bus/errors.js";
 import { parseSetting } from "../config/resolve.js";
-import {
-  embeddedRedisDir,
-  embeddedRedisRecordFile,
-  readEmbeddedRedisRecord,
-  type EmbeddedRedisRecord,
-} from "../config/embedded-redis-record.js";
+import { embeddedRedisDir, embeddedRedisRecordFile, readEmbeddedRedisRecord, type EmbeddedRedisRecord } from "../config/embedded-redis-record.js";
 import { processAlive } from "../util/process.js";
 import { findOnPath } from "./cli.js";
 import { checkRedis } from "./redis-check.js";
@@ -126,16 +121,26 @@ async function startEmbeddedRedis(env: Env = process.env): Promise<EmbeddedRedis
 
 function redisArgs(port: number, dataDir: string): string[] {
   return [
-    "--port", String(port),
-    "--bind", "127.0.0.1",
-    "--protected-mode", "yes",
-    "--dir", dataDir,
-    "--appendonly", "yes",
-    "--appendfsync", "always",
-    "--save", "", // the AOF is the persistence; no RDB snapshots (forks) on top
-    "--pidfile", join(dataDir, "redis.pid"),
-    "--logfile", join(dataDir, "redis.log"),
-    "--daemonize", "no",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--protected-mode",
+    "yes",
+    "--dir",
+    dataDir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "", // the AOF is the persistence; no RDB snapshots (forks) on top
+    "--pidfile",
+    join(dataDir, "redis.pid"),
+    "--logfile",
+    join(dataDir, "redis.log"),
+    "--daemonize",
+    "no",
   ];
 }
 

@@ -35,7 +35,5 @@ export function setupPaths(home: string, env: Record<string, string | undefined>
 
 /** Service file locations per manager (as written by src/setup/service). */
 export function serviceFilePath(home: string, manager: "launchd" | "systemd", label: string): string {
-  return manager === "launchd"
-    ? join(home, "Library", "LaunchAgents", `${label}.plist`)
-    : join(home, ".config", "systemd", "user", `${label}.service`);
+  return manager === "launchd" ? join(home, "Library", "LaunchAgents", `${label}.plist`) : join(home, ".config", "systemd", "user", `${label}.service`);
 }

@@ -93,7 +93,9 @@ export function planSetup(answers: SetupAnswers, ctx: PlanContext): SetupPlan {
   }
   if (alwaysOn) planAlwaysOn(plan, ctx, env);
   if (answers.sessions === "several") {
-    plan.notes.push("Several sessions: the always-on one is central (heartbeats, alerts, everything untargeted); start the others as plain `pi` (satellites). A job started from a satellite's shell inherits GATEWAY_SESSION_ID, so its `pi-gateway push` reports back to that satellite as well.");
+    plan.notes.push(
+      "Several sessions: the always-on one is central (heartbeats, alerts, everything untargeted); start the others as plain `pi` (satellites). A job started from a satellite's shell inherits GATEWAY_SESSION_ID, so its `pi-gateway push` reports back to that satellite as well.",
+    );
   }
   return plan;
 }
@@ -128,8 +130,11 @@ function planAlwaysOn(plan: SetupPlan, ctx: PlanContext, env: Record<string, str
     policy: "create",
   });
   if (answers.tier === 4) {
-    notes.push(`Tier 4: put TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS and GATEWAY_OWNER into ${ctx.paths.envFile}; the web page and the WebSocket use the token in ~/.config/pi-gateway/token (created on first start). Then: pi-gateway chat, or open http://127.0.0.1:8787/#token=<token>.`);
-  } else if (!ctx.piPath) notes.push("pi was not found on PATH: install it (npm install -g @mariozechner/pi-coding-agent) and run setup again to get the always-on session service.");
+    notes.push(
+      `Tier 4: put TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS and GATEWAY_OWNER into ${ctx.paths.envFile}; the web page and the WebSocket use the token in ~/.config/pi-gateway/token (created on first start). Then: pi-gateway chat, or open http://127.0.0.1:8787/#token=<token>.`,
+    );
+  } else if (!ctx.piPath)
+    notes.push("pi was not found on PATH: install it (npm install -g @mariozechner/pi-coding-agent) and run setup again to get the always-on session service.");
   planServices(plan, ctx, serviceSpecs(answers, ctx, env));
   if (answers.source !== "inngest") {
     const minutes = Math.max(1, Math.round(parseIntervalMinutes(ctx.heartbeatInterval)));
@@ -141,8 +146,8 @@ function planAlwaysOn(plan: SetupPlan, ctx: PlanContext, env: Record<string, str
 const INNGEST_NOTE = [
   "Inngest heartbeat: register the function this package exports, next to your other functions:",
   '  import { createHeartbeatFunction, createInngestApp } from "pi-gateway/inngest";',
-  "  const heartbeat = createHeartbeatFunction(inngest, { cron: \"*/15 * * * *\" });",
-  '  // Inngest in Docker, worker on the host: serveHost must be reachable from the container',
+  '  const heartbeat = createHeartbeatFunction(inngest, { cron: "*/15 * * * *" });',
+  "  // Inngest in Docker, worker on the host: serveHost must be reachable from the container",
   '  const app = createInngestApp({ client: inngest, functions: [heartbeat], serveHost: "http://host.docker.internal:3100" });',
 ].join("\n");
 
@@ -155,19 +160,41 @@ function serviceSpecs(answers: SetupAnswers, ctx: PlanContext, env: Record<strin
   const common = { workingDirectory: ctx.paths.home, env, logDir: ctx.paths.logDir, mode: "daemon" as const };
   const specs: ServiceSpec[] = [];
   if (answers.tier === 4) {
-    specs.push({ ...common, label: AGENT_SERVICE_LABEL, description: "pi-gateway daemon (embedded pi, Telegram, WebSocket, webhooks, web page)", program: ctx.nodePath, args: [gatewayCli, "daemon"] });
+    specs.push({
+      ...common,
+      label: AGENT_SERVICE_LABEL,
+      description: "pi-gateway daemon (embedded pi, Telegram, WebSocket, webhooks, web page)",
+      program: ctx.nodePath,
+      args: [gatewayCli, "daemon"],
+    });
   } else if (ctx.piPath) {
-    specs.push({ ...common, label: AGENT_SERVICE_LABEL, description: "pi-gateway always-on central pi session (in tmux)", program: ctx.piPath, args: [], env: { ...env, GATEWAY_ROLE: "central" }, mode: "tmux-pi" });
+    specs.push({
+      ...common,
+      label: AGENT_SERVICE_LABEL,
+      description: "pi-gateway always-on central pi session (in tmux)",
+      program: ctx.piPath,
+      args: [],
+      env: { ...env, GATEWAY_ROLE: "central" },
+      mode: "tmux-pi",
+    });
   }
   if (answers.source !== "inngest") {
-    specs.push({ ...common, label: HEARTBEAT_SERVICE_LABEL, description: "pi-gateway heartbeat (pushes cron.heartbeat on schedule)", program: ctx.nodePath, args: [gatewayCli, "heartbeat", "--interval", ctx.heartbeatInterval] });
+    specs.push({
+      ...common,
+      label: HEARTBEAT_SERVICE_LABEL,
+      description: "pi-gateway heartbeat (pushes cron.heartbeat on schedule)",
+      program: ctx.nodePath,
+      args: [gatewayCli, "heartbeat", "--interval", ctx.heartbeatInterval],
+    });
   }
   return specs;
 }
 
 function planServices(plan: SetupPlan, ctx: PlanContext, specs: ServiceSpec[]): void {
   if (ctx.manager === "none") {
-    plan.notes.push(`No service manager: start the central session yourself with GATEWAY_ROLE=central pi, and the heartbeat with: pi-gateway heartbeat --interval ${ctx.heartbeatInterval}`);
+    plan.notes.push(
+      `No service manager: start the central session yourself with GATEWAY_ROLE=central pi, and the heartbeat with: pi-gateway heartbeat --interval ${ctx.heartbeatInterval}`,
+    );
     return;
   }
   for (const spec of specs) {

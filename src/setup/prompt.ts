@@ -5,7 +5,10 @@ import type { Choice } from "./answers.js";
 export class Prompter {
   private readonly rl: Interface;
 
-  constructor(input: NodeJS.ReadableStream = process.stdin, private readonly output: NodeJS.WritableStream = process.stdout) {
+  constructor(
+    input: NodeJS.ReadableStream = process.stdin,
+    private readonly output: NodeJS.WritableStream = process.stdout,
+  ) {
     this.rl = createInterface({ input, output, terminal: false });
   }
 

@@ -57,7 +57,14 @@ test("the boundary check itself catches each way around the bus", () => {
   ];
   for (const [line, what] of hostile) assert.ok(violations(line).includes(what), `${what} not caught in: ${line}`);
   // Named operations and the words that merely look alike are fine.
-  for (const line of ["await bus.recordWatchdog(sid, 'armed', 1000);", "const q = bus.commandQueue('gateway');", "const ws = new WebSocket(url); ws.clientId", "if (bus.isReady) bus.disconnect();", "this.telegram.client", "// the lease check is in claim-8.lua"]) {
+  for (const line of [
+    "await bus.recordWatchdog(sid, 'armed', 1000);",
+    "const q = bus.commandQueue('gateway');",
+    "const ws = new WebSocket(url); ws.clientId",
+    "if (bus.isReady) bus.disconnect();",
+    "this.telegram.client",
+    "// the lease check is in claim-8.lua",
+  ]) {
     assert.deepEqual(violations(line), [], line);
   }
 });
@@ -71,14 +78,25 @@ test("no source file outside src/bus touches Redis except through the bus's name
 
 test("every Lua script is in src/bus/commands, named <op>-<numkeys>.lua, and loaded by the one loader", () => {
   const lua = filesUnder(root, (name) => name.endsWith(".lua"));
-  assert.deepEqual(lua.filter((f) => !f.startsWith("src/bus/commands/")), [], "Lua outside src/bus/commands");
+  assert.deepEqual(
+    lua.filter((f) => !f.startsWith("src/bus/commands/")),
+    [],
+    "Lua outside src/bus/commands",
+  );
   const names = lua.map((f) => f.slice("src/bus/commands/".length));
-  assert.deepEqual(names.filter((n) => !SCRIPT_FILE.test(n)), [], "not named <op>-<numkeys>.lua");
+  assert.deepEqual(
+    names.filter((n) => !SCRIPT_FILE.test(n)),
+    [],
+    "not named <op>-<numkeys>.lua",
+  );
   const ops = names.map((n) => SCRIPT_FILE.exec(n)?.[1]).sort();
   assert.deepEqual(ops, [...SCRIPT_NAMES].sort(), "each script file is one loaded operation, and each operation has its file");
 });
 
 test("src/bus/scripts.ts is the only loader inside src/bus too", () => {
   const bus = filesUnder(join(root, "src", "bus"), (name) => name.endsWith(".ts")).filter((f) => f !== "src/bus/scripts.ts");
-  assert.deepEqual(bus.filter((file) => LOADS_LUA.test(readFileSync(join(root, file), "utf8"))), []);
+  assert.deepEqual(
+    bus.filter((file) => LOADS_LUA.test(readFileSync(join(root, file), "utf8"))),
+    [],
+  );
 });

@@ -39,7 +39,7 @@ async function runSeedLineWithoutUuidgen(): Promise<void> {
   await run("/bin/sh", ["-c", seed], { env: { PATH: join(bare, "bin") } });
 }
 
-test("the seed's crontab line without uuidgen ('\"id\":\"\"') is delivered under an id from its content, journaled, shown by tail", async () => {
+test('the seed\'s crontab line without uuidgen (\'"id":""\') is delivered under an id from its content, journaled, shown by tail', async () => {
   await runSeedLineWithoutUuidgen();
   const [raw] = await bus.client.lrange(bus.keys.events("main"), 0, -1);
   assert.match(raw!, /"id":""/, "the seed's line really sends an empty id here");
@@ -71,7 +71,10 @@ test("an exact re-send of an id-less entry is a duplicate (delivered once); a di
   await bus.client.lpush(bus.keys.events("main"), line, line.replace('"n":1', '"n":2'));
   const second = await bus.claim("main");
   assert.equal(second.duplicates, 1, "the exact re-send");
-  assert.deepEqual(second.events.map((e) => e.payload), [{ n: 2 }]);
+  assert.deepEqual(
+    second.events.map((e) => e.payload),
+    [{ n: 2 }],
+  );
   assert.notEqual(second.events[0]!.id, first.events[0]!.id);
 });
 
@@ -80,12 +83,19 @@ test("missing, empty and null ids are all assigned; the id survives a lease reco
   const entries = [JSON.stringify(base), JSON.stringify({ ...base, id: "", ts: 2 }), JSON.stringify({ ...base, id: null, ts: 3 })];
   await bus.client.lpush(bus.keys.events("q"), ...entries, JSON.stringify({ ...base, id: 42 }));
   const claimed = await bus.claim("q");
-  assert.deepEqual(claimed.events.map((e) => e.id), entries.map(autoId));
+  assert.deepEqual(
+    claimed.events.map((e) => e.id),
+    entries.map(autoId),
+  );
   assert.equal(claimed.deadLettered, 1);
   assert.equal((await bus.deadLetters())[0]!.reason, "id: must be a string, the entry has a number");
 
   assert.equal(await bus.recoverAll("q"), 3);
   const again = await bus.claim("q");
-  assert.deepEqual(again.events.map((e) => e.id), entries.map(autoId), "claimed again under the same ids");
+  assert.deepEqual(
+    again.events.map((e) => e.id),
+    entries.map(autoId),
+    "claimed again under the same ids",
+  );
   assert.equal(await bus.ack("q", entries.map(autoId)), 3);
 });

@@ -61,7 +61,8 @@ test("every producer of dead letters writes a sentence; dead-letters prints it; 
   assert.equal(letters.length, expected.size, JSON.stringify(letters, null, 1));
   for (const letter of letters) assert.match(letter.reason, SENTENCE, `a sentence: ${JSON.stringify(letter)}`);
   const reasonOf = (key: string) =>
-    letters.find((l) => l.id === key || l.raw === key || l.raw.includes(`"id":"${key}"`) || (key === "utf8" && l.raw.includes('"id":"\ufffd"')))?.reason ?? "(missing)";
+    letters.find((l) => l.id === key || l.raw === key || l.raw.includes(`"id":"${key}"`) || (key === "utf8" && l.raw.includes('"id":"\ufffd"')))?.reason ??
+    "(missing)";
   for (const [key, reason] of expected) assert.ok(reasonOf(key).startsWith(reason), `${key}: ${reasonOf(key)} should start with ${reason}`);
 
   const printed = await runCli(["dead-letters", "-n", "50"], { env: { REDIS_URL: redis.url } });
@@ -80,10 +81,10 @@ test("a dead letter written by hand or by another producer without a text reason
   }
   await bus.client.lpush(bus.keys.deadLetters, "not json at all");
   const letters = await bus.deadLetters();
-  assert.deepEqual(letters.map((l) => l.reason), [
-    "unreadable dead-letter entry (not JSON); the raw entry is shown as is",
-    ...Array(4).fill("no reason recorded with this dead letter"),
-  ]);
+  assert.deepEqual(
+    letters.map((l) => l.reason),
+    ["unreadable dead-letter entry (not JSON); the raw entry is shown as is", ...Array(4).fill("no reason recorded with this dead letter")],
+  );
   const printed = await runCli(["dead-letters", "--json"], { env: { REDIS_URL: redis.url } });
   const json = JSON.parse(printed.stdout) as { deadLetters: Array<{ reason: unknown }> };
   assert.ok(json.deadLetters.every((l) => typeof l.reason === "string" && SENTENCE.test(l.reason)));

@@ -32,12 +32,19 @@ test("delivered ids: ack keeps only the newest GATEWAY_DEDUP_MAX; an evicted id 
   await bus.client.lpush(bus.keys.events("s1"), ...["d1", "d2", "d3", "d4", "d5"].map(line));
   const claimed = await bus.claim("s1");
   assert.equal(claimed.events.length, 5);
-  await bus.ack("s1", claimed.events.map((e) => e.id));
+  await bus.ack(
+    "s1",
+    claimed.events.map((e) => e.id),
+  );
   assert.deepEqual((await members(bus.keys.delivered("s1"))).sort(), ["d3", "d4", "d5"]);
 
   await bus.client.lpush(bus.keys.events("s1"), line("d5"), line("d1"));
   const again = await bus.claim("s1");
-  assert.deepEqual(again.events.map((e) => e.id), ["d1"], "d5 is still remembered, d1 was evicted");
+  assert.deepEqual(
+    again.events.map((e) => e.id),
+    ["d1"],
+    "d5 is still remembered, d1 was evicted",
+  );
   assert.equal(again.duplicates, 1);
 });
 
@@ -61,7 +68,11 @@ test("GATEWAY_DEDUP_MAX: default when unset or empty, a positive whole number, r
   assert.equal(resolveBusOptions({}, { GATEWAY_DEDUP_MAX: "" }).dedupMax, 100_000);
   assert.equal(resolveBusOptions({}, { GATEWAY_DEDUP_MAX: "1" }).dedupMax, 1);
   for (const bad of ["0", "-5", "1.5", "many", "1e"]) {
-    assert.throws(() => resolveBusOptions({}, { GATEWAY_DEDUP_MAX: bad }), /GATEWAY_DEDUP_MAX=".*" is (not a whole number|less than 1) \(expected a whole number, at least 1\)$/, bad);
+    assert.throws(
+      () => resolveBusOptions({}, { GATEWAY_DEDUP_MAX: bad }),
+      /GATEWAY_DEDUP_MAX=".*" is (not a whole number|less than 1) \(expected a whole number, at least 1\)$/,
+      bad,
+    );
   }
 });
 
@@ -70,6 +81,8 @@ test("memory: one uuid-sized id costs ~140 bytes, so the default cap is ~14 MB p
   await bus.client.zadd("probe", ...ids.flatMap((id) => [Date.now(), id]));
   const bytes = Number(await bus.client.call("MEMORY", "USAGE", "probe", "SAMPLES", "0"));
   const perId = bytes / ids.length;
-  console.log(`FIGURE dedup: ${perId.toFixed(0)} B per uuid-sized id in a zset; default cap ${DEFAULT_BUS_OPTIONS.dedupMax} ≈ ${((perId * DEFAULT_BUS_OPTIONS.dedupMax) / 1e6).toFixed(1)} MB per set`);
+  console.log(
+    `FIGURE dedup: ${perId.toFixed(0)} B per uuid-sized id in a zset; default cap ${DEFAULT_BUS_OPTIONS.dedupMax} ≈ ${((perId * DEFAULT_BUS_OPTIONS.dedupMax) / 1e6).toFixed(1)} MB per set`,
+  );
   assert.ok(perId > 50 && perId < 200, `${perId} B per id`);
 });

@@ -17,13 +17,19 @@ useRedisBus({ aof: true, bus: { leaseMs: 500 }, flushEach: true }, (r, b) => {
   bus = b;
 });
 
-const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]).toString().trim();
+const cli = (...args: string[]) =>
+  execFileSync("redis-cli", ["-p", String(redis.port), ...args])
+    .toString()
+    .trim();
 
 describe("claim and acknowledge", () => {
   test("oldest first; acknowledged ids are refused afterwards, even after a Redis restart", async () => {
     for (let i = 0; i < 3; i++) await bus.push(createEvent("n", "t", { i }, { id: `e${i}` }));
     const first = await bus.claim("main", 2);
-    assert.deepEqual(first.events.map((e) => e.id), ["e0", "e1"]);
+    assert.deepEqual(
+      first.events.map((e) => e.id),
+      ["e0", "e1"],
+    );
     assert.equal(await bus.ack("main", ["e0", "e1"]), 2);
 
     await redis.kill("SIGKILL");
@@ -31,7 +37,10 @@ describe("claim and acknowledge", () => {
     // The same ids again, the way a retrying raw producer would send them.
     cli("LPUSH", "agent:events:main", JSON.stringify({ id: "e0", type: "n", source: "t", payload: {}, ts: 1 }));
     const again = await waitFor(() => bus.claim("main").catch(() => undefined), "claim after restart");
-    assert.deepEqual(again.events.map((e) => e.id), ["e2"]);
+    assert.deepEqual(
+      again.events.map((e) => e.id),
+      ["e2"],
+    );
     assert.equal(again.duplicates, 1);
   });
 
@@ -43,7 +52,10 @@ describe("claim and acknowledge", () => {
     await sleep(600);
     assert.equal(await bus.recoverExpired("main"), 3);
     const again = await bus.claim("main", 10);
-    assert.deepEqual(again.events.map((e) => e.id), ["e0", "e1", "e2", "e3"]);
+    assert.deepEqual(
+      again.events.map((e) => e.id),
+      ["e0", "e1", "e2", "e3"],
+    );
   });
 
   test("release hands a failed batch back to the front", async () => {
@@ -51,7 +63,10 @@ describe("claim and acknowledge", () => {
     const claimed = await bus.claim("main", 2);
     await bus.release("main", claimed.events.map((e) => e.id).reverse());
     const again = await bus.claim("main", 10);
-    assert.deepEqual(again.events.map((e) => e.id), ["e0", "e1", "e2"]);
+    assert.deepEqual(
+      again.events.map((e) => e.id),
+      ["e0", "e1", "e2"],
+    );
   });
 
   test("malformed entries are dead-lettered with a reason; valid ones around them are delivered", async () => {
@@ -69,7 +84,10 @@ describe("claim and acknowledge", () => {
     for (const [raw] of bad) cli("LPUSH", "agent:events:main", raw);
     cli("LPUSH", "agent:events:main", good("g2"));
     const claimed = await bus.claim("main", 100);
-    assert.deepEqual(claimed.events.map((e) => e.id), ["g1", "g2"]);
+    assert.deepEqual(
+      claimed.events.map((e) => e.id),
+      ["g1", "g2"],
+    );
     assert.equal(claimed.deadLettered, bad.length);
     const letters = (await bus.deadLetters(100)).reverse();
     assert.equal(letters.length, bad.length);
@@ -114,7 +132,11 @@ describe("exactly once under concurrency and crashes", () => {
       await waitFor(() => seen.size === 20_000, "all 20,000 events delivered", 30_000);
       await sleep(300);
       assert.equal(seen.size, 20_000);
-      assert.deepEqual([...seen.values()].filter((n) => n !== 1), [], "no event delivered twice");
+      assert.deepEqual(
+        [...seen.values()].filter((n) => n !== 1),
+        [],
+        "no event delivered twice",
+      );
       assert.equal(await bus.pending("main"), 0);
     } finally {
       await consumer.stop();
@@ -182,7 +204,10 @@ describe("exactly once under concurrency and crashes", () => {
       await waitFor(() => seen.size === 6000, "every pushed event delivered", 30_000);
       await sleep(1500);
       assert.equal(seen.size, 6000);
-      assert.deepEqual([...seen.values()].filter((n) => n !== 1), []);
+      assert.deepEqual(
+        [...seen.values()].filter((n) => n !== 1),
+        [],
+      );
     } finally {
       await consumer.stop();
       await consumerBus.close();

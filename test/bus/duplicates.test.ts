@@ -23,7 +23,10 @@ const SEED_LINE = '{"id":"test","type":"test","source":"manual","payload":{},"ts
 test("a raw LPUSH re-using a delivered id is journaled as a duplicate and shown by tail", async () => {
   await bus.client.lpush(bus.keys.events("main"), SEED_LINE);
   const first = await bus.claim("main");
-  assert.deepEqual(first.events.map((e) => e.id), ["test"]);
+  assert.deepEqual(
+    first.events.map((e) => e.id),
+    ["test"],
+  );
   await bus.ack("main", ["test"]);
 
   await bus.client.lpush(bus.keys.events("main"), SEED_LINE); // the same line, run again
@@ -87,7 +90,13 @@ test("pi-gateway push of an id already pushed: the same sentence, --json duplica
   assert.equal(await bus.pending("main"), 1, "queued once");
   assert.equal((await bus.status()).duplicates, 2);
   const entries = (await bus.journal(10)).filter((e) => e.kind === "duplicate");
-  assert.deepEqual(entries.map((e) => [e.id, e.reason, e.type]), [["job-1", "already pushed", "job.done"], ["job-1", "already pushed", "job.done"]]);
+  assert.deepEqual(
+    entries.map((e) => [e.id, e.reason, e.type]),
+    [
+      ["job-1", "already pushed", "job.done"],
+      ["job-1", "already pushed", "job.done"],
+    ],
+  );
   const tail = await runCli(["tail", "--kind", "duplicate"], { env });
   assert.match(tail.stdout, /duplicate +job-1: already pushed, not delivered again/);
 });

@@ -15,8 +15,7 @@ useRedisBus({ bus: { presenceTtlMs: 60_000 }, flushEach: true }, (r, b) => {
   bus = b;
 });
 
-const reg = (id: string, role: "central" | "satellite", durable = role === "central") =>
-  bus.register({ id, role, durable, instance: `i-${id}` });
+const reg = (id: string, role: "central" | "satellite", durable = role === "central") => bus.register({ id, role, durable, instance: `i-${id}` });
 
 describe("fan-out", () => {
   test("nobody registered: the legacy main queue gets it", async () => {
@@ -104,7 +103,10 @@ describe("fan-out", () => {
     assert.equal(dead.length, 2);
     assert.match(dead[0]!.reason, /backlog cap of 3 exceeded/);
     const claimed = await small.claim("main");
-    assert.deepEqual(claimed.events.map((e) => (e.payload as { i: number }).i), [2, 3, 4]);
+    assert.deepEqual(
+      claimed.events.map((e) => (e.payload as { i: number }).i),
+      [2, 3, 4],
+    );
   });
 
   test("the journal records pushes with their sessions", async () => {

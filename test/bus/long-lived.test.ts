@@ -29,7 +29,13 @@ test("a consumer started while Redis is down waits, then drains once Redis is up
   const bus = new GatewayBus(createClient(options.redisUrl, { name: "long-lived", persistent: true, connectTimeoutMs: options.connectTimeoutMs }), options);
   bus.client.connect().catch(() => undefined);
   const seen: string[] = [];
-  const consumer = new EventConsumer({ bus, sessionId: "main", role: "central", durable: true, deliver: async ({ events }) => void seen.push(...events.map((e) => e.id)) });
+  const consumer = new EventConsumer({
+    bus,
+    sessionId: "main",
+    role: "central",
+    durable: true,
+    deliver: async ({ events }) => void seen.push(...events.map((e) => e.id)),
+  });
   let startError: unknown;
   const started = consumer.start().catch((error: unknown) => (startError = error));
   try {
@@ -65,11 +71,14 @@ test("a one-shot producer that loses Redis after connecting says so once, retrie
   const told: RedisUnreachableError[] = [];
   const started = Date.now();
   try {
-    await assert.rejects(producer.pushWithRetry(createEvent("lost.redis", "test", {}, { id: "lost-1" }), {}, 1_500, (error) => told.push(error)), (error: Error) => {
-      assert.ok(error instanceof RedisUnreachableError);
-      assert.match(error.message, /^Redis at redis:\/\/127\.0\.0\.1:\d+ .* \(retried for 1\.5s, event lost-1 not pushed\): start it/);
-      return true;
-    });
+    await assert.rejects(
+      producer.pushWithRetry(createEvent("lost.redis", "test", {}, { id: "lost-1" }), {}, 1_500, (error) => told.push(error)),
+      (error: Error) => {
+        assert.ok(error instanceof RedisUnreachableError);
+        assert.match(error.message, /^Redis at redis:\/\/127\.0\.0\.1:\d+ .* \(retried for 1\.5s, event lost-1 not pushed\): start it/);
+        return true;
+      },
+    );
     assert.ok(Date.now() - started >= 1_500, "it kept its window");
     assert.equal(told.length, 1, "told once");
     assert.match(told[0]!.summary, /^Redis at redis:\/\/127\.0\.0\.1:\d+ (refused the connection|closed the connection)/);

@@ -77,7 +77,13 @@ test("journalReader: nothing new within the wait is an empty list; new entries c
     await bus.push(createEvent("t.a", "s", {}, { id: "a" }));
     await bus.push(createEvent("t.b", "s", {}, { id: "b" }));
     const entries = await reader.next("0-0", 50);
-    assert.deepEqual(entries.map((e) => [e.kind, e.id]), [["pushed", "a"], ["pushed", "b"]]);
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.id]),
+      [
+        ["pushed", "a"],
+        ["pushed", "b"],
+      ],
+    );
     assert.deepEqual(await reader.next(entries.at(-1)!.streamId, 50), [], "nothing after the last one");
     const waiting = reader.next(entries.at(-1)!.streamId, 5_000);
     reader.close();

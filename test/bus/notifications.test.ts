@@ -18,17 +18,38 @@ describe("notifications", () => {
     const second = await bus.notifications.notify({ text: "disk full", from: "sat-1", file: "/tmp/report.txt" });
     assert.equal(await bus.notifications.pendingCount(), 2);
     const pending = await bus.notifications.pending();
-    assert.deepEqual(pending.map((n) => [n.text, n.from, n.file]), [["build done\nsecond line", "cli", undefined], ["disk full", "sat-1", "/tmp/report.txt"]]);
+    assert.deepEqual(
+      pending.map((n) => [n.text, n.from, n.file]),
+      [
+        ["build done\nsecond line", "cli", undefined],
+        ["disk full", "sat-1", "/tmp/report.txt"],
+      ],
+    );
     const journal = await bus.journal(10);
-    assert.deepEqual(journal.map((e) => [e.kind, e.source, e.reply]), [["notify", "cli", "build done"], ["notify", "sat-1", "disk full"]]);
+    assert.deepEqual(
+      journal.map((e) => [e.kind, e.source, e.reply]),
+      [
+        ["notify", "cli", "build done"],
+        ["notify", "sat-1", "disk full"],
+      ],
+    );
     assert.equal(await bus.notifications.markDelivered(first.id, ["telegram", "websocket"]), true);
     assert.equal(await bus.notifications.markDelivered(first.id, ["websocket"]), false, "a second mark changes nothing");
-    assert.deepEqual((await bus.notifications.pending()).map((n) => n.id), [second.id]);
+    assert.deepEqual(
+      (await bus.notifications.pending()).map((n) => n.id),
+      [second.id],
+    );
     assert.equal(await bus.notifications.markDelivered(second.id, []), true);
     assert.equal(await bus.notifications.markDelivered(first.id, []), false, "the pointer never moves back");
     assert.equal(await bus.notifications.pendingCount(), 0);
     const notified = (await bus.journal(10)).filter((e) => e.kind === "notified");
-    assert.deepEqual(notified.map((e) => [e.id, e.channel]), [[first.id, "telegram,websocket"], [second.id, ""]]);
+    assert.deepEqual(
+      notified.map((e) => [e.id, e.channel]),
+      [
+        [first.id, "telegram,websocket"],
+        [second.id, ""],
+      ],
+    );
   });
 
   test("empty, blank and oversized texts are refused; hostile text is kept as is", async () => {
@@ -48,7 +69,11 @@ describe("schedule times", () => {
     assert.deepEqual(resolveScheduleTime({ in: "20m" }, now), { kind: "at", due: now + 1_200_000, at: now + 1_200_000 });
     assert.equal(resolveScheduleTime({ at: "2026-06-01T14:00:00.5+02:00" }, now).due, now + 500);
     assert.equal(resolveScheduleTime({ at: "2026-06-01T12:00:01Z" }, now).due, now + 1_000);
-    assert.deepEqual(resolveScheduleTime({ cron: " 0 9 * * * " }, now), { kind: "cron", due: nextDueAfter({ kind: "cron", cron: "0 9 * * *" } as never, now)!, cron: "0 9 * * *" });
+    assert.deepEqual(resolveScheduleTime({ cron: " 0 9 * * * " }, now), {
+      kind: "cron",
+      due: nextDueAfter({ kind: "cron", cron: "0 9 * * *" } as never, now)!,
+      cron: "0 9 * * *",
+    });
     assert.equal(resolveScheduleTime({ cron: "0 9 * * *", timezone: "UTC" }, now).due, Date.parse("2026-06-02T09:00:00Z"));
   });
 

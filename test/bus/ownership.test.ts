@@ -44,7 +44,7 @@ describe("session id lease (register)", () => {
     const since = info.started;
     await sleep(5);
     assert.equal((await bus.register({ ...central("a", "daemon"), pid: 4242 })).status, "owner", "the holder renews");
-    assert.equal((await bus.client.hget(bus.keys.sessionInfo("gateway"), "started")), since, "renewal keeps 'since'");
+    assert.equal(await bus.client.hget(bus.keys.sessionInfo("gateway"), "started"), since, "renewal keeps 'since'");
     assert.equal((await bus.leaseHolder("gateway"))?.instance, "a");
   });
 
@@ -85,9 +85,7 @@ describe("session id lease (register)", () => {
     try {
       for (let round = 0; round < 5; round++) {
         await bus.client.flushall();
-        const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => clients[i % clients.length]!.register(central(`r${round}-${i}`))),
-        );
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => clients[i % clients.length]!.register(central(`r${round}-${i}`))));
         const owners = results.flatMap((r, i) => (r.status === "owner" ? [`r${round}-${i}`] : []));
         assert.equal(owners.length, 1, `round ${round}: exactly one owner (${owners.join(",")})`);
         for (const r of results) if (r.status === "held") assert.equal(r.holder.instance, owners[0], "every loser names the winner");

@@ -25,7 +25,10 @@ test("connection errors sort into refused, timeout, auth, tls, not-found, lost a
 test("the message is one line: what was tried, why, what to do; auth and TLS are not worth retrying", () => {
   const url = "redis://:***@db:6379";
   const refused = new RedisUnreachableError(url, { failure: "refused", detail: "connect ECONNREFUSED" });
-  assert.equal(refused.message, "Redis at redis://:***@db:6379 refused the connection: start it (redis-server --appendonly yes, or pi-gateway daemon, which starts its own) or set REDIS_URL / --redis-url to where it runs");
+  assert.equal(
+    refused.message,
+    "Redis at redis://:***@db:6379 refused the connection: start it (redis-server --appendonly yes, or pi-gateway daemon, which starts its own) or set REDIS_URL / --redis-url to where it runs",
+  );
   assert.equal(refused.code, "REDIS_UNREACHABLE");
   assert.equal(refused.retryable, true);
 
@@ -36,7 +39,10 @@ test("the message is one line: what was tried, why, what to do; auth and TLS are
   assert.match(auth.message, /refused the credentials \(WRONGPASS .*\): check the password in the URL: redis:\/\/\[user:password@\]host:port\[\/db\]/);
   assert.equal(auth.retryable, false);
 
-  const tls = new RedisUnreachableError("rediss://db:6380", classifyRedisError(withCode("unable to verify the first certificate", "UNABLE_TO_VERIFY_LEAF_SIGNATURE")));
+  const tls = new RedisUnreachableError(
+    "rediss://db:6380",
+    classifyRedisError(withCode("unable to verify the first certificate", "UNABLE_TO_VERIFY_LEAF_SIGNATURE")),
+  );
   assert.match(tls.message, /^TLS with Redis at rediss:\/\/db:6380 failed \(unable to verify the first certificate\): set GATEWAY_REDIS_CA_FILE/);
   assert.equal(tls.retryable, false);
 

@@ -51,16 +51,28 @@ describe("schedule store", () => {
     await bus.schedules.add(once("later", now + 60_000));
     const { replaced } = await bus.schedules.add(once("sooner", now + 1_000));
     assert.equal(replaced, false);
-    assert.deepEqual((await bus.schedules.list()).map((s) => s.id), ["sooner", "later"]);
+    assert.deepEqual(
+      (await bus.schedules.list()).map((s) => s.id),
+      ["sooner", "later"],
+    );
     const again = await bus.schedules.add({ ...once("later", now + 500), text: "changed" });
     assert.equal(again.replaced, true);
     const listed = await bus.schedules.list();
-    assert.deepEqual(listed.map((s) => [s.id, s.text, s.nextDue]), [["later", "changed", now + 500], ["sooner", "wake sooner", now + 1_000]]);
+    assert.deepEqual(
+      listed.map((s) => [s.id, s.text, s.nextDue]),
+      [
+        ["later", "changed", now + 500],
+        ["sooner", "wake sooner", now + 1_000],
+      ],
+    );
     await assert.rejects(bus.schedules.add(once("x", now + 1_000, "nobody")), /unknown session "nobody"/);
     await bus.schedules.add(once("x", now + 2_000, "nobody"), { force: true });
     assert.equal(await bus.schedules.remove("later"), true);
     assert.equal(await bus.schedules.remove("later"), false, "a second remove finds nothing");
-    assert.deepEqual((await bus.schedules.list()).map((s) => s.id), ["sooner", "x"]);
+    assert.deepEqual(
+      (await bus.schedules.list()).map((s) => s.id),
+      ["sooner", "x"],
+    );
     const generated = await bus.schedules.add({ ...once("", now + 1_000), id: undefined });
     assert.match(generated.schedule.id, /^[0-9a-f]{8}$/);
   });
@@ -72,7 +84,10 @@ describe("schedule store", () => {
     await bus.schedules.add(once("nap", due, "sat-1"));
     await bus.schedules.add(once("future", Date.now() + 60_000, "sat-1"));
     const firings = await bus.schedules.fireDue();
-    assert.deepEqual(firings.map((f) => [f.id, f.push, f.advanced]), [["nap", "pushed", true]]);
+    assert.deepEqual(
+      firings.map((f) => [f.id, f.push, f.advanced]),
+      [["nap", "pushed", true]],
+    );
     const events = await queued("sat-1");
     assert.equal(events.length, 1);
     assert.equal(events[0]!.id, firingEventId("nap", due));
@@ -80,7 +95,10 @@ describe("schedule store", () => {
     assert.equal(events[0]!.payload.text, "wake nap");
     assert.equal(events[0]!.payload.dueAt, due);
     assert.deepEqual(await queued("gateway"), [], "the central does not get a satellite's wake-up");
-    assert.deepEqual((await bus.schedules.list()).map((s) => s.id), ["future"]);
+    assert.deepEqual(
+      (await bus.schedules.list()).map((s) => s.id),
+      ["future"],
+    );
     assert.deepEqual(await bus.schedules.fireDue(), [], "nothing fires twice");
   });
 
@@ -131,7 +149,10 @@ describe("exactly once under races and crashes", () => {
     const advancedPerId = new Map<string, number>();
     for (const f of all) if (f.advanced) advancedPerId.set(f.id, (advancedPerId.get(f.id) ?? 0) + 1);
     assert.equal(advancedPerId.size, 150);
-    assert.ok([...advancedPerId.values()].every((n) => n === 1), "one ticker advanced each");
+    assert.ok(
+      [...advancedPerId.values()].every((n) => n === 1),
+      "one ticker advanced each",
+    );
     const left = await bus.schedules.list();
     assert.equal(left.length, 50, "the one-shots are gone, the recurring ones stay");
     assert.ok(left.every((s) => s.nextDue! > Date.now()));

@@ -55,7 +55,14 @@ describe("the push's answer names the queues nobody drains now", () => {
 
   test("a real consumer registers what it drains (central: its id and main)", async () => {
     const consumerBus = await Bus.connect({ redisUrl: redis.url, persistent: true });
-    const consumer = new EventConsumer({ bus: consumerBus, sessionId: "gateway", role: "central", durable: true, extraQueues: ["main"], deliver: async () => undefined });
+    const consumer = new EventConsumer({
+      bus: consumerBus,
+      sessionId: "gateway",
+      role: "central",
+      durable: true,
+      extraQueues: ["main"],
+      deliver: async () => undefined,
+    });
     try {
       await consumer.start();
       assert.equal(await bus.client.hget(bus.keys.sessionInfo("gateway"), "drains"), "gateway,main");

@@ -59,7 +59,8 @@ export async function wsPrompt(url: string, text: string, timeoutMs = 60_000, id
   const started = Date.now();
   socket.send(JSON.stringify({ type: "prompt", id, text }));
   // Every client also sees the turns others started (events, other prompts): keep this prompt's own.
-  const own = () => messages.filter((m) => m.type === "hello" || m.type === "queued" || m.type === "invalid" || ("requestId" in m && m.requestId === `ws:${id}`));
+  const own = () =>
+    messages.filter((m) => m.type === "hello" || m.type === "queued" || m.type === "invalid" || ("requestId" in m && m.requestId === `ws:${id}`));
   try {
     await waitFor(() => own().some((m) => m.type === "end" || m.type === "error"), `reply to ${text}`, timeoutMs, 20);
   } finally {

@@ -94,7 +94,11 @@ export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => 
   const redis = await startRedis({ aof: true });
   cleanups.push(() => redis.stop());
   // The producer's bus keeps pushed ids too: the same cap as the daemon's.
-  const bus = await GatewayBus.connect({ redisUrl: redis.url, dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX), journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP) });
+  const bus = await GatewayBus.connect({
+    redisUrl: redis.url,
+    dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX),
+    journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP),
+  });
   cleanups.push(() => bus.close());
   const llm = await startFakeLlm();
   cleanups.push(() => llm.close());
@@ -126,7 +130,14 @@ export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => 
   clearInterval(sampler);
   await sample();
   const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
-  return { ...summarize(traffic, llm.chatRequests(), watcher.durations()), samples, maxOldestEventAgeMs: Math.max(0, ...samples.map((s) => s.oldestEventAgeMs)), drainedAfterMs, daemonAlive, output: daemon.output() };
+  return {
+    ...summarize(traffic, llm.chatRequests(), watcher.durations()),
+    samples,
+    maxOldestEventAgeMs: Math.max(0, ...samples.map((s) => s.oldestEventAgeMs)),
+    drainedAfterMs,
+    daemonAlive,
+    output: daemon.output(),
+  };
 }
 
 interface Traffic {
@@ -188,7 +199,11 @@ async function takeSample(daemon: DaemonProcess, bus: GatewayBus, started: numbe
 }
 
 /** How often each event reached the LLM, events per turn, prompt latencies, turn durations. */
-function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]): Omit<SoakReport, "samples" | "maxOldestEventAgeMs" | "drainedAfterMs" | "daemonAlive" | "output"> {
+function summarize(
+  traffic: Traffic,
+  requests: FakeLlmRequest[],
+  turns: number[],
+): Omit<SoakReport, "samples" | "maxOldestEventAgeMs" | "drainedAfterMs" | "daemonAlive" | "output"> {
   const count = new Map<string, number>();
   const perTurn: number[] = [];
   // A compaction's summary request quotes the conversation: not a delivery.
@@ -205,7 +220,13 @@ function summarize(traffic: Traffic, requests: FakeLlmRequest[], turns: number[]
     twice: ids.filter((id) => (count.get(id) ?? 0) > 1).length,
     eventTurns: perTurn.length,
     eventsPerTurn: { mean: perTurn.length ? Math.round((10 * perTurn.reduce((a, b) => a + b, 0)) / perTurn.length) / 10 : 0, max: Math.max(0, ...perTurn) },
-    human: { answered: traffic.replies.length, failed: traffic.failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
+    human: {
+      answered: traffic.replies.length,
+      failed: traffic.failed,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: Math.max(0, ...latencies),
+    },
     turn: { p50: percentile(turns, 50), p99: percentile(turns, 99) },
   };
 }
@@ -222,7 +243,9 @@ export function reportSoak(name: string, options: SoakOptions, r: SoakReport): v
       `p50 ${r.human.p50} ms p99 ${r.human.p99} ms (turn p50 ${r.turn.p50} ms p99 ${r.turn.p99} ms); oldest waiting event at most ${seconds(r.maxOldestEventAgeMs)}, ` +
       `drained ${seconds(r.drainedAfterMs)} after the last push; daemon RSS ${range((s) => s.rssMiB, " MiB")}, Redis ${range((s) => s.redisMiB, " MiB")}, ` +
       `session file ${range((s) => s.sessionKiB, " KiB")} (from 10 s to the end; largest ${mib(Math.max(0, ...r.samples.map((s) => s.sessionKiB)))} KiB); ` +
-      `after ${seconds(WARM_UP_MS)} warm-up: ${judgeMemory(r.samples, options.seconds * 1000).map((v) => `${v.name} ${flatText(v.flatness, v.unit)}`).join(", ")}`,
+      `after ${seconds(WARM_UP_MS)} warm-up: ${judgeMemory(r.samples, options.seconds * 1000)
+        .map((v) => `${v.name} ${flatText(v.flatness, v.unit)}`)
+        .join(", ")}`,
   );
   for (const s of r.samples) {
     process.stdout.write(

@@ -91,61 +91,74 @@ async function produce(bus: GatewayBus, producer: number, count: number, seconds
 }
 
 describe("the extension's acceptance under faults (real pi)", () => {
-  test(`central busy in slow turns, ${PRODUCERS} producers x ${PER_PRODUCER} events, pi killed -9 three times: every event in the session exactly once`, { timeout: 300_000 }, async () => {
-    const s = await stage();
-    const random = prng(11);
-    let pi = await launch(s, false);
-    await pi.prompt("start a long task");
-    const t0 = Date.now();
-    const producing = Promise.all(Array.from({ length: PRODUCERS }, (_, p) => produce(s.bus, p, PER_PRODUCER, PUSH_SECONDS)));
-    const kills: Array<{ at: number; ackedWithoutRecord: number; inFlight: number }> = [];
-    for (const [i, share] of [0.2, 0.5, 0.8].entries()) {
-      const at = t0 + (share + (random() - 0.5) * 0.2) * PUSH_SECONDS * 1000;
-      await sleep(Math.max(0, at - Date.now()));
-      // The invariant at the moment of the crash: whatever Redis calls delivered, a session file holds.
-      const acked = await s.bus.client.zrange(s.bus.keys.delivered("gateway"), 0, -1);
-      const inFlight = await s.bus.client.hlen(s.bus.keys.inflight("gateway"));
-      kill9(pi);
-      const recorded = recordedEventIds(join(s.piEnv.agentDir, "sessions"));
-      kills.push({ at: Date.now() - t0, ackedWithoutRecord: acked.filter((id) => !recorded.has(id)).length, inFlight });
-      await sleep(300);
-      pi = await launch(s, i === 1); // the second restart resumes its session file, the others start a new one
-      await pi.prompt(`long task after restart ${i + 1}`);
-    }
-    const ids = (await producing).flat();
-    const pushEnd = Date.now();
-    const sessions = join(s.piEnv.agentDir, "sessions");
-    await waitFor(() => {
+  test(
+    `central busy in slow turns, ${PRODUCERS} producers x ${PER_PRODUCER} events, pi killed -9 three times: every event in the session exactly once`,
+    { timeout: 300_000 },
+    async () => {
+      const s = await stage();
+      const random = prng(11);
+      let pi = await launch(s, false);
+      await pi.prompt("start a long task");
+      const t0 = Date.now();
+      const producing = Promise.all(Array.from({ length: PRODUCERS }, (_, p) => produce(s.bus, p, PER_PRODUCER, PUSH_SECONDS)));
+      const kills: Array<{ at: number; ackedWithoutRecord: number; inFlight: number }> = [];
+      for (const [i, share] of [0.2, 0.5, 0.8].entries()) {
+        const at = t0 + (share + (random() - 0.5) * 0.2) * PUSH_SECONDS * 1000;
+        await sleep(Math.max(0, at - Date.now()));
+        // The invariant at the moment of the crash: whatever Redis calls delivered, a session file holds.
+        const acked = await s.bus.client.zrange(s.bus.keys.delivered("gateway"), 0, -1);
+        const inFlight = await s.bus.client.hlen(s.bus.keys.inflight("gateway"));
+        kill9(pi);
+        const recorded = recordedEventIds(join(s.piEnv.agentDir, "sessions"));
+        kills.push({ at: Date.now() - t0, ackedWithoutRecord: acked.filter((id) => !recorded.has(id)).length, inFlight });
+        await sleep(300);
+        pi = await launch(s, i === 1); // the second restart resumes its session file, the others start a new one
+        await pi.prompt(`long task after restart ${i + 1}`);
+      }
+      const ids = (await producing).flat();
+      const pushEnd = Date.now();
+      const sessions = join(s.piEnv.agentDir, "sessions");
+      await waitFor(
+        () => {
+          const recorded = recordedEventIds(sessions);
+          const seen = llmCounts(s.llm);
+          return ids.every((id) => recorded.has(id) && seen.has(id));
+        },
+        `all ${ids.length} events recorded and shown to the LLM`,
+        180_000,
+        500,
+      ).catch(() => undefined); // asserted below with numbers
+      await waitFor(
+        async () => (await s.bus.pending("gateway")) + (await s.bus.client.hlen(s.bus.keys.inflight("gateway"))) === 0,
+        "queues empty",
+        30_000,
+      ).catch(() => undefined);
+      const drainMs = Date.now() - pushEnd;
+      await sleep(1000);
+
       const recorded = recordedEventIds(sessions);
       const seen = llmCounts(s.llm);
-      return ids.every((id) => recorded.has(id) && seen.has(id));
-    }, `all ${ids.length} events recorded and shown to the LLM`, 180_000, 500).catch(() => undefined); // asserted below with numbers
-    await waitFor(async () => (await s.bus.pending("gateway")) + (await s.bus.client.hlen(s.bus.keys.inflight("gateway"))) === 0, "queues empty", 30_000).catch(() => undefined);
-    const drainMs = Date.now() - pushEnd;
-    await sleep(1000);
-
-    const recorded = recordedEventIds(sessions);
-    const seen = llmCounts(s.llm);
-    const missing = ids.filter((id) => !recorded.has(id)).length;
-    const twice = ids.filter((id) => (recorded.get(id) ?? 0) > 1).length;
-    const neverSeen = ids.filter((id) => !seen.has(id)).length;
-    const seenTwice = ids.filter((id) => (seen.get(id) ?? 0) > 1).length;
-    const acked = new Set(await s.bus.client.zrange(s.bus.keys.delivered("gateway"), 0, -1));
-    const backlog = (await s.bus.pending("gateway")) + (await s.bus.client.hlen(s.bus.keys.inflight("gateway")));
-    const batches = s.llm.chatRequests().filter((r) => r.lastUserText.includes("gateway event")).length;
-    figure(
-      `EXTENSION-ACCEPTANCE: ${ids.length} events from ${PRODUCERS} producers over ${PUSH_SECONDS}s into the real pi (central, every turn ~${seconds(25 * 30)} of streaming), ` +
-        `pi killed -9 at ${kills.map((k) => seconds(k.at)).join(", ")} with ${kills.map((k) => k.inFlight).join("/")} events held in flight; ` +
-        `acknowledged without a session record at the kills: ${kills.map((k) => k.ackedWithoutRecord).join("/")}; ` +
-        `${ids.length - missing} in the session files (${missing} missing, ${twice} twice), ${ids.length - neverSeen} reached the LLM (${seenTwice} shown twice, after a crash before the turn's reply) in ${batches} event turns, drained ${seconds(drainMs)} after the last push`,
-    );
-    for (const k of kills) assert.equal(k.ackedWithoutRecord, 0, `at the kill at ${seconds(k.at)}: nothing acknowledged that no session file holds`);
-    assert.equal(missing, 0, "every event in a session file");
-    assert.equal(twice, 0, "no event in the session files twice");
-    assert.equal(neverSeen, 0, "every event reached the LLM");
-    assert.equal(backlog, 0, "queues and in-flight sets empty");
-    assert.equal(ids.filter((id) => !acked.has(id)).length, 0, "every event acknowledged");
-  });
+      const missing = ids.filter((id) => !recorded.has(id)).length;
+      const twice = ids.filter((id) => (recorded.get(id) ?? 0) > 1).length;
+      const neverSeen = ids.filter((id) => !seen.has(id)).length;
+      const seenTwice = ids.filter((id) => (seen.get(id) ?? 0) > 1).length;
+      const acked = new Set(await s.bus.client.zrange(s.bus.keys.delivered("gateway"), 0, -1));
+      const backlog = (await s.bus.pending("gateway")) + (await s.bus.client.hlen(s.bus.keys.inflight("gateway")));
+      const batches = s.llm.chatRequests().filter((r) => r.lastUserText.includes("gateway event")).length;
+      figure(
+        `EXTENSION-ACCEPTANCE: ${ids.length} events from ${PRODUCERS} producers over ${PUSH_SECONDS}s into the real pi (central, every turn ~${seconds(25 * 30)} of streaming), ` +
+          `pi killed -9 at ${kills.map((k) => seconds(k.at)).join(", ")} with ${kills.map((k) => k.inFlight).join("/")} events held in flight; ` +
+          `acknowledged without a session record at the kills: ${kills.map((k) => k.ackedWithoutRecord).join("/")}; ` +
+          `${ids.length - missing} in the session files (${missing} missing, ${twice} twice), ${ids.length - neverSeen} reached the LLM (${seenTwice} shown twice, after a crash before the turn's reply) in ${batches} event turns, drained ${seconds(drainMs)} after the last push`,
+      );
+      for (const k of kills) assert.equal(k.ackedWithoutRecord, 0, `at the kill at ${seconds(k.at)}: nothing acknowledged that no session file holds`);
+      assert.equal(missing, 0, "every event in a session file");
+      assert.equal(twice, 0, "no event in the session files twice");
+      assert.equal(neverSeen, 0, "every event reached the LLM");
+      assert.equal(backlog, 0, "queues and in-flight sets empty");
+      assert.equal(ids.filter((id) => !acked.has(id)).length, 0, "every event acknowledged");
+    },
+  );
 
   test("fuzz: payloads made of the gateway's own markers change nothing about the delivery of other events", { timeout: 180_000 }, async () => {
     const s = await stage();
@@ -188,7 +201,9 @@ describe("the extension's acceptance under faults (real pi)", () => {
     const lost = victims.filter((id) => !recorded.has(id) || !seen.has(id)).length;
     const twice = [...victims, ...attacks.map((e) => e.id)].filter((id) => (recorded.get(id) ?? 0) > 1).length;
     const duplicates = (await s.bus.journal(2000)).filter((e) => e.kind === "duplicate").length;
-    figure(`EXTENSION-MARKER-FUZZ: ${attacks.length} payloads built from the gateway's markers, then ${victims.length} events they named: ${victims.length - lost} delivered, ${lost} lost, ${twice} twice, ${duplicates} treated as duplicates`);
+    figure(
+      `EXTENSION-MARKER-FUZZ: ${attacks.length} payloads built from the gateway's markers, then ${victims.length} events they named: ${victims.length - lost} delivered, ${lost} lost, ${twice} twice, ${duplicates} treated as duplicates`,
+    );
     assert.equal(lost, 0, "every named event delivered");
     assert.equal(twice, 0, "nothing recorded twice");
     assert.equal(duplicates, 0, "nothing treated as a duplicate");

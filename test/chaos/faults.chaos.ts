@@ -38,9 +38,17 @@ function assertLossless(result: BusLoadResult): void {
   assert.equal(result.misrouted, 0, "each event reached exactly its target");
   assert.equal(result.deadLetters, 0, "nothing dead-lettered");
   assert.equal(result.leftInQueues, 0, "queues and in-flight sets empty");
-  assert.deepEqual(result.producerExitCodes, result.reports.map(() => 0), "no producer crashed");
+  assert.deepEqual(
+    result.producerExitCodes,
+    result.reports.map(() => 0),
+    "no producer crashed",
+  );
   assert.deepEqual(result.consumersAlive, [true, true, true, true, true], "no consumer crashed");
-  assert.equal(result.reports.reduce((sum, r) => sum + r.misrouted, 0), 0, "every push went to exactly [target]");
+  assert.equal(
+    result.reports.reduce((sum, r) => sum + r.misrouted, 0),
+    0,
+    "every push went to exactly [target]",
+  );
 }
 
 const producerSummary = (r: BusLoadResult) =>
@@ -74,41 +82,45 @@ describe("faults under load", () => {
     assertLossless(result);
   });
 
-  test("(b) network cut: Redis frozen (SIGSTOP) for 8 s during load, a CLI push inside the freeze: nothing lost, nothing twice, nobody crashed", { timeout: 240_000 }, async () => {
-    let cli: { code: number; stderr: string; ms: number } | undefined;
-    const result = await runBusLoad({
-      rate: 2000,
-      seconds: 24,
-      producers: 2,
-      leaseMs: 15_000,
-      async during({ redis, t0, extraIds }) {
-        await sleep(Math.max(0, t0 + 8_000 - Date.now()));
-        redis.pause();
-        try {
-          await sleep(500);
-          // A one-shot client connecting during the freeze: its connect timeout (5s) passes, the push retry window covers it.
-          const started = Date.now();
-          const pending = runCli(["push", "chaos.cli", "--id", "cli-during-freeze", "--target", "s1", "--payload", '{"during":"freeze"}'], {
-            env: { REDIS_URL: redis.url, HOME: redis.dir },
-            timeoutMs: 60_000,
-          }).then((r) => (cli = { code: r.code, stderr: r.stderr, ms: Date.now() - started }));
-          extraIds.get("s1")!.add("cli-during-freeze");
-          await sleep(7_500);
-          redis.resume();
-          await pending;
-        } finally {
-          redis.resume();
-        }
-      },
-    });
-    figure(
-      `FAULT-NETWORK-CUT: Redis frozen 8s (SIGSTOP, > 5s connect timeout) during 2000 ev/s x 24s: ${result.pushed} pushed, ${result.delivered} delivered, ` +
-        `${result.lost} lost, ${result.duplicated} duplicated; push max ${Math.max(...result.reports.map((r) => r.maxLatencyMs))} ms (stalled, not failed); ${producerSummary(result)}; ` +
-        `CLI push started in the freeze exited ${cli?.code} after ${seconds(cli?.ms ?? 0)}; drained ${seconds(result.drainMs)} after the last push; 0 crashed processes`,
-    );
-    assert.equal(cli?.code, 0, `the CLI push rode out the freeze: ${cli?.stderr}`);
-    assertLossless(result);
-  });
+  test(
+    "(b) network cut: Redis frozen (SIGSTOP) for 8 s during load, a CLI push inside the freeze: nothing lost, nothing twice, nobody crashed",
+    { timeout: 240_000 },
+    async () => {
+      let cli: { code: number; stderr: string; ms: number } | undefined;
+      const result = await runBusLoad({
+        rate: 2000,
+        seconds: 24,
+        producers: 2,
+        leaseMs: 15_000,
+        async during({ redis, t0, extraIds }) {
+          await sleep(Math.max(0, t0 + 8_000 - Date.now()));
+          redis.pause();
+          try {
+            await sleep(500);
+            // A one-shot client connecting during the freeze: its connect timeout (5s) passes, the push retry window covers it.
+            const started = Date.now();
+            const pending = runCli(["push", "chaos.cli", "--id", "cli-during-freeze", "--target", "s1", "--payload", '{"during":"freeze"}'], {
+              env: { REDIS_URL: redis.url, HOME: redis.dir },
+              timeoutMs: 60_000,
+            }).then((r) => (cli = { code: r.code, stderr: r.stderr, ms: Date.now() - started }));
+            extraIds.get("s1")!.add("cli-during-freeze");
+            await sleep(7_500);
+            redis.resume();
+            await pending;
+          } finally {
+            redis.resume();
+          }
+        },
+      });
+      figure(
+        `FAULT-NETWORK-CUT: Redis frozen 8s (SIGSTOP, > 5s connect timeout) during 2000 ev/s x 24s: ${result.pushed} pushed, ${result.delivered} delivered, ` +
+          `${result.lost} lost, ${result.duplicated} duplicated; push max ${Math.max(...result.reports.map((r) => r.maxLatencyMs))} ms (stalled, not failed); ${producerSummary(result)}; ` +
+          `CLI push started in the freeze exited ${cli?.code} after ${seconds(cli?.ms ?? 0)}; drained ${seconds(result.drainMs)} after the last push; 0 crashed processes`,
+      );
+      assert.equal(cli?.code, 0, `the CLI push rode out the freeze: ${cli?.stderr}`);
+      assertLossless(result);
+    },
+  );
 });
 
 describe("the daemon under faults", () => {
@@ -177,61 +189,73 @@ describe("the daemon under faults", () => {
         `${leftovers} partial live-preview message(s) of killed turns left in the chat; restart to listening ${restarts.map((ms) => seconds(ms)).join(", ")}; ` +
         `human queue left ${humanQueue}; ${strangerCalls} messages to an unlisted chat`,
     );
-    assert.deepEqual(answers, jobs.map(() => 1), "each prompt answered exactly once");
+    assert.deepEqual(
+      answers,
+      jobs.map(() => 1),
+      "each prompt answered exactly once",
+    );
     assert.equal(humanQueue, 0, "every command left the queue");
     assert.equal(strangerCalls, 0, "nothing sent to the unlisted chat");
     await current.stop();
   });
 
-  test("(d) Telegram API 429 / 500 / 409 on getUpdates and 429 / 500 on sendMessage while messages flow: every message answered exactly once", { timeout: 240_000 }, async () => {
-    await setUp();
-    llm.setResponder((r) => {
-      const key = /(msg-\d+)/.exec(r.lastUserText)?.[1] ?? "other";
-      return { text: `${key}: answer in a few words done-${key}.`, chunkDelayMs: 30 };
-    });
-    const current = await daemon();
-    // Let the first long poll start, so faults hit a running poller.
-    await waitFor(() => telegram.polling, "daemon polling Telegram", 30_000);
-    const keys: string[] = [];
-    const faultPlan: Array<[string, Parameters<FakeTelegram["failNext"]>[1]]> = [
-      ["getUpdates", { error_code: 429, retry_after: 1 }],
-      ["sendMessage", { error_code: 429, retry_after: 1 }],
-      ["getUpdates", { error_code: 500 }],
-      ["sendMessage", { error_code: 500 }],
-      ["getUpdates", { error_code: 409 }],
-      ["sendMessage", { error_code: 429, retry_after: 2 }],
-      ["getUpdates", { error_code: 500 }],
-      ["sendMessage", { error_code: 500 }],
-      ["getUpdates", { error_code: 409 }],
-      ["getUpdates", { error_code: 429, retry_after: 2 }],
-      ["sendMessage", { error_code: 500 }],
-      ["sendMessage", { error_code: 429, retry_after: 1 }],
-    ];
-    for (const [i, [method, fault]] of faultPlan.entries()) {
-      telegram.failNext(method, fault);
-      const key = `msg-${i + 1}`;
-      keys.push(key);
-      telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: `question ${key}` });
-      telegram.injectMessage({ chatId: STRANGER, userId: STRANGER, text: `stranger ${key}` });
-      await sleep(700);
-    }
-    await waitFor(() => keys.every((key) => finals(key).length >= 1), "every message answered", 180_000, 100);
-    await sleep(3000); // a second answer would come now
-    const answers = keys.map((key) => finals(key).length);
-    const failedCalls = telegram.sent.filter((c) => c.outcome !== undefined && c.outcome !== true);
-    const byKind = (method: string, code: number) => failedCalls.filter((c) => c.method === method && c.outcome === code).length;
-    const strangerCalls = telegram.callsTo(STRANGER).filter((c) => c.method !== "getUpdates").length;
-    const leftovers = keys.reduce((sum, key) => sum + mentions(key).length - finals(key).length, 0);
-    figure(
-      `FAULT-TELEGRAM: ${keys.length} messages (plus ${keys.length} from an unlisted chat) while the fake Bot API failed getUpdates ${byKind("getUpdates", 429)}x429 ${byKind("getUpdates", 500)}x500 ${byKind("getUpdates", 409)}x409 ` +
-        `and sendMessage ${byKind("sendMessage", 429)}x429 ${byKind("sendMessage", 500)}x500: ${answers.filter((n) => n === 1).length}/${keys.length} answered exactly once, ` +
-        `${answers.filter((n) => n > 1).length} twice, ${answers.filter((n) => n === 0).length} unanswered, ${leftovers} stale previews, ${strangerCalls} messages to the unlisted chat`,
-    );
-    assert.deepEqual(answers, keys.map(() => 1), "each message answered exactly once");
-    assert.equal(strangerCalls, 0, "nothing sent to the unlisted chat");
-    assert.equal(leftovers, 0, "no stale partial preview left behind");
-    assert.ok(current.child.exitCode === null, "daemon alive");
-    assert.equal(failedCalls.length, faultPlan.length, "every injected fault was served");
-    await current.stop();
-  });
+  test(
+    "(d) Telegram API 429 / 500 / 409 on getUpdates and 429 / 500 on sendMessage while messages flow: every message answered exactly once",
+    { timeout: 240_000 },
+    async () => {
+      await setUp();
+      llm.setResponder((r) => {
+        const key = /(msg-\d+)/.exec(r.lastUserText)?.[1] ?? "other";
+        return { text: `${key}: answer in a few words done-${key}.`, chunkDelayMs: 30 };
+      });
+      const current = await daemon();
+      // Let the first long poll start, so faults hit a running poller.
+      await waitFor(() => telegram.polling, "daemon polling Telegram", 30_000);
+      const keys: string[] = [];
+      const faultPlan: Array<[string, Parameters<FakeTelegram["failNext"]>[1]]> = [
+        ["getUpdates", { error_code: 429, retry_after: 1 }],
+        ["sendMessage", { error_code: 429, retry_after: 1 }],
+        ["getUpdates", { error_code: 500 }],
+        ["sendMessage", { error_code: 500 }],
+        ["getUpdates", { error_code: 409 }],
+        ["sendMessage", { error_code: 429, retry_after: 2 }],
+        ["getUpdates", { error_code: 500 }],
+        ["sendMessage", { error_code: 500 }],
+        ["getUpdates", { error_code: 409 }],
+        ["getUpdates", { error_code: 429, retry_after: 2 }],
+        ["sendMessage", { error_code: 500 }],
+        ["sendMessage", { error_code: 429, retry_after: 1 }],
+      ];
+      for (const [i, [method, fault]] of faultPlan.entries()) {
+        telegram.failNext(method, fault);
+        const key = `msg-${i + 1}`;
+        keys.push(key);
+        telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: `question ${key}` });
+        telegram.injectMessage({ chatId: STRANGER, userId: STRANGER, text: `stranger ${key}` });
+        await sleep(700);
+      }
+      await waitFor(() => keys.every((key) => finals(key).length >= 1), "every message answered", 180_000, 100);
+      await sleep(3000); // a second answer would come now
+      const answers = keys.map((key) => finals(key).length);
+      const failedCalls = telegram.sent.filter((c) => c.outcome !== undefined && c.outcome !== true);
+      const byKind = (method: string, code: number) => failedCalls.filter((c) => c.method === method && c.outcome === code).length;
+      const strangerCalls = telegram.callsTo(STRANGER).filter((c) => c.method !== "getUpdates").length;
+      const leftovers = keys.reduce((sum, key) => sum + mentions(key).length - finals(key).length, 0);
+      figure(
+        `FAULT-TELEGRAM: ${keys.length} messages (plus ${keys.length} from an unlisted chat) while the fake Bot API failed getUpdates ${byKind("getUpdates", 429)}x429 ${byKind("getUpdates", 500)}x500 ${byKind("getUpdates", 409)}x409 ` +
+          `and sendMessage ${byKind("sendMessage", 429)}x429 ${byKind("sendMessage", 500)}x500: ${answers.filter((n) => n === 1).length}/${keys.length} answered exactly once, ` +
+          `${answers.filter((n) => n > 1).length} twice, ${answers.filter((n) => n === 0).length} unanswered, ${leftovers} stale previews, ${strangerCalls} messages to the unlisted chat`,
+      );
+      assert.deepEqual(
+        answers,
+        keys.map(() => 1),
+        "each message answered exactly once",
+      );
+      assert.equal(strangerCalls, 0, "nothing sent to the unlisted chat");
+      assert.equal(leftovers, 0, "no stale partial preview left behind");
+      assert.ok(current.child.exitCode === null, "daemon alive");
+      assert.equal(failedCalls.length, faultPlan.length, "every injected fault was served");
+      await current.stop();
+    },
+  );
 });

@@ -90,14 +90,18 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
 
   // ---- hand-written
   add("prototype pollution payload", "deliver", (m) => valid(m, '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}'));
-  add("prototype pollution at the top level", "deliver", (m) => valid(m, "{}", { __proto__: '{"polluted":true}', constructor: '{"prototype":{"polluted":true}}' }));
+  add("prototype pollution at the top level", "deliver", (m) =>
+    valid(m, "{}", { __proto__: '{"polluted":true}', constructor: '{"prototype":{"polluted":true}}' }),
+  );
   add("prompt injection payload", "deliver", (m) => valid(m, JSON.stringify({ note: INJECTION, more: "`".repeat(12) })));
   add("prompt injection string payload", "deliver", (m) => valid(m, JSON.stringify(`${INJECTION}\n\`\`\`\`\n# New instructions`)));
   add("escaped NUL bytes everywhere", "deliver", (m) => valid(m, JSON.stringify({ "\u0000key": "\u0000v\u0000" }), { source: JSON.stringify("src\u0000nul") }));
   add("huge numbers", "deliver", (m) => valid(m, `[1e308,-1e308,123456789012345678901234567890,5e-324,-0]`));
   add("32 levels deep (the limit)", "deliver", (m) => valid(m, nested(31)));
   add("large payload (900 KB)", "deliver", (m) => valid(m, JSON.stringify("y".repeat(900_000))));
-  add("duplicate keys", "deliver", (m) => entry({ id: '"ignored-first"', type: '"x.y"', source: '"s"', ts: "1", id2: '"z"' }).replace('"id2"', '"id"').replace('"z"', JSON.stringify(m)));
+  add("duplicate keys", "deliver", (m) =>
+    entry({ id: '"ignored-first"', type: '"x.y"', source: '"s"', ts: "1", id2: '"z"' }).replace('"id2"', '"id"').replace('"z"', JSON.stringify(m)),
+  );
   add("unknown extra fields", "deliver", (m) => valid(m, "{}", { extra: '{"a":1}', target2: '"x"' }));
   add("control characters in type-adjacent fields", "deliver", (m) => valid(m, "null", { source: JSON.stringify("line1\nline2\r\n```") }));
   add("33 levels deep", "dead", (m) => valid(m, nested(32)));
@@ -140,7 +144,9 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
   add("trailing garbage", "dead", (m) => `${valid(m, "{}")} trailing`);
   add("trailing comma", "dead", (m) => valid(m, "[1,2,]"));
   add("single quotes", "dead", (m) => `{'id':'${m}','type':'x','source':'s','ts':1}`);
-  add("invalid UTF-8 in the payload", "either", (m) => Buffer.concat([Buffer.from(valid(m, '"').slice(0, -1)), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('"}')]));
+  add("invalid UTF-8 in the payload", "either", (m) =>
+    Buffer.concat([Buffer.from(valid(m, '"').slice(0, -1)), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('"}')]),
+  );
   add("random binary", "dead", (m) => Buffer.concat([Buffer.from(`${m} `), Buffer.from(Array.from({ length: 300 }, () => Math.floor(rand() * 256)))]));
 
   // ---- generated
@@ -168,7 +174,9 @@ export function fuzzCases(seed: number, count: number): FuzzCase[] {
       ][Math.floor(rand() * 5)]!;
       add(`generated bad field ${bad[0]} ${i}`, "dead", (m) => valid(m, "{}", { m: JSON.stringify(m), [bad[0]!]: bad[1]! }));
     } else {
-      add(`generated binary ${i}`, "dead", (m) => Buffer.concat([Buffer.from(`${m}\u0000`), Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 200) }, () => Math.floor(rand() * 256)))]));
+      add(`generated binary ${i}`, "dead", (m) =>
+        Buffer.concat([Buffer.from(`${m}\u0000`), Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 200) }, () => Math.floor(rand() * 256)))]),
+      );
     }
   }
   return cases;

@@ -56,165 +56,190 @@ after(async () => {
   for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
 });
 
-test(`LOAD: ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s into 5 sessions while they drain, with the daemon beside it`, { timeout: (LOAD_SECONDS + 300) * 1000 }, async () => {
-  const { redis, sinkServer, sink, bus } = await busWithSink(cleanups, { aof: AOF });
-  const daemonBus = await GatewayBus.connect({ redisUrl: redis.url, prefix: DAEMON_PREFIX });
-  cleanups.push(() => daemonBus.close());
+test(
+  `LOAD: ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s into 5 sessions while they drain, with the daemon beside it`,
+  { timeout: (LOAD_SECONDS + 300) * 1000 },
+  async () => {
+    const { redis, sinkServer, sink, bus } = await busWithSink(cleanups, { aof: AOF });
+    const daemonBus = await GatewayBus.connect({ redisUrl: redis.url, prefix: DAEMON_PREFIX });
+    cleanups.push(() => daemonBus.close());
 
-  // ---- the daemon, on its own key prefix of the same server
-  const llm: FakeLlm = await startFakeLlm();
-  cleanups.push(() => llm.close());
-  const piEnv: PiEnv = createPiEnv({ llmUrl: llm.url });
-  cleanups.push(() => piEnv.cleanup());
-  llm.setResponder((r) => (r.lastUserText.startsWith("ws prompt") ? { text: `reply to: ${r.lastUserText}` } : { text: "noted" }));
-  const daemon: DaemonProcess = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_PREFIX: DAEMON_PREFIX } });
-  await waitFor(async () => (await daemonBus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered", 30_000);
+    // ---- the daemon, on its own key prefix of the same server
+    const llm: FakeLlm = await startFakeLlm();
+    cleanups.push(() => llm.close());
+    const piEnv: PiEnv = createPiEnv({ llmUrl: llm.url });
+    cleanups.push(() => piEnv.cleanup());
+    llm.setResponder((r) => (r.lastUserText.startsWith("ws prompt") ? { text: `reply to: ${r.lastUserText}` } : { text: "noted" }));
+    const daemon: DaemonProcess = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_PREFIX: DAEMON_PREFIX } });
+    await waitFor(async () => (await daemonBus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered", 30_000);
 
-  // ---- consumers
-  const consumers: Child[] = SESSIONS.map((sid) => spawnFixture(`consumer ${sid}`, "chaos-consumer.ts", { REDIS_URL: redis.url, SINK_URL: sinkServer.url, SID: sid }));
-  await Promise.all(consumers.map((c) => c.waitForLine(/^ready$/, 60_000)));
-  const sessions = await bus.sessions();
-  assert.deepEqual(sessions.map((s) => `${s.id}:${s.role}`), SESSIONS.map((s) => `${s}:satellite`), "only the 5 satellites on the load key space");
+    // ---- consumers
+    const consumers: Child[] = SESSIONS.map((sid) =>
+      spawnFixture(`consumer ${sid}`, "chaos-consumer.ts", { REDIS_URL: redis.url, SINK_URL: sinkServer.url, SID: sid }),
+    );
+    await Promise.all(consumers.map((c) => c.waitForLine(/^ready$/, 60_000)));
+    const sessions = await bus.sessions();
+    assert.deepEqual(
+      sessions.map((s) => `${s.id}:${s.role}`),
+      SESSIONS.map((s) => `${s}:satellite`),
+      "only the 5 satellites on the load key space",
+    );
 
-  // A little traffic first so "before" is a warmed-up process, not a cold one.
-  await daemonBus.push(createEvent("chaos.warmup", "chaos", {}, { id: "d-warmup" }));
-  await wsPrompt(daemon.url, "ws prompt warmup");
-  await sleep(1000);
-  const rssBefore = consumers.map((c) => rssMiB(c.proc.pid));
-  const daemonRssBefore = rssMiB(daemon.child.pid);
-  const rssMax = [...rssBefore];
-  let daemonRssMax = daemonRssBefore;
+    // A little traffic first so "before" is a warmed-up process, not a cold one.
+    await daemonBus.push(createEvent("chaos.warmup", "chaos", {}, { id: "d-warmup" }));
+    await wsPrompt(daemon.url, "ws prompt warmup");
+    await sleep(1000);
+    const rssBefore = consumers.map((c) => rssMiB(c.proc.pid));
+    const daemonRssBefore = rssMiB(daemon.child.pid);
+    const rssMax = [...rssBefore];
+    let daemonRssMax = daemonRssBefore;
 
-  // ---- load
-  const producers: Child[] = Array.from({ length: PRODUCERS }, (_, n) =>
-    spawnFixture(`producer ${n}`, "chaos-producer.ts", {
-      REDIS_URL: redis.url,
-      ID_PREFIX: `p${n}`,
-      SESSIONS: SESSIONS.join(","),
-      RATE: String(LOAD_RATE / PRODUCERS),
-      SECONDS: String(LOAD_SECONDS),
-    }),
-  );
-  let loadRunning = true;
+    // ---- load
+    const producers: Child[] = Array.from({ length: PRODUCERS }, (_, n) =>
+      spawnFixture(`producer ${n}`, "chaos-producer.ts", {
+        REDIS_URL: redis.url,
+        ID_PREFIX: `p${n}`,
+        SESSIONS: SESSIONS.join(","),
+        RATE: String(LOAD_RATE / PRODUCERS),
+        SECONDS: String(LOAD_SECONDS),
+      }),
+    );
+    let loadRunning = true;
 
-  // The daemon's own traffic, for as long as the load runs.
-  const daemonIds: string[] = [];
-  const wsReplies: WsReply[] = [];
-  const wsFailures: string[] = [];
-  const daemonFeed = (async () => {
-    let n = 0;
-    let tick = 0;
-    while (loadRunning) {
-      const burst = Array.from({ length: DAEMON_RATE }, () => `d-${n++}`);
-      await Promise.all(burst.map((id) => daemonBus.pushWithRetry(createEvent("chaos.tick", "chaos", { id, note: "steady daemon traffic" }, { id }))));
-      daemonIds.push(...burst);
-      if (tick++ % 3 === 0) {
-        const text = `ws prompt ${tick}`;
-        wsPrompt(daemon.url, text)
-          .then((reply) => (reply.end === `reply to: ${text}` ? wsReplies.push(reply) : wsFailures.push(`${text}: ${JSON.stringify(reply)}`)))
-          .catch((error: Error) => wsFailures.push(`${text}: ${error.message}`));
+    // The daemon's own traffic, for as long as the load runs.
+    const daemonIds: string[] = [];
+    const wsReplies: WsReply[] = [];
+    const wsFailures: string[] = [];
+    const daemonFeed = (async () => {
+      let n = 0;
+      let tick = 0;
+      while (loadRunning) {
+        const burst = Array.from({ length: DAEMON_RATE }, () => `d-${n++}`);
+        await Promise.all(burst.map((id) => daemonBus.pushWithRetry(createEvent("chaos.tick", "chaos", { id, note: "steady daemon traffic" }, { id }))));
+        daemonIds.push(...burst);
+        if (tick++ % 3 === 0) {
+          const text = `ws prompt ${tick}`;
+          wsPrompt(daemon.url, text)
+            .then((reply) => (reply.end === `reply to: ${text}` ? wsReplies.push(reply) : wsFailures.push(`${text}: ${JSON.stringify(reply)}`)))
+            .catch((error: Error) => wsFailures.push(`${text}: ${error.message}`));
+        }
+        await sleep(1000);
       }
-      await sleep(1000);
+    })();
+    const sampler = setInterval(() => {
+      consumers.forEach((c, i) => (rssMax[i] = Math.max(rssMax[i]!, rssMiB(c.proc.pid))));
+      daemonRssMax = Math.max(daemonRssMax, rssMiB(daemon.child.pid));
+    }, 2000);
+    cleanups.push(() => clearInterval(sampler));
+
+    await Promise.all(producers.map((p) => p.waitForLine(/^done /, (LOAD_SECONDS + 120) * 1000)));
+    const pushEnd = Date.now();
+    loadRunning = false;
+    await daemonFeed;
+    const reports = producers.map((p) => p.last<ProducerReport>("done")!);
+    const pushed = reports.reduce((sum, r) => sum + r.pushed, 0);
+    const expected = new Map<string, Set<string>>(SESSIONS.map((s) => [s, new Set<string>()]));
+    for (const report of reports) for (const [sid, ids] of expectedIds(report)) for (const id of ids) expected.get(sid)!.add(id);
+
+    // ---- drain
+    const delivered = async () => (await Promise.all(SESSIONS.map((s) => sink.scard(`seen:${s}`)))).reduce((a, b) => a + b, 0);
+    await waitFor(async () => (await delivered()) >= pushed, `all ${pushed} events delivered`, 120_000, 100);
+    const drainLagMs = Date.now() - pushEnd;
+    const idsSeenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
+    await waitFor(
+      () => {
+        const seen = idsSeenByLlm();
+        return daemonIds.every((id) => seen.has(id));
+      },
+      "every daemon event seen by the LLM",
+      120_000,
+      250,
+    ).catch(
+      () => undefined, // asserted below with the numbers
+    );
+    await sleep(1500); // let anything that would arrive twice arrive
+    clearInterval(sampler);
+    const rssAfter = consumers.map((c) => rssMiB(c.proc.pid));
+    const daemonRssAfter = rssMiB(daemon.child.pid);
+
+    // ---- compare
+    let lost = 0;
+    let extra = 0;
+    let duplicated = 0;
+    let misrouted = 0;
+    for (const sid of SESSIONS) {
+      const seen = new Set(await sink.smembers(`seen:${sid}`));
+      const logLength = await sink.llen(`log:${sid}`);
+      duplicated += logLength - seen.size;
+      for (const id of expected.get(sid)!) if (!seen.has(id)) lost++;
+      for (const id of seen) if (!expected.get(sid)!.has(id)) extra++;
+      misrouted += Number((await sink.get(`misrouted:${sid}`)) ?? 0);
     }
-  })();
-  const sampler = setInterval(() => {
-    consumers.forEach((c, i) => (rssMax[i] = Math.max(rssMax[i]!, rssMiB(c.proc.pid))));
-    daemonRssMax = Math.max(daemonRssMax, rssMiB(daemon.child.pid));
-  }, 2000);
-  cleanups.push(() => clearInterval(sampler));
+    const deadLetters = await bus.client.llen(bus.keys.deadLetters);
+    const backlog = await Promise.all(SESSIONS.map(async (s) => (await bus.pending(s)) + (await bus.client.hlen(bus.keys.inflight(s)))));
 
-  await Promise.all(producers.map((p) => p.waitForLine(/^done /, (LOAD_SECONDS + 120) * 1000)));
-  const pushEnd = Date.now();
-  loadRunning = false;
-  await daemonFeed;
-  const reports = producers.map((p) => p.last<ProducerReport>("done")!);
-  const pushed = reports.reduce((sum, r) => sum + r.pushed, 0);
-  const expected = new Map<string, Set<string>>(SESSIONS.map((s) => [s, new Set<string>()]));
-  for (const report of reports) for (const [sid, ids] of expectedIds(report)) for (const id of ids) expected.get(sid)!.add(id);
+    // Daemon: each event in exactly one LLM prompt.
+    const promptCount = new Map<string, number>();
+    for (const request of llm.chatRequests()) for (const id of eventIdsIn(request.lastUserText)) promptCount.set(id, (promptCount.get(id) ?? 0) + 1);
+    const daemonMissing = daemonIds.filter((id) => !promptCount.has(id)).length;
+    const daemonTwice = daemonIds.filter((id) => (promptCount.get(id) ?? 0) > 1).length;
+    const eventTurns = llm.chatRequests().filter((r) => r.lastUserText.includes("gateway event")).length;
+    const wsLatency = wsReplies.map((r) => r.latencyMs);
 
-  // ---- drain
-  const delivered = async () => (await Promise.all(SESSIONS.map((s) => sink.scard(`seen:${s}`)))).reduce((a, b) => a + b, 0);
-  await waitFor(async () => (await delivered()) >= pushed, `all ${pushed} events delivered`, 120_000, 100);
-  const drainLagMs = Date.now() - pushEnd;
-  const idsSeenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
-  await waitFor(() => {
-    const seen = idsSeenByLlm();
-    return daemonIds.every((id) => seen.has(id));
-  }, "every daemon event seen by the LLM", 120_000, 250).catch(
-    () => undefined, // asserted below with the numbers
-  );
-  await sleep(1500); // let anything that would arrive twice arrive
-  clearInterval(sampler);
-  const rssAfter = consumers.map((c) => rssMiB(c.proc.pid));
-  const daemonRssAfter = rssMiB(daemon.child.pid);
+    // Final stats after a clean stop (also tells whether the process is still alive and unpolluted).
+    const alive = consumers.map((c) => c.alive());
+    await Promise.all(consumers.map((c) => c.kill("SIGTERM")));
+    const finals = consumers.map((c) => c.last<ConsumerStatsLine>("stats")!);
+    const caught = finals.reduce((sum, s) => sum + s.caught, 0);
+    const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+    const daemonExit = await daemon.stop();
 
-  // ---- compare
-  let lost = 0;
-  let extra = 0;
-  let duplicated = 0;
-  let misrouted = 0;
-  for (const sid of SESSIONS) {
-    const seen = new Set(await sink.smembers(`seen:${sid}`));
-    const logLength = await sink.llen(`log:${sid}`);
-    duplicated += logLength - seen.size;
-    for (const id of expected.get(sid)!) if (!seen.has(id)) lost++;
-    for (const id of seen) if (!expected.get(sid)!.has(id)) extra++;
-    misrouted += Number((await sink.get(`misrouted:${sid}`)) ?? 0);
-  }
-  const deadLetters = await bus.client.llen(bus.keys.deadLetters);
-  const backlog = await Promise.all(SESSIONS.map(async (s) => (await bus.pending(s)) + (await bus.client.hlen(bus.keys.inflight(s)))));
+    // Measured by the producers from their first push to their last reply (process start-up excluded).
+    const achieved = pushed / Math.max(...reports.map((r) => r.seconds));
+    const growth = rssAfter.map((a, i) => a - rssBefore[i]!);
+    figure(
+      `LOAD: ${pushed} pushed by ${PRODUCERS} producers into 5 sessions (target ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s${AOF ? ", AOF appendfsync always" : ", no AOF"}), ` +
+        `${pushed - lost + extra} delivered, ${lost} lost, ${duplicated} duplicated, ${misrouted} misrouted, ${deadLetters} dead-lettered, ` +
+        `${Math.round(achieved)} ev/s achieved (${achieved >= LOAD_RATE * 0.98 ? "target sustained" : `target NOT sustained: ${Math.round((100 * achieved) / LOAD_RATE)}%`}), ` +
+        `push p99 ${Math.max(...reports.map((r) => r.p99LatencyMs))} ms max ${Math.max(...reports.map((r) => r.maxLatencyMs))} ms, drained ${seconds(drainLagMs)} after the last push, ` +
+        `consumer RSS ${mib(Math.min(...rssBefore))}-${mib(Math.max(...rssBefore))} -> ${mib(Math.min(...rssAfter))}-${mib(Math.max(...rssAfter))} MiB (peak ${mib(Math.max(...rssMax))}, max growth ${mib(Math.max(...growth))} MiB)`,
+    );
+    figure(
+      `LOAD-DAEMON: real daemon on the same Redis server under its own prefix during the load (a central session gets a copy of every event and each batch is an LLM turn, so it gets its own ${DAEMON_RATE} ev/s): ` +
+        `${daemonIds.length} events -> ${daemonIds.length - daemonMissing} reached the LLM once (${daemonMissing} missing, ${daemonTwice} twice) in ${eventTurns} turns, ` +
+        `${wsReplies.length}/${wsReplies.length + wsFailures.length} WebSocket prompts answered (p50 ${percentile(wsLatency, 50)} ms, max ${Math.max(0, ...wsLatency)} ms), ` +
+        `daemon RSS ${mib(daemonRssBefore)} -> ${mib(daemonRssAfter)} MiB (peak ${mib(daemonRssMax)})`,
+    );
 
-  // Daemon: each event in exactly one LLM prompt.
-  const promptCount = new Map<string, number>();
-  for (const request of llm.chatRequests()) for (const id of eventIdsIn(request.lastUserText)) promptCount.set(id, (promptCount.get(id) ?? 0) + 1);
-  const daemonMissing = daemonIds.filter((id) => !promptCount.has(id)).length;
-  const daemonTwice = daemonIds.filter((id) => (promptCount.get(id) ?? 0) > 1).length;
-  const eventTurns = llm.chatRequests().filter((r) => r.lastUserText.includes("gateway event")).length;
-  const wsLatency = wsReplies.map((r) => r.latencyMs);
-
-  // Final stats after a clean stop (also tells whether the process is still alive and unpolluted).
-  const alive = consumers.map((c) => c.alive());
-  await Promise.all(consumers.map((c) => c.kill("SIGTERM")));
-  const finals = consumers.map((c) => c.last<ConsumerStatsLine>("stats")!);
-  const caught = finals.reduce((sum, s) => sum + s.caught, 0);
-  const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
-  const daemonExit = await daemon.stop();
-
-  // Measured by the producers from their first push to their last reply (process start-up excluded).
-  const achieved = pushed / Math.max(...reports.map((r) => r.seconds));
-  const growth = rssAfter.map((a, i) => a - rssBefore[i]!);
-  figure(
-    `LOAD: ${pushed} pushed by ${PRODUCERS} producers into 5 sessions (target ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s${AOF ? ", AOF appendfsync always" : ", no AOF"}), ` +
-      `${pushed - lost + extra} delivered, ${lost} lost, ${duplicated} duplicated, ${misrouted} misrouted, ${deadLetters} dead-lettered, ` +
-      `${Math.round(achieved)} ev/s achieved (${achieved >= LOAD_RATE * 0.98 ? "target sustained" : `target NOT sustained: ${Math.round((100 * achieved) / LOAD_RATE)}%`}), ` +
-      `push p99 ${Math.max(...reports.map((r) => r.p99LatencyMs))} ms max ${Math.max(...reports.map((r) => r.maxLatencyMs))} ms, drained ${seconds(drainLagMs)} after the last push, ` +
-      `consumer RSS ${mib(Math.min(...rssBefore))}-${mib(Math.max(...rssBefore))} -> ${mib(Math.min(...rssAfter))}-${mib(Math.max(...rssAfter))} MiB (peak ${mib(Math.max(...rssMax))}, max growth ${mib(Math.max(...growth))} MiB)`,
-  );
-  figure(
-    `LOAD-DAEMON: real daemon on the same Redis server under its own prefix during the load (a central session gets a copy of every event and each batch is an LLM turn, so it gets its own ${DAEMON_RATE} ev/s): ` +
-      `${daemonIds.length} events -> ${daemonIds.length - daemonMissing} reached the LLM once (${daemonMissing} missing, ${daemonTwice} twice) in ${eventTurns} turns, ` +
-      `${wsReplies.length}/${wsReplies.length + wsFailures.length} WebSocket prompts answered (p50 ${percentile(wsLatency, 50)} ms, max ${Math.max(0, ...wsLatency)} ms), ` +
-      `daemon RSS ${mib(daemonRssBefore)} -> ${mib(daemonRssAfter)} MiB (peak ${mib(daemonRssMax)})`,
-  );
-
-  assert.equal(lost, 0, "no event lost");
-  assert.equal(extra, 0, "no event delivered that was not pushed");
-  assert.equal(duplicated, 0, `no event delivered twice (the host check caught ${caught} re-deliveries)`);
-  assert.equal(misrouted, 0, "each event reached exactly its target");
-  assert.equal(reports.reduce((sum, r) => sum + r.misrouted, 0), 0, "every push went to exactly [target]");
-  assert.equal(deadLetters, 0, "nothing dead-lettered (backlog cap never hit)");
-  assert.deepEqual(backlog, [0, 0, 0, 0, 0], "queues and in-flight sets empty");
-  assert.deepEqual(alive, [true, true, true, true, true], "no consumer crashed");
-  assert.ok(finals.every((s) => !s.polluted), "no prototype pollution");
-  for (const [i, before] of rssBefore.entries()) {
-    const afterRss = rssAfter[i]!;
-    assert.ok(afterRss - before < 100 && afterRss < 2 * before, `consumer ${SESSIONS[i]} RSS bounded: ${mib(before)} -> ${mib(afterRss)} MiB`);
-  }
-  assert.ok(achieved > 0.5 * LOAD_RATE, `achieved push rate ${Math.round(achieved)} ev/s is within 2x of the target (something is badly wrong otherwise)`);
-  assert.ok(daemonAlive, `daemon alive through the load:\n${daemon.output().slice(-3000)}`);
-  assert.equal(daemonExit, 0, "daemon shut down cleanly");
-  assert.equal(daemonMissing, 0, "every daemon event reached the LLM");
-  assert.equal(daemonTwice, 0, "no daemon event reached the LLM twice");
-  assert.deepEqual(wsFailures, [], "every WebSocket prompt answered");
-  assert.ok(daemonRssAfter - daemonRssBefore < 100 && daemonRssAfter < 2 * daemonRssBefore, `daemon RSS bounded: ${mib(daemonRssBefore)} -> ${mib(daemonRssAfter)} MiB`);
-});
+    assert.equal(lost, 0, "no event lost");
+    assert.equal(extra, 0, "no event delivered that was not pushed");
+    assert.equal(duplicated, 0, `no event delivered twice (the host check caught ${caught} re-deliveries)`);
+    assert.equal(misrouted, 0, "each event reached exactly its target");
+    assert.equal(
+      reports.reduce((sum, r) => sum + r.misrouted, 0),
+      0,
+      "every push went to exactly [target]",
+    );
+    assert.equal(deadLetters, 0, "nothing dead-lettered (backlog cap never hit)");
+    assert.deepEqual(backlog, [0, 0, 0, 0, 0], "queues and in-flight sets empty");
+    assert.deepEqual(alive, [true, true, true, true, true], "no consumer crashed");
+    assert.ok(
+      finals.every((s) => !s.polluted),
+      "no prototype pollution",
+    );
+    for (const [i, before] of rssBefore.entries()) {
+      const afterRss = rssAfter[i]!;
+      assert.ok(afterRss - before < 100 && afterRss < 2 * before, `consumer ${SESSIONS[i]} RSS bounded: ${mib(before)} -> ${mib(afterRss)} MiB`);
+    }
+    assert.ok(achieved > 0.5 * LOAD_RATE, `achieved push rate ${Math.round(achieved)} ev/s is within 2x of the target (something is badly wrong otherwise)`);
+    assert.ok(daemonAlive, `daemon alive through the load:\n${daemon.output().slice(-3000)}`);
+    assert.equal(daemonExit, 0, "daemon shut down cleanly");
+    assert.equal(daemonMissing, 0, "every daemon event reached the LLM");
+    assert.equal(daemonTwice, 0, "no daemon event reached the LLM twice");
+    assert.deepEqual(wsFailures, [], "every WebSocket prompt answered");
+    assert.ok(
+      daemonRssAfter - daemonRssBefore < 100 && daemonRssAfter < 2 * daemonRssBefore,
+      `daemon RSS bounded: ${mib(daemonRssBefore)} -> ${mib(daemonRssAfter)} MiB`,
+    );
+  },
+);

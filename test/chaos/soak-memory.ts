@@ -50,7 +50,10 @@ const during = (samples: MemorySample[], loadEndMs: number) => samples.filter((s
  */
 export function flatness(samples: MemorySample[], pick: (s: MemorySample) => number, loadEndMs: number): Flatness | undefined {
   const values = during(samples, loadEndMs).map(pick).filter(Number.isFinite);
-  const baseSamples = samples.filter((s) => s.atMs >= WARM_UP_MS && s.atMs < WARM_UP_MS + 20_000).map(pick).filter(Number.isFinite);
+  const baseSamples = samples
+    .filter((s) => s.atMs >= WARM_UP_MS && s.atMs < WARM_UP_MS + 20_000)
+    .map(pick)
+    .filter(Number.isFinite);
   if (values.length < 6 || baseSamples.length === 0) return undefined;
   const base = baseSamples.reduce((a, b) => a + b, 0) / baseSamples.length;
   const smoothed = values.slice(1, -1).map((_, i) => [values[i]!, values[i + 1]!, values[i + 2]!].sort((a, b) => a - b)[1]!);
@@ -92,11 +95,24 @@ export function judgeMemory(samples: MemorySample[], loadEndMs: number): MemoryV
     ok: f !== undefined && f.low >= tolerance.low && f.high <= tolerance.high,
   });
   const verdicts = [
-    verdict("live heap", "MiB", flatness(samples, (s) => s.liveHeapMiB, loadEndMs), flat),
-    verdict("Redis memory", "MiB", flatness(samples, (s) => s.redisMiB, loadEndMs), flat),
+    verdict(
+      "live heap",
+      "MiB",
+      flatness(samples, (s) => s.liveHeapMiB, loadEndMs),
+      flat,
+    ),
+    verdict(
+      "Redis memory",
+      "MiB",
+      flatness(samples, (s) => s.redisMiB, loadEndMs),
+      flat,
+    ),
   ];
   if (loadEndMs < WARM_UP_MS + 2 * 60_000) return verdicts;
-  return [...verdicts, verdict("RSS per-minute floor", "MiB", floorFlatness(minuteFloors(samples, (s) => s.rssMiB, loadEndMs)), { low: 0, high: 1 + RSS_FLOOR_TOLERANCE })];
+  return [
+    ...verdicts,
+    verdict("RSS per-minute floor", "MiB", floorFlatness(minuteFloors(samples, (s) => s.rssMiB, loadEndMs)), { low: 0, high: 1 + RSS_FLOOR_TOLERANCE }),
+  ];
 }
 
 /** "-3%..+8% of 52.1 MiB" */

@@ -112,7 +112,10 @@ describe("pi-gateway status, sessions, tail, dead-letters", () => {
     assert.equal(status.ok, true);
     assert.deepEqual(status.backlog, { gateway: 1, main: 0 });
     assert.equal(status.deadLetters, 1);
-    assert.deepEqual(status.sessions.map((s) => [s.id, s.role, s.live]), [["gateway", "central", true]]);
+    assert.deepEqual(
+      status.sessions.map((s) => [s.id, s.role, s.live]),
+      [["gateway", "central", true]],
+    );
     const human = await runCli(["status"], { env });
     assert.match(human.stdout, /dead letters 1/);
     assert.match(human.stdout, /gateway\s+central\s+live\s+1/);
@@ -129,8 +132,14 @@ describe("pi-gateway status, sessions, tail, dead-letters", () => {
 
     await runCli(["push", "first.one"], { env });
     const tail = await runCli(["tail", "--json"], { env });
-    const entries = tail.stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; type: string });
-    assert.deepEqual(entries.map((e) => [e.kind, e.type]), [["pushed", "first.one"]]);
+    const entries = tail.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; type: string });
+    assert.deepEqual(
+      entries.map((e) => [e.kind, e.type]),
+      [["pushed", "first.one"]],
+    );
 
     const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
     const follower = spawn(process.execPath, [bin, "tail", "--follow", "-n", "0"], { env: { ...process.env, ...env } });

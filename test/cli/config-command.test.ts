@@ -28,7 +28,14 @@ function envFile(text: string): string {
 test("config --json: sources env / gateway.env / default, secrets and passwords masked", async () => {
   const file = envFile("GATEWAY_LEASE=3s\nGATEWAY_PREFIX=fromfile\nTELEGRAM_BOT_TOKEN=123:file-secret-token\n");
   const result = await runCli(["config", "--json"], {
-    env: { GATEWAY_ENV_FILE: file, GATEWAY_PREFIX: "fromenv", REDIS_URL: "redis://:hunter2@db:6380", GATEWAY_TOKEN: "env-secret-token", GATEWAY_HOST: "", GATEWAY_POLL_INTERVAL: "" },
+    env: {
+      GATEWAY_ENV_FILE: file,
+      GATEWAY_PREFIX: "fromenv",
+      REDIS_URL: "redis://:hunter2@db:6380",
+      GATEWAY_TOKEN: "env-secret-token",
+      GATEWAY_HOST: "",
+      GATEWAY_POLL_INTERVAL: "",
+    },
   });
   assert.equal(result.code, 0, result.stderr);
   assert.doesNotMatch(result.stdout, /hunter2|file-secret-token|env-secret-token/);
@@ -55,7 +62,10 @@ test("config with a bad value in gateway.env: listed as INVALID, then its one li
   const result = await runCli(["config"], { env: { GATEWAY_ENV_FILE: file } });
   assert.equal(result.code, 2);
   assert.match(result.stdout, /^GATEWAY_HOOKS\s+<secret, \d+ characters>\s+INVALID\s+webhooks/m);
-  assert.equal(result.stderr, 'pi-gateway: GATEWAY_HOOKS="<secret, 41 characters>" is not valid JSON (expected {"<name>":{"secret":"<random>"}} (secret, token, eventType))\n');
+  assert.equal(
+    result.stderr,
+    'pi-gateway: GATEWAY_HOOKS="<secret, 41 characters>" is not valid JSON (expected {"<name>":{"secret":"<random>"}} (secret, token, eventType))\n',
+  );
   assert.doesNotMatch(result.stdout + result.stderr, /hunter2/);
 });
 

@@ -110,9 +110,23 @@ describe("a bad Redis URL is refused before any connection, naming where it came
   });
 
   test("--redis-url: another scheme, a bad port, empty; every command that uses Redis", async () => {
-    const commands = [["status"], ["sessions"], ["tail"], ["dead-letters"], ["doctor"], ["heartbeat", "--once"], ["daemon", "--port", "0"], ["push", "x"], ["setup", "--dry-run", "--yes"], ["heartbeat", "--print-crontab"]];
+    const commands = [
+      ["status"],
+      ["sessions"],
+      ["tail"],
+      ["dead-letters"],
+      ["doctor"],
+      ["heartbeat", "--once"],
+      ["daemon", "--port", "0"],
+      ["push", "x"],
+      ["setup", "--dry-run", "--yes"],
+      ["heartbeat", "--print-crontab"],
+    ];
     const urls: Array<[string, RegExp]> = [
-      [`http://127.0.0.1:${port}`, /^pi-gateway: --redis-url="http:\/\/127\.0\.0\.1:\d+" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ \(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/],
+      [
+        `http://127.0.0.1:${port}`,
+        /^pi-gateway: --redis-url="http:\/\/127\.0\.0\.1:\d+" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ \(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/,
+      ],
       [`redis://127.0.0.1:${port}x`, /^pi-gateway: --redis-url=".*" has port "\d+x", not a number from 1 to 65535 \(expected redis:\/\//],
       ["", /^pi-gateway: --redis-url="" is empty \(expected redis:\/\//],
     ];
@@ -129,9 +143,15 @@ describe("a bad Redis URL is refused before any connection, naming where it came
   test("REDIS_URL: garbage, :notaport, :99999 name the variable; the password is never shown", async () => {
     const cases: Array<[string, RegExp]> = [
       ["garbage", /^pi-gateway: REDIS_URL="garbage" is not a URL \(expected redis:\/\//],
-      ["redis://:hunter2@127.0.0.1:notaport", /^pi-gateway: REDIS_URL="redis:\/\/:\*\*\*@127\.0\.0\.1:notaport" has port "notaport", not a number from 1 to 65535 \(expected/],
+      [
+        "redis://:hunter2@127.0.0.1:notaport",
+        /^pi-gateway: REDIS_URL="redis:\/\/:\*\*\*@127\.0\.0\.1:notaport" has port "notaport", not a number from 1 to 65535 \(expected/,
+      ],
       ["redis://127.0.0.1:99999", /^pi-gateway: REDIS_URL=".*" has port "99999", not a number from 1 to 65535 \(expected/],
-      [`https://:hunter2@127.0.0.1:${port}`, /^pi-gateway: REDIS_URL="https:\/\/:\*\*\*@127\.0\.0\.1:\d+" has the scheme https:\/\/, not redis:\/\/ or rediss:\/\/ \(expected/],
+      [
+        `https://:hunter2@127.0.0.1:${port}`,
+        /^pi-gateway: REDIS_URL="https:\/\/:\*\*\*@127\.0\.0\.1:\d+" has the scheme https:\/\/, not redis:\/\/ or rediss:\/\/ \(expected/,
+      ],
     ];
     for (const [url, message] of cases) {
       for (const args of [["status"], ["push", "x"]]) {

@@ -67,7 +67,10 @@ describe("createLogger", () => {
     process.env.GATEWAY_LOG_FORMAT = "xml";
     const file = logFile();
     createLogger("t", { destination: file }).info({}, "still logging");
-    const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
     assert.equal(lines[0]!.level, 40);
     assert.match(lines[0]!.msg, /^GATEWAY_LOG_FORMAT="xml" is not json or pretty .*; writing json$/);
     assert.equal(lines[1]!.msg, "still logging");

@@ -98,13 +98,19 @@ const CASES = [
     name: "nothing listening (refused)",
     why: /refused the connection/,
     url: () => `redis://:hunter2@127.0.0.1:${closedPort}`,
-    line: () => new RegExp(`^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort} refused the connection( \\([^)]*\\))?: start it \\(redis-server --appendonly yes, or pi-gateway daemon, which starts its own\\) or set REDIS_URL / --redis-url`),
+    line: () =>
+      new RegExp(
+        `^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort} refused the connection( \\([^)]*\\))?: start it \\(redis-server --appendonly yes, or pi-gateway daemon, which starts its own\\) or set REDIS_URL / --redis-url`,
+      ),
   },
   {
     name: "a port that never answers (timeout)",
     why: /did not answer within 1s/,
     url: () => `redis://:hunter2@127.0.0.1:${silentPort}`,
-    line: () => new RegExp(`^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${silentPort} did not answer within 1s( \\([^)]*\\))?: check that Redis .* or set REDIS_URL / --redis-url`),
+    line: () =>
+      new RegExp(
+        `^pi-gateway: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${silentPort} did not answer within 1s( \\([^)]*\\))?: check that Redis .* or set REDIS_URL / --redis-url`,
+      ),
   },
 ];
 
@@ -135,7 +141,10 @@ for (const c of CASES) {
       const [notice, final, ...rest] = result.stderr.trimEnd().split("\n");
       assert.deepEqual(rest, []);
       assert.ok(result.firstStderrMs >= 0 && result.firstStderrMs < 1_000 + loadAllowanceMs, `notice after ${result.firstStderrMs}ms`);
-      assert.match(notice!, /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ (refused the connection|did not answer); retrying for 2s \(GATEWAY_PUSH_RETRY\)…$/);
+      assert.match(
+        notice!,
+        /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ (refused the connection|did not answer); retrying for 2s \(GATEWAY_PUSH_RETRY\)…$/,
+      );
       assert.ok(result.ms >= 2_000, `it kept trying for the window (ended after ${result.ms}ms)`);
       assert.match(final!, /\(kept trying for 2s, the GATEWAY_PUSH_RETRY window; nothing sent\): (start it|check that Redis)/);
       assert.match(final!, c.why);
@@ -155,7 +164,10 @@ describe("push: what retrying cannot fix, and where the window comes from", () =
   test("a wrong password is not retried: one line at once, exit 3", async () => {
     const result = await timedRun(["push", "job.done", "--retry", "20s"], { REDIS_URL: redis.url.replace("right-one", "wrong-one") });
     assert.equal(result.code, 3, result.stderr);
-    assert.match(result.stderr.trim(), /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ refused the credentials \(WRONGPASS[^)]*\): check the password in the URL/);
+    assert.match(
+      result.stderr.trim(),
+      /^pi-gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ refused the credentials \(WRONGPASS[^)]*\): check the password in the URL/,
+    );
     assert.equal(result.stderr.trim().split("\n").length, 1);
     assert.ok(result.ms < BOUND_MS + loadAllowanceMs, `ended after ${result.ms}ms, without using the 20s window`);
   });

@@ -55,7 +55,9 @@ describe("a managed Redis with TLS and AUTH", { skip: skipWithout("openssl") }, 
   });
 
   test("wrong password and untrusted certificate: one clear line each, no secret printed", async () => {
-    const wrong = await runCli(["status", "--timeout", "3s"], { env: { REDIS_URL: redis.url.replace("s3cret-pass", "nope"), NODE_EXTRA_CA_CERTS: redis.caFile! } });
+    const wrong = await runCli(["status", "--timeout", "3s"], {
+      env: { REDIS_URL: redis.url.replace("s3cret-pass", "nope"), NODE_EXTRA_CA_CERTS: redis.caFile! },
+    });
     assert.equal(wrong.code, 3);
     assert.match(
       wrong.stderr.trim(),
@@ -63,7 +65,10 @@ describe("a managed Redis with TLS and AUTH", { skip: skipWithout("openssl") }, 
     );
     const untrusted = await runCli(["status", "--timeout", "3s"], { env: { REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: "" } });
     assert.equal(untrusted.code, 3);
-    assert.match(untrusted.stderr.trim(), /^pi-gateway: TLS with Redis at rediss:.* failed \(.*(self-signed|unable to verify|certificate).*\): set GATEWAY_REDIS_CA_FILE/i);
+    assert.match(
+      untrusted.stderr.trim(),
+      /^pi-gateway: TLS with Redis at rediss:.* failed \(.*(self-signed|unable to verify|certificate).*\): set GATEWAY_REDIS_CA_FILE/i,
+    );
     assert.doesNotMatch(wrong.stderr + untrusted.stderr, /s3cret-pass/);
   });
 });

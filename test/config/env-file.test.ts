@@ -7,7 +7,7 @@ import { loadGatewayEnvFile, parseEnvFile } from "../../src/config/env-file.js";
 import { runCli } from "../helpers/cli.js";
 
 test("gateway.env: comments, quotes and export are understood; the environment wins over the file", () => {
-  assert.deepEqual(parseEnvFile('# c\nA=1\nexport B="two words"\n  C = \'x\' \nnot a line\n# D=4\n'), { A: "1", B: "two words", C: "x" });
+  assert.deepEqual(parseEnvFile("# c\nA=1\nexport B=\"two words\"\n  C = 'x' \nnot a line\n# D=4\n"), { A: "1", B: "two words", C: "x" });
   const dir = mkdtempSync(join(tmpdir(), "pigw-env-"));
   const file = join(dir, "gateway.env");
   writeFileSync(file, "REDIS_URL=redis://from-file:6379\nGATEWAY_PREFIX=filep\n");

@@ -8,7 +8,13 @@ const FORM = /\(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss
 
 describe("parseRedisUrl", () => {
   test("accepts redis:// and rediss:// with user, password, port, db, IPv6, no port", () => {
-    for (const url of ["redis://127.0.0.1:6379", "rediss://user:p%40ss@redis.example.com:6380/2", "redis://:pw@[::1]:6379", "redis://localhost", "redis://h:6379/"]) {
+    for (const url of [
+      "redis://127.0.0.1:6379",
+      "rediss://user:p%40ss@redis.example.com:6380/2",
+      "redis://:pw@[::1]:6379",
+      "redis://localhost",
+      "redis://h:6379/",
+    ]) {
       assert.equal(parseRedisUrl(url, "REDIS_URL"), url);
     }
   });
@@ -27,18 +33,24 @@ describe("parseRedisUrl", () => {
       ["127.0.0.1:6379", /^REDIS_URL="127\.0\.0\.1:6379" is not a URL /],
     ];
     for (const [value, message] of cases) {
-      assert.throws(() => parseRedisUrl(value, "REDIS_URL"), (error: Error) => {
-        assert.ok(error instanceof ConfigError, value);
-        assert.match(error.message, message, value);
-        assert.match(error.message, FORM, value);
-        return true;
-      });
+      assert.throws(
+        () => parseRedisUrl(value, "REDIS_URL"),
+        (error: Error) => {
+          assert.ok(error instanceof ConfigError, value);
+          assert.match(error.message, message, value);
+          assert.match(error.message, FORM, value);
+          return true;
+        },
+      );
     }
   });
 
   test("a refused URL never shows its password", () => {
     for (const value of ["user:hunter2@host:6379", "redis://u:hunter2@bad host:1", "http://:hunter2@h:1"]) {
-      assert.throws(() => parseRedisUrl(value, "--redis-url"), (error: Error) => !error.message.includes("hunter2") && error.message.startsWith('--redis-url="'));
+      assert.throws(
+        () => parseRedisUrl(value, "--redis-url"),
+        (error: Error) => !error.message.includes("hunter2") && error.message.startsWith('--redis-url="'),
+      );
     }
     assert.equal(redactUrl("user:hunter2@host:6379"), "user:***@host:6379");
     assert.equal(redactUrl("redis://:hunter2@127.0.0.1:6379/1"), "redis://:***@127.0.0.1:6379/1");
@@ -58,7 +70,13 @@ describe("REDIS_URL in resolveBusOptions", () => {
     assert.equal(resolveBusOptions({}, { GATEWAY_PUSH_RETRY: "", GATEWAY_CONNECT_TIMEOUT: "" }).pushRetryMs, 30_000);
     assert.equal(resolveBusOptions({}, { GATEWAY_CONNECT_TIMEOUT: "" }).connectTimeoutMs, 1_000);
     assert.equal(resolveBusOptions({}, { GATEWAY_CONNECT_TIMEOUT: "5s" }).connectTimeoutMs, 5_000);
-    assert.throws(() => resolveBusOptions({}, { GATEWAY_LEASE: "soon" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_LEASE="soon" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/.test(error.message));
-    assert.throws(() => resolveBusOptions({}, { GATEWAY_BATCH_SIZE: "0" }), (error: Error) => error instanceof ConfigError && /^GATEWAY_BATCH_SIZE="0" is less than 1 /.test(error.message));
+    assert.throws(
+      () => resolveBusOptions({}, { GATEWAY_LEASE: "soon" }),
+      (error: Error) => error instanceof ConfigError && /^GATEWAY_LEASE="soon" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/.test(error.message),
+    );
+    assert.throws(
+      () => resolveBusOptions({}, { GATEWAY_BATCH_SIZE: "0" }),
+      (error: Error) => error instanceof ConfigError && /^GATEWAY_BATCH_SIZE="0" is less than 1 /.test(error.message),
+    );
   });
 });

@@ -74,7 +74,8 @@ describe("duration", () => {
   });
 
   test("hostile values: negative, huge, NaN, 1e309, unicode digits, control characters", () => {
-    for (const raw of [...HOSTILE, "-1s", "1e3s", "5 minutes", "s", "ms"]) refused("GATEWAY_LEASE", raw, /is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/);
+    for (const raw of [...HOSTILE, "-1s", "1e3s", "5 minutes", "s", "ms"])
+      refused("GATEWAY_LEASE", raw, /is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/);
     assert.equal(durationMs(`${"9".repeat(15)}d`), undefined, "beyond safe integers");
   });
 
@@ -89,15 +90,21 @@ describe("duration", () => {
 describe("URL", () => {
   test("Redis URLs: the form is named, the password never shown", () => {
     assert.equal(parseSetting("REDIS_URL", "rediss://u:p@h:6380/2"), "rediss://u:p@h:6380/2");
-    refused("REDIS_URL", "http://h:1", /^REDIS_URL="http:\/\/h:1" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ \(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/);
+    refused(
+      "REDIS_URL",
+      "http://h:1",
+      /^REDIS_URL="http:\/\/h:1" has the scheme http:\/\/, not redis:\/\/ or rediss:\/\/ \(expected redis:\/\/\[user:password@\]host:port\[\/db\] or rediss:\/\/… for TLS\)$/,
+    );
     const message = refused("REDIS_URL", "redis://:hunter2@h:99999", /has port "99999"/);
     assert.doesNotMatch(message, /hunter2/);
-    for (const raw of ["redis://h:-1", "redis://h:1e309", "redis://h:NaN", "redis://ħøšŧ:6379/x", "javascript:alert(1)", "redis://h:6379/1\n2"]) refused("REDIS_URL", raw, /\(expected redis:\/\//);
+    for (const raw of ["redis://h:-1", "redis://h:1e309", "redis://h:NaN", "redis://ħøšŧ:6379/x", "javascript:alert(1)", "redis://h:6379/1\n2"])
+      refused("REDIS_URL", raw, /\(expected redis:\/\//);
   });
 
   test("TELEGRAM_API_ROOT: http or https only", () => {
     assert.equal(parseSetting("TELEGRAM_API_ROOT", "http://127.0.0.1:9/"), "http://127.0.0.1:9/");
-    for (const raw of ["ftp://x", "api.telegram.org", "http://", "file:///etc/passwd"]) refused("TELEGRAM_API_ROOT", raw, /is not an http:\/\/ or https:\/\/ URL/);
+    for (const raw of ["ftp://x", "api.telegram.org", "http://", "file:///etc/passwd"])
+      refused("TELEGRAM_API_ROOT", raw, /is not an http:\/\/ or https:\/\/ URL/);
   });
 });
 
@@ -132,7 +139,11 @@ describe("JSON (GATEWAY_HOOKS)", () => {
         message = (error as Error).message;
       }
       assert.match(message, line, raw);
-      assert.match(message, /^GATEWAY_HOOKS="<secret, \d+ characters>" .* \(expected \{"<name>":\{"secret":"<random>"\}\} \(secret, token, eventType\)\)$/, raw);
+      assert.match(
+        message,
+        /^GATEWAY_HOOKS="<secret, \d+ characters>" .* \(expected \{"<name>":\{"secret":"<random>"\}\} \(secret, token, eventType\)\)$/,
+        raw,
+      );
       assert.doesNotMatch(message, new RegExp(secret));
     }
     assert.equal(({} as Record<string, unknown>).secret, undefined, "Object.prototype untouched");
@@ -145,7 +156,11 @@ describe("list", () => {
     assert.deepEqual(parseSetting("TELEGRAM_ALLOWED_CHATS", "-100123"), [-100123]);
     assert.deepEqual(parseSetting("TELEGRAM_ALLOWED_USERS", ","), []);
     for (const raw of ["@me", "42,abc", "1.5", "1e309", "NaN", "٤٢", "42;43", "9".repeat(40)]) {
-      refused("TELEGRAM_ALLOWED_USERS", raw, /^TELEGRAM_ALLOWED_USERS=".*" has ".*", which is not a numeric Telegram id \(expected numeric user ids separated by commas\)$/);
+      refused(
+        "TELEGRAM_ALLOWED_USERS",
+        raw,
+        /^TELEGRAM_ALLOWED_USERS=".*" has ".*", which is not a numeric Telegram id \(expected numeric user ids separated by commas\)$/,
+      );
     }
   });
 
@@ -154,7 +169,8 @@ describe("list", () => {
       ["telegram", "collect"],
       ["websocket", "steer"],
     ]);
-    for (const raw of ["telegram", "telegram=fast", "=collect", "telegram=collect=steer"]) refused("GATEWAY_QUEUE_MODES", raw, /which is not channel=mode \(expected channel=mode,… \(modes: followUp, steer, collect\)\)$/);
+    for (const raw of ["telegram", "telegram=fast", "=collect", "telegram=collect=steer"])
+      refused("GATEWAY_QUEUE_MODES", raw, /which is not channel=mode \(expected channel=mode,… \(modes: followUp, steer, collect\)\)$/);
   });
 });
 

@@ -43,8 +43,17 @@ test("satelliteOf: what an automatic role becomes when the central id is held", 
 });
 
 test("durations and GATEWAY_DELIVER_AS go through the schema: blank means the default, a bad value is one ConfigError line", () => {
-  const defaults = resolve({ GATEWAY_ACCEPT_TIMEOUT: " ", GATEWAY_HEARTBEAT_INTERVAL: "", GATEWAY_WATCHDOG_THRESHOLD: "", GATEWAY_WATCHDOG_CHECK: "", GATEWAY_DELIVER_AS: "" });
-  assert.deepEqual([defaults.acceptTimeoutMs, defaults.heartbeatIntervalMs, defaults.watchdogThresholdMs, defaults.watchdogCheckMs, defaults.deliverAs], [2_000, 900_000, 1_800_000, 60_000, "followUp"]);
+  const defaults = resolve({
+    GATEWAY_ACCEPT_TIMEOUT: " ",
+    GATEWAY_HEARTBEAT_INTERVAL: "",
+    GATEWAY_WATCHDOG_THRESHOLD: "",
+    GATEWAY_WATCHDOG_CHECK: "",
+    GATEWAY_DELIVER_AS: "",
+  });
+  assert.deepEqual(
+    [defaults.acceptTimeoutMs, defaults.heartbeatIntervalMs, defaults.watchdogThresholdMs, defaults.watchdogCheckMs, defaults.deliverAs],
+    [2_000, 900_000, 1_800_000, 60_000, "followUp"],
+  );
   const set = resolve({ GATEWAY_HEARTBEAT_INTERVAL: "1m", GATEWAY_WATCHDOG_CHECK: "200ms", GATEWAY_DELIVER_AS: "steer" });
   assert.deepEqual([set.heartbeatIntervalMs, set.watchdogThresholdMs, set.watchdogCheckMs, set.deliverAs], [60_000, 120_000, 200, "steer"]);
   const cases: Array<[Record<string, string>, string]> = [
@@ -54,7 +63,11 @@ test("durations and GATEWAY_DELIVER_AS go through the schema: blank means the de
     [{ GATEWAY_DELIVER_AS: "later" }, 'GATEWAY_DELIVER_AS="later" is not followUp or steer (expected one of followUp, steer)'],
   ];
   for (const [env, line] of cases) {
-    assert.throws(() => resolve(env), (error: Error) => error instanceof ConfigError && error.message === line, JSON.stringify(env));
+    assert.throws(
+      () => resolve(env),
+      (error: Error) => error instanceof ConfigError && error.message === line,
+      JSON.stringify(env),
+    );
   }
 });
 

@@ -98,7 +98,10 @@ test("collect mode: messages from one source within the window are merged into o
   await queue.submit(msg("c2", "human", { mode: "collect", replyTo, text: "second" }));
   const merged = await queue.take();
   assert.equal(merged!.message.text, "first\n\nsecond");
-  assert.deepEqual(merged!.entries.map((e) => e.id), ["c1", "c2"]);
+  assert.deepEqual(
+    merged!.entries.map((e) => e.id),
+    ["c1", "c2"],
+  );
   await queue.complete(merged!);
   assert.deepEqual(await drain(queue), ["other"]);
 });
@@ -192,7 +195,12 @@ test("a daemon with its own GATEWAY_ID has its own queue; the default id keeps t
 });
 
 const eventMsg = (id: string, events = 1, extra: Partial<InboundMessage> = {}): InboundMessage =>
-  msg(id, "event", { channel: "redis", text: `prompt of ${id}`, meta: { types: Array.from({ length: events }, () => `t.${id}`).join(","), sources: "cron", events: String(events) }, ...extra });
+  msg(id, "event", {
+    channel: "redis",
+    text: `prompt of ${id}`,
+    meta: { types: Array.from({ length: events }, () => `t.${id}`).join(","), sources: "cron", events: String(events) },
+    ...extra,
+  });
 
 test("batching: every event command waiting when an event turn starts becomes one turn; completed together in one step", async () => {
   const queue = newQueue(options);
@@ -203,7 +211,10 @@ test("batching: every event command waiting when an event turn starts becomes on
   assert.equal(human.message.id, "later-human", "humans still go first");
   await queue.complete(human);
   const batch = (await queue.take())!;
-  assert.deepEqual(batch.entries.map((e) => e.id), ["ev1", "ev2", "ev3", "ev4", "ev5"]);
+  assert.deepEqual(
+    batch.entries.map((e) => e.id),
+    ["ev1", "ev2", "ev3", "ev4", "ev5"],
+  );
   assert.match(batch.message.text, /^# 10 gateway events in 5 deliveries, oldest first\n\nprompt of ev1\n\nprompt of ev2/);
   for (let i = 1; i <= 5; i += 1) assert.equal(batch.message.text.split(`prompt of ev${i}`).length, 2, `ev${i} once`);
   assert.equal(batch.message.meta?.events, "10");
@@ -214,7 +225,7 @@ test("batching: every event command waiting when an event turn starts becomes on
   assert.deepEqual(await queue.depth(), { human: 0, event: 0, heartbeat: 0 });
   assert.equal(await client.hlen("agent:daemon:started"), 0);
   assert.equal(await client.zcard("agent:daemon:done"), 6);
-  assert.deepEqual((await client.xpending("agent:daemon:queue:event", "daemon")) [0], 0, "all acknowledged");
+  assert.deepEqual((await client.xpending("agent:daemon:queue:event", "daemon"))[0], 0, "all acknowledged");
   const load = await queue.load();
   assert.equal(load.turns, 2);
   assert.equal(load.eventsPerTurn, 10, "the human turn carries no events and does not count");
@@ -259,9 +270,15 @@ test("batching leaves out collect-mode commands and commands that answer somewhe
   await queue.submit(eventMsg("hook", 1, { replyTo: { channel: "http", to: "caller" } }));
   await queue.submit(eventMsg("e2"));
   const batch = (await queue.take())!;
-  assert.deepEqual(batch.entries.map((e) => e.id), ["e1", "e2"]);
+  assert.deepEqual(
+    batch.entries.map((e) => e.id),
+    ["e1", "e2"],
+  );
   await queue.complete(batch);
-  assert.deepEqual((await queue.take())!.entries.map((e) => e.id), ["hook"]);
+  assert.deepEqual(
+    (await queue.take())!.entries.map((e) => e.id),
+    ["hook"],
+  );
 });
 
 test("a batch interrupted by a crash is replayed whole, with the time its turn started; events queued since run next, as new", async () => {
@@ -276,12 +293,18 @@ test("a batch interrupted by a crash is replayed whole, with the time its turn s
   const second = newQueue(options);
   assert.equal(await second.init(), 2);
   const replay = (await second.take())!;
-  assert.deepEqual(replay.entries.map((e) => e.id), ["r1", "r2"]);
+  assert.deepEqual(
+    replay.entries.map((e) => e.id),
+    ["r1", "r2"],
+  );
   assert.equal(replay.replayed, true);
   assert.ok(replay.interruptedAt !== undefined, "the note says the agent saw it");
   await second.complete(replay);
   const next = (await second.take())!;
-  assert.deepEqual(next.entries.map((e) => e.id), ["r3"]);
+  assert.deepEqual(
+    next.entries.map((e) => e.id),
+    ["r3"],
+  );
   assert.equal(next.interruptedAt, undefined, "never shown: no note");
   await second.complete(next);
   assert.equal(await second.take(), undefined, "nothing runs twice");
@@ -316,7 +339,14 @@ test("load figures: depth per priority, the oldest waiting event's age, turns in
   const queue = newQueue(options);
   await queue.init();
   const empty = await queue.load();
-  assert.deepEqual(empty, { depth: { human: 0, event: 0, heartbeat: 0 }, oldestEventAgeMs: null, windowSeconds: 60, turns: 0, turnsPerSecond: 0, eventsPerTurn: null });
+  assert.deepEqual(empty, {
+    depth: { human: 0, event: 0, heartbeat: 0 },
+    oldestEventAgeMs: null,
+    windowSeconds: 60,
+    turns: 0,
+    turnsPerSecond: 0,
+    eventsPerTurn: null,
+  });
   await queue.submit(eventMsg("waiting", 3));
   await queue.submit(msg("h", "human"));
   await sleep(50);

@@ -20,7 +20,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-
 async function fakeLlm(options: FakeLlmOptions): Promise<FakeLlm> {
   const llm = await startFakeLlm(options);
   llm.setResponder((r) => (isSummaryRequest(r) ? "## Goal\nAnswer gateway events.\n## Progress\n- events answered" : "ok"));
@@ -65,8 +64,14 @@ test("a provider that reports no usage: compacted on the daemon's own estimate, 
   const summaries = chats.filter(isSummaryRequest);
   const turnsSeen = chats.filter((r) => !isSummaryRequest(r)).map((r) => /^event (\d+):/.exec(r.lastUserText)?.[1]);
   const largest = Math.max(...chats.map((r) => r.promptTokens));
-  console.log(`FIGURE context (no usage, ${window} window): ${turns} turns of ~400 tokens, ${agent.compactions} compactions, ${summaries.length} summary requests, largest request ${largest} tokens, ${chats.filter((r) => r.overflowed).length} overflows`);
-  assert.deepEqual(turnsSeen, Array.from({ length: turns }, (_, i) => String(i + 1)), "every prompt reached the LLM once, in order");
+  console.log(
+    `FIGURE context (no usage, ${window} window): ${turns} turns of ~400 tokens, ${agent.compactions} compactions, ${summaries.length} summary requests, largest request ${largest} tokens, ${chats.filter((r) => r.overflowed).length} overflows`,
+  );
+  assert.deepEqual(
+    turnsSeen,
+    Array.from({ length: turns }, (_, i) => String(i + 1)),
+    "every prompt reached the LLM once, in order",
+  );
   assert.equal(chats.filter((r) => r.overflowed).length, 0, "never over the window");
   assert.ok(largest < window, `largest request ${largest} tokens`);
   // ~16,000 tokens of prompts; each compaction frees at least minGrowth (0.2 × 5734 ≈ 1,146) tokens, in practice ~half the threshold.
@@ -81,7 +86,9 @@ test("realistic usage reports: compactions are spaced by growth, never after eve
   const agent = await runner(piEnvFor(llm), window, log);
   for (let n = 1; n <= 40; n++) await agent.run(`r${n}`, eventText(n, 300), () => undefined);
   const compacted = log.lines.filter((l) => l.msg === "context compacted").map((l) => l.obj as { before: number; after: number });
-  console.log(`FIGURE context (usage reported, ${window} window): 40 turns of ~300 tokens, ${compacted.length} compactions (tokens before → after: ${compacted.map((c) => `${c.before}→${c.after}`).join(", ")})`);
+  console.log(
+    `FIGURE context (usage reported, ${window} window): 40 turns of ~300 tokens, ${compacted.length} compactions (tokens before → after: ${compacted.map((c) => `${c.before}→${c.after}`).join(", ")})`,
+  );
   assert.ok(compacted.length >= 2 && compacted.length <= 10, `${compacted.length} compactions`);
   for (const c of compacted) assert.ok(c.after < c.before / 1.5, `a compaction shrinks the context: ${c.before} → ${c.after}`);
   assert.equal(llm.chatRequests().filter((r) => r.overflowed).length, 0);
@@ -101,7 +108,10 @@ test("the model's metadata claims a larger window than the provider's: the overf
   // After the first refusal the daemon plans for the window the provider showed: compactions come
   // before the turns from then on, and the provider never refuses again.
   assert.equal(overflowed.length, 1, "refused once, then never again");
-  assert.ok(log.lines.some((l) => /context window is smaller than its metadata says/.test(l.msg ?? "")), "the learned window is logged");
+  assert.ok(
+    log.lines.some((l) => /context window is smaller than its metadata says/.test(l.msg ?? "")),
+    "the learned window is logged",
+  );
   assert.ok(agent.compactions >= 1 && agent.compactions <= 6, `${agent.compactions} compactions`);
   const recovered = log.lines.filter((l) => l.msg === "the provider found the context too long; compacting and retrying once");
   assert.equal(recovered.length, overflowed.length);
@@ -114,7 +124,9 @@ test("a single request larger than the window: one clear reason, no provider tex
     agent.run("huge", eventText(1, 6000), () => undefined),
     (error: Error) =>
       error instanceof ContextOverflowError &&
-      /^the request does not fit the model's context window even after compacting the conversation \(about \d+ tokens; planned window \d+\): it was left out of the conversation/.test(error.message) &&
+      /^the request does not fit the model's context window even after compacting the conversation \(about \d+ tokens; planned window \d+\): it was left out of the conversation/.test(
+        error.message,
+      ) &&
       !/maximum context length/.test(error.message) &&
       // The daemon dead-letters it with this reason at once: retrying the same request cannot help.
       !isTransientFailure(error.message),
@@ -139,7 +151,13 @@ test("the real pi recognises the fake LLM's overflow error (isContextOverflow) a
     .getEntries()
     .map((e) => (e.type === "message" ? e.message : undefined))
     .find((m) => m?.role === "assistant" && m.stopReason === "error");
-  assert.ok(refused?.role === "assistant", `pi recorded the refusal; requests: ${llm.chatRequests().map((r) => r.promptTokens).join(",")}`);
+  assert.ok(
+    refused?.role === "assistant",
+    `pi recorded the refusal; requests: ${llm
+      .chatRequests()
+      .map((r) => r.promptTokens)
+      .join(",")}`,
+  );
   assert.match(refused.errorMessage ?? "", /maximum context length is 4096 tokens/);
   assert.equal(isContextOverflow(refused, 4096), true, "pi-ai's overflow patterns match it");
   const overflowCompaction = await sdk.waitForEvent((e) => e.type === "compaction_start" && e.reason === "overflow", 10_000);

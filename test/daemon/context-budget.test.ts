@@ -17,7 +17,11 @@ test("unset, empty or blank: the model's window and compaction at 0.7", () => {
 });
 
 test("valid values are taken as given", () => {
-  assert.deepEqual(resolveContextSettings({ GATEWAY_CONTEXT_WINDOW: "32768", GATEWAY_COMPACT_AT: "0.5" }), { contextWindow: 32768, compactAt: 0.5, sessionFileMax: 8 * 1024 * 1024 });
+  assert.deepEqual(resolveContextSettings({ GATEWAY_CONTEXT_WINDOW: "32768", GATEWAY_COMPACT_AT: "0.5" }), {
+    contextWindow: 32768,
+    compactAt: 0.5,
+    sessionFileMax: 8 * 1024 * 1024,
+  });
   assert.equal(resolveContextSettings({ GATEWAY_COMPACT_AT: ".95" }).compactAt, 0.95);
   assert.equal(resolveContextSettings({ GATEWAY_COMPACT_AT: "0.3" }).compactAt, 0.3);
   assert.equal(resolveContextSettings({ GATEWAY_CONTEXT_WINDOW: "4096" }).contextWindow, 4096);
@@ -38,7 +42,11 @@ test("malformed or out of range: a ConfigError naming the variable and the value
     [{ GATEWAY_COMPACT_AT: "1" }, /GATEWAY_COMPACT_AT="1" is more than 0.95/],
   ];
   for (const [env, message] of cases) {
-    assert.throws(() => resolveContextSettings(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    assert.throws(
+      () => resolveContextSettings(env),
+      (error: Error) => error instanceof ConfigError && message.test(error.message),
+      JSON.stringify(env),
+    );
   }
 });
 
@@ -56,9 +64,23 @@ test("the window: the override, else the model's, else pi's fallback for an unkn
 });
 
 test("derived settings: a compacted conversation sits well under the threshold, for small and large windows", () => {
-  assert.deepEqual(contextBudget(32768, 0.7), { window: 32768, threshold: 22937, humanThreshold: 27852, reserveTokens: 5734, keepRecentTokens: 6881, minGrowthTokens: 4587 });
+  assert.deepEqual(contextBudget(32768, 0.7), {
+    window: 32768,
+    threshold: 22937,
+    humanThreshold: 27852,
+    reserveTokens: 5734,
+    keepRecentTokens: 6881,
+    minGrowthTokens: 4587,
+  });
   // Large windows get pi's own defaults for what to keep and the summary's budget.
-  assert.deepEqual(contextBudget(200_000, 0.7), { window: 200_000, threshold: 140_000, humanThreshold: 170_000, reserveTokens: 16384, keepRecentTokens: 20000, minGrowthTokens: 28000 });
+  assert.deepEqual(contextBudget(200_000, 0.7), {
+    window: 200_000,
+    threshold: 140_000,
+    humanThreshold: 170_000,
+    reserveTokens: 16384,
+    keepRecentTokens: 20000,
+    minGrowthTokens: 28000,
+  });
   for (const window of [4096, 8192, 32768, 128_000, 1_000_000]) {
     for (const compactAt of [0.3, 0.7, 0.95]) {
       const b = contextBudget(window, compactAt);
@@ -76,7 +98,11 @@ test("never a loop: under the threshold, a tiny conversation, or too little grow
   assert.equal(shouldCompactBefore(b, b.threshold + 1, big, undefined), true, "past it, with plenty to summarise");
   assert.equal(shouldCompactBefore(b, b.threshold + 1, big, undefined, true), false, "a person's prompt: left to the next event turn");
   assert.equal(shouldCompactBefore(b, b.humanThreshold, big, undefined, true), false, "a person's prompt at its threshold: not yet");
-  assert.equal(shouldCompactBefore(b, b.humanThreshold + 1, big, undefined, true), true, "a person's prompt past (T + W) / 2: compacted, it would not fit otherwise");
+  assert.equal(
+    shouldCompactBefore(b, b.humanThreshold + 1, big, undefined, true),
+    true,
+    "a person's prompt past (T + W) / 2: compacted, it would not fit otherwise",
+  );
   assert.ok(b.humanThreshold > b.threshold && b.humanThreshold < b.window);
   // A huge system prompt or a single huge prompt: the conversation itself is tiny, nothing to summarise.
   assert.equal(shouldCompactBefore(b, 30_000, 0, undefined), false, "empty conversation");

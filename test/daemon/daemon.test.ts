@@ -75,7 +75,11 @@ describe("pi-gateway daemon", () => {
     telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: "hello from telegram" });
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("reply to: hello from telegram")), "reply in the owner's chat", 20_000);
     await sleep(500);
-    assert.deepEqual(telegram.callsTo(999).filter((c) => c.method !== "getUpdates"), [], "nothing at all sent to the unlisted chat");
+    assert.deepEqual(
+      telegram.callsTo(999).filter((c) => c.method !== "getUpdates"),
+      [],
+      "nothing at all sent to the unlisted chat",
+    );
     assert.equal(suite.llm.requests.filter((r) => r.lastUserText.includes("let me in")).length, 0, "the agent never saw it");
   });
 
@@ -132,8 +136,15 @@ describe("pi-gateway daemon", () => {
     const texts = telegram.messagesIn(OWNER).filter((t) => t.includes("Paragraph"));
     assert.ok(texts.length >= 3, `several chunks (${texts.length})`);
     for (const t of texts) assert.ok(t.length < 4096, `chunk of ${t.length}`);
-    const order = texts.join("\n").match(/Paragraph \d\d/g)!.map((m) => Number(m.slice(-2)));
-    assert.deepEqual(order, Array.from({ length: 50 }, (_, i) => i), "every paragraph once, in order");
+    const order = texts
+      .join("\n")
+      .match(/Paragraph \d\d/g)!
+      .map((m) => Number(m.slice(-2)));
+    assert.deepEqual(
+      order,
+      Array.from({ length: 50 }, (_, i) => i),
+      "every paragraph once, in order",
+    );
   });
 
   test("graceful shutdown lets the current turn finish; the next start resumes the same pi session", async () => {
@@ -143,7 +154,10 @@ describe("pi-gateway daemon", () => {
     await suite.llm.waitForRequest((r) => r.lastUserText.includes("kumquat"), 15_000);
     const code = await first.stop();
     assert.equal(code, 0);
-    assert.ok(telegram.messagesIn(OWNER).some((t) => t.includes("finished: remember the word kumquat")), "the turn finished before exit");
+    assert.ok(
+      telegram.messagesIn(OWNER).some((t) => t.includes("finished: remember the word kumquat")),
+      "the turn finished before exit",
+    );
 
     suite.llm.setResponder(() => ({ text: "second" }));
     const second = await daemon();
@@ -154,7 +168,11 @@ describe("pi-gateway daemon", () => {
   });
 
   test("events and heartbeats report to the owner's chat; HEARTBEAT_OK is never forwarded; a signed webhook becomes an event", async () => {
-    suite.llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: `handled: ${r.lastUserText.includes("webhook.github") ? "the webhook" : "an event"}` }));
+    suite.llm.setResponder((r) =>
+      r.lastUserText.includes("cron.heartbeat")
+        ? { text: "HEARTBEAT_OK" }
+        : { text: `handled: ${r.lastUserText.includes("webhook.github") ? "the webhook" : "an event"}` },
+    );
     telegram.addChat(OWNER); // the owner started the bot some time ago, so the bot may write first
     const d = await daemon({ GATEWAY_HOOKS: JSON.stringify({ github: { secret: "hook-secret" } }) });
     await waitFor(async () => (await suite.bus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered as central");
@@ -165,7 +183,11 @@ describe("pi-gateway daemon", () => {
 
     const body = JSON.stringify({ action: "completed", workflow_run: { conclusion: "failure" } });
     const signature = `sha256=${createHmac("sha256", "hook-secret").update(body).digest("hex")}`;
-    const forged = await fetch(`${d.url}/hooks/github`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": "sha256=00" } });
+    const forged = await fetch(`${d.url}/hooks/github`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json", "x-hub-signature-256": "sha256=00" },
+    });
     assert.equal(forged.status, 401);
     const accepted = await fetch(`${d.url}/hooks/github`, {
       method: "POST",

@@ -132,7 +132,28 @@ describe("embedded Redis", () => {
   test("a leftover redis-server still running on the data dir (its daemon and watcher gone) is replaced, its data kept", { timeout: 60_000 }, async () => {
     mkdirSync(dataDir(), { recursive: true });
     const port = await freePort();
-    const orphan = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir(), "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--pidfile", join(dataDir(), "redis.pid"), "--logfile", join(dataDir(), "redis.log")], { detached: true, stdio: "ignore" });
+    const orphan = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dataDir(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--pidfile",
+        join(dataDir(), "redis.pid"),
+        "--logfile",
+        join(dataDir(), "redis.log"),
+      ],
+      { detached: true, stdio: "ignore" },
+    );
     orphan.unref();
     const url = `redis://127.0.0.1:${port}`;
     await waitFor(() => existsSync(join(dataDir(), "redis.pid")), "the orphan's pidfile");
@@ -165,7 +186,23 @@ describe("embedded Redis", () => {
   });
 
   test("setup without REDIS_URL writes none, so the daemon service it installs can start its own Redis", async () => {
-    const args = ["setup", "--tier", "4", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--dry-run", "--home", piEnv.home];
+    const args = [
+      "setup",
+      "--tier",
+      "4",
+      "--source",
+      "cron",
+      "--sessions",
+      "one",
+      "--yes",
+      "--service",
+      "systemd",
+      "--platform",
+      "linux",
+      "--dry-run",
+      "--home",
+      piEnv.home,
+    ];
     const unset = await runCli(args, { env });
     assert.equal(unset.code, 0, unset.stderr);
     assert.doesNotMatch(unset.stdout, /REDIS_URL=/);
@@ -226,7 +263,10 @@ describe("embedded Redis", () => {
       const extra: Record<string, string> = args.length ? {} : { REDIS_URL: unreachable };
       const result = await runCli([...args, "daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, ...extra, GATEWAY_CONNECT_TIMEOUT: "1s" } });
       assert.equal(result.code, 3, "Redis unreachable has its own exit status");
-      assert.match(result.stderr, new RegExp(`Redis at ${unreachable} refused the connection \\(set by ${args.length ? "--redis-url" : "REDIS_URL"}; .*\\): start it`));
+      assert.match(
+        result.stderr,
+        new RegExp(`Redis at ${unreachable} refused the connection \\(set by ${args.length ? "--redis-url" : "REDIS_URL"}; .*\\): start it`),
+      );
       assert.doesNotMatch(result.stdout, /embedded/);
       assert.equal(existsSync(dataDir()), false, "no embedded redis-server was started");
     }

@@ -12,14 +12,24 @@ import { silentLogger } from "../../src/util/logger.js";
 let seq = 0;
 const at = "2026-01-01T00:00:00.000Z";
 const origin = (data: unknown) => ({ type: "custom", id: `o${++seq}`, timestamp: at, customType: ORIGIN_ENTRY_TYPE, data });
-const user = (text: string) => ({ type: "message", id: `u${++seq}`, timestamp: at, message: { role: "user", content: [{ type: "text", text }], timestamp: 1 } });
+const user = (text: string) => ({
+  type: "message",
+  id: `u${++seq}`,
+  timestamp: at,
+  message: { role: "user", content: [{ type: "text", text }], timestamp: 1 },
+});
 const assistant = (content: unknown[], extra: Record<string, unknown> = {}) => ({
   type: "message",
   id: `a${++seq}`,
   timestamp: at,
   message: { role: "assistant", content, stopReason: "stop", timestamp: 2, ...extra },
 });
-const toolResult = (toolCallId: string, isError: boolean) => ({ type: "message", id: `t${++seq}`, timestamp: at, message: { role: "toolResult", toolCallId, isError, content: [], timestamp: 3 } });
+const toolResult = (toolCallId: string, isError: boolean) => ({
+  type: "message",
+  id: `t${++seq}`,
+  timestamp: at,
+  message: { role: "toolResult", toolCallId, isError, content: [], timestamp: 3 },
+});
 const text = (t: string) => ({ type: "text", text: t });
 
 describe("history items from the session's entries", () => {
@@ -33,7 +43,12 @@ describe("history items from the session's entries", () => {
     ]);
     assert.deepEqual(
       items.map((i) => (i.kind === "prompt" ? [i.kind, i.origin?.channel ?? null, i.text] : [i.kind, i.kind === "reply" ? i.text : ""])),
-      [["prompt", "telegram", "hello"], ["reply", "hi Ann"], ["prompt", null, "typed into pi itself"], ["reply", "ok"]],
+      [
+        ["prompt", "telegram", "hello"],
+        ["reply", "hi Ann"],
+        ["prompt", null, "typed into pi itself"],
+        ["reply", "ok"],
+      ],
     );
   });
 
@@ -41,22 +56,44 @@ describe("history items from the session's entries", () => {
     const long = "x".repeat(500);
     const items = buildHistory([
       user("work"),
-      assistant([{ type: "toolCall", id: "c1", name: "bash", arguments: { command: "ls\n-la" } }, { type: "toolCall", id: "c2", name: "read", arguments: { path: long } }, { type: "toolCall", id: "c3", name: "edit", arguments: {} }]),
+      assistant([
+        { type: "toolCall", id: "c1", name: "bash", arguments: { command: "ls\n-la" } },
+        { type: "toolCall", id: "c2", name: "read", arguments: { path: long } },
+        { type: "toolCall", id: "c3", name: "edit", arguments: {} },
+      ]),
       toolResult("c1", false),
       toolResult("c2", true),
       assistant([text("done")]),
     ]);
     const tools = items.filter((i) => i.kind === "tool");
-    assert.deepEqual(tools.map((t) => [t.name, t.status]), [["bash", "ok"], ["read", "error"], ["edit", "pending"]]);
+    assert.deepEqual(
+      tools.map((t) => [t.name, t.status]),
+      [
+        ["bash", "ok"],
+        ["read", "error"],
+        ["edit", "pending"],
+      ],
+    );
     assert.equal(tools[0]!.args, "command=ls -la");
     assert.ok(tools[1]!.args.length <= 160 && tools[1]!.args.endsWith("…"), "long arguments capped");
     assert.equal(tools[2]!.args, "");
   });
 
   test("a failed or aborted reply is shown with its error", () => {
-    const items = buildHistory([user("q"), assistant([], { stopReason: "error", errorMessage: "503 overloaded" }), user("q2"), assistant([text("half")], { stopReason: "aborted" })]);
+    const items = buildHistory([
+      user("q"),
+      assistant([], { stopReason: "error", errorMessage: "503 overloaded" }),
+      user("q2"),
+      assistant([text("half")], { stopReason: "aborted" }),
+    ]);
     const replies = items.filter((i) => i.kind === "reply");
-    assert.deepEqual(replies.map((r) => [r.text, r.error]), [["", "503 overloaded"], ["half", "aborted"]]);
+    assert.deepEqual(
+      replies.map((r) => [r.text, r.error]),
+      [
+        ["", "503 overloaded"],
+        ["half", "aborted"],
+      ],
+    );
   });
 
   test("HEARTBEAT_OK: a heartbeat turn answered so is left out whole; a human prompt keeps its prompt, not the reply; real news stays", () => {
@@ -81,18 +118,41 @@ describe("history items from the session's entries", () => {
 
   test("batches the pi-gateway extension injected show as event turns (alarm for the watchdog's)", () => {
     const items = buildHistory([
-      { type: "custom_message", id: "m1", timestamp: at, customType: "pi-gateway", content: "## 🔔 1 gateway event", details: { kind: "events", batch: "b-1", ids: ["e1"] } },
+      {
+        type: "custom_message",
+        id: "m1",
+        timestamp: at,
+        customType: "pi-gateway",
+        content: "## 🔔 1 gateway event",
+        details: { kind: "events", batch: "b-1", ids: ["e1"] },
+      },
       assistant([text("noted")]),
-      { type: "custom_message", id: "m2", timestamp: at, customType: "pi-gateway", content: "## ⚠️ MISSED HEARTBEAT", details: { kind: "alarm", batch: "b-2", ids: [] } },
+      {
+        type: "custom_message",
+        id: "m2",
+        timestamp: at,
+        customType: "pi-gateway",
+        content: "## ⚠️ MISSED HEARTBEAT",
+        details: { kind: "alarm", batch: "b-2", ids: [] },
+      },
       { type: "custom_message", id: "m3", timestamp: at, customType: "someone-else", content: "not ours" },
     ]);
     const prompts = items.filter((i) => i.kind === "prompt");
-    assert.deepEqual(prompts.map((p) => [p.origin?.kind, p.origin?.channel, p.origin?.requestId]), [["event", "extension", "b-1"], ["alarm", "extension", "b-2"]]);
+    assert.deepEqual(
+      prompts.map((p) => [p.origin?.kind, p.origin?.channel, p.origin?.requestId]),
+      [
+        ["event", "extension", "b-1"],
+        ["alarm", "extension", "b-2"],
+      ],
+    );
   });
 
   test("paging: the `limit` items before `before`, `more` when older ones exist; an unknown `before` is undefined", () => {
     const items = buildHistory([user("1"), assistant([text("a")]), user("2"), assistant([text("b")])]);
-    assert.deepEqual(pageHistory(items, 3)?.items.map((i) => i.id), items.slice(1).map((i) => i.id));
+    assert.deepEqual(
+      pageHistory(items, 3)?.items.map((i) => i.id),
+      items.slice(1).map((i) => i.id),
+    );
     assert.equal(pageHistory(items, 3)?.more, true);
     assert.deepEqual(pageHistory(items, 10, items[2]!.id), { items: items.slice(0, 2), more: false });
     assert.deepEqual(pageHistory(items, 10, items[0]!.id), { items: [], more: false });
@@ -113,7 +173,12 @@ describe("history items from the session's entries", () => {
     assert.equal(originOf({ ...base, id: "event:3", channel: "http", meta: { type: "t", source: "s" } }).kind, "event");
     assert.equal(originOf({ ...base, id: "heartbeat:1", channel: "heartbeat", priority: "heartbeat" }).kind, "heartbeat");
     assert.equal(originOf({ ...base, id: "alarm:1", channel: "watchdog" }).kind, "alarm");
-    assert.deepEqual(originOf({ ...base, id: "telegram:1", channel: "telegram", priority: "human", meta: { from: "Ann" } }), { kind: "prompt", channel: "telegram", requestId: "telegram:1", from: "Ann" });
+    assert.deepEqual(originOf({ ...base, id: "telegram:1", channel: "telegram", priority: "human", meta: { from: "Ann" } }), {
+      kind: "prompt",
+      channel: "telegram",
+      requestId: "telegram:1",
+      from: "Ann",
+    });
   });
 });
 
@@ -147,13 +212,38 @@ describe("live turns through the outbound router", () => {
     router.register(telegram);
     const asked: InboundMessage = { id: "ws:1", channel: "websocket", text: "q", priority: "human", replyTo: { channel: "websocket", to: "c-1" } };
     await turn(router.open(asked), "ws:1", "answer");
-    assert.deepEqual(ws.delivered.map(([to, e]) => [to, e.type]), [["c-1", "start"], ["c-1", "delta"], ["c-1", "end"]]);
-    assert.deepEqual(ws.broadcast_.map(([e, exclude]) => [e.type, exclude]), [["start", "c-1"], ["delta", "c-1"], ["end", "c-1"]]);
+    assert.deepEqual(
+      ws.delivered.map(([to, e]) => [to, e.type]),
+      [
+        ["c-1", "start"],
+        ["c-1", "delta"],
+        ["c-1", "end"],
+      ],
+    );
+    assert.deepEqual(
+      ws.broadcast_.map(([e, exclude]) => [e.type, exclude]),
+      [
+        ["start", "c-1"],
+        ["delta", "c-1"],
+        ["end", "c-1"],
+      ],
+    );
 
     ws.broadcast_.length = 0;
     await turn(router.open({ id: "events:1", channel: "redis", text: "e", priority: "event" }), "events:1", "handled");
-    assert.deepEqual(ws.broadcast_.map(([e, exclude]) => [e.type, exclude]), [["start", undefined], ["delta", undefined], ["end", undefined]]);
-    assert.deepEqual(telegram.delivered.map(([to, e]) => [to, e.type]), [["1", "end"]], "the owner still gets the outcome");
+    assert.deepEqual(
+      ws.broadcast_.map(([e, exclude]) => [e.type, exclude]),
+      [
+        ["start", undefined],
+        ["delta", undefined],
+        ["end", undefined],
+      ],
+    );
+    assert.deepEqual(
+      telegram.delivered.map(([to, e]) => [to, e.type]),
+      [["1", "end"]],
+      "the owner still gets the outcome",
+    );
   });
 
   test("a heartbeat turn is held until its end: HEARTBEAT_OK shows nowhere, real news shows whole", async () => {
@@ -164,6 +254,9 @@ describe("live turns through the outbound router", () => {
     await turn(router.open(beat), "heartbeat:1", "HEARTBEAT_OK");
     assert.equal(ws.broadcast_.length, 0, "nothing of it shown");
     await turn(router.open({ ...beat, id: "heartbeat:2" }), "heartbeat:2", "disk full");
-    assert.deepEqual(ws.broadcast_.map(([e]) => e.type), ["start", "delta", "end"]);
+    assert.deepEqual(
+      ws.broadcast_.map(([e]) => e.type),
+      ["start", "delta", "end"],
+    );
   });
 });

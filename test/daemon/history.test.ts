@@ -44,7 +44,10 @@ async function history(url: string, query = ""): Promise<{ items: HistoryItem[];
   return (await response.json()) as { items: HistoryItem[]; more: boolean };
 }
 
-const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args]).toString().trim();
+const redisCli = (...args: string[]) =>
+  execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args])
+    .toString()
+    .trim();
 
 describe("every agent turn visible, with history", () => {
   test("an event pushed with the seed's redis-cli lines: in /api/history, in tail, live on a client that did not ask; HEARTBEAT_OK in none; history survives a restart", async () => {
@@ -60,7 +63,10 @@ describe("every agent turn visible, with history", () => {
     assert.ok(start.type === "start");
     assert.deepEqual(start.origin, { kind: "event", channel: "redis", requestId: "events:ci-42", types: ["build.failed"], sources: ["ci"] });
     assert.match(start.prompt ?? "", /build\.failed/);
-    assert.ok(watcher.messages.some((m) => m.type === "delta" && m.requestId === "events:ci-42"), "streamed delta by delta");
+    assert.ok(
+      watcher.messages.some((m) => m.type === "delta" && m.requestId === "events:ci-42"),
+      "streamed delta by delta",
+    );
 
     await suite.bus.push({ id: "hb-1", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
     await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-1"), 15_000);
@@ -75,7 +81,11 @@ describe("every agent turn visible, with history", () => {
     assert.match(tail.stdout, /replied +redis events:ci-42 build\.failed \(ci\) -> gateway: The build failed in step lint\.\n/);
     assert.match(tail.stdout, /replied +websocket ws:\S+ -> gateway: reply to: remember the word kumquat/);
     const json = await runCli(["tail", "-n", "50", "--json", "--redis-url", suite.redis.url]);
-    const replied = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.kind === "replied");
+    const replied = json.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((e) => e.kind === "replied");
     assert.equal(replied.length, 2, json.stdout);
     assert.deepEqual(
       { channel: replied[1]!.channel, id: replied[1]!.id, type: replied[1]!.type, source: replied[1]!.source, reply: replied[1]!.reply },
@@ -88,8 +98,15 @@ describe("every agent turn visible, with history", () => {
     const { items, more } = await history(second.url);
     assert.equal(more, false);
     assert.ok(!JSON.stringify(items).includes("HEARTBEAT_OK"), "no heartbeat turn in the history");
-    const summary = items.map((i) => (i.kind === "prompt" ? `prompt ${i.origin?.kind}/${i.origin?.channel}` : i.kind === "reply" ? `reply ${i.text.split("\n")[0]}` : `tool ${i.name}`));
-    assert.deepEqual(summary, ["prompt prompt/websocket", "reply reply to: remember the word kumquat", "prompt event/redis", "reply The build failed in step lint."]);
+    const summary = items.map((i) =>
+      i.kind === "prompt" ? `prompt ${i.origin?.kind}/${i.origin?.channel}` : i.kind === "reply" ? `reply ${i.text.split("\n")[0]}` : `tool ${i.name}`,
+    );
+    assert.deepEqual(summary, [
+      "prompt prompt/websocket",
+      "reply reply to: remember the word kumquat",
+      "prompt event/redis",
+      "reply The build failed in step lint.",
+    ]);
     const event = items[2]!;
     assert.ok(event.kind === "prompt");
     assert.deepEqual(event.origin?.types, ["build.failed"]);
@@ -98,9 +115,15 @@ describe("every agent turn visible, with history", () => {
     assert.ok(!sentToModel.includes("pi-gateway.origin") && !sentToModel.includes("events:ci-42"), "the origin records never reach the model");
 
     const older = await history(second.url, `?limit=2&before=${items[2]!.id}`);
-    assert.deepEqual(older.items.map((i) => i.id), [items[0]!.id, items[1]!.id]);
+    assert.deepEqual(
+      older.items.map((i) => i.id),
+      [items[0]!.id, items[1]!.id],
+    );
     const newest = await history(second.url, "?limit=1&before=");
-    assert.deepEqual(newest.items.map((i) => i.id), [items[3]!.id]);
+    assert.deepEqual(
+      newest.items.map((i) => i.id),
+      [items[3]!.id],
+    );
     assert.equal(newest.more, true);
   });
 
@@ -170,59 +193,67 @@ describe("every agent turn visible, with history", () => {
     assert.match(blank.stderr, /--token must not be empty/);
   });
 
-  test("the web page shows the whole conversation after a reload and a daemon restart; turns of any origin stream in live", { skip: skipWithout("chromium") }, async () => {
-    suite.llm.setResponder((r) => {
-      if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
-      if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.", chunkDelayMs: 40 };
-      if (r.body.messages?.at(-1)?.role === "tool") return { text: "listed the files" };
-      return { text: "", toolCalls: [{ name: "bash", arguments: { command: "ls -la" } }] };
-    });
-    const first = await daemon({ GATEWAY_TOKEN: TOKEN });
-    await prompt(first.url, "list the files");
-    const browser = await chromium.launch({
-      executablePath: requireTool("chromium"),
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-    });
-    const text = async (page: Page, selector: string) => (await page.locator(selector).allTextContents()).join("\n");
-    const conversation = async (page: Page) => {
-      await page.waitForSelector('.msg.user[data-origin="prompt"]', { timeout: 10_000 });
-      assert.match(await text(page, '.msg.user[data-origin="prompt"] .badge'), /prompt · websocket/);
-      assert.match(await text(page, ".msg.user .body"), /list the files/);
-      assert.equal(await page.locator('.tool-line[data-tool="bash"][data-status="ok"]').count(), 1, "the tool call, collapsed");
-      assert.match(await text(page, ".tool-line .tool-args"), /command=ls -la/);
-      assert.match(await text(page, ".msg.assistant"), /listed the files/);
-      assert.match(await text(page, '.msg.trigger[data-origin="event"] .badge'), /event · redis · build\.failed · ci/);
-      assert.match(await text(page, ".msg.assistant"), /The build failed in step lint\./);
-      assert.doesNotMatch((await page.textContent("#messages")) ?? "", /HEARTBEAT_OK|cron\.heartbeat/);
-    };
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-      await page.goto(`${first.url}/#token=${TOKEN}`);
-      await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
-      await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
+  test(
+    "the web page shows the whole conversation after a reload and a daemon restart; turns of any origin stream in live",
+    { skip: skipWithout("chromium") },
+    async () => {
+      suite.llm.setResponder((r) => {
+        if (r.lastUserText.includes("cron.heartbeat")) return { text: "HEARTBEAT_OK" };
+        if (r.lastUserText.includes("build.failed")) return { text: "The build failed in step lint.", chunkDelayMs: 40 };
+        if (r.body.messages?.at(-1)?.role === "tool") return { text: "listed the files" };
+        return { text: "", toolCalls: [{ name: "bash", arguments: { command: "ls -la" } }] };
+      });
+      const first = await daemon({ GATEWAY_TOKEN: TOKEN });
+      await prompt(first.url, "list the files");
+      const browser = await chromium.launch({
+        executablePath: requireTool("chromium"),
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+      });
+      const text = async (page: Page, selector: string) => (await page.locator(selector).allTextContents()).join("\n");
+      const conversation = async (page: Page) => {
+        await page.waitForSelector('.msg.user[data-origin="prompt"]', { timeout: 10_000 });
+        assert.match(await text(page, '.msg.user[data-origin="prompt"] .badge'), /prompt · websocket/);
+        assert.match(await text(page, ".msg.user .body"), /list the files/);
+        assert.equal(await page.locator('.tool-line[data-tool="bash"][data-status="ok"]').count(), 1, "the tool call, collapsed");
+        assert.match(await text(page, ".tool-line .tool-args"), /command=ls -la/);
+        assert.match(await text(page, ".msg.assistant"), /listed the files/);
+        assert.match(await text(page, '.msg.trigger[data-origin="event"] .badge'), /event · redis · build\.failed · ci/);
+        assert.match(await text(page, ".msg.assistant"), /The build failed in step lint\./);
+        assert.doesNotMatch((await page.textContent("#messages")) ?? "", /HEARTBEAT_OK|cron\.heartbeat/);
+      };
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+        await page.goto(`${first.url}/#token=${TOKEN}`);
+        await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
+        await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
 
-      await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
-      await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
-      await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
-      await page.waitForFunction(() => (globalThis as unknown as { document: { body: { textContent: string } } }).document.body.textContent.includes("The build failed in step lint."), undefined, { timeout: 15_000 });
-      await suite.bus.push({ id: "hb-9", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
-      await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-9"), 15_000);
-      await waitFor(async () => (await suite.bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
-      await sleep(300);
-      await conversation(page);
+        await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+        await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
+        await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
+        await page.waitForFunction(
+          () => (globalThis as unknown as { document: { body: { textContent: string } } }).document.body.textContent.includes("The build failed in step lint."),
+          undefined,
+          { timeout: 15_000 },
+        );
+        await suite.bus.push({ id: "hb-9", type: "cron.heartbeat", source: "cron", payload: {}, ts: Date.now() });
+        await suite.llm.waitForRequest((r) => r.lastUserText.includes("hb-9"), 15_000);
+        await waitFor(async () => (await suite.bus.client.xlen("agent:daemon:queue:heartbeat")) === 0, "heartbeat turn done", 15_000);
+        await sleep(300);
+        await conversation(page);
 
-      await page.reload();
-      await conversation(page);
-      assert.equal(await page.locator(".history .msg").count(), 4, "the prompt, its reply, the event, its reply: all from the history");
+        await page.reload();
+        await conversation(page);
+        assert.equal(await page.locator(".history .msg").count(), 4, "the prompt, its reply, the event, its reply: all from the history");
 
-      assert.equal(await first.stop(), 0);
-      const second = await daemon({ GATEWAY_TOKEN: TOKEN });
-      await page.goto(`${second.url}/#token=${TOKEN}`);
-      await conversation(page);
-      mkdirSync(".tmp/screenshots", { recursive: true });
-      await page.screenshot({ path: ".tmp/screenshots/daemon-history.png" });
-    } finally {
-      await browser.close();
-    }
-  });
+        assert.equal(await first.stop(), 0);
+        const second = await daemon({ GATEWAY_TOKEN: TOKEN });
+        await page.goto(`${second.url}/#token=${TOKEN}`);
+        await conversation(page);
+        mkdirSync(".tmp/screenshots", { recursive: true });
+        await page.screenshot({ path: ".tmp/screenshots/daemon-history.png" });
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });

@@ -43,7 +43,13 @@ const eventIds = (r: FakeLlmRequest) => r.lastUserText.match(/mem-\d{4}/g) ?? []
 
 test(`${EVENTS} events through a ${WINDOW}-token window: no overflow reaches anyone, a bounded number of compactions, every event reaches the LLM`, async () => {
   daemon = await startDaemon(
-    { ...piEnv.env, REDIS_URL: redis.url, GATEWAY_TOKEN: "memory-test-token-0123456789abcdef", GATEWAY_CONTEXT_WINDOW: String(WINDOW), GATEWAY_LOG_LEVEL: "info" },
+    {
+      ...piEnv.env,
+      REDIS_URL: redis.url,
+      GATEWAY_TOKEN: "memory-test-token-0123456789abcdef",
+      GATEWAY_CONTEXT_WINDOW: String(WINDOW),
+      GATEWAY_LOG_LEVEL: "info",
+    },
     ["--cwd", piEnv.cwd],
   );
   const started = Date.now();
@@ -100,11 +106,18 @@ test("a batch too large for the window even after compaction: dead-lettered with
     for (let n = 0; n < 10; n++) await bus.push(createEvent("log.dump", "memory-test", { n, log: "x".repeat(2_000) }, { id: `big-${n}` }));
     // The model's metadata says 128k: only the provider's refusal shows the real window.
     daemon = await startDaemon({ ...env.env, REDIS_URL: redis.url, GATEWAY_TOKEN: "memory-test-token-0123456789abcdef" }, ["--cwd", env.cwd]);
-    const [dead] = await waitFor(async () => {
-      const letters = await bus.deadLetters(50);
-      return letters.length ? letters : undefined;
-    }, "the batch dead-lettered", 30_000);
-    assert.match(dead!.reason, /^turn failed: the request does not fit the model's context window even after compacting the conversation \(about \d+ tokens; planned window \d+\)/);
+    const [dead] = await waitFor(
+      async () => {
+        const letters = await bus.deadLetters(50);
+        return letters.length ? letters : undefined;
+      },
+      "the batch dead-lettered",
+      30_000,
+    );
+    assert.match(
+      dead!.reason,
+      /^turn failed: the request does not fit the model's context window even after compacting the conversation \(about \d+ tokens; planned window \d+\)/,
+    );
     assert.doesNotMatch(dead!.reason, /maximum context length|context_length_exceeded/, "the provider's own error is not what anyone reads");
     assert.equal(small.chatRequests().filter((r) => r.overflowed).length, 1, "refused once: no retry without a compaction that could help");
 

@@ -20,7 +20,23 @@ import { waitFor } from "../helpers/wait.js";
 const TOKEN = "no-model-test-token-0123456789abcdef";
 /** Credentials pi would find in the environment: blanked, whatever the developer's shell has. */
 const NO_KEYS = Object.fromEntries(
-  ["ANTHROPIC_API_KEY", "ANTHROPIC_OAUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "XAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "CEREBRAS_API_KEY", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_BEARER_TOKEN_BEDROCK", "COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"].map((k) => [k, ""]),
+  [
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_OAUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GROQ_API_KEY",
+    "XAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "MISTRAL_API_KEY",
+    "CEREBRAS_API_KEY",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "COPILOT_GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+  ].map((k) => [k, ""]),
 );
 
 const suite = usePiSuite({
@@ -139,7 +155,10 @@ describe("a daemon without a usable model", () => {
   test("the web page shows a banner with the fix", { skip: skipWithout("chromium") }, async () => {
     emptyAgentDir();
     const d = await daemon();
-    const browser = await chromium.launch({ executablePath: requireTool("chromium"), args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    const browser = await chromium.launch({
+      executablePath: requireTool("chromium"),
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
     try {
       const page = await browser.newPage();
       await page.goto(`${d.url}/#token=${TOKEN}`);
@@ -169,7 +188,10 @@ describe("a daemon with the fake LLM configured", () => {
 
   test("the web page shows no banner", { skip: skipWithout("chromium") }, async () => {
     const d = await daemon();
-    const browser = await chromium.launch({ executablePath: requireTool("chromium"), args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    const browser = await chromium.launch({
+      executablePath: requireTool("chromium"),
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
     try {
       const page = await browser.newPage();
       await page.goto(`${d.url}/#token=${TOKEN}`);

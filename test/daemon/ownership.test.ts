@@ -59,7 +59,12 @@ describe("pi-gateway daemon and the session id lease", () => {
     assert.equal((await owner()).pid, second.child.pid, "the id is the new daemon's");
     const exitCode = await waitFor(() => first.child.exitCode ?? undefined, "the displaced daemon exits", 20_000);
     assert.equal(exitCode, 1);
-    assert.match(first.output(), new RegExp(`pi-gateway: session id "gateway" was taken over by daemon pid ${second.child.pid} on ${hostname()}, since \\d\\d:\\d\\d; this daemon stopped draining events and shuts down`));
+    assert.match(
+      first.output(),
+      new RegExp(
+        `pi-gateway: session id "gateway" was taken over by daemon pid ${second.child.pid} on ${hostname()}, since \\d\\d:\\d\\d; this daemon stopped draining events and shuts down`,
+      ),
+    );
 
     const seq = suite.llm.requests.length;
     await suite.bus.push(createEvent("after.takeover", "test", {}, { id: "after-takeover" }));
@@ -79,6 +84,9 @@ describe("pi-gateway daemon and the session id lease", () => {
   test("--takeover is documented in pi-gateway daemon --help", async () => {
     const help = await runCli(["daemon", "--help"]);
     assert.equal(help.code, 0);
-    assert.match(help.stdout.replace(/\s+/g, " "), /--takeover take the session id \(\$GATEWAY_ID or gateway\) even while another daemon or central pi holds it/);
+    assert.match(
+      help.stdout.replace(/\s+/g, " "),
+      /--takeover take the session id \(\$GATEWAY_ID or gateway\) even while another daemon or central pi holds it/,
+    );
   });
 });

@@ -76,7 +76,10 @@ describe("notifications with the daemon", () => {
     const d = await suite.daemon();
     const client = await wsListener(d.url, TOKEN);
     // `pi-gateway chat` in its interactive mode (stdin left open) is a WebSocket client too.
-    const chat = spawn(process.execPath, [cliBin, "chat", "--url", `${d.url.replace(/^http/, "ws")}/ws`, "--token", TOKEN], { env: suite.env(), stdio: ["pipe", "pipe", "pipe"] });
+    const chat = spawn(process.execPath, [cliBin, "chat", "--url", `${d.url.replace(/^http/, "ws")}/ws`, "--token", TOKEN], {
+      env: suite.env(),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let chatOut = "";
     chat.stdout.on("data", (data: Buffer) => (chatOut += data.toString()));
     try {

@@ -43,7 +43,12 @@ async function setup(): Promise<{ llm: FakeLlm; piEnv: PiEnv }> {
 }
 
 async function runner(piEnv: PiEnv, log: Logger, open: "fresh" | "recent"): Promise<AgentRunner> {
-  const agent = new AgentRunner({ cwd: piEnv.cwd, agentDir: piEnv.agentDir, context: { contextWindow: WINDOW, compactAt: 0.7, sessionFileMax: FILE_MAX }, logger: log });
+  const agent = new AgentRunner({
+    cwd: piEnv.cwd,
+    agentDir: piEnv.agentDir,
+    context: { contextWindow: WINDOW, compactAt: 0.7, sessionFileMax: FILE_MAX },
+    logger: log,
+  });
   await agent.start(open);
   cleanups.push(() => agent.stop());
   return agent;
@@ -77,13 +82,19 @@ test("a session file past GATEWAY_SESSION_FILE_MAX is continued after a compacti
   const files = readdirSync(dir).filter((f) => f.endsWith(".jsonl"));
   assert.equal(files.length, moves.length + 1, "the old files stay on disk");
   for (const f of files) assert.ok(statSync(join(dir, f)).size < 3 * FILE_MAX, `${f}: ${statSync(join(dir, f)).size} bytes`);
-  const lines = readFileSync(agent.sessionFile!, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = readFileSync(agent.sessionFile!, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines[0]!.type, "session");
   assert.ok(String(lines[0]!.parentSession).endsWith(".jsonl"), "the header names the file it continues");
   assert.equal(lines[1]!.customType, ROTATED_ENTRY_TYPE);
 
   // The model sees the same conversation: the request after a move carries the latest summary and the newest prompts.
-  const afterMove = llm.chatRequests().filter((r) => !isSummaryRequest(r)).at(-1)!;
+  const afterMove = llm
+    .chatRequests()
+    .filter((r) => !isSummaryRequest(r))
+    .at(-1)!;
   const sent = JSON.stringify(afterMove.body.messages);
   assert.match(sent, /summary number \d+/, "the compaction summary is in the context");
   assert.ok(sent.includes(`prompt ${turns - 1}:`) && sent.includes(`answer to ${turns - 1}`), "the previous turn is in the context");
@@ -91,7 +102,10 @@ test("a session file past GATEWAY_SESSION_FILE_MAX is continued after a compacti
 
   // History across the files: every prompt once, in order, also page by page across the boundaries.
   const all = agent.history(1000);
-  assert.deepEqual(prompts(all!.items), Array.from({ length: turns }, (_, i) => i + 1));
+  assert.deepEqual(
+    prompts(all!.items),
+    Array.from({ length: turns }, (_, i) => i + 1),
+  );
   assert.equal(all!.more, false);
   const paged: number[] = [];
   let before: string | undefined;
@@ -100,7 +114,11 @@ test("a session file past GATEWAY_SESSION_FILE_MAX is continued after a compacti
     before = page.more ? page.items[0]?.id : undefined;
     if (!page.more) break;
   }
-  assert.deepEqual(paged, Array.from({ length: turns }, (_, i) => i + 1), "paging crosses the files");
+  assert.deepEqual(
+    paged,
+    Array.from({ length: turns }, (_, i) => i + 1),
+    "paging crosses the files",
+  );
   assert.equal(agent.history(5, "no-such-id"), undefined, "an unknown id is not found, not an error");
 
   // A restart resumes the newest file; a half-written continuation left by a crash is not resumed.
@@ -109,7 +127,10 @@ test("a session file past GATEWAY_SESSION_FILE_MAX is continued after a compacti
   writeFileSync(join(dir, `${basename(current, ".jsonl")}-crashed.jsonl.writing`), '{"type":"session"');
   const again = await runner(piEnv, recordingLogger(), "recent");
   assert.equal(again.sessionFile, current);
-  assert.deepEqual(prompts(again.history(1000)!.items), Array.from({ length: turns }, (_, i) => i + 1));
+  assert.deepEqual(
+    prompts(again.history(1000)!.items),
+    Array.from({ length: turns }, (_, i) => i + 1),
+  );
   assert.equal((await again.run("r-next", promptText(turns + 1), () => undefined)).text, `answer to ${turns + 1}`);
   assert.ok(JSON.stringify(llm.chatRequests().at(-1)!.body.messages).includes(`answer to ${turns}`), "the resumed context goes on where it was");
 });
@@ -121,6 +142,10 @@ test("GATEWAY_SESSION_FILE_MAX at its edges: unset or empty is 8 MiB, units acce
   assert.equal(resolveContextSettings({ GATEWAY_SESSION_FILE_MAX: "2m" }).sessionFileMax, 2 * 1024 * 1024);
   assert.equal(resolveContextSettings({ GATEWAY_SESSION_FILE_MAX: "1048576" }).sessionFileMax, 1024 * 1024);
   for (const bad of ["1k", "-5MiB", "5 parsecs", "1e9", "0x100000", "9".repeat(40), "８MiB"]) {
-    assert.throws(() => resolveContextSettings({ GATEWAY_SESSION_FILE_MAX: bad }), (error: Error) => error.message.startsWith(`GATEWAY_SESSION_FILE_MAX=${JSON.stringify(bad)} `), bad);
+    assert.throws(
+      () => resolveContextSettings({ GATEWAY_SESSION_FILE_MAX: bad }),
+      (error: Error) => error.message.startsWith(`GATEWAY_SESSION_FILE_MAX=${JSON.stringify(bad)} `),
+      bad,
+    );
   }
 });

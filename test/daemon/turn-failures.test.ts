@@ -19,7 +19,8 @@ import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "turn-failures-test-token-0123456789";
 const OWNER = 222;
-const REPLAY_NOTE = /^⚠️ Replayed after a gateway restart: this request was already shown to you at (\S+) in a turn that was interrupted; check what was already done before acting again\.\n\n/;
+const REPLAY_NOTE =
+  /^⚠️ Replayed after a gateway restart: this request was already shown to you at (\S+) in a turn that was interrupted; check what was already done before acting again\.\n\n/;
 
 let telegram: FakeTelegram;
 const sockets: WebSocket[] = [];
@@ -93,7 +94,10 @@ describe("daemon: failed and interrupted turns", () => {
     const attempts = requestsFor("flaky question");
     assert.equal(attempts.length, 3, "two failures, one success");
     assert.equal(attempts[0]!.lastUserText, "flaky question");
-    assert.match(attempts[1]!.lastUserText, /^⚠️ Retry 1 of this request: the previous attempt failed \(503 [^\n]*\); check what was already done before acting again\.\n\nflaky question$/);
+    assert.match(
+      attempts[1]!.lastUserText,
+      /^⚠️ Retry 1 of this request: the previous attempt failed \(503 [^\n]*\); check what was already done before acting again\.\n\nflaky question$/,
+    );
     assert.match(attempts[2]!.lastUserText, /^⚠️ Retry 2 of this request/);
     assert.ok(attempts[1]!.receivedAt - attempts[0]!.receivedAt >= 1_400, "first retry after ~1.5s");
     assert.ok(attempts[2]!.receivedAt - attempts[1]!.receivedAt >= 2_900, "second retry after ~3s (doubled)");
@@ -101,10 +105,17 @@ describe("daemon: failed and interrupted turns", () => {
     assert.ok(quickEnd.at < attempts[1]!.receivedAt, "the other prompt was answered while the failed one waited");
 
     const outcome = ws.of(flaky).filter((m) => m.type === "end" || m.type === "error");
-    assert.deepEqual(outcome.map((m) => m.type), ["end"], "answered once, never told it failed");
+    assert.deepEqual(
+      outcome.map((m) => m.type),
+      ["end"],
+      "answered once, never told it failed",
+    );
     assert.equal(outcome[0]!.type === "end" && outcome[0]!.text, "reply to: flaky question");
     const retries = await journalOf(flaky, "retry");
-    assert.deepEqual(retries.map((e) => e.reason?.replace(/: .*/, "")), ["retry 1 of 5 in 1.5s", "retry 2 of 5 in 3s"]);
+    assert.deepEqual(
+      retries.map((e) => e.reason?.replace(/: .*/, "")),
+      ["retry 1 of 5 in 1.5s", "retry 2 of 5 in 3s"],
+    );
     assert.match(retries[0]!.reason!, /: 503 /);
     assert.match(d.output(), /turn failed; retrying later/, "the retries are logged");
     assert.equal((await suite.bus.deadLetters()).length, 0);
@@ -131,7 +142,10 @@ describe("daemon: failed and interrupted turns", () => {
     await sleep(500);
     assert.equal(requestsFor("malformed").length, 1, "a 400 is not retried");
     assert.equal(requestsFor("ev-400").length, 1);
-    assert.ok(telegram.messagesIn(OWNER).some((t) => t.includes("turn failed: 400 Invalid value")), "the owner sees the reason");
+    assert.ok(
+      telegram.messagesIn(OWNER).some((t) => t.includes("turn failed: 400 Invalid value")),
+      "the owner sees the reason",
+    );
 
     const letters = await suite.bus.deadLetters();
     const prompt = letters.find((l) => l.id === asked)!;
@@ -194,7 +208,15 @@ describe("daemon: failed and interrupted turns", () => {
 
     const since = suite.llm.chatRequests().length;
     await daemon();
-    await waitFor(() => suite.llm.chatRequests().slice(since).some((r) => r.lastUserText.includes("never-started")), "the event run after the restart", 30_000);
+    await waitFor(
+      () =>
+        suite.llm
+          .chatRequests()
+          .slice(since)
+          .some((r) => r.lastUserText.includes("never-started")),
+      "the event run after the restart",
+      30_000,
+    );
     const after = suite.llm.chatRequests().slice(since);
     const replay = after.find((r) => r.lastUserText.includes("long job"))!;
     const note = REPLAY_NOTE.exec(replay.lastUserText);

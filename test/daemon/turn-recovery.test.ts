@@ -6,7 +6,7 @@ test("transient failures are retried; the rest are not", () => {
   const transient = [
     "503 fake-llm: HTTP 503",
     "502 Bad Gateway",
-    "529 {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}",
+    '529 {"type":"error","error":{"type":"overloaded_error"}}',
     "429 Rate limit reached for gpt-x in organization org-1 on tokens per min",
     "Connection error.",
     "fetch failed",
@@ -40,7 +40,10 @@ test("the agent is told in one first line when it was shown a request before; ot
     "⚠️ Replayed after a gateway restart: this request was already shown to you at 2025-01-02T03:04:05.000Z in a turn that was interrupted; check what was already done before acting again.\n\ndo the thing",
   );
   const retry = promptText({ message, attempts: 2, lastError: "503\nService   Unavailable" });
-  assert.equal(retry.split("\n")[0], "⚠️ Retry 2 of this request: the previous attempt failed (503 Service Unavailable); check what was already done before acting again.");
+  assert.equal(
+    retry.split("\n")[0],
+    "⚠️ Retry 2 of this request: the previous attempt failed (503 Service Unavailable); check what was already done before acting again.",
+  );
   assert.ok(retry.endsWith("\n\ndo the thing"));
   assert.equal(oneLine("a".repeat(600)).length, 500);
 });

@@ -28,7 +28,11 @@ test("0, negative, fractional or not a number: refused, naming the variable", ()
   for (const name of ["GATEWAY_TURN_MAX_EVENTS", "GATEWAY_TURN_MAX_BYTES"]) {
     for (const value of ["0", "-3", "2.5", "lots"]) {
       const problem = value === "0" ? "is less than 1" : "is not a whole number";
-      assert.throws(() => resolveDaemonSettings({ ...base, [name]: value }), new RegExp(`^ConfigError: ${name}="${value}" ${problem} \\(expected a whole number, at least 1\\)$`), `${name}=${JSON.stringify(value)}`);
+      assert.throws(
+        () => resolveDaemonSettings({ ...base, [name]: value }),
+        new RegExp(`^ConfigError: ${name}="${value}" ${problem} \\(expected a whole number, at least 1\\)$`),
+        `${name}=${JSON.stringify(value)}`,
+      );
     }
     // Blank means unset, as everywhere: the default.
     assert.equal(resolveDaemonSettings({ ...base, [name]: " " }).turnMaxEvents, 50);

@@ -95,9 +95,12 @@ describe("pi-gateway doctor", () => {
     await bus.client.flushall();
     const h = home();
     const env = { REDIS_URL: redis.url, PI_CODING_AGENT_DIR: "", GATEWAY_HEARTBEAT_FILE: "" };
-    const setup = await runCli(["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--home", h], {
-      env: { ...env, PATH: `${new URL("../../node_modules/.bin", import.meta.url).pathname}:${process.env.PATH}` },
-    });
+    const setup = await runCli(
+      ["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--home", h],
+      {
+        env: { ...env, PATH: `${new URL("../../node_modules/.bin", import.meta.url).pathname}:${process.env.PATH}` },
+      },
+    );
     assert.equal(setup.code, 0, setup.stderr);
 
     const llm: FakeLlm = await startFakeLlm();
@@ -114,7 +117,7 @@ describe("pi-gateway doctor", () => {
       await waitFor(async () => (await bus.sessions()).find((s) => s.id === "gateway")?.watchdog === "armed", "watchdog state published");
 
       // The service manager's answer comes from a systemctl on PATH that says "active".
-      const running = { ...env, PATH: `${fakeTools({ systemctl: 'echo active' })}:${process.env.PATH}` };
+      const running = { ...env, PATH: `${fakeTools({ systemctl: "echo active" })}:${process.env.PATH}` };
       const quick = await doctor(["--home", h], running);
       assert.deepEqual(
         quick.report.checks.filter((c) => c.status !== "pass").map((c) => `${c.id}: ${c.status}`),
@@ -151,10 +154,12 @@ describe("doctor: service installed is not service running", () => {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, "unit");
   };
-  const probeAnswering = (answer: ProbeResult, calls: string[][] = []): CommandProbe => async (command, args) => {
-    calls.push([command, ...args]);
-    return answer;
-  };
+  const probeAnswering =
+    (answer: ProbeResult, calls: string[][] = []): CommandProbe =>
+    async (command, args) => {
+      calls.push([command, ...args]);
+      return answer;
+    };
 
   test("systemd: active passes; inactive or failed fails with how to start it and where to look; no systemctl is a warning", async () => {
     const h = home();
@@ -205,7 +210,12 @@ describe("doctor: service installed is not service running", () => {
     const h = home();
     const probe = probeAnswering({ code: 0, stdout: "active" });
     assert.equal(checkServiceInstalled("systemd", paths(h)).status, "fail");
-    assert.deepEqual(await checkServiceRunning("systemd", paths(h), probe), { id: "service-running", title: "Always-on service running", status: "skip", detail: "not installed" });
+    assert.deepEqual(await checkServiceRunning("systemd", paths(h), probe), {
+      id: "service-running",
+      title: "Always-on service running",
+      status: "skip",
+      detail: "not installed",
+    });
     assert.equal(checkServiceInstalled("none", paths(h)).status, "skip");
     assert.equal((await checkServiceRunning("none", paths(h), probe)).status, "skip");
   });
@@ -213,12 +223,20 @@ describe("doctor: service installed is not service running", () => {
   test("the CLI probes the manager setup recorded: installed by setup, but systemctl says inactive", async () => {
     await bus.client.flushall();
     const h = home();
-    const setup = await runCli(["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--home", h], {
-      // pi on PATH (this package's dev dependency), so setup writes the agent's unit.
-      env: { REDIS_URL: redis.url, PI_CODING_AGENT_DIR: "", GATEWAY_HEARTBEAT_FILE: "", PATH: `${new URL("../../node_modules/.bin", import.meta.url).pathname}:${process.env.PATH}` },
-    });
+    const setup = await runCli(
+      ["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--yes", "--service", "systemd", "--platform", "linux", "--home", h],
+      {
+        // pi on PATH (this package's dev dependency), so setup writes the agent's unit.
+        env: {
+          REDIS_URL: redis.url,
+          PI_CODING_AGENT_DIR: "",
+          GATEWAY_HEARTBEAT_FILE: "",
+          PATH: `${new URL("../../node_modules/.bin", import.meta.url).pathname}:${process.env.PATH}`,
+        },
+      },
+    );
     assert.equal(setup.code, 0, setup.stderr);
-    const tools = fakeTools({ systemctl: 'echo inactive; exit 3' });
+    const tools = fakeTools({ systemctl: "echo inactive; exit 3" });
     const { byId } = await doctor(["--home", h], { REDIS_URL: redis.url, PATH: `${tools}:${process.env.PATH}` });
     assert.equal(byId.service!.status, "pass");
     assert.match(byId.service!.detail, /^systemd unit .*dev\.pi-gateway\.agent\.service$/);

@@ -36,7 +36,10 @@ async function startPi(env: Record<string, string>, model: FakeLlm = suite.llm):
   return { pi, piEnv };
 }
 
-const redisCli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args]).toString().trim();
+const redisCli = (...args: string[]) =>
+  execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args])
+    .toString()
+    .trim();
 
 /** Waits until the central/satellite session is registered and live. */
 async function waitRegistered(id: string): Promise<void> {
@@ -94,8 +97,16 @@ describe("pi extension in rpc mode", () => {
     }
     await pi.waitForEvent((e) => e.type === "agent_end", 15_000, since);
     // Held, not acknowledged, while pi streams: pi would keep a queued follow-up in memory only.
-    await waitFor(async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0, "all delivered", 10_000);
-    await waitFor(() => pi.events.slice(since).filter((e) => e.type === "agent_end").length >= 2 && !!suite.llm.requests.at(-1)?.lastUserText.includes("busy-4"), "the events' turn", 10_000);
+    await waitFor(
+      async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0,
+      "all delivered",
+      10_000,
+    );
+    await waitFor(
+      () => pi.events.slice(since).filter((e) => e.type === "agent_end").length >= 2 && !!suite.llm.requests.at(-1)?.lastUserText.includes("busy-4"),
+      "the events' turn",
+      10_000,
+    );
     await sleep(300);
     const runEvents = pi.events.slice(since);
     const eventRuns = runEvents.filter((e) => e.type === "agent_end").length - 1;
@@ -151,7 +162,11 @@ describe("pi extension in rpc mode", () => {
     await waitRegistered("gateway");
     const since = pi.events.length;
     await suite.redis.kill("SIGKILL");
-    await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && /reconnecting|disconnected/.test(String(e.statusText)), 5_000, since);
+    await pi.waitForEvent(
+      (e) => e.type === "extension_ui_request" && e.method === "setStatus" && /reconnecting|disconnected/.test(String(e.statusText)),
+      5_000,
+      since,
+    );
     await sleep(1_000);
     await suite.redis.restart();
     await pi.waitForEvent((e) => e.type === "extension_ui_request" && e.method === "setStatus" && String(e.statusText).includes("🔗"), 10_000, since);
@@ -189,16 +204,22 @@ describe("pi extension in rpc mode", () => {
   });
 
   test("the agent's reply to a gateway event is journaled as `replied` (for pi-gateway tail); a HEARTBEAT_OK reply is not", async () => {
-    suite.llm.setResponder((r) => (r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: "Deploy checked: all green.\nDetails follow." }));
+    suite.llm.setResponder((r) =>
+      r.lastUserText.includes("cron.heartbeat") ? { text: "HEARTBEAT_OK" } : { text: "Deploy checked: all green.\nDetails follow." },
+    );
     const { pi } = await startPi({ GATEWAY_ROLE: "central" });
     await waitRegistered("gateway");
     redisCli("LPUSH", "agent:events:main", '{"id":"dep-1","type":"deploy.done","source":"ci","payload":{},"ts":0}');
     redisCli("PUBLISH", "agent:notify:main", "dep-1");
     const replied = async () => (await suite.bus.journal(100)).filter((e) => e.kind === "replied");
-    const [entry] = await waitFor(async () => {
-      const found = await replied();
-      return found.length ? found : undefined;
-    }, "a replied entry", 10_000);
+    const [entry] = await waitFor(
+      async () => {
+        const found = await replied();
+        return found.length ? found : undefined;
+      },
+      "a replied entry",
+      10_000,
+    );
     assert.deepEqual(
       { channel: entry!.channel, type: entry!.type, source: entry!.source, sessions: entry!.sessions, reply: entry!.reply },
       { channel: "extension", type: "deploy.done", source: "ci", sessions: ["gateway"], reply: "Deploy checked: all green." },
@@ -228,10 +249,14 @@ describe("pi extension in rpc mode", () => {
     await pi.waitForEvent((e) => e.type === "agent_end", 5_000, since);
     since = pi.events.length;
     await suite.bus.push(createEvent("cron.heartbeat", "cron", {}, { id: "hb-news" }));
-    const [news] = await waitFor(async () => {
-      const found = await replied();
-      return found.length ? found : undefined;
-    }, "the heartbeat's news journaled", 10_000);
+    const [news] = await waitFor(
+      async () => {
+        const found = await replied();
+        return found.length ? found : undefined;
+      },
+      "the heartbeat's news journaled",
+      10_000,
+    );
     assert.deepEqual(
       { channel: news!.channel, type: news!.type, source: news!.source, reply: news!.reply },
       { channel: "extension", type: "cron.heartbeat", source: "cron", reply: "Disk is 97% full." },

@@ -151,6 +151,10 @@ describe("session id lease in the real pi", () => {
     const since = pi.events.length;
     await suite.redis.restart();
     await pi.waitForEvent(isStatus(/^🔗 central$/), 15_000, since);
-    await waitFor(async () => (await suite.bus.sessions().catch(() => [])).find((s) => s.id === "gateway" && s.live), "central registered once Redis is back", 10_000);
+    await waitFor(
+      async () => (await suite.bus.sessions().catch(() => [])).find((s) => s.id === "gateway" && s.live),
+      "central registered once Redis is back",
+      10_000,
+    );
   });
 });

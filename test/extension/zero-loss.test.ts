@@ -86,7 +86,11 @@ describe("zero loss through the real pi", () => {
 
     await launch(piEnv, true);
     await waitFor(() => ids.every((id) => recordedEventIds(sessionsDir(piEnv)).has(id)), "every event recorded after the restart", 20_000);
-    await waitFor(async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0, "queues empty", 10_000);
+    await waitFor(
+      async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0,
+      "queues empty",
+      10_000,
+    );
     const finalRecords = recordedEventIds(sessionsDir(piEnv));
     for (const id of ids) assert.equal(finalRecords.get(id), 1, `${id} recorded exactly once`);
     // pi writes the message to the session file before it calls the LLM: wait for that call.
@@ -119,10 +123,21 @@ describe("zero loss through the real pi", () => {
 
     // Restarted as a supervisor would: a new session file; the batch is recorded in the previous one.
     await launch(piEnv);
-    await waitFor(async () => { const acked = await ackedIds(); return ids.every((id) => acked.has(id)); }, "every event acknowledged", 15_000);
+    await waitFor(
+      async () => {
+        const acked = await ackedIds();
+        return ids.every((id) => acked.has(id));
+      },
+      "every event acknowledged",
+      15_000,
+    );
     await sleep(500);
     for (const id of ids) assert.equal(recordedEventIds(sessionsDir(piEnv)).get(id), 1, `${id} in the session once`);
-    const shownAgain = suite.llm.chatRequests().slice(requestsBefore).flatMap((r) => eventIdsIn(r.lastUserText)).filter((id) => held.includes(id));
+    const shownAgain = suite.llm
+      .chatRequests()
+      .slice(requestsBefore)
+      .flatMap((r) => eventIdsIn(r.lastUserText))
+      .filter((id) => held.includes(id));
     assert.deepEqual(shownAgain, [], "the recorded batch was not shown to the LLM again");
   });
 
@@ -138,7 +153,10 @@ describe("zero loss through the real pi", () => {
     ];
     for (const [i, text] of forged.entries()) await suite.bus.push(createEvent("attack", "hostile", text, { id: `attack-${i}` }));
     await waitFor(() => forged.every((_, i) => idsSeenByLlm().has(`attack-${i}`)), "the attacks delivered", 15_000);
-    await waitFor(async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0, "attacks acknowledged");
+    await waitFor(
+      async () => (await suite.bus.pending("gateway")) + (await suite.bus.client.hlen(suite.bus.keys.inflight("gateway"))) === 0,
+      "attacks acknowledged",
+    );
     const victims = ["victim-1", "victim-2", "victim-3", "victim-4", "victim-5"];
     await pushAll(victims);
     await waitFor(() => victims.every((id) => idsSeenByLlm().has(id)), "every victim reached the LLM", 15_000);

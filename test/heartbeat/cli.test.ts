@@ -35,7 +35,10 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
     assert.match(second.stdout, /^heartbeat [0-9a-f-]{36} -> gateway\n$/);
 
     const [main, central] = [await bus.claim("main"), await bus.claim("gateway")];
-    assert.deepEqual(main.events.map((e) => e.id), [out.id]);
+    assert.deepEqual(
+      main.events.map((e) => e.id),
+      [out.id],
+    );
     assert.equal(central.events.length, 1);
     assert.equal(central.events[0]!.source, "box-1");
     assert.equal((central.events[0]!.payload as { interval: string }).interval, "5m", "GATEWAY_HEARTBEAT_INTERVAL is the default");
@@ -43,7 +46,10 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
 
   test("foreground: one JSON line per beat until SIGTERM, then exit 0", async () => {
     const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
-    const child = spawn(process.execPath, [bin, "heartbeat", "--interval", "1s", "--json", "--prefix", "fg"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, "heartbeat", "--interval", "1s", "--json", "--prefix", "fg"], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -55,7 +61,10 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
       child.kill("SIGTERM");
     }
     assert.equal(await exited, 0, stderr);
-    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; schedule?: string; beats?: number; sessions?: string[] });
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; schedule?: string; beats?: number; sessions?: string[] });
     assert.equal(lines[0]!.kind, "started");
     assert.equal(lines[0]!.schedule, "1s");
     assert.deepEqual(lines.find((l) => l.kind === "beat")!.sessions, ["main"]);
@@ -78,7 +87,11 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
       [["heartbeat", "--once", "--interval", "500ms"], {}, /heartbeat interval must be whole seconds, at least 1s \(got 500ms\)/],
       [["heartbeat", "--once", "--cron", "* * * * *", "--interval", "1m"], {}, /either --interval or --cron/],
-      [["heartbeat", "--once"], { GATEWAY_HEARTBEAT_INTERVAL: "often" }, /GATEWAY_HEARTBEAT_INTERVAL="often" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/],
+      [
+        ["heartbeat", "--once"],
+        { GATEWAY_HEARTBEAT_INTERVAL: "often" },
+        /GATEWAY_HEARTBEAT_INTERVAL="often" is not a duration \(expected e\.g\. 500ms, 30s, 15m, 2h\)$/,
+      ],
       [["heartbeat", "--print-crontab", "--interval", "7m"], {}, /must be one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 minutes \(got 7\)/],
     ];
     const results = await Promise.all(cases.map(([args, extra]) => runCli([...args, "--prefix", "bad"], { env: { ...env, ...extra } })));

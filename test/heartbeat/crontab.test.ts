@@ -88,7 +88,10 @@ describe("crontabLine", () => {
       } finally {
         await prefixed.close();
       }
-      assert.deepEqual(notes.map((n) => JSON.parse(n)), [{ type: HEARTBEAT_EVENT_TYPE }]);
+      assert.deepEqual(
+        notes.map((n) => JSON.parse(n)),
+        [{ type: HEARTBEAT_EVENT_TYPE }],
+      );
     } finally {
       sub.disconnect();
     }

@@ -111,7 +111,10 @@ describe("createInngestApp", () => {
   });
 
   test("a sync (PUT) advertises the serveHost origin, not the URL the request came in on", async () => {
-    const registrations: Array<{ url: string; body: { url: string; functions: Array<{ id: string; triggers: unknown; steps: Record<string, { runtime: { url: string } }> }> } }> = [];
+    const registrations: Array<{
+      url: string;
+      body: { url: string; functions: Array<{ id: string; triggers: unknown; steps: Record<string, { runtime: { url: string } }> }> };
+    }> = [];
     const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
       registrations.push({ url: String(input), body: JSON.parse(String(init?.body)) });
       return new Response(JSON.stringify({ status: 200, modified: true }), { status: 200, headers: { "Content-Type": "application/json" } });

@@ -118,7 +118,10 @@ describe("startHeartbeatScheduler", { concurrency: true }, () => {
     assert.equal(maxConcurrent, 1, "beats never overlap");
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /Redis unreachable/);
-    assert.ok(warnings.some((w) => /still in progress; skipping/.test(w)), `a skipped beat was logged: ${JSON.stringify(warnings)}`);
+    assert.ok(
+      warnings.some((w) => /still in progress; skipping/.test(w)),
+      `a skipped beat was logged: ${JSON.stringify(warnings)}`,
+    );
   });
 
   test("a throwing onError callback does not escape", async () => {

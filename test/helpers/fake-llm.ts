@@ -211,7 +211,9 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const promptTokens = req.promptTokens;
     const completionTokens = roughTokens(reply.text + JSON.stringify(reply.toolCalls ?? []));
     const usage =
-      options.usage === "none" ? undefined : { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+      options.usage === "none"
+        ? undefined
+        : { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
     const toolCallsWire = (reply.toolCalls ?? []).map((tc, index) => ({
       index,
       id: tc.id ?? `call_fake_${completionSeq}_${index}`,

@@ -11,7 +11,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 
-export const FAKE_BOT_USER = { id: 777000111, is_bot: true, first_name: "Fake Bot", username: "fake_gateway_bot", can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
+export const FAKE_BOT_USER = {
+  id: 777000111,
+  is_bot: true,
+  first_name: "Fake Bot",
+  username: "fake_gateway_bot",
+  can_join_groups: true,
+  can_read_all_group_messages: false,
+  supports_inline_queries: false,
+};
 
 export interface ApiCall {
   method: string;
@@ -78,7 +86,21 @@ class ApiError extends Error {
   }
 }
 
-const DEFAULT_ALLOWED = ["message", "edited_message", "channel_post", "edited_channel_post", "inline_query", "chosen_inline_result", "callback_query", "shipping_query", "pre_checkout_query", "poll", "poll_answer", "my_chat_member", "chat_join_request"];
+const DEFAULT_ALLOWED = [
+  "message",
+  "edited_message",
+  "channel_post",
+  "edited_channel_post",
+  "inline_query",
+  "chosen_inline_result",
+  "callback_query",
+  "shipping_query",
+  "pre_checkout_query",
+  "poll",
+  "poll_answer",
+  "my_chat_member",
+  "chat_join_request",
+];
 const CONFLICT_POLL = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 const DEFAULT_DESCRIPTIONS: Record<number, string> = {
   400: "Bad Request",
@@ -153,11 +175,28 @@ export class FakeTelegram {
   injectMessage(options: InjectMessageOptions): number {
     const messageId = this.allocateMessageId(options.chatId);
     const date = Math.floor(Date.now() / 1000);
-    const from = { id: options.userId, is_bot: false, first_name: options.firstName ?? `User${options.userId}`, ...(options.username ? { username: options.username } : {}) };
-    const chat = options.chatId > 0 ? { id: options.chatId, type: "private", first_name: from.first_name } : { id: options.chatId, type: "supergroup", title: `Group ${options.chatId}` };
+    const from = {
+      id: options.userId,
+      is_bot: false,
+      first_name: options.firstName ?? `User${options.userId}`,
+      ...(options.username ? { username: options.username } : {}),
+    };
+    const chat =
+      options.chatId > 0
+        ? { id: options.chatId, type: "private", first_name: from.first_name }
+        : { id: options.chatId, type: "supergroup", title: `Group ${options.chatId}` };
     const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(options.text);
     const entities = command ? [{ type: "bot_command", offset: 0, length: command[0].length }] : undefined;
-    this.store({ message_id: messageId, chatId: options.chatId, fromBot: false, text: options.text, entities: entities ?? [], raw: options.text, date, edits: 0 });
+    this.store({
+      message_id: messageId,
+      chatId: options.chatId,
+      fromBot: false,
+      text: options.text,
+      entities: entities ?? [],
+      raw: options.text,
+      date,
+      edits: 0,
+    });
     return this.injectUpdate({ message: { message_id: messageId, from, chat, date, text: options.text, ...(entities ? { entities } : {}) } });
   }
 
@@ -279,7 +318,8 @@ export class FakeTelegram {
   }
 
   private async getUpdates(params: Params, res: ServerResponse): Promise<Reply> {
-    if (this.webhookUrl) throw new ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+    if (this.webhookUrl)
+      throw new ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
     if (this.poller) {
       if (this.conflict === "reject-new") throw new ApiError(409, CONFLICT_POLL);
       this.poller.terminate();
@@ -352,9 +392,18 @@ export class FakeTelegram {
     if (!message.fromBot) throw new ApiError(400, "Bad Request: message can't be edited");
     const { text, entities } = renderText(params);
     if (text === message.text && isDeepStrictEqual(entities, message.entities)) {
-      throw new ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message");
+      throw new ApiError(
+        400,
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+      );
     }
-    Object.assign(message, { text, entities, raw: String(params.text), parseMode: typeof params.parse_mode === "string" ? params.parse_mode : undefined, edits: message.edits + 1 });
+    Object.assign(message, {
+      text,
+      entities,
+      raw: String(params.text),
+      parseMode: typeof params.parse_mode === "string" ? params.parse_mode : undefined,
+      edits: message.edits + 1,
+    });
     return { ...this.toApiMessage(message), edit_date: Math.floor(Date.now() / 1000) };
   }
 
@@ -507,12 +556,17 @@ export function parseTelegramHtml(html: string): { text: string; entities: Messa
         if (!attributes.href) return fail(`Can't find href attribute of tag "a" at byte offset ${byteOffset(i)}`);
         entity.url = attributes.href;
       }
-      if (type === "spoiler" && name === "span" && attributes.class !== "tg-spoiler") return fail(`Tag "span" must have class "tg-spoiler" at byte offset ${byteOffset(i)}`);
+      if (type === "spoiler" && name === "span" && attributes.class !== "tg-spoiler")
+        return fail(`Tag "span" must have class "tg-spoiler" at byte offset ${byteOffset(i)}`);
       const pairOk = parent?.entity.type === "pre" && type === "code" && parent.entity.offset === text.length;
       if (stack.some((open) => open.entity.type === "code" || open.entity.type === "pre") && !pairOk) {
         return fail(`Entity "${type}" can't be nested in code or pre at byte offset ${byteOffset(i)}`);
       }
-      if ((type === "code" || type === "pre") && !pairOk && stack.some((open) => FORMATTING.has(open.entity.type) || open.entity.type === "text_link" || open.entity.type === "blockquote")) {
+      if (
+        (type === "code" || type === "pre") &&
+        !pairOk &&
+        stack.some((open) => FORMATTING.has(open.entity.type) || open.entity.type === "text_link" || open.entity.type === "blockquote")
+      ) {
         return fail(`Entity "${type}" can't be part of another entity at byte offset ${byteOffset(i)}`);
       }
       if (type === "text_link" && stack.some((open) => open.entity.type === "text_link")) return fail(`Nested links at byte offset ${byteOffset(i)}`);
@@ -530,7 +584,15 @@ export function parseTelegramHtml(html: string): { text: string; entities: Messa
       if (entity?.[1]) {
         const value = entity[1];
         text +=
-          value === "lt" ? "<" : value === "gt" ? ">" : value === "amp" ? "&" : value === "quot" ? '"' : String.fromCodePoint(value.startsWith("#x") ? parseInt(value.slice(2), 16) : Number(value.slice(1)));
+          value === "lt"
+            ? "<"
+            : value === "gt"
+              ? ">"
+              : value === "amp"
+                ? "&"
+                : value === "quot"
+                  ? '"'
+                  : String.fromCodePoint(value.startsWith("#x") ? parseInt(value.slice(2), 16) : Number(value.slice(1)));
         i += entity[0].length;
         continue;
       }
@@ -543,14 +605,28 @@ export function parseTelegramHtml(html: string): { text: string; entities: Messa
   // Inner entities close first; Telegram lists entities by offset.
   entities.sort((a, b) => a.offset - b.offset || b.length - a.length);
   // A pre>code pair is one pre entity.
-  return { text, entities: entities.filter((entity, index) => !(entity.type === "code" && entities.some((other, j) => j !== index && other.type === "pre" && other.offset === entity.offset && other.length === entity.length))) };
+  return {
+    text,
+    entities: entities.filter(
+      (entity, index) =>
+        !(
+          entity.type === "code" &&
+          entities.some((other, j) => j !== index && other.type === "pre" && other.offset === entity.offset && other.length === entity.length)
+        ),
+    ),
+  };
 }
 
 function parseAttributes(source: string): Record<string, string> {
   const attributes: Record<string, string> = {};
   for (const match of source.matchAll(/([A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?/g)) {
     const name = match[1]?.toLowerCase();
-    if (name) attributes[name] = (match[2] ?? match[3] ?? match[4] ?? "").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    if (name)
+      attributes[name] = (match[2] ?? match[3] ?? match[4] ?? "")
+        .replace(/&quot;/g, '"')
+        .replace(/&lt;/g, "<")
+        .replace(/&gt;/g, ">")
+        .replace(/&amp;/g, "&");
   }
   return attributes;
 }

@@ -21,7 +21,10 @@ test("real events are shown without the heartbeat checklist, whatever the agent 
   const message = await messageForBatch([beat("hb-1"), job("j-1"), job("j-2")], { heartbeatFile: "/srv/HEARTBEAT.md", busy: never });
   assert.ok(message);
   assert.equal(message.kind, "events");
-  assert.deepEqual(message.shown.map((e) => e.id), ["j-1", "j-2"]);
+  assert.deepEqual(
+    message.shown.map((e) => e.id),
+    ["j-1", "j-2"],
+  );
   assert.deepEqual(message.ids, ["hb-1", "j-1", "j-2"]);
   assert.match(message.text, /2 gateway events/);
   assert.doesNotMatch(message.text, /hb-1|HEARTBEAT/);

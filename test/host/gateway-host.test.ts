@@ -43,7 +43,9 @@ interface Recorder {
   setBusy(busy: boolean): void;
 }
 
-async function startHost(options: { role?: "central" | "satellite"; thresholdMs?: number; announceRestarts?: boolean; start?: boolean } = {}): Promise<Recorder> {
+async function startHost(
+  options: { role?: "central" | "satellite"; thresholdMs?: number; announceRestarts?: boolean; start?: boolean } = {},
+): Promise<Recorder> {
   const hostBus = await GatewayBus.connect({ redisUrl: redis.url, persistent: true, pollIntervalMs: 100, presenceTtlMs: 600 });
   let busy = false;
   const recorder = { messages: [], changes: [], notices: [], setBusy: (b: boolean) => (busy = b) } as unknown as Recorder;
@@ -163,7 +165,10 @@ describe("gateway host", () => {
     await bus.client.flushall();
     await bus.register(crashed);
     const loud = await startHost({ announceRestarts: true });
-    await waitFor(() => loud.messages.some((m) => m.kind === "events" && m.shown[0]?.type === "gateway.session.restarted"), "the restart event delivered to the session");
+    await waitFor(
+      () => loud.messages.some((m) => m.kind === "events" && m.shown[0]?.type === "gateway.session.restarted"),
+      "the restart event delivered to the session",
+    );
     assert.match(loud.notices.join("\n"), new RegExp(`the previous gateway session \\(pid ${dead} on .+\\) died without shutting down`));
   });
 

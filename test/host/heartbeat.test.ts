@@ -4,10 +4,23 @@ import { heartbeatInstruction, isHeartbeatAck } from "../../src/host/heartbeat.j
 import { HeartbeatWatchdog } from "../../src/host/watchdog.js";
 
 test("HEARTBEAT_OK replies are recognised at the start or end with a short remainder only", () => {
-  for (const reply of ["HEARTBEAT_OK", "  HEARTBEAT_OK.  ", "**HEARTBEAT_OK**", "`HEARTBEAT_OK`", "HEARTBEAT_OK — all quiet", "Checked everything. HEARTBEAT_OK"]) {
+  for (const reply of [
+    "HEARTBEAT_OK",
+    "  HEARTBEAT_OK.  ",
+    "**HEARTBEAT_OK**",
+    "`HEARTBEAT_OK`",
+    "HEARTBEAT_OK — all quiet",
+    "Checked everything. HEARTBEAT_OK",
+  ]) {
     assert.equal(isHeartbeatAck(reply), true, reply);
   }
-  for (const reply of ["", "All good", "The build is failing, see below. HEARTBEAT_OK is not appropriate here because x", `HEARTBEAT_OK\n${"x".repeat(301)}`, "I saw HEARTBEAT_OK in the logs but the disk is full"]) {
+  for (const reply of [
+    "",
+    "All good",
+    "The build is failing, see below. HEARTBEAT_OK is not appropriate here because x",
+    `HEARTBEAT_OK\n${"x".repeat(301)}`,
+    "I saw HEARTBEAT_OK in the logs but the disk is full",
+  ]) {
     assert.equal(isHeartbeatAck(reply), false, reply.slice(0, 60));
   }
   assert.match(heartbeatInstruction("/home/me/HEARTBEAT.md"), /read \/home\/me\/HEARTBEAT.md .* reply exactly HEARTBEAT_OK/);

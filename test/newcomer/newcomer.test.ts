@@ -103,7 +103,11 @@ describe("a new user, following the README", () => {
 
   test("the seed's verification lines: the reply is in the history API and in pi-gateway tail", async () => {
     seedLines(port, "newcomer-1");
-    await waitFor(async () => (await history(first.url)).some((i) => i.kind === "reply" && i.text.includes("Got the test event")), "reply in /api/history", 30_000);
+    await waitFor(
+      async () => (await history(first.url)).some((i) => i.kind === "reply" && i.text.includes("Got the test event")),
+      "reply in /api/history",
+      30_000,
+    );
     const items = await history(first.url);
     const prompt = items.find((i) => i.kind === "prompt" && i.text.includes("newcomer-1"));
     assert.ok(prompt, "the event's prompt is in the history");
@@ -138,7 +142,10 @@ describe("a new user, following the README", () => {
     assert.equal(await first.stop(), 0);
     first = await daemon();
     const items = await history(first.url);
-    assert.ok(items.some((i) => i.kind === "reply" && i.text.includes("Got the test event")), "history survives the restart");
+    assert.ok(
+      items.some((i) => i.kind === "reply" && i.text.includes("Got the test event")),
+      "history survives the restart",
+    );
   });
 
   test("Redis gone (daemon stopped, its Redis with it): commands fail fast with the hint", async () => {

@@ -76,18 +76,21 @@ test("rpc pi: extension's sendUserMessage on session_start reaches the fake LLM"
     ].join("\n"),
   );
   try {
-    await withEnv(async (llm, env) => {
-      const pi = await startRpcPi(env);
-      try {
-        const req = await llm.waitForRequest((r) => r.lastUserText === "from-extension", 5000);
-        assert.equal(req.body.messages?.filter((m) => m.role === "user").length, 1);
-        await pi.waitForEvent((e) => e.type === "agent_end", 5000);
-        assert.deepEqual(pi.assistantTexts(), ["ok"]);
-        assert.equal(pi.events.filter((e) => e.type === "extension_error").length, 0);
-      } finally {
-        await pi.stop();
-      }
-    }, [file]);
+    await withEnv(
+      async (llm, env) => {
+        const pi = await startRpcPi(env);
+        try {
+          const req = await llm.waitForRequest((r) => r.lastUserText === "from-extension", 5000);
+          assert.equal(req.body.messages?.filter((m) => m.role === "user").length, 1);
+          await pi.waitForEvent((e) => e.type === "agent_end", 5000);
+          assert.deepEqual(pi.assistantTexts(), ["ok"]);
+          assert.equal(pi.events.filter((e) => e.type === "extension_error").length, 0);
+        } finally {
+          await pi.stop();
+        }
+      },
+      [file],
+    );
   } finally {
     rmSync(extDir, { recursive: true, force: true });
   }

@@ -32,11 +32,17 @@ function fakeFiles(entries: Record<string, FakeEntry>): AuditFiles {
       return e ? { mode: e.mode, uid: e.uid ?? UID, isDirectory: Boolean(e.dir) } : undefined;
     },
     read: (path) => entries[path]?.content,
-    list: (dir) => Object.keys(entries).filter((p) => dirname(p) === dir).map((p) => p.slice(dir.length + 1)),
+    list: (dir) =>
+      Object.keys(entries)
+        .filter((p) => dirname(p) === dir)
+        .map((p) => p.slice(dir.length + 1)),
   };
 }
 
-const envText = (values: Record<string, string>) => Object.entries(values).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+const envText = (values: Record<string, string>) =>
+  Object.entries(values)
+    .map(([k, v]) => `${k}=${v}`)
+    .join("\n") + "\n";
 
 /** A well set-up home: everything 600/700, TLS Redis with a password, Telegram allowlisted, HMAC hooks. */
 function secureEntries(): Record<string, FakeEntry> {
@@ -82,7 +88,8 @@ describe("security audit: checks", () => {
     const bad = findings.filter((f) => f.status === "fail" || f.status === "warn");
     assert.deepEqual(bad, []);
     const ids = new Set(findings.map((f) => f.id));
-    for (const id of ["bind-vs-auth", "token-strength", "file-permissions", "telegram-allowlist", "redis-tls", "redis-auth", "webhooks"] as const) assert.ok(ids.has(id), id);
+    for (const id of ["bind-vs-auth", "token-strength", "file-permissions", "telegram-allowlist", "redis-tls", "redis-auth", "webhooks"] as const)
+      assert.ok(ids.has(id), id);
     assert.equal(one(findings, "telegram-allowlist").status, "pass");
     assert.equal(one(findings, "redis-tls").status, "pass");
     assert.equal(one(findings, "webhooks").status, "pass");
@@ -298,7 +305,10 @@ describe("security audit: checks", () => {
       assert.match(group.detail, /every member/);
       const bad = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc", TELEGRAM_ALLOWED_USERS: "@me" }), "telegram-allowlist");
       assert.equal(bad.status, "fail");
-      assert.match(bad.detail, /^TELEGRAM_ALLOWED_USERS="@me" has "@me", which is not a numeric Telegram id \(expected numeric user ids separated by commas\): the daemon refuses to start$/);
+      assert.match(
+        bad.detail,
+        /^TELEGRAM_ALLOWED_USERS="@me" has "@me", which is not a numeric Telegram id \(expected numeric user ids separated by commas\): the daemon refuses to start$/,
+      );
       assert.equal(one(audit({}, { TELEGRAM_ALLOWED_USERS: "42" }), "telegram-allowlist").status, "skip");
     });
   });

@@ -44,7 +44,10 @@ function listenersOn(port: number): Listener[] {
 
 /** /proc/net/tcp addresses are little-endian 32-bit words. */
 function decodeV4(hex: string): Listener {
-  const bytes = hex.match(/../g)!.map((b) => Number.parseInt(b, 16)).reverse();
+  const bytes = hex
+    .match(/../g)!
+    .map((b) => Number.parseInt(b, 16))
+    .reverse();
   return { address: bytes.join("."), loopback: bytes[0] === 127 };
 }
 

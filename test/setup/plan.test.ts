@@ -33,7 +33,10 @@ const envFile = (p: ReturnType<typeof plan>) => p.files.find((f) => f.path.endsW
 describe("planSetup", () => {
   test("tier 1: pi settings and gateway.env only, no Redis URL unless one was named, no services", () => {
     const p = plan({ tier: 1, source: "cron", sessions: "one" });
-    assert.deepEqual(p.files.map((f) => f.path), [join(home, ".pi", "agent", "settings.json"), join(home, ".config", "pi-gateway", "gateway.env")]);
+    assert.deepEqual(
+      p.files.map((f) => f.path),
+      [join(home, ".pi", "agent", "settings.json"), join(home, ".config", "pi-gateway", "gateway.env")],
+    );
     assert.deepEqual(p.commands, []);
     assert.doesNotMatch(envFile(p).content, /REDIS_URL|GATEWAY_HEARTBEAT_INTERVAL/);
     assert.equal(envFile(p).mode, 0o600);
@@ -89,7 +92,10 @@ describe("planSetup", () => {
     const settings = JSON.parse(plan({ tier: 1, source: "cron", sessions: "one" }).files[0]!.content) as unknown;
     assert.deepEqual(settings, { theme: "dark", packages: ["/other", { source: "/opt/pi-gateway" }] });
     writeFileSync(join(agentDir, "settings.json"), "{ not json");
-    assert.throws(() => plan({ tier: 1, source: "cron", sessions: "one" }), (error: unknown) => error instanceof SetupError && /not valid JSON/.test(error.message));
+    assert.throws(
+      () => plan({ tier: 1, source: "cron", sessions: "one" }),
+      (error: unknown) => error instanceof SetupError && /not valid JSON/.test(error.message),
+    );
     rmSync(join(agentDir, "settings.json"));
   });
 });

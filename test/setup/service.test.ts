@@ -41,7 +41,26 @@ function spec(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
 }
 
 // Strings that break naive quoting in XML, systemd units and shells.
-const nasty = ["a b", "100%", "%n %%", "$HOME", "${X}", "$$", `"dq"`, "'sq'", "a\\b", "&amp; <tag>", ";", "`id`", "*", "~", "-n", "tab\there", "line1\nline2", "é ☃"];
+const nasty = [
+  "a b",
+  "100%",
+  "%n %%",
+  "$HOME",
+  "${X}",
+  "$$",
+  `"dq"`,
+  "'sq'",
+  "a\\b",
+  "&amp; <tag>",
+  ";",
+  "`id`",
+  "*",
+  "~",
+  "-n",
+  "tab\there",
+  "line1\nline2",
+  "é ☃",
+];
 
 describe("launchd", () => {
   const absolute = z.string().refine((p) => isAbsolute(p), "must be an absolute path");
@@ -49,7 +68,10 @@ describe("launchd", () => {
   const LaunchAgent = z
     .object({
       Label: z.string().regex(/^[A-Za-z0-9._-]+$/),
-      ProgramArguments: z.array(z.string()).min(1).refine((a) => isAbsolute(a[0]!), "first element must be absolute"),
+      ProgramArguments: z
+        .array(z.string())
+        .min(1)
+        .refine((a) => isAbsolute(a[0]!), "first element must be absolute"),
       WorkingDirectory: absolute,
       EnvironmentVariables: z.record(z.string(), z.string()).refine((e) => Boolean(e.PATH), "PATH is required"),
       RunAtLoad: z.literal(true),
@@ -67,7 +89,10 @@ describe("launchd", () => {
 
   test("daemon mode: a valid LaunchAgent named after its label, with the Apple DOCTYPE", () => {
     const file = launchdPlist(spec(), { home: "/Users/me" });
-    assert.match(file.content, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN" "http:\/\/www\.apple\.com\/DTDs\/PropertyList-1\.0\.dtd">/);
+    assert.match(
+      file.content,
+      /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN" "http:\/\/www\.apple\.com\/DTDs\/PropertyList-1\.0\.dtd">/,
+    );
     const agent = parse(file);
     assert.equal(file.path, "/Users/me/Library/LaunchAgents/dev.pi-gateway.agent.plist");
     assert.equal(basename(file.path), `${agent.Label}.plist`);
@@ -193,8 +218,14 @@ describe("systemd", () => {
     const file = systemdUserUnit(spec(), { home: join(scratch, "home-bad") });
     file.content = file.content.replace("Restart=always", "Restart=always\nRestartSecs=5").replace('ExecStart="', 'ExecStart="/nonexistent');
     const { ours } = verify(writeUnit(file));
-    assert.ok(ours.some((l) => l.includes("Unknown key 'RestartSecs'")), ours.join("\n"));
-    assert.ok(ours.some((l) => l.includes("is not executable")), ours.join("\n"));
+    assert.ok(
+      ours.some((l) => l.includes("Unknown key 'RestartSecs'")),
+      ours.join("\n"),
+    );
+    assert.ok(
+      ours.some((l) => l.includes("is not executable")),
+      ours.join("\n"),
+    );
   });
 
   test("commands enable lingering, reload and enable the unit", () => {
@@ -229,7 +260,13 @@ describe("tmux", { skip: skipWithout("tmux") }, () => {
 
   test("the supervisor starts pi's session with GATEWAY_ROLE=central and exits when the session ends", async () => {
     const dir = mkdtempSync(join(scratch, "sup-"));
-    const s = spec({ mode: "tmux-pi", program: "/bin/sh", args: ["-c", 'printf %s "$GATEWAY_ROLE $MARK" > out.txt; sleep 30'], env: { MARK: "m" }, workingDirectory: dir });
+    const s = spec({
+      mode: "tmux-pi",
+      program: "/bin/sh",
+      args: ["-c", 'printf %s "$GATEWAY_ROLE $MARK" > out.txt; sleep 30'],
+      env: { MARK: "m" },
+      workingDirectory: dir,
+    });
     const options = { socketName: socket, session: "sup", pollSeconds: 1 };
     // As launchd/systemd would: the service environment (GATEWAY_ROLE from the generated file) is inherited.
     const supervisor = spawn("/bin/sh", ["-c", tmuxSupervisorScript(s, options)], { env: { ...env, GATEWAY_ROLE: "central", MARK: "m" }, stdio: "ignore" });

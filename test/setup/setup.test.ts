@@ -43,10 +43,19 @@ function listFiles(dir: string): string[] {
 describe("pi-gateway setup", () => {
   test("--dry-run prints every file with its content and writes nothing", async () => {
     const home = freshHome();
-    const result = await runCli(["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--dry-run", "--service", "systemd", "--platform", "linux", "--home", home], { env });
+    const result = await runCli(
+      ["setup", "--tier", "2", "--source", "cron", "--sessions", "one", "--dry-run", "--service", "systemd", "--platform", "linux", "--home", home],
+      { env },
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /Dry run: nothing is written/);
-    for (const file of [".pi/agent/settings.json", ".config/pi-gateway/gateway.env", "HEARTBEAT.md", ".config/systemd/user/dev.pi-gateway.agent.service", ".config/systemd/user/dev.pi-gateway.heartbeat.service"]) {
+    for (const file of [
+      ".pi/agent/settings.json",
+      ".config/pi-gateway/gateway.env",
+      "HEARTBEAT.md",
+      ".config/systemd/user/dev.pi-gateway.agent.service",
+      ".config/systemd/user/dev.pi-gateway.heartbeat.service",
+    ]) {
       assert.ok(result.stdout.includes(`would create ${join(home, file)}`), `plans ${file}`);
     }
     assert.match(result.stdout, /ExecStart=.*"heartbeat" "--interval" "15m"/);
@@ -61,7 +70,22 @@ describe("pi-gateway setup", () => {
     mkdirSync(dirname(settingsPath), { recursive: true });
     writeFileSync(settingsPath, JSON.stringify({ theme: "dark", packages: ["npm:other"] }));
     writeFileSync(join(home, "HEARTBEAT.md"), "# my own checklist\n");
-    const args = ["setup", "--tier", "3", "--source", "mixed", "--sessions", "several", "--yes", "--service", "launchd", "--platform", "darwin", "--home", home];
+    const args = [
+      "setup",
+      "--tier",
+      "3",
+      "--source",
+      "mixed",
+      "--sessions",
+      "several",
+      "--yes",
+      "--service",
+      "launchd",
+      "--platform",
+      "darwin",
+      "--home",
+      home,
+    ];
 
     const first = await runCli(args, { env });
     assert.equal(first.code, 0, first.stderr);
@@ -81,7 +105,11 @@ describe("pi-gateway setup", () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /Nothing to change: everything is already set up\./);
     assert.doesNotMatch(second.stdout, /\bcreate\b.*\n.*\bupdate\b/);
-    assert.deepEqual(listFiles(home).map((f) => [f, statSync(join(home, f)).mtimeMs]), snapshot, "no file touched");
+    assert.deepEqual(
+      listFiles(home).map((f) => [f, statSync(join(home, f)).mtimeMs]),
+      snapshot,
+      "no file touched",
+    );
 
     const json = await runCli([...args, "--json"], { env });
     assert.equal((JSON.parse(json.stdout) as { changed: boolean }).changed, false);
@@ -105,7 +133,10 @@ describe("pi-gateway setup", () => {
 
   test("tier 4: the daemon as the service, settings placeholders in the 600 env file", async () => {
     const home = freshHome();
-    const result = await runCli(["setup", "--tier", "4", "--source", "mixed", "--sessions", "several", "--yes", "--service", "systemd", "--platform", "linux", "--home", home], { env });
+    const result = await runCli(
+      ["setup", "--tier", "4", "--source", "mixed", "--sessions", "several", "--yes", "--service", "systemd", "--platform", "linux", "--home", home],
+      { env },
+    );
     assert.equal(result.code, 0, result.stderr);
     const unit = readFileSync(join(home, ".config/systemd/user/dev.pi-gateway.agent.service"), "utf8");
     assert.match(unit, /ExecStart=".*node" ".*dist\/cli\/main\.js" "daemon"/);
@@ -150,11 +181,32 @@ describe("pi-gateway setup", () => {
 });
 
 describe("pi-gateway setup, run again", () => {
-  const answersOf = (stdout: string) => (JSON.parse(stdout) as { answers: { tier: number; source: string; sessions: string }; changed: boolean; ignored: string[] });
+  const answersOf = (stdout: string) =>
+    JSON.parse(stdout) as { answers: { tier: number; source: string; sessions: string }; changed: boolean; ignored: string[] };
 
   test("--yes keeps the previous run's answers, service and interval: nothing changes", async () => {
     const home = freshHome();
-    const first = await runCli(["setup", "--tier", "2", "--source", "inngest", "--sessions", "one", "--service", "tmux", "--interval", "5m", "--yes", "--platform", "linux", "--home", home], { env });
+    const first = await runCli(
+      [
+        "setup",
+        "--tier",
+        "2",
+        "--source",
+        "inngest",
+        "--sessions",
+        "one",
+        "--service",
+        "tmux",
+        "--interval",
+        "5m",
+        "--yes",
+        "--platform",
+        "linux",
+        "--home",
+        home,
+      ],
+      { env },
+    );
     assert.equal(first.code, 0, first.stderr);
     const envFile = readFileSync(join(home, ".config/pi-gateway/gateway.env"), "utf8");
     assert.match(envFile, /^GATEWAY_SETUP_TIER=2\nGATEWAY_SETUP_SOURCE=inngest\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_SETUP_SERVICE=tmux$/m);
@@ -172,7 +224,10 @@ describe("pi-gateway setup, run again", () => {
     const cases: Array<[string | undefined, RegExp | undefined]> = [
       [undefined, undefined],
       ["GATEWAY_SETUP_TIER=\nGATEWAY_SETUP_SOURCE=\nGATEWAY_SETUP_SESSIONS=\n", undefined],
-      ["GATEWAY_SETUP_TIER=9\nGATEWAY_SETUP_SOURCE=email\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_HEARTBEAT_INTERVAL=often\nGATEWAY_SETUP_SERVICE=launchd\n", /GATEWAY_SETUP_TIER=9 in .*gateway\.env: .*not used as a default/],
+      [
+        "GATEWAY_SETUP_TIER=9\nGATEWAY_SETUP_SOURCE=email\nGATEWAY_SETUP_SESSIONS=one\nGATEWAY_HEARTBEAT_INTERVAL=often\nGATEWAY_SETUP_SERVICE=launchd\n",
+        /GATEWAY_SETUP_TIER=9 in .*gateway\.env: .*not used as a default/,
+      ],
     ];
     for (const [content, warning] of cases) {
       const home = freshHome();
@@ -197,7 +252,10 @@ describe("pi-gateway setup, run again", () => {
 
   test("the wizard run again proposes the previous answers as defaults (in tmux)", { skip: skipWithout("tmux") }, async () => {
     const home = freshHome();
-    const first = await runCli(["setup", "--tier", "3", "--source", "mixed", "--sessions", "several", "--service", "none", "--yes", "--platform", "linux", "--home", home], { env });
+    const first = await runCli(
+      ["setup", "--tier", "3", "--source", "mixed", "--sessions", "several", "--service", "none", "--yes", "--platform", "linux", "--home", home],
+      { env },
+    );
     assert.equal(first.code, 0, first.stderr);
     const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
     const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard2", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });

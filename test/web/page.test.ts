@@ -285,7 +285,10 @@ function pngSize(file: string): { width: number; height: number; bytes: number }
  */
 async function replyText(page: Page): Promise<string> {
   const segments = await page.locator(".msg.assistant").last().locator(".text").allTextContents();
-  return segments.map((text) => text.trim()).filter(Boolean).join(" ");
+  return segments
+    .map((text) => text.trim())
+    .filter(Boolean)
+    .join(" ");
 }
 
 /** What a page reports that no test expects: console errors (CSP violations too), uncaught errors, dialogs (dismissed). */
@@ -309,14 +312,26 @@ async function assertSafeMarkdown(bubble: Locator): Promise<void> {
   assert.equal(await text.locator("code").textContent(), "code");
   assert.deepEqual(await text.locator("li").allTextContents(), ["one", "two"]);
   const shown = (await text.allTextContents()).join("");
-  for (const raw of ['<img src=x onerror="window.pwned = 1">', "<script>window.pwned = 2</script>", '<a href="javascript:window.pwned=6">', "<b>block html</b>"]) {
+  for (const raw of [
+    '<img src=x onerror="window.pwned = 1">',
+    "<script>window.pwned = 2</script>",
+    '<a href="javascript:window.pwned=6">',
+    "<b>block html</b>",
+  ]) {
     assert.ok(shown.includes(raw), `shown as text: ${raw} (in ${shown})`);
   }
   assert.equal(await text.locator("img, script, svg, iframe, b, div").count(), 0, "no element from the reply's raw HTML");
   const handlers = await bubble.locator("*").evaluateAll((nodes) => nodes.flatMap((n) => n.getAttributeNames().filter((name: string) => /^on/i.test(name))));
   assert.deepEqual(handlers, [], "no event handler attribute");
   const hrefs = await text.locator("a").evaluateAll((links) => links.map((a) => [a.getAttribute("href"), a.getAttribute("target"), a.getAttribute("rel")]));
-  assert.deepEqual(hrefs, [[null, null, null], ["https://example.org/docs", "_blank", "noopener noreferrer"]], "the javascript: link lost its href");
+  assert.deepEqual(
+    hrefs,
+    [
+      [null, null, null],
+      ["https://example.org/docs", "_blank", "noopener noreferrer"],
+    ],
+    "the javascript: link lost its href",
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,7 +432,12 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
     await waitFor(async () => (await replyText(page)) === "Hello from pi.", "the first two deltas");
     const partial = await replyText(page);
     assert.ok(FULL_REPLY.startsWith(partial) && partial.length < FULL_REPLY.length, `intermediate text: ${partial}`);
-    assert.ok(await page.locator(".msg.assistant").last().evaluate((n) => n.classList.contains("streaming")));
+    assert.ok(
+      await page
+        .locator(".msg.assistant")
+        .last()
+        .evaluate((n) => n.classList.contains("streaming")),
+    );
     assert.equal(await page.locator(".tool-line .tool-name").last().textContent(), "bash");
     assert.match((await page.locator(".tool-line").last().textContent()) ?? "", /running/);
 
@@ -458,7 +478,10 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
       undefined,
       { timeout: 5_000 },
     );
-    assert.ok(daemon.journalQueries.some((q) => new URLSearchParams(q).get("after") === newest), `polled with after=${newest}: ${daemon.journalQueries.join(" ")}`);
+    assert.ok(
+      daemon.journalQueries.some((q) => new URLSearchParams(q).get("after") === newest),
+      `polled with after=${newest}: ${daemon.journalQueries.join(" ")}`,
+    );
     assert.equal(await page.locator("#journal .entry").count(), 6);
 
     // --- sessions: live central vs dead satellite, visibly distinct -----------------------

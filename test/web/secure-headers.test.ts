@@ -52,8 +52,15 @@ describe("the page behind the HTTP app's security headers", { skip: skipWithout(
     page.on("requestfailed", (r) => refused.push(`${r.url()}: ${r.failure()?.errorText}`));
     await page.goto(`${server.url}/#token=wrong`);
     await page.waitForSelector('#conn[data-state="unauthorized"]');
-    assert.deepEqual(errors.filter((e) => /Content Security Policy|Refused to|blocked/i.test(e)), [], errors.join("\n"));
-    assert.deepEqual(refused.filter((r) => /BLOCKED/i.test(r)), []);
+    assert.deepEqual(
+      errors.filter((e) => /Content Security Policy|Refused to|blocked/i.test(e)),
+      [],
+      errors.join("\n"),
+    );
+    assert.deepEqual(
+      refused.filter((r) => /BLOCKED/i.test(r)),
+      [],
+    );
     const sheets = await page.evaluate(() => (globalThis as unknown as { document: { styleSheets: { length: number } } }).document.styleSheets.length);
     assert.ok(sheets > 0, "the stylesheet loaded");
     await context.close();

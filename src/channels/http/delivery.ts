@@ -98,4 +98,3 @@ function redisError(error: unknown): unknown {
   if (isConnectionError(error)) return new HttpError(503, `redis unavailable: ${(error as Error).message}`, "REDIS_UNAVAILABLE");
   return error;
 }
-

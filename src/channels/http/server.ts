@@ -38,7 +38,10 @@ export const DEFAULT_HTTP_PORT = 8787;
 export const WEBSOCKET_PATH = "/ws";
 
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
   if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
   const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
@@ -47,10 +50,7 @@ export function isLoopbackHost(host: string): boolean {
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? DEFAULT_HTTP_HOST;
   if (!isLoopbackHost(host) && !options.token) {
-    throw new GatewayError(
-      `refusing to listen on ${host} without a token: set GATEWAY_TOKEN (or bind 127.0.0.1)`,
-      "INSECURE_BIND",
-    );
+    throw new GatewayError(`refusing to listen on ${host} without a token: set GATEWAY_TOKEN (or bind 127.0.0.1)`, "INSECURE_BIND");
   }
   const server = createAdaptorServer({ fetch: options.app.fetch }) as Server;
 

@@ -109,7 +109,10 @@ export class TelegramChannel implements Channel {
     this.running = true;
     this.abort = new AbortController();
     if (this.allowedUsers.size === 0 && this.allowedChats.size === 0) {
-      this.logger.warn({}, "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot");
+      this.logger.warn(
+        {},
+        "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot",
+      );
     }
     this.loop = this.pollLoop().catch((error: unknown) => {
       // pollLoop catches everything itself; this is a last line of defence, never a crash.
@@ -250,7 +253,11 @@ export class TelegramChannel implements Channel {
       }),
     );
     bot.command(["start", "help"], (ctx) =>
-      this.answer(ctx, "help", async () => "Send me a message and the agent will answer.\n/status shows what it is doing\n/new starts a fresh session\n/abort stops the current turn"),
+      this.answer(
+        ctx,
+        "help",
+        async () => "Send me a message and the agent will answer.\n/status shows what it is doing\n/new starts a fresh session\n/abort stops the current turn",
+      ),
     );
     bot.on("message:text", (ctx) => this.submit(ctx, ctx.msg.text, ctx.msg.message_id));
     bot.on("message", (ctx) => this.answer(ctx, "unsupported", async () => "Only text messages are supported for now."));

@@ -164,7 +164,8 @@ function findEmphasisEnd(text: string, from: number, run: number, char: string):
       const before = text[i - 1];
       const after = text[i + length];
       const mayCloseIntraword = char !== "_" && run !== 1;
-      const closes = length === run && i > from && before !== undefined && !/\s/.test(before) && (mayCloseIntraword || after === undefined || !WORD.test(after));
+      const closes =
+        length === run && i > from && before !== undefined && !/\s/.test(before) && (mayCloseIntraword || after === undefined || !WORD.test(after));
       if (closes) return i;
       i += length;
       continue;

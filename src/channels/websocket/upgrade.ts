@@ -23,8 +23,7 @@ function tokenFromQuery(url: string | undefined): string | undefined {
 export function refuseUpgrade(socket: Duplex, status: 401 | 503, reason: string, message: string): void {
   const body = JSON.stringify({ error: message, code: status === 401 ? "UNAUTHORIZED" : "UNAVAILABLE" });
   const response =
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   socket.once("error", () => undefined);
   if (!socket.writable) {
     socket.destroy();

@@ -209,7 +209,9 @@ class Output {
 /** `[event via redis: build.failed from ci]`, then a human prompt's first line: who started a turn. */
 function originLine(origin: TurnOrigin | undefined, prompt: string | undefined): string {
   if (!origin) return "[another turn]";
-  const what = [origin.types?.join(","), origin.sources?.length ? `from ${origin.sources.join(",")}` : "", origin.from ? `from ${origin.from}` : ""].filter(Boolean).join(" ");
+  const what = [origin.types?.join(","), origin.sources?.length ? `from ${origin.sources.join(",")}` : "", origin.from ? `from ${origin.from}` : ""]
+    .filter(Boolean)
+    .join(" ");
   const said = origin.kind === "prompt" && prompt ? ` ${prompt.split("\n")[0]!.slice(0, 200)}` : "";
   return `[${origin.kind} via ${origin.channel}${what ? `: ${what}` : ""}]${said}`;
 }

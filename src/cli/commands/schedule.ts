@@ -86,7 +86,9 @@ async function addSchedule(text: string, flags: AddFlags, command: Command): Pro
   );
   if (options.json) return printJson({ ...schedule, replaced, nextDueIso: new Date(schedule.nextDue!).toISOString() });
   const next = `${new Date(schedule.nextDue!).toISOString()} (in ${formatDuration(schedule.nextDue! - Date.now())})`;
-  print(`${replaced ? "replaced" : "scheduled"} ${schedule.id} for ${session}: ${schedule.cron ? `cron "${schedule.cron}", next run ${next}` : `once at ${next}`}`);
+  print(
+    `${replaced ? "replaced" : "scheduled"} ${schedule.id} for ${session}: ${schedule.cron ? `cron "${schedule.cron}", next run ${next}` : `once at ${next}`}`,
+  );
 }
 
 function scheduleTable(schedules: Schedule[]): string {

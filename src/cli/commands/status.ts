@@ -32,7 +32,12 @@ export function registerStatus(program: Command): void {
           print(`duplicates   ${status.duplicates}${status.duplicates ? "  (ids seen before, not delivered again: pi-gateway tail --kind duplicate)" : ""}`);
           print(`journal      ${status.journalLength} entries`);
           print(`notify       ${notifications} pending${notifications ? "  (kept until a daemon delivers them: pi-gateway tail --kind notify)" : ""}`);
-          print("backlog      " + Object.entries(status.backlog).map(([q, n]) => `${q}=${n}`).join("  "));
+          print(
+            "backlog      " +
+              Object.entries(status.backlog)
+                .map(([q, n]) => `${q}=${n}`)
+                .join("  "),
+          );
           print(`daemon queue ${daemonQueueLine(daemon)}`);
           print("");
           print(status.sessions.length ? sessionTable(status.sessions) : "no sessions registered");
@@ -43,7 +48,9 @@ export function registerStatus(program: Command): void {
 
 /** `human=0  event=12  heartbeat=0; oldest event waiting 3.2s; 0.4 turns/s, 9.5 events/turn (last 60s)` */
 function daemonQueueLine(load: QueueLoad): string {
-  const depth = Object.entries(load.depth).map(([p, n]) => `${p}=${n}`).join("  ");
+  const depth = Object.entries(load.depth)
+    .map(([p, n]) => `${p}=${n}`)
+    .join("  ");
   const oldest = load.oldestEventAgeMs === null ? "no event waiting" : `oldest event waiting ${formatDuration(load.oldestEventAgeMs)}`;
   const perTurn = load.eventsPerTurn === null ? "no event turn" : `${load.eventsPerTurn} events/turn`;
   return `${depth}; ${oldest}; ${load.turnsPerSecond} turns/s, ${perTurn} (last ${load.windowSeconds}s)`;

@@ -15,7 +15,10 @@ export function registerTail(program: Command): void {
     .description("show the journal: what was pushed, delivered, retried, dead-lettered, and what the agent replied")
     .option("-n, --lines <count>", "how many recent entries to show", "20")
     .option("-f, --follow", "keep printing new entries as they happen (Ctrl-C to stop)")
-    .option("-k, --kind <kind>", "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), id-assigned (an entry without an id got one from its content), retry (a daemon turn failed and runs again), dead-letter, replied (the agent answered a turn: origin and first line), notify (a notification for the owner) or notified (a daemon delivered it)")
+    .option(
+      "-k, --kind <kind>",
+      "only entries of this kind: pushed, delivered, duplicate (an id seen before, not delivered again), id-assigned (an entry without an id got one from its content), retry (a daemon turn failed and runs again), dead-letter, replied (the agent answered a turn: origin and first line), notify (a notification for the owner) or notified (a daemon delivered it)",
+    )
     .action(
       action(async (flags: TailFlags, command: Command) => {
         const options = globalOptions(command);

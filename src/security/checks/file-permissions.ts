@@ -59,7 +59,12 @@ function checkFile(path: string, label: string, info: FileInfo, secrets: string[
   const writable = who(info.mode, { group: 0o020, other: 0o002 });
   const chmod = `chmod 600 ${shellQuote(path)}`;
   if (writable) {
-    return { ...base, status: "fail", detail: `${path} is mode ${octal(info.mode)}: writable by ${writable}, who could change what the gateway runs with${holds}`, fix: chmod };
+    return {
+      ...base,
+      status: "fail",
+      detail: `${path} is mode ${octal(info.mode)}: writable by ${writable}, who could change what the gateway runs with${holds}`,
+      fix: chmod,
+    };
   }
   if (readable && hasSecrets) {
     return { ...base, status: "fail", detail: `${path} is mode ${octal(info.mode)}: readable by ${readable}${holds || "; it is a secret"}`, fix: chmod };
@@ -95,7 +100,12 @@ export function checkFilePermissions(env: Env, input: AuditInput, envFile: strin
   findings.push(...checkServiceFiles(input));
   const found = findings.filter((finding): finding is Finding => finding !== undefined);
   if (!found.length) {
-    found.push({ id: "file-permissions", title: "Permissions of gateway files", status: "skip", detail: `nothing to check: no ${dir}, gateway.env, token file or service files` });
+    found.push({
+      id: "file-permissions",
+      title: "Permissions of gateway files",
+      status: "skip",
+      detail: `nothing to check: no ${dir}, gateway.env, token file or service files`,
+    });
   }
   return found;
 }
@@ -115,7 +125,12 @@ function checkConfigDir(dir: string, { files, uid }: AuditInput): Finding | unde
     };
   }
   if (uid !== undefined && dirInfo.uid !== uid) {
-    return { ...base, status: "warn", detail: `${dir} is owned by uid ${dirInfo.uid}, not by you (uid ${uid})`, fix: `sudo chown "$(id -un)" ${shellQuote(dir)}` };
+    return {
+      ...base,
+      status: "warn",
+      detail: `${dir} is owned by uid ${dirInfo.uid}, not by you (uid ${uid})`,
+      fix: `sudo chown "$(id -un)" ${shellQuote(dir)}`,
+    };
   }
   return { ...base, status: "pass", detail: `${dir}: mode ${octal(dirInfo.mode)}` };
 }
@@ -128,7 +143,10 @@ function checkServiceFiles({ files, home, uid }: AuditInput): Finding[] {
   ];
   const findings: Finding[] = [];
   for (const [serviceDir, pattern] of serviceDirs) {
-    for (const name of files.list(serviceDir).filter((n) => pattern.test(n)).sort()) {
+    for (const name of files
+      .list(serviceDir)
+      .filter((n) => pattern.test(n))
+      .sort()) {
       const path = join(serviceDir, name);
       const info = files.stat(path);
       if (!info || info.isDirectory) continue;

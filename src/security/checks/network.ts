@@ -7,7 +7,11 @@ import type { TokenState } from "./token.js";
 
 /** 100.64.0.0/10 (Tailscale's CGNAT range), fd7a:115c:a1e0::/48 and MagicDNS names (*.ts.net). */
 export function isTailscaleHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "");
   if (h.endsWith(".ts.net")) return true;
   if (h.startsWith("fd7a:115c:a1e0:")) return true;
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
@@ -17,7 +21,10 @@ export function isTailscaleHost(host: string): boolean {
 }
 
 function isWildcardHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
   return h === "0.0.0.0" || h === "::" || h === "0:0:0:0:0:0:0:0" || h === "";
 }
 
@@ -31,7 +38,12 @@ export function checkBind(env: Env, token: TokenState): Finding {
     host = address.host;
     port = String(address.port);
   } catch (error) {
-    return { ...base, status: "fail", detail: `${(error as Error).message}: the daemon refuses to start`, fix: "correct it as the message says, or leave it empty for the default (127.0.0.1:8787)" };
+    return {
+      ...base,
+      status: "fail",
+      detail: `${(error as Error).message}: the daemon refuses to start`,
+      fix: "correct it as the message says, or leave it empty for the default (127.0.0.1:8787)",
+    };
   }
   if (isLoopbackHost(host)) {
     return { ...base, status: "pass", detail: `listens on ${host}:${port} (loopback): reachable from this machine only` };

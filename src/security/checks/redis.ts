@@ -5,7 +5,6 @@ import { isLoopbackHost } from "../../channels/http/server.js";
 import type { Env, Finding } from "../types.js";
 import { isTailscaleHost } from "./network.js";
 
-
 export function checkRedis(env: Env): Finding[] {
   const raw = env.REDIS_URL?.trim() || DEFAULT_BUS_OPTIONS.redisUrl;
   const tls = { id: "redis-tls" as const, title: "Redis transport" };
@@ -14,7 +13,14 @@ export function checkRedis(env: Env): Finding[] {
   try {
     url = new URL(raw);
   } catch {
-    return [{ ...tls, status: "fail", detail: `REDIS_URL is not a valid URL (${redactUrl(raw)})`, fix: "use redis://[:password@]host[:port][/db] or rediss:// for TLS" }];
+    return [
+      {
+        ...tls,
+        status: "fail",
+        detail: `REDIS_URL is not a valid URL (${redactUrl(raw)})`,
+        fix: "use redis://[:password@]host[:port][/db] or rediss:// for TLS",
+      },
+    ];
   }
   const shown = redactUrl(raw);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {

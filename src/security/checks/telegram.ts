@@ -4,12 +4,18 @@ import type { Env, Finding } from "../types.js";
 
 export function checkTelegram(env: Env): Finding {
   const base = { id: "telegram-allowlist" as const, title: "Telegram allowlist" };
-  if (!checkSetting("TELEGRAM_BOT_TOKEN", env.TELEGRAM_BOT_TOKEN).value) return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
+  if (!checkSetting("TELEGRAM_BOT_TOKEN", env.TELEGRAM_BOT_TOKEN).value)
+    return { ...base, status: "skip", detail: "Telegram is not configured (TELEGRAM_BOT_TOKEN unset)" };
   const userList = checkSetting("TELEGRAM_ALLOWED_USERS", env.TELEGRAM_ALLOWED_USERS);
   const chatList = checkSetting("TELEGRAM_ALLOWED_CHATS", env.TELEGRAM_ALLOWED_CHATS);
   const problems = [userList.problem, chatList.problem].filter(Boolean);
   if (problems.length) {
-    return { ...base, status: "fail", detail: `${problems.join("; ")}: the daemon refuses to start`, fix: "use numeric ids (your user id: message @userinfobot), comma-separated" };
+    return {
+      ...base,
+      status: "fail",
+      detail: `${problems.join("; ")}: the daemon refuses to start`,
+      fix: "use numeric ids (your user id: message @userinfobot), comma-separated",
+    };
   }
   const users = userList.value ?? [];
   const chats = chatList.value ?? [];

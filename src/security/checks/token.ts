@@ -45,7 +45,22 @@ export function estimateTokenBits(token: string): number {
   return Math.floor([...token].length * Math.log2(charset));
 }
 
-const WEAK_WORDS = ["changeme", "password", "passwd", "secret", "token", "letmein", "qwerty", "admin", "default", "example", "gateway", "hunter2", "123456", "abcdef"];
+const WEAK_WORDS = [
+  "changeme",
+  "password",
+  "passwd",
+  "secret",
+  "token",
+  "letmein",
+  "qwerty",
+  "admin",
+  "default",
+  "example",
+  "gateway",
+  "hunter2",
+  "123456",
+  "abcdef",
+];
 
 /** Why a token is weak, or [] when it is not. Never includes the token itself. */
 export function tokenWeaknesses(token: string): string[] {
@@ -79,7 +94,12 @@ export function checkTokenStrength(token: TokenState): Finding {
       return { ...base, status: "fail", detail: `the token file ${token.source} is empty: the daemon refuses to start`, fix: NEW_TOKEN_FIX(token.source) };
     }
     if (token.problem === "unreadable") {
-      return { ...base, status: "warn", detail: `the token file ${token.source} exists but cannot be read by this user`, fix: `check its owner and mode (ls -l ${shellQuote(token.source)})` };
+      return {
+        ...base,
+        status: "warn",
+        detail: `the token file ${token.source} exists but cannot be read by this user`,
+        fix: `check its owner and mode (ls -l ${shellQuote(token.source)})`,
+      };
     }
     return {
       ...base,

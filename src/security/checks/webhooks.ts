@@ -7,7 +7,16 @@ const MIN_HOOK_SECRET_LENGTH = 16;
 export function checkWebhooks(env: Env): Finding[] {
   const base = { id: "webhooks" as const };
   const { value: hooks, problem } = checkSetting("GATEWAY_HOOKS", env.GATEWAY_HOOKS);
-  if (problem) return [{ ...base, title: "Webhooks", status: "fail", detail: `${problem}: the daemon refuses to start`, fix: `fix it, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'` }];
+  if (problem)
+    return [
+      {
+        ...base,
+        title: "Webhooks",
+        status: "fail",
+        detail: `${problem}: the daemon refuses to start`,
+        fix: `fix it, e.g. GATEWAY_HOOKS='{"github":{"secret":"<random>"}}'`,
+      },
+    ];
   if (!hooks) return [{ ...base, title: "Webhooks", status: "skip", detail: "no webhooks configured (GATEWAY_HOOKS unset)" }];
   const entries = Object.entries(hooks);
   if (!entries.length) return [{ ...base, title: "Webhooks", status: "skip", detail: "GATEWAY_HOOKS is empty" }];
@@ -24,9 +33,18 @@ export function checkWebhooks(env: Env): Finding[] {
         fix: `give it an HMAC secret: "${name}":{"secret":"<${newSecret}>"} in GATEWAY_HOOKS, and the same secret in the sender's webhook settings`,
       };
     }
-    const short = [secret && secret.length < MIN_HOOK_SECRET_LENGTH ? `the secret is ${secret.length} characters` : "", token && token.length < MIN_HOOK_SECRET_LENGTH ? `the token is ${token.length} characters` : ""].filter(Boolean);
+    const short = [
+      secret && secret.length < MIN_HOOK_SECRET_LENGTH ? `the secret is ${secret.length} characters` : "",
+      token && token.length < MIN_HOOK_SECRET_LENGTH ? `the token is ${token.length} characters` : "",
+    ].filter(Boolean);
     if (short.length) {
-      return { ...base, title, status: "warn", detail: `${short.join(", ")} (fewer than ${MIN_HOOK_SECRET_LENGTH}): guessable`, fix: `use a random value: ${newSecret}` };
+      return {
+        ...base,
+        title,
+        status: "warn",
+        detail: `${short.join(", ")} (fewer than ${MIN_HOOK_SECRET_LENGTH}): guessable`,
+        fix: `use a random value: ${newSecret}`,
+      };
     }
     if (!secret) {
       return {

@@ -40,11 +40,7 @@ export function generateServiceFiles(spec: ServiceSpec, options: GenerateOptions
   const file = manager === "launchd" ? launchdPlist(spec, options) : systemdUserUnit(spec, options);
   const commands = manager === "launchd" ? launchdCommands(file) : systemdCommands(file);
   const logs = logPaths(spec);
-  const notes = [
-    `Logs: ${logs.stdout} and ${logs.stderr}`,
-    ...commands.status.map((c) => `Status: ${c}`),
-    ...commands.uninstall.map((c) => `Uninstall: ${c}`),
-  ];
+  const notes = [`Logs: ${logs.stdout} and ${logs.stderr}`, ...commands.status.map((c) => `Status: ${c}`), ...commands.uninstall.map((c) => `Uninstall: ${c}`)];
   if (spec.mode === "tmux-pi") {
     notes.push(`Attach to pi: ${attach}`);
     notes.push("pi's own output is in the tmux pane; the log files only hold the supervisor's and tmux's errors.");

@@ -24,7 +24,9 @@ function journalRow(entry: JournalEntry, fresh: boolean): HTMLElement {
   const kind = String(entry.kind ?? "?");
   const sessions = Array.isArray(entry.sessions) ? entry.sessions.map(String) : [];
   // A `replied` entry carries the reply's first line: the outcome of a turn no channel showed.
-  const detail = [entry.id ? String(entry.id) : "", entry.reason ? String(entry.reason) : "", entry.reply ? String(entry.reply) : ""].filter(Boolean).join(" — ");
+  const detail = [entry.id ? String(entry.id) : "", entry.reason ? String(entry.reason) : "", entry.reply ? String(entry.reply) : ""]
+    .filter(Boolean)
+    .join(" — ");
   const at = Number(entry.at);
   return h(
     "li",

@@ -98,7 +98,11 @@ function sessionRow(s: SessionInfo): HTMLElement {
     h("td", {}, h("span", { class: `presence pill presence-${presence}`, dataset: { presence }, text: presence })),
     h("td", { class: `num pending${Number(s.pending) > 0 ? " nonzero" : ""}`, text: String(s.pending ?? 0) }),
     h("td", { class: "num opt", text: String(s.inFlight ?? 0) }),
-    h("td", { class: "muted seen opt", dataset: s.lastSeen ? { since: s.lastSeen, suffix: " ago" } : {}, text: s.lastSeen ? `${formatAge(Date.now() - s.lastSeen)} ago` : "—" }),
+    h("td", {
+      class: "muted seen opt",
+      dataset: s.lastSeen ? { since: s.lastSeen, suffix: " ago" } : {},
+      text: s.lastSeen ? `${formatAge(Date.now() - s.lastSeen)} ago` : "—",
+    }),
   );
 }
 

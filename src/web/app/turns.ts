@@ -48,7 +48,12 @@ export function metaLine(who: string, at: number, status?: string): HTMLElement 
 }
 
 /** A tool line: ⚙, the tool's name, optional short arguments, and its state. */
-export function toolLine(name: unknown, state: string, props: { class?: string; dataset?: Record<string, unknown>; title?: string } = {}, args?: Child): HTMLElement {
+export function toolLine(
+  name: unknown,
+  state: string,
+  props: { class?: string; dataset?: Record<string, unknown>; title?: string } = {},
+  args?: Child,
+): HTMLElement {
   return h(
     "div",
     { class: `tool-line${props.class ? ` ${props.class}` : ""}`, dataset: props.dataset, title: props.title },

@@ -197,7 +197,11 @@ describe("POST /hooks/:name", () => {
   });
 
   test("bearer tokens (the hook's own or the gateway's), custom event type, non-JSON bodies kept as text", async () => {
-    const res = await post("/hooks/alerts", "disk almost full", { authorization: "Bearer alerts-token", "content-type": "text/plain", "idempotency-key": "a1" });
+    const res = await post("/hooks/alerts", "disk almost full", {
+      authorization: "Bearer alerts-token",
+      "content-type": "text/plain",
+      "idempotency-key": "a1",
+    });
     assert.equal(res.status, 202);
     assert.equal((await post("/hooks/github", payload, auth())).status, 202);
     const [alert, gh] = await queued();
@@ -236,11 +240,20 @@ describe("read-only API", () => {
   test("/api/journal: newest `limit`, or entries strictly after a stream id", async () => {
     for (let i = 0; i < 5; i++) await post("/events", JSON.stringify({ type: "tick", id: `t${i}` }));
     const all = (await (await app.request("/api/journal", { headers: auth() })).json()) as { entries: Array<{ id: string; streamId: string; kind: string }> };
-    assert.deepEqual(all.entries.map((e) => [e.kind, e.id]), [0, 1, 2, 3, 4].map((i) => ["pushed", `t${i}`]));
+    assert.deepEqual(
+      all.entries.map((e) => [e.kind, e.id]),
+      [0, 1, 2, 3, 4].map((i) => ["pushed", `t${i}`]),
+    );
     const newest = (await (await app.request("/api/journal?limit=2", { headers: auth() })).json()) as typeof all;
-    assert.deepEqual(newest.entries.map((e) => e.id), ["t3", "t4"]);
+    assert.deepEqual(
+      newest.entries.map((e) => e.id),
+      ["t3", "t4"],
+    );
     const afterSecond = (await (await app.request(`/api/journal?after=${all.entries[1]!.streamId}&limit=2&token=${TOKEN}`)).json()) as typeof all;
-    assert.deepEqual(afterSecond.entries.map((e) => e.id), ["t2", "t3"]);
+    assert.deepEqual(
+      afterSecond.entries.map((e) => e.id),
+      ["t2", "t3"],
+    );
     const none = (await (await app.request(`/api/journal?after=${all.entries[4]!.streamId}`, { headers: auth() })).json()) as typeof all;
     assert.deepEqual(none.entries, []);
     assert.equal((await app.request("/api/journal?after=bogus", { headers: auth() })).status, 400);

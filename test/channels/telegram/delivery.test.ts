@@ -17,7 +17,13 @@ test("a 10,000-character reply arrives as ordered chunks under 4096, with a spli
   try {
     h.fake.addChat(CHAT);
     const code = Array.from({ length: 160 }, (_, i) => `const value${i} = compute(${i}) + offset; // line ${i}`).join("\n");
-    const markdown = [`Intro paragraph. ${words(150, 1)}`, words(120, 2), "```ts\n" + code + "\n```", `Closing paragraph. ${words(160, 3)}`, words(100, 4)].join("\n\n");
+    const markdown = [
+      `Intro paragraph. ${words(150, 1)}`,
+      words(120, 2),
+      "```ts\n" + code + "\n```",
+      `Closing paragraph. ${words(160, 3)}`,
+      words(100, 4),
+    ].join("\n\n");
     assert.ok(markdown.length >= 10_000 && markdown.length < 12_000, `test input is ${markdown.length} chars`);
     await answer(h.channel, TO, "req-long", markdown);
     const texts = h.fake.messagesIn(CHAT);
@@ -46,7 +52,10 @@ test("Markdown goes out as Telegram HTML; a chunk Telegram can't parse is resent
     await answer(h.channel, TO, "req-html", markdown);
     const [call] = h.fake.calls("sendMessage", CHAT);
     assert.equal(call?.params.parse_mode, "HTML");
-    assert.equal(call?.params.text, '<b>Result</b>\n<b>Done</b>: <code>a &lt; b &amp;&amp; c &gt; d</code> see <a href="https://example.com/?a=1&amp;b=2">the docs</a>');
+    assert.equal(
+      call?.params.text,
+      '<b>Result</b>\n<b>Done</b>: <code>a &lt; b &amp;&amp; c &gt; d</code> see <a href="https://example.com/?a=1&amp;b=2">the docs</a>',
+    );
     const [message] = h.fake.chatMessages(CHAT);
     assert.equal(message?.text, "Result\nDone: a < b && c > d see the docs");
     assert.deepEqual(
@@ -60,7 +69,7 @@ test("Markdown goes out as Telegram HTML; a chunk Telegram can't parse is resent
     );
 
     // Telegram refuses the markup: the same chunk arrives as its raw Markdown.
-    h.fake.failNext("sendMessage", { error_code: 400, description: "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3" });
+    h.fake.failNext("sendMessage", { error_code: 400, description: 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3' });
     await answer(h.channel, TO, "req-fallback", "**bold** and _more_");
     assert.deepEqual(h.fake.messagesIn(CHAT).slice(1), ["**bold** and _more_"]);
     const last = h.fake.calls("sendMessage", CHAT).at(-1);
@@ -68,7 +77,10 @@ test("Markdown goes out as Telegram HTML; a chunk Telegram can't parse is resent
     assert.ok(h.logs.some((entry) => entry.level === "warn" && /plain text/.test(entry.msg)));
 
     // Same when the final edit of a streamed preview is refused.
-    h.fake.failNext("editMessageText", { error_code: 400, description: "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"" });
+    h.fake.failNext("editMessageText", {
+      error_code: 400,
+      description: "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"",
+    });
     await answer(h.channel, TO, "req-fallback-edit", "Streaming *then* refused", { pieces: 3 });
     assert.equal(h.fake.messagesIn(CHAT).at(-1), "Streaming *then* refused");
     assert.equal(h.fake.messagesIn(CHAT).length, 3, "the preview was replaced, not duplicated");
@@ -165,7 +177,11 @@ test("deliver never throws: a gone chat is logged; a 429 on sendMessage is retri
     h.fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 2", retry_after: 2 });
     await answer(h.channel, TO, "req-429", "sent once");
     const sends = h.fake.calls("sendMessage", CHAT);
-    assert.deepEqual(sends.map((call) => call.outcome), [429, true], "one refused call, then one that landed");
+    assert.deepEqual(
+      sends.map((call) => call.outcome),
+      [429, true],
+      "one refused call, then one that landed",
+    );
     assert.ok(sends[1]!.time - sends[0]!.time >= 1_950, `waited retry_after: ${sends[1]!.time - sends[0]!.time} ms`);
     await sleep(200);
     assert.deepEqual(h.fake.messagesIn(CHAT), ["sent once"]);

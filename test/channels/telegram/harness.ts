@@ -105,7 +105,13 @@ export async function startHarness(options: Partial<TelegramChannelOptions> = {}
 }
 
 /** Plays an agent turn through channel.deliver: start, the text in `pieces` deltas, end. */
-export async function answer(channel: Channel, to: string, requestId: string, text: string, options: { pieces?: number; gapMs?: number; endText?: string } = {}): Promise<void> {
+export async function answer(
+  channel: Channel,
+  to: string,
+  requestId: string,
+  text: string,
+  options: { pieces?: number; gapMs?: number; endText?: string } = {},
+): Promise<void> {
   const pieces = options.pieces ?? 0;
   const send = (event: ReplyEvent): Promise<void> => channel.deliver(to, event);
   await send({ type: "start", requestId });

@@ -103,7 +103,10 @@ test("polling survives 409, 500 and 429 from getUpdates; every message is submit
   try {
     const first = h.fake.injectMessage({ chatId: OWNER.chatId, userId: OWNER.userId, text: "one" });
     await waitFor(() => h.submits.length === 1, "the first message");
-    h.fake.failNext("getUpdates", { error_code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" });
+    h.fake.failNext("getUpdates", {
+      error_code: 409,
+      description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    });
     h.fake.failNext("getUpdates", { error_code: 500 });
     h.fake.failNext("getUpdates", { error_code: 429, description: "Too Many Requests: retry after 1", retry_after: 1 });
     // Wake the held poll so the next getUpdates calls hit the faults.
@@ -120,7 +123,10 @@ test("polling survives 409, 500 and 429 from getUpdates; every message is submit
     const after429 = calls[calls.findIndex((call) => call.outcome === 429) + 1];
     const the429 = calls.find((call) => call.outcome === 429);
     assert.ok(after429 && the429 && after429.time - the429.time >= 950, "waited retry_after");
-    assert.ok(h.logs.some((entry) => entry.level === "warn" && /conflict/i.test(entry.msg)), "the 409 was logged");
+    assert.ok(
+      h.logs.some((entry) => entry.level === "warn" && /conflict/i.test(entry.msg)),
+      "the 409 was logged",
+    );
     // A message arriving after the storm still gets through.
     const fourth = h.fake.injectMessage({ chatId: OWNER.chatId, userId: OWNER.userId, text: "four" });
     await waitFor(() => h.submits.length === 4, "the fourth message");
@@ -147,7 +153,11 @@ test("a competing getUpdates consumer causes 409s the channel recovers from", as
     const competitorBody = (await competitor.json()) as { ok: boolean; error_code?: number };
     await waitFor(() => h.logs.some((entry) => entry.level === "warn" && /conflict/i.test(entry.msg)), "the conflict warning");
     // The channel took the poll back (terminating the competitor, as Telegram does), and works.
-    assert.deepEqual(competitorBody, { ok: false, error_code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" });
+    assert.deepEqual(competitorBody, {
+      ok: false,
+      error_code: 409,
+      description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    });
     const update = h.fake.injectMessage({ chatId: OWNER.chatId, userId: OWNER.userId, text: "still there?" });
     await waitFor(() => h.submits.some((message) => message.id === `telegram:${update}`), "the message after the conflict");
   } finally {
@@ -158,9 +168,17 @@ test("a competing getUpdates consumer causes 409s the channel recovers from", as
 test("the fake rejects a second concurrent getUpdates with 409 (default policy)", async () => {
   const h = await startHarness();
   try {
-    const response = await fetch(`${h.fake.apiRoot}/bot${h.fake.token}/getUpdates`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ timeout: 1 }) });
+    const response = await fetch(`${h.fake.apiRoot}/bot${h.fake.token}/getUpdates`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ timeout: 1 }),
+    });
     assert.equal(response.status, 409);
-    assert.deepEqual(await response.json(), { ok: false, error_code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" });
+    assert.deepEqual(await response.json(), {
+      ok: false,
+      error_code: 409,
+      description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    });
   } finally {
     await h.stop();
   }
@@ -189,10 +207,19 @@ test("/status, /new and /abort are answered directly by the daemon control, not 
   const h = await startHarness();
   try {
     const chat = OWNER.chatId;
-    h.status = { state: "busy", queue: { human: 1, event: 2, heartbeat: 0 }, processed: 12, lastHeartbeat: Date.now() - 120_000, current: { requestId: "telegram:1", channel: "telegram", startedAt: Date.now() - 5000 } };
+    h.status = {
+      state: "busy",
+      queue: { human: 1, event: 2, heartbeat: 0 },
+      processed: 12,
+      lastHeartbeat: Date.now() - 120_000,
+      current: { requestId: "telegram:1", channel: "telegram", startedAt: Date.now() - 5000 },
+    };
     h.fake.injectMessage({ chatId: chat, userId: OWNER.userId, text: "/status" });
     await waitFor(() => h.fake.messagesIn(chat).length === 1, "the /status answer");
-    assert.match(h.fake.messagesIn(chat)[0] ?? "", /busy: telegram:1 \(telegram\) for 5s\nQueue: 1 human · 2 event · 0 heartbeat\nProcessed: 12 · last heartbeat: 2m ago/);
+    assert.match(
+      h.fake.messagesIn(chat)[0] ?? "",
+      /busy: telegram:1 \(telegram\) for 5s\nQueue: 1 human · 2 event · 0 heartbeat\nProcessed: 12 · last heartbeat: 2m ago/,
+    );
     h.fake.injectMessage({ chatId: chat, userId: OWNER.userId, text: "/new" });
     await waitFor(() => h.fake.messagesIn(chat).length === 2, "the /new answer");
     h.fake.injectMessage({ chatId: chat, userId: OWNER.userId, text: `/abort@${FAKE_BOT_USER.username}` });

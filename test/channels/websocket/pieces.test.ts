@@ -43,7 +43,8 @@ function invalid(result: ReturnType<typeof parseFrame>): string {
 }
 
 describe("upgradeToken", () => {
-  const request = (url: string | undefined, authorization?: string) => ({ url, headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
+  const request = (url: string | undefined, authorization?: string) =>
+    ({ url, headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
 
   test("the Bearer header, else ?token= (browsers), the header winning", () => {
     assert.equal(upgradeToken(request("/ws", "Bearer abc")), "abc");
@@ -95,7 +96,10 @@ describe("replies held behind queued", () => {
     assert.deepEqual(sent, [{ type: "start", requestId: "other" }]);
     sent.push({ type: "queued", id: "1", requestId: "ws:1", duplicate: false });
     releaseHeld(connection, "ws:1", send);
-    assert.deepEqual(sent.map((m) => m.type), ["start", "queued", "start", "delta"]);
+    assert.deepEqual(
+      sent.map((m) => m.type),
+      ["start", "queued", "start", "delta"],
+    );
     assert.equal(connection.held.size, 0);
     sendOrHold(connection, { type: "end", requestId: "ws:1", text: "a" }, send);
     assert.equal(sent.at(-1)?.type, "end");

@@ -302,8 +302,14 @@ describe("pi-gateway chat", () => {
   test("--json prints the raw server messages as JSON lines", async () => {
     const result = await runCli(["chat", "--url", wsUrl, "--token", TOKEN, "--message", "yo", "--json"]);
     assert.equal(result.code, 0, result.stderr);
-    const lines = result.stdout.trim().split("\n").map((l) => JSON.parse(l) as ServerMessage);
-    assert.deepEqual(lines.map((m) => m.type), ["hello", "queued", "start", "delta", "delta", "tool", "end"]);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as ServerMessage);
+    assert.deepEqual(
+      lines.map((m) => m.type),
+      ["hello", "queued", "start", "delta", "delta", "tool", "end"],
+    );
   });
 
   test("interactive: lines from stdin, /status, EOF waits for the reply then exits", async () => {

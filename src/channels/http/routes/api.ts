@@ -9,7 +9,10 @@ const MAX_LIMIT = 1000;
 const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_LIMIT}`;
 /** `?limit=`: 1..1000, empty or absent meaning `fallback`. */
 const limitParam = (fallback: number) =>
-  z.preprocess((value) => (value === "" ? undefined : value), z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(MAX_LIMIT, LIMIT_RULE).default(fallback));
+  z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(MAX_LIMIT, LIMIT_RULE).default(fallback),
+  );
 /** `after` a journal stream id, empty meaning "the newest entries". */
 const JournalQuerySchema = z.object({
   limit: limitParam(50),

@@ -38,8 +38,7 @@ export function registerHooks(app: Hono, options: HttpAppOptions, bodyUpToLimit:
 
     const bearer = bearerToken(c.req.header("authorization"));
     const signature = c.req.header("x-hub-signature-256");
-    const authorized =
-      tokenMatches(bearer, hook.token) || tokenMatches(bearer, options.token) || signatureMatches(signature, raw, hook.secret);
+    const authorized = tokenMatches(bearer, hook.token) || tokenMatches(bearer, options.token) || signatureMatches(signature, raw, hook.secret);
     if (!authorized) {
       if (!hook.secret && !hook.token && !options.token) {
         throw new HttpError(503, `webhook "${name}" disabled: no secret or token configured`, "DISABLED");
