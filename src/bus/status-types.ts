@@ -50,6 +50,8 @@ export interface BusStatus {
   deadLetters: number;
   /** Entries not delivered again because their id was already pushed, delivered or in flight (all time). */
   duplicates: number;
+  /** Events accepted by the push script (pi-gateway push, HTTP, webhooks, schedules), each once whatever its fan-out (all time); a raw LPUSH producer bypasses it. */
+  pushed: number;
   journalLength: number;
   lastHeartbeat: number | null;
 }

@@ -33,13 +33,13 @@ export function sharedConfig(ctx: BusContext): Promise<Record<string, string>> {
 
 export async function status(ctx: BusContext): Promise<BusStatus> {
   const k = ctx.keys;
-  const [server, appendfsync, registered, deadLetters, duplicates, journalLength, heartbeat] = await Promise.all([
+  const [server, appendfsync, registered, deadLetters, [duplicates, pushed], journalLength, heartbeat] = await Promise.all([
     serverInfo(ctx),
     // CONFIG is often disabled on managed Redis; status still works without it.
     ctx.client.config("GET", "appendfsync").catch(() => ["appendfsync", "unknown"]),
     sessions(ctx),
     deadLetterCount(ctx),
-    ctx.client.hget(k.counters, "duplicates"),
+    ctx.client.hmget(k.counters, "duplicates", "pushed"),
     ctx.client.xlen(k.journal),
     lastHeartbeat(ctx),
   ]);
@@ -57,6 +57,7 @@ export async function status(ctx: BusContext): Promise<BusStatus> {
     backlog,
     deadLetters,
     duplicates: Number(duplicates ?? 0),
+    pushed: Number(pushed ?? 0),
     journalLength,
     lastHeartbeat: heartbeat,
   };

@@ -109,6 +109,11 @@ export class DaemonMetrics implements DaemonObserver {
       ["queue"],
     );
     this.gauge("pi_gateway_dead_letters", "Entries on the dead-letter list.", (s) => [[{}, s.bus.deadLetters]]);
+    this.total(
+      "pi_gateway_events_pushed_total",
+      "Events accepted by the bus's push (each once, whatever its fan-out; raw LPUSH producers are not counted).",
+      (s) => s.bus.pushed,
+    );
     this.total("pi_gateway_duplicates_total", "Entries not delivered again because their id was seen before.", (s) => s.bus.duplicates);
     this.gauge("pi_gateway_last_heartbeat_timestamp_seconds", "When the last heartbeat was recorded (0: never).", (s) => [
       [{}, (s.bus.lastHeartbeat ?? 0) / 1000],

@@ -75,6 +75,7 @@ test("duplicates are counted: status (human, --json) and /api/status show how ma
 
 test("pi-gateway push of an id already pushed: the same sentence, --json duplicate: true, journaled and counted", async () => {
   const env = { REDIS_URL: redis.url, GATEWAY_SESSION_ID: "" };
+  const pushedBefore = (await bus.status()).pushed;
   const first = await runCli(["push", "job.done", "--id", "job-1", "--json"], { env });
   assert.equal((JSON.parse(first.stdout) as { duplicate: boolean }).duplicate, false);
   const again = await runCli(["push", "job.done", "--id", "job-1", "--json"], { env });
@@ -89,6 +90,7 @@ test("pi-gateway push of an id already pushed: the same sentence, --json duplica
 
   assert.equal(await bus.pending("main"), 1, "queued once");
   assert.equal((await bus.status()).duplicates, 2);
+  assert.equal((await bus.status()).pushed, pushedBefore + 1, "pushed counts the accepted event once, not its duplicates");
   const entries = (await bus.journal(10)).filter((e) => e.kind === "duplicate");
   assert.deepEqual(
     entries.map((e) => [e.id, e.reason, e.type]),

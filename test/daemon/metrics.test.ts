@@ -24,7 +24,7 @@ const daemon: DaemonStatus = {
   processed: 42,
   lastHeartbeat: 1_700_000_000_000,
 };
-const bus = { backlog: { gateway: 3, 'we"ird\\q\nx': 1 }, deadLetters: 2, duplicates: 5, lastHeartbeat: 1_700_000_000_000 } as unknown as BusStatus;
+const bus = { backlog: { gateway: 3, 'we"ird\\q\nx': 1 }, deadLetters: 2, duplicates: 5, pushed: 7, lastHeartbeat: 1_700_000_000_000 } as unknown as BusStatus;
 
 /** The samples (no comment lines) of the metrics named, in order. */
 function samples(text: string, ...names: string[]): string[] {
@@ -48,6 +48,7 @@ test("the status figures: every one with HELP and TYPE, labels escaped, a missin
     'pi_gateway_bus_backlog{queue="gateway"} 3',
     'pi_gateway_bus_backlog{queue="we\\"ird\\\\q\\nx"} 1',
     "pi_gateway_dead_letters 2",
+    "pi_gateway_events_pushed_total 7",
     "pi_gateway_duplicates_total 5",
     "pi_gateway_last_heartbeat_timestamp_seconds 1700000000",
   ]);

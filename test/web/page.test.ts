@@ -135,6 +135,7 @@ class FakeDaemon {
         backlog: { gateway: 0, "sat-7f3a": 3, main: 0 },
         deadLetters: 1,
         duplicates: 0,
+        pushed: 12,
         journalLength: this.journal.length,
         lastHeartbeat: this.startedAt - 120_000,
       },

@@ -9,7 +9,8 @@
 
   A push whose id was already pushed within the dedup window is a no-op: producers retry with
   the same id after a connection error, and the retry must not deliver twice. It is journaled as
-  a `duplicate` and counted (`duplicates` in the counters hash), so it is never silent.
+  a `duplicate` and counted (`duplicates` in the counters hash), so it is never silent. Every
+  accepted event is counted once (`pushed`), whatever its fan-out.
 
   The answer also names the queues no live session drains right now (the pusher tells its user
   the event waits): a queue is drained by the live sessions whose `drains` field lists it, or,
@@ -111,6 +112,7 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[13]) + 1))
 -- The journal is for reading back what happened, not a second copy of the queue: large bodies are cut.
 local journaled = raw
 if #raw > 4096 then journaled = string.sub(raw, 1, 4096) .. '...(' .. #raw .. ' bytes)' end
+redis.call('HINCRBY', prefix .. ':gateway:counters', 'pushed', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
   'kind', 'pushed', 'id', id, 'type', etype, 'source', ARGV[12], 'sessions', table.concat(chosen, ','), 'event', journaled)
 
