@@ -193,7 +193,8 @@ export class AgentRunner {
     const session = this.requireSession();
     const max = this.options.context?.sessionFileMax;
     const from = session.sessionFile;
-    if (!max || !from || fileSize(from) <= max) return;
+    const bytesBefore = from ? fileSize(from) : 0;
+    if (!max || !from || bytesBefore <= max) return;
     const file = writeContinuedSession(this.requireSdk(), session.sessionManager);
     if (!file) return;
     this.earlierCompactions += this.keeper?.compactions ?? 0;
@@ -201,7 +202,7 @@ export class AgentRunner {
     this.session = undefined;
     this.keeper = undefined;
     await this.start({ file });
-    this.options.logger.info({ from, to: file, bytesBefore: fileSize(from), bytesAfter: fileSize(file), max }, "session file continued in a new file");
+    this.options.logger.info({ from, to: file, bytesBefore, bytesAfter: fileSize(file), max }, "session file continued in a new file");
   }
 
   async abort(): Promise<void> {
