@@ -3,7 +3,7 @@
  * tools share. Pure: no Redis, no clock except the `now` passed in.
  */
 import { Cron } from "croner";
-import { parseDuration } from "../config/duration.js";
+import { formatDuration, parseDuration } from "../config/duration.js";
 
 /** A schedule as stored (JSON in the schedules hash); its next due time lives in the due zset. */
 export interface ScheduleDefinition {
@@ -38,23 +38,40 @@ export const SCHEDULE_TEXT_MAX = 4_000;
 /** ISO 8601 date-time with an explicit offset or Z: a bare local time would depend on the host. */
 const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
+/**
+ * How the messages name the inputs: the CLI's flags (`--in`, the default) or an agent tool's
+ * parameters (`in`, with `timezone` for the zone).
+ */
+export interface SpecNames {
+  prefix: string;
+  timezone: string;
+}
+export const CLI_NAMES: SpecNames = { prefix: "--", timezone: "--tz" };
+
 /** The kind and first due time of a schedule; throws ScheduleSpecError with one clear sentence. */
-export function resolveScheduleTime(spec: ScheduleTimeSpec, now: number): { kind: "at" | "cron"; due: number; at?: number; cron?: string } {
+export function resolveScheduleTime(
+  spec: ScheduleTimeSpec,
+  now: number,
+  names: SpecNames = CLI_NAMES,
+): { kind: "at" | "cron"; due: number; at?: number; cron?: string } {
+  const n = (key: string) => `${names.prefix}${key}`;
   const given = (["at", "in", "cron"] as const).filter((k) => spec[k] !== undefined);
   if (given.length !== 1) {
     throw new ScheduleSpecError(
-      given.length ? `give only one of --at, --in, --cron (got ${given.map((k) => `--${k}`).join(" and ")})` : "give one of --at, --in or --cron",
+      given.length
+        ? `give only one of ${n("at")}, ${n("in")}, ${n("cron")} (got ${given.map(n).join(" and ")})`
+        : `give one of ${n("at")}, ${n("in")} or ${n("cron")}`,
     );
   }
-  if (spec.timezone !== undefined && spec.cron === undefined) throw new ScheduleSpecError("a time zone only applies to --cron");
+  if (spec.timezone !== undefined && spec.cron === undefined) throw new ScheduleSpecError(`${names.timezone} only applies to ${n("cron")}`);
   if (spec.cron !== undefined) {
     const cron = spec.cron.trim();
     const due = nextCronRun(cron, now, spec.timezone);
     if (due === null) throw new ScheduleSpecError(`cron pattern "${spec.cron}" never fires`);
     return { kind: "cron", due, cron };
   }
-  const at = spec.at !== undefined ? parseIsoTime(spec.at) : now + parseDelay(spec.in!);
-  if (at <= now) throw new ScheduleSpecError(`--at ${spec.at} is in the past`);
+  const at = spec.at !== undefined ? parseIsoTime(spec.at, n("at")) : now + parseDelay(spec.in!, n("in"));
+  if (at <= now) throw new ScheduleSpecError(`${n("at")} ${spec.at} is in the past`);
   return { kind: "at", due: at, at };
 }
 
@@ -84,6 +101,46 @@ export function nextDueAfter(definition: ScheduleDefinition, now: number): numbe
   return nextCronRun(definition.cron, now, definition.timezone);
 }
 
+/** What a caller asks for: the text, when, and for whom (the CLI's flags, a tool's parameters). */
+export interface ScheduleRequest extends ScheduleTimeSpec {
+  text: string;
+  id?: string;
+  session: string;
+  createdBy: string;
+}
+
+/** A checked schedule ready for ScheduleStore.add; throws ScheduleSpecError with one clear sentence. */
+export function buildSchedule(
+  request: ScheduleRequest,
+  now: number,
+  names: SpecNames = CLI_NAMES,
+): Omit<ScheduleDefinition, "id" | "createdAt"> & { id?: string; due: number } {
+  const when = resolveScheduleTime({ at: request.at, in: request.in, cron: request.cron, timezone: request.timezone }, now, names);
+  return {
+    id: request.id === undefined ? undefined : checkScheduleId(request.id),
+    session: request.session,
+    text: checkScheduleText(request.text),
+    kind: when.kind,
+    ...(when.at !== undefined ? { at: when.at } : {}),
+    ...(when.cron !== undefined ? { cron: when.cron } : {}),
+    ...(request.timezone !== undefined ? { timezone: request.timezone } : {}),
+    createdBy: request.createdBy,
+    due: when.due,
+  };
+}
+
+/** "scheduled <id> for <session>: once at <ISO> (in 2s)", or the cron pattern with its next run. */
+export function describeScheduled(
+  schedule: Pick<ScheduleDefinition, "id" | "session" | "cron"> & { nextDue: number | null },
+  replaced: boolean,
+  now: number,
+): string {
+  const due = schedule.nextDue ?? now;
+  const next = `${new Date(due).toISOString()} (in ${formatDuration(due - now)})`;
+  const when = schedule.cron ? `cron "${schedule.cron}", next run ${next}` : `once at ${next}`;
+  return `${replaced ? "replaced" : "scheduled"} ${schedule.id} for ${schedule.session}: ${when}`;
+}
+
 export function checkScheduleText(text: string): string {
   if (!text.trim()) throw new ScheduleSpecError("the schedule's text is empty");
   if (text.length > SCHEDULE_TEXT_MAX) throw new ScheduleSpecError(`the schedule's text is ${text.length} characters, over ${SCHEDULE_TEXT_MAX}`);
@@ -95,20 +152,20 @@ export function checkScheduleId(id: string): string {
   return id;
 }
 
-function parseIsoTime(input: string): number {
+function parseIsoTime(input: string, name: string): number {
   const value = input.trim();
   const ms = ISO_WITH_ZONE.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new ScheduleSpecError(`invalid --at time "${input}" (use ISO 8601 with an offset or Z, e.g. 2026-12-24T18:00:00+01:00)`);
+  if (Number.isNaN(ms)) throw new ScheduleSpecError(`invalid ${name} time "${input}" (use ISO 8601 with an offset or Z, e.g. 2026-12-24T18:00:00+01:00)`);
   return ms;
 }
 
-function parseDelay(input: string): number {
+function parseDelay(input: string, name: string): number {
   let ms: number;
   try {
     ms = parseDuration(input);
   } catch (error) {
-    throw new ScheduleSpecError(`invalid --in ${(error as Error).message.replace(/^invalid /, "")}`);
+    throw new ScheduleSpecError(`invalid ${name} ${(error as Error).message.replace(/^invalid /, "")}`);
   }
-  if (ms <= 0) throw new ScheduleSpecError(`--in must be more than zero (got "${input}")`);
+  if (ms <= 0) throw new ScheduleSpecError(`${name} must be more than zero (got "${input}")`);
   return ms;
 }

@@ -6,6 +6,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
 import { textOf } from "../host/message-text.js";
+import type { AnyPiTool } from "../host/tools/index.js";
 import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
 import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
@@ -23,6 +24,8 @@ export interface AgentRunnerOptions {
   /** Context window override and compaction threshold (context-budget.ts); default: the model's window, 0.7. */
   context?: ContextSettings;
   logger: Logger;
+  /** Tools given to pi besides its own (the gateway tools, src/host/tools). */
+  tools?: AnyPiTool[];
 }
 
 export interface TurnResult {
@@ -85,6 +88,7 @@ export class AgentRunner {
       agentDir,
       settingsManager,
       resourceLoader,
+      customTools: this.options.tools,
       sessionManager: open === "fresh" ? SessionManager.create(cwd) : open === "recent" ? SessionManager.continueRecent(cwd) : SessionManager.open(open.file),
     });
     for (const error of extensionsResult.errors) this.options.logger.warn({ path: error.path, err: error.error }, "pi extension failed to load");

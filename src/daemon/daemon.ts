@@ -23,6 +23,7 @@ import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
 import { backoffDelay } from "../util/backoff.js";
 import { capText } from "../util/text.js";
+import { gatewayTools } from "../host/tools/index.js";
 import { AgentRunner, NoModelError, type TurnResult } from "./agent-runner.js";
 import type { ContextSettings } from "./context-budget.js";
 import { CommandQueue, type QueuedCommand } from "./command-queue.js";
@@ -88,7 +89,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 
   constructor(private readonly options: DaemonOptions) {
     this.log = options.logger;
-    this.agent = new AgentRunner({ cwd: options.cwd, agentDir: options.agentDir, context: options.context, logger: options.logger });
+    const tools = gatewayTools({ bus: () => this.bus, sessionId: () => this.host?.session.sessionId, logger: () => this.log });
+    this.agent = new AgentRunner({ cwd: options.cwd, agentDir: options.agentDir, context: options.context, logger: options.logger, tools });
     this.router = new OutboundRouter(options.owner, options.logger);
     for (const channel of options.channels) this.router.register(channel);
   }

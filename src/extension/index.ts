@@ -12,11 +12,13 @@ import { checkSetting, parseSetting } from "../config/resolve.js";
 import { createLogger } from "../config/logging.js";
 import { silentLogger } from "../util/logger.js";
 import { GatewayRuntime } from "./runtime.js";
+import { registerGatewayTools } from "./tools.js";
 
 export default function gatewayExtension(pi: ExtensionAPI): void {
   // The daemon's embedded pi sets it to "1"; a malformed value is reported at session start.
   if (checkSetting("GATEWAY_DISABLED", process.env.GATEWAY_DISABLED).value === true) return;
   let runtime: GatewayRuntime | undefined;
+  registerGatewayTools(pi, () => runtime);
 
   pi.on("session_start", async (_event, ctx) => {
     await runtime?.stop();

@@ -38,7 +38,7 @@ export class GatewayRuntime {
     ctx: ExtensionContext,
     session: SessionOptions,
     busOptions: BusOptions,
-    private readonly log: Logger,
+    readonly log: Logger,
   ) {
     this.ctx = ctx;
     this.session = session;

@@ -2,10 +2,9 @@
 import type { Command } from "commander";
 import { GatewayError } from "../../bus/errors.js";
 import type { Schedule } from "../../bus/schedules.js";
-import { formatDuration } from "../../config/duration.js";
 import { SessionIdSchema } from "../../protocol/event.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
-import { checkScheduleId, checkScheduleText, resolveScheduleTime } from "../../bus/schedule-spec.js";
+import { buildSchedule, describeScheduled } from "../../bus/schedule-spec.js";
 import { capText } from "../../util/text.js";
 import { action, globalOptions, oneLine, print, printJson, table, usage, UsageError, withBus } from "../context.js";
 
@@ -66,29 +65,15 @@ async function addSchedule(text: string, flags: AddFlags, command: Command): Pro
   const session = flags.session ?? DEFAULT_CENTRAL_SESSION;
   const checked = SessionIdSchema.safeParse(session);
   if (!checked.success) throw new UsageError(`--session "${oneLine(session)}": ${checked.error.issues[0]?.message ?? "invalid session id"}`);
-  const now = Date.now();
-  const when = usage(() => resolveScheduleTime({ at: flags.at, in: flags.in, cron: flags.cron, timezone: flags.tz }, now));
-  const input = {
-    id: flags.id === undefined ? undefined : usage(() => checkScheduleId(flags.id!)),
-    session,
-    text: usage(() => checkScheduleText(text)),
-    kind: when.kind,
-    ...(when.at !== undefined ? { at: when.at } : {}),
-    ...(when.cron !== undefined ? { cron: when.cron } : {}),
-    ...(flags.tz !== undefined ? { timezone: flags.tz } : {}),
-    createdBy: process.env.GATEWAY_SESSION_ID || "cli",
-    due: when.due,
-  };
+  const request = { text, at: flags.at, in: flags.in, cron: flags.cron, timezone: flags.tz, id: flags.id, session };
+  const input = usage(() => buildSchedule({ ...request, createdBy: process.env.GATEWAY_SESSION_ID || "cli" }, Date.now()));
   const { schedule, replaced } = await withBus(options, (bus) =>
     bus.schedules.add(input, { force: flags.force }).catch((error: unknown) => {
       throw error instanceof GatewayError && error.code === "UNKNOWN_SESSION" ? new UsageError(error.message) : error;
     }),
   );
   if (options.json) return printJson({ ...schedule, replaced, nextDueIso: new Date(schedule.nextDue!).toISOString() });
-  const next = `${new Date(schedule.nextDue!).toISOString()} (in ${formatDuration(schedule.nextDue! - Date.now())})`;
-  print(
-    `${replaced ? "replaced" : "scheduled"} ${schedule.id} for ${session}: ${schedule.cron ? `cron "${schedule.cron}", next run ${next}` : `once at ${next}`}`,
-  );
+  print(describeScheduled(schedule, replaced, Date.now()));
 }
 
 function scheduleTable(schedules: Schedule[]): string {
