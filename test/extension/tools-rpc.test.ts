@@ -10,11 +10,13 @@ import { afterEach, describe, test } from "node:test";
 import { createPiEnv, startRpcPi, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { offeredTools, toolResults, toolScript } from "../helpers/tool-script.js";
-import { waitFor } from "../helpers/wait.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+import { wsListener } from "../helpers/ws-listener.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 const cleanups: Array<() => Promise<void> | void> = [];
-const suite = usePiSuite({ flushEach: true, token: "tools-rpc-token-0123456789abcdef" });
+const TOKEN = "tools-rpc-token-0123456789abcdef";
+const suite = usePiSuite({ flushEach: true, token: TOKEN });
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
@@ -81,6 +83,42 @@ describe("gateway tools in the real pi", () => {
     assert.equal((end as { isError?: boolean }).isError, true);
     const request = await suite.llm.waitForRequest((r) => toolResults(r).has("send-nowhere__0__0"), 10_000);
     assert.equal(toolResults(request).get("send-nowhere__0__0"), 'unknown session "nobody"; live sessions: gateway');
+  });
+
+  test("a satellite's schedule fires in that satellite; its notification goes through Redis to the daemon's WebSocket client", async () => {
+    const d = await suite.daemon();
+    const client = await wsListener(d.url, TOKEN);
+    cleanups.push(() => client.close());
+    const sat = await startPi({ GATEWAY_ROLE: "satellite", GATEWAY_ID: "sat-3" });
+    await waitFor(async () => (await suite.bus.sessions()).some((s) => s.id === "sat-3" && s.live), "the satellite registered", 10_000);
+    suite.llm.setResponder(
+      toolScript({
+        "sat-work": [
+          { calls: [{ name: "gateway_schedule", arguments: { text: "wake-sat", in: "2s" } }] },
+          { calls: [{ name: "gateway_notify", arguments: { text: "sat-says-hi" } }] },
+        ],
+      }),
+    );
+    await sat.prompt("sat-work");
+    const request = await suite.llm.waitForRequest((r) => toolResults(r).has("sat-work__1__0"), 10_000);
+    assert.match(toolResults(request).get("sat-work__0__0")!, /^scheduled \S+ for sat-3: once at /);
+    const notice = await waitFor(() => client.messages.find((m) => m.type === "notify"), "the notify frame", 10_000);
+    assert.equal(notice.type === "notify" && notice.from, "sat-3");
+    assert.equal(notice.type === "notify" && notice.text, "sat-says-hi");
+    const fired = (e: RpcEvent) => e.type === "message_end" && "message" in e && JSON.stringify(e.message).includes("schedule.fired");
+    await sat.waitForEvent(fired, 15_000);
+    await sleep(1_500);
+    assert.equal(sat.events.filter(fired).length, 1, "fired once, in the satellite");
+    const firedTurns = suite.llm.requests.filter((r) => r.lastUserText.includes("schedule.fired"));
+    assert.equal(firedTurns.length, 1, "only the satellite had a schedule.fired turn (not the daemon)");
+  });
+
+  test("the gateway disabled by a bad setting: a tool says it is not running", async () => {
+    const pi = await startPi({ GATEWAY_ROLE: "central", GATEWAY_POLL_INTERVAL: "bogus" });
+    suite.llm.setResponder(toolScript({ "list-off": [{ calls: [{ name: "gateway_sessions", arguments: {} }] }] }));
+    await pi.prompt("list-off");
+    const request = await suite.llm.waitForRequest((r) => toolResults(r).has("list-off__0__0"), 10_000);
+    assert.match(toolResults(request).get("list-off__0__0")!, /^the gateway is not running in this session/);
   });
 
   test("Redis down: the tool's error result comes within a few seconds and pi goes on", async () => {
