@@ -2,7 +2,7 @@
  * What every gateway tool shares: the context it runs in (the bus of the running gateway, this
  * session's id), the bounded wait for Redis, and the one way a tool fails. A tool's `run` throws a
  * ToolFailure with one line for the agent; the pi adapter (pi-tool.ts) turns any failure into that
- * line, so nothing else (a stack trace, an ioredis error object) reaches the model.
+ * line, so nothing else (a stack trace, a raw Redis client error) reaches the model.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { GatewayBus } from "../../bus/bus.js";
