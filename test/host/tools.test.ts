@@ -63,7 +63,7 @@ describe("gateway tool input", () => {
       [{ text: " \n ", in: "1m" }, /^the schedule's text is empty$/],
       [{ text: "x".repeat(4_001), in: "1m" }, /over 4000/],
       [{ text: "x", in: "1m", id: "../../etc" }, /^invalid schedule id/],
-      [{ text: "x", in: "1m", id: "a\nb" }, /^invalid schedule id/],
+      [{ text: "x", in: "1m", id: "a\nb" }, /^invalid schedule id "a\\nb" \(1-64/],
     ];
     for (const [params, expected] of cases) await refused("gateway_schedule", params, expected);
     assert.deepEqual(await bus.schedules.list(), []);

@@ -10,6 +10,12 @@ import type { AgentToolResult, ExtensionContext, ToolDefinition } from "@marioze
 import type { Static, TSchema } from "typebox";
 import { ToolFailure, type GatewayToolContext, type ToolReply } from "./context.js";
 
+/** Control characters (a newline in an echoed id or path) shown escaped: the message stays one line. */
+function oneLine(message: string): string {
+  // eslint-disable-next-line no-control-regex -- exactly the characters to escape
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 export interface GatewayTool<P extends TSchema, D> {
   name: string;
   label: string;
@@ -38,7 +44,7 @@ export function piTool<P extends TSchema, D>(tool: GatewayTool<P, D>, ctx: Gatew
       } catch (error) {
         const message = error instanceof ToolFailure ? error.message : `${tool.name} failed: ${(error as Error)?.message ?? String(error)}`;
         ctx.logger().warn({ tool: tool.name, reason: message }, "gateway tool call refused");
-        throw new Error(message.split("\n")[0]);
+        throw new Error(oneLine(message));
       }
     },
   };
