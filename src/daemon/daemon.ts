@@ -55,6 +55,9 @@ export interface DaemonOptions {
   /** Most events (and prompt bytes) the event commands batched into one turn may carry. */
   turnMaxEvents?: number;
   turnMaxBytes?: number;
+  /** Human prompts one client / one channel may have waiting (GATEWAY_PROMPTS_PER_CLIENT, _PER_CHANNEL). */
+  promptsPerClient?: number;
+  promptsPerChannel?: number;
   collectWindowMs: number;
   /** Context window override and compaction threshold for the embedded pi (context-budget.ts). */
   context?: ContextSettings;
@@ -102,6 +105,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       collectWindowMs: options.collectWindowMs,
       turnMaxEvents: options.turnMaxEvents,
       turnMaxBytes: options.turnMaxBytes,
+      promptsPerClient: options.promptsPerClient,
+      promptsPerChannel: options.promptsPerChannel,
     });
     await this.claimSession(sessionId);
     const replays = await this.queue.init();
