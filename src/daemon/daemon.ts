@@ -13,6 +13,7 @@
  * last retry) is dead-lettered with the error and the asker is told.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { ShutdownBudget } from "./shutdown.js";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
@@ -164,22 +165,38 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /**
    * Stops taking input (submit refuses), lets the current turn finish within the grace period or
    * checkpoints it (aborted, left queued for the next start), then closes channels and clients.
-   * Channels close last so the finishing turn's reply still reaches whoever asked.
+   * Channels close last so the finishing turn's reply still reaches whoever asked. The whole stop
+   * ends within GATEWAY_SHUTDOWN_GRACE whatever Redis does (shutdown.ts); what it had to leave
+   * behind is returned (and replayed by the next start).
    */
-  async stop(): Promise<void> {
-    if (this.state === "stopping") return;
+  async stop(): Promise<string[]> {
+    if (this.state === "stopping") return [];
     this.state = "stopping";
-    await this.notificationRelay?.stop();
-    await this.host?.stop();
+    const grace = this.options.shutdownGraceMs;
+    const budget = new ShutdownBudget(grace);
+    // Kept for the steps after the turn: abort, checkpoint, channels.
+    const reserve = Math.min(1_000, grace / 4);
+    const interrupted = this.current?.command.message.id;
+    await budget.step("notification delivery", this.notificationRelay?.stop(), reserve);
+    await budget.step("the session's lease and event drain", this.host?.stop(), reserve);
     this.requestWake();
-    if (this.current) {
-      const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
-      if (!finished) await this.agent.abort();
+    if (this.current && !(await budget.step("the running turn", this.loop, reserve))) {
+      await budget.step("aborting the turn", this.agent.abort());
     }
-    await this.loop?.catch(() => undefined);
-    for (const channel of this.options.channels) await channel.stop().catch(() => undefined);
+    await budget.step("the turn's checkpoint in Redis", this.loop);
+    await Promise.all(this.options.channels.map((channel) => budget.step(`the ${channel.name} channel`, channel.stop())));
     await this.agent.stop();
-    await this.bus?.close();
+    if (budget.leftMs > 0 && (await budget.step("closing the Redis connection", this.bus?.close()))) return this.leftBehind(budget, interrupted);
+    this.bus?.disconnect();
+    return this.leftBehind(budget, interrupted);
+  }
+
+  /** What a stop left for the next start, in words (empty when it finished everything). */
+  private leftBehind(budget: ShutdownBudget, interrupted: string | undefined): string[] {
+    const notes = budget.abandoned.map((step) => `${step} did not finish within ${formatDuration(this.options.shutdownGraceMs)}`);
+    if (interrupted && budget.abandoned.includes("the running turn")) notes.push(`command ${interrupted} was interrupted: the next start replays it`);
+    if (notes.length) this.log.warn({ leftBehind: notes }, "shutdown left work for the next start");
+    return notes;
   }
 
   // ------------------------------------------------------------------ CommandSink
