@@ -166,6 +166,11 @@ export class CommandQueue {
     this.quota.release(command.entries.map((e) => e.id));
   }
 
+  /** Records every entry of a command as answered, ahead of complete() (a replay then does not run it again). */
+  async recordAnswered(command: QueuedCommand): Promise<void> {
+    await Promise.all(command.entries.map((e) => this.store.markAnswered(e.id)));
+  }
+
   /** Records a command as answered without running it (its text joined an earlier turn). */
   markAnswered(id: string): Promise<void> {
     return this.store.markAnswered(id);

@@ -372,6 +372,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const timeout = formatDuration(this.options.turnTimeoutMs);
     // Nobody is waiting on an event to ask again: a timed-out one must not vanish.
     if (result.aborted && timedOut && command.message.priority === "event") return this.giveUp(command, route, `turn aborted after ${timeout}`);
+    // Answered before the reply leaves: a crash after the asker has it (before the ack below) must
+    // not run the turn again; a replay then only completes it (runCommand's alreadyAnswered).
+    if (!result.aborted) await this.queue.recordAnswered(command);
     // A user's /abort, or a human's request that timed out (they are told and can ask again).
     route.send(
       result.aborted ? { type: "error", requestId, message: `aborted${timedOut ? ` after ${timeout}` : ""}` } : { type: "end", requestId, text: result.text },
