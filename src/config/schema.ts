@@ -30,6 +30,23 @@ const queueMode = z
   .regex(/^[^=\s]+\s*=\s*(followUp|steer|collect)$/, "is not channel=mode")
   .transform((pair) => pair.split("=").map((p) => p.trim()) as [string, "followUp" | "steer" | "collect"]);
 
+/** A DNS name or IP literal as it appears in a Host header, lower-cased, without a port. */
+const hostName = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]{1,253})$/, "is not a host name (no scheme, port or path)")
+  .transform((host) => host.toLowerCase());
+/** `scheme://host[:port]` exactly as a browser sends it in Origin. */
+const webOrigin = z.string().transform((value, ctx) => {
+  try {
+    const url = new URL(value);
+    if ((url.protocol === "http:" || url.protocol === "https:") && url.origin === value.replace(/\/$/, "").toLowerCase()) return url.origin;
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: "custom", message: "is not an origin like https://host[:port]" });
+  return z.NEVER;
+});
+
 const BUS = {
   REDIS_URL: redisUrl(
     {
@@ -145,6 +162,21 @@ const DAEMON = {
   GATEWAY_SHUTDOWN_GRACE: duration({ group: "daemon", default: "30s", help: "how long shutdown lets the current turn finish" }),
   GATEWAY_AGING: duration({ group: "daemon", default: "60s", help: "a command waiting longer goes before fresher higher-priority ones" }),
   GATEWAY_COLLECT_WINDOW: duration({ group: "daemon", default: "2s", help: "prompts of a collect channel within this window merge into one" }),
+  GATEWAY_ALLOWED_HOSTS: list(hostName, {
+    group: "daemon",
+    docDefault: "loopback names on a loopback bind; any otherwise",
+    form: "host names, comma-separated (e.g. gw.tailnet.ts.net)",
+    help: "Host headers the daemon answers besides its own loopback names (DNS rebinding guard)",
+  }),
+  GATEWAY_ALLOWED_ORIGINS: list(webOrigin, {
+    group: "daemon",
+    docDefault: "the page's own origin",
+    form: "origins, comma-separated (e.g. https://gw.example.com)",
+    help: "browser origins whose pages may open the WebSocket besides the daemon's own",
+  }),
+  GATEWAY_PROMPTS_PER_CLIENT: count({ group: "daemon", default: "20", help: "prompts one client (a socket, a chat) may have queued; more are refused" }),
+  GATEWAY_PROMPTS_PER_CHANNEL: count({ group: "daemon", default: "200", help: "prompts one channel may have queued; more are refused" }),
+  GATEWAY_HOOK_CONCURRENCY: count({ group: "daemon", default: "8", help: "webhook requests read at once before their signature is checked; more get 503" }),
   GATEWAY_TURN_MAX_EVENTS: count({ group: "daemon", default: "50", help: "most events one batched event turn carries" }),
   GATEWAY_TURN_MAX_BYTES: count({ group: "daemon", default: "262144", help: "most prompt bytes one batched event turn carries" }),
 };

@@ -1,4 +1,6 @@
 /** `pi-gateway daemon`: the full gateway (tier 4) in the foreground; a service manager keeps it up. */
+import { homedir } from "node:os";
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
@@ -7,6 +9,7 @@ import { createWebSocketChannel } from "../channels/websocket/server.js";
 import { RedisUnreachableError } from "../bus/errors.js";
 import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
+import { gatewayConfigDir } from "../config/env-file.js";
 import { parseSetting } from "../config/resolve.js";
 import { resolveSessionOptions } from "../config/session-options.js";
 import { daemonRedis, type DaemonRedis } from "../setup/embedded-redis.js";
@@ -17,6 +20,7 @@ import { watchLiveHeap } from "./live-heap.js";
 import { DaemonMetrics } from "./metrics.js";
 import { resolveDaemonSettings, DAEMON_ENV_VARS, type DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";
+import { PRIVATE_UMASK, tightenModes } from "./private-state.js";
 import type { Channel, DaemonObserver } from "./types.js";
 
 interface DaemonFlags {
@@ -44,8 +48,14 @@ export function registerDaemon(program: Command): void {
         const logProblem = chooseLogFormat(false).problem;
         if (logProblem) throw new UsageError(logProblem);
         const logger = createLogger("pi-gateway-daemon");
+        // Before anything is written (the token file, transcripts, logs): only this user reads them.
+        process.umask(PRIVATE_UMASK);
         // Bad settings are usage errors (exit 2), found before anything starts.
         const settings = usage(() => resolveDaemonSettings(process.env, flags));
+        if (settings.tokenFileFixed) {
+          logger.warn({ fixed: settings.tokenFileFixed }, "token file was readable by others");
+          process.stderr.write(`pi-gateway daemon: ${settings.tokenFileFixed}\n`);
+        }
         const overrides = busOverrides(options);
         resolveBusOptions(overrides); // REDIS_URL and the other bus settings are checked here, before any connection
         // First lines on the terminal: which Redis, and whether the daemon started its own.
@@ -73,6 +83,7 @@ function httpApp(daemon: GatewayDaemon, settings: DaemonSettings, metrics: Daemo
     bus: daemon.bus,
     token: settings.token,
     hooks: settings.hooks,
+    hookConcurrency: settings.hookConcurrency,
     logger,
     status,
     metrics: () => metrics.text(status),
@@ -91,13 +102,15 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   const metrics = new DaemonMetrics({ liveHeap: liveHeap.bytes });
   const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message), metrics);
   await daemon.start();
+  makeStatePrivate(daemon, settings, logger);
   daemon.bus.onReconnecting(() => metrics.redisReconnecting());
   // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
   const modelProblem = daemon.agent.modelProblem();
   if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
   const app = httpApp(daemon, settings, metrics, logger);
   // A port in use must end the process: the started daemon's clients would otherwise keep it alive.
-  const server = await startHttpServer({ app, websocket, host: settings.host, port: settings.port, token: settings.token }).catch(async (error: Error) => {
+  const { host, port, token, allowedHosts, allowedOrigins } = settings;
+  const server = await startHttpServer({ app, websocket, host, port, token, allowedHosts, allowedOrigins }).catch(async (error: Error) => {
     await daemon.stop();
     throw error;
   });
@@ -111,19 +124,19 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       if (stopping) return;
       stopping = true;
       logger.info({ reason }, "shutting down");
-      // The last bookkeeping (checkpoint, unregister) writes to Redis and would wait for it forever
-      // while Redis is away: past the turn's grace, exit anyway (the next start replays the turn).
+      // daemon.stop() ends within the grace whatever Redis does (shutdown.ts); this is only the
+      // backstop should something outside it (a server socket, a native handle) still hold on.
       setTimeout(() => {
-        process.stderr.write(
-          "pi-gateway daemon: Redis did not answer during shutdown; exiting without the last bookkeeping (the next start replays what was in progress)\n",
-        );
+        process.stderr.write("pi-gateway daemon: shutdown overran its grace; exiting (the next start replays what was in progress)\n");
         process.exit(process.exitCode || 1);
-      }, settings.shutdownGraceMs + 5_000).unref();
+      }, settings.shutdownGraceMs + 1_000).unref();
       void daemon
         .stop()
-        .then(() => {
+        .then((leftBehind) => {
+          for (const note of leftBehind) process.stderr.write(`pi-gateway daemon: ${note}\n`);
+          if (leftBehind.length) process.stderr.write("pi-gateway daemon: nothing is lost: unfinished work stays in Redis for the next start\n");
           liveHeap.stop();
-          return server.close();
+          return Promise.race([server.close(), new Promise<void>((done) => setTimeout(done, 500).unref())]);
         })
         .then(resolve, (error: Error) => {
           logger.error({ err: error.message }, "shutdown failed");
@@ -152,6 +165,16 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       setTimeout(() => process.exit(), 3_000).unref();
     });
   });
+}
+
+/** Transcripts and the config directory (token, env file), made private if an earlier run left them readable. */
+function makeStatePrivate(daemon: GatewayDaemon, settings: DaemonSettings, logger: Logger): void {
+  const sessionFile = daemon.agent.sessionFile;
+  const roots = [...(sessionFile ? [dirname(sessionFile)] : []), gatewayConfigDir(homedir())];
+  if (settings.tokenSource !== "GATEWAY_TOKEN") roots.push(settings.tokenSource);
+  const { fixed, failed } = tightenModes(roots);
+  if (fixed.length) logger.warn({ count: fixed.length, first: fixed.slice(0, 5) }, "state was readable by others; made private (mode 0700/0600)");
+  for (const { path, error } of failed.slice(0, 5)) logger.warn({ path, err: error }, "could not make state private");
 }
 
 function telegramChannel(settings: DaemonSettings): Channel[] {
@@ -186,6 +209,8 @@ function createDaemon(
     collectWindowMs: settings.collectWindowMs,
     turnMaxEvents: settings.turnMaxEvents,
     turnMaxBytes: settings.turnMaxBytes,
+    promptsPerClient: settings.promptsPerClient,
+    promptsPerChannel: settings.promptsPerChannel,
     context: settings.context,
     heartbeatFile: session.heartbeatFile,
     queueModes: settings.queueModes,

@@ -21,6 +21,7 @@
 import { z } from "zod";
 import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, type RetryState, type StoredCommand } from "../bus/command-queue.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
+import { PromptQuota } from "./prompt-quota.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
 
 export { PRIORITIES, type QueueLoad, type RetryState };
@@ -60,6 +61,9 @@ export interface CommandQueueOptions {
   turnMaxEvents?: number;
   /** Most prompt bytes one turn carries (same exception). */
   turnMaxBytes?: number;
+  /** Human prompts one client / one channel may have waiting (prompt-quota.ts); default 20 / 200. */
+  promptsPerClient?: number;
+  promptsPerChannel?: number;
 }
 
 export const DEFAULT_TURN_MAX_EVENTS = 50;
@@ -73,21 +77,31 @@ export class CommandQueue {
   /** Priority of the last command taken: an aged non-human one never follows another while a human waits. */
   private lastTaken: Priority | undefined;
 
+  private readonly quota: PromptQuota;
+
   /** `store`: the bus's half, `bus.commandQueue(session)`. */
   constructor(
     private readonly store: CommandQueueStore,
     private readonly options: CommandQueueOptions,
-  ) {}
+  ) {
+    this.quota = new PromptQuota({ perClient: options.promptsPerClient ?? 20, perChannel: options.promptsPerChannel ?? 200 });
+  }
 
   /** Creates the consumer groups; returns how many commands were in flight when the last process died. */
   init(): Promise<number> {
     return this.store.init();
   }
 
-  /** Stores a command; `alsoSeen` are further dedup ids it stands for (the events of a batch). */
-  submit(message: InboundMessage, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
+  /**
+   * Stores a command; `alsoSeen` are further dedup ids it stands for (the events of a batch). A
+   * human prompt over its client's or channel's cap is refused (QuotaExceededError) before it is stored.
+   */
+  async submit(message: InboundMessage, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
     const parsed = InboundSchema.parse(message);
-    return this.store.enqueue(parsed.priority, parsed.id, JSON.stringify(parsed), alsoSeen);
+    this.quota.check(parsed);
+    const status = await this.store.enqueue(parsed.priority, parsed.id, JSON.stringify(parsed), alsoSeen);
+    if (status === "queued") this.quota.add(parsed);
+    return status;
   }
 
   /** Which of these ids were already stored (directly or as part of another command). */
@@ -141,13 +155,20 @@ export class CommandQueue {
   }
 
   /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */
-  deadLetter(command: QueuedCommand, reason: string): Promise<void> {
-    return this.store.deadLetter(command.entries, { id: command.message.id, json: JSON.stringify(command.message) }, reason);
+  async deadLetter(command: QueuedCommand, reason: string): Promise<void> {
+    await this.store.deadLetter(command.entries, { id: command.message.id, json: JSON.stringify(command.message) }, reason);
+    this.quota.release(command.entries.map((e) => e.id));
   }
 
   /** Marks a command answered (so a replay will not answer again), then drops it from the queue. */
-  complete(command: QueuedCommand): Promise<void> {
-    return this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+  async complete(command: QueuedCommand): Promise<void> {
+    await this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+    this.quota.release(command.entries.map((e) => e.id));
+  }
+
+  /** Records every entry of a command as answered, ahead of complete() (a replay then does not run it again). */
+  async recordAnswered(command: QueuedCommand): Promise<void> {
+    await Promise.all(command.entries.map((e) => this.store.markAnswered(e.id)));
   }
 
   /** Records a command as answered without running it (its text joined an earlier turn). */

@@ -3,7 +3,7 @@
  * from the environment or files, never from flags that would show up in `ps`.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { gatewayConfigDir } from "../config/env-file.js";
@@ -24,6 +24,16 @@ export interface DaemonSettings {
   port: number;
   token: string;
   tokenSource: string;
+  /** What was wrong with the token file's mode and has been fixed (said at start). */
+  tokenFileFixed?: string;
+  /** GATEWAY_ALLOWED_HOSTS, GATEWAY_ALLOWED_ORIGINS (request-guard.ts). */
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  /** Queued prompts one client / one channel may have (GATEWAY_PROMPTS_PER_CLIENT, _PER_CHANNEL). */
+  promptsPerClient: number;
+  promptsPerChannel: number;
+  /** Webhook requests read at once before their signature is checked (GATEWAY_HOOK_CONCURRENCY). */
+  hookConcurrency: number;
   telegram?: TelegramSettings;
   owner?: ReplyAddress;
   hooks: Record<string, HookSettings>;
@@ -58,8 +68,12 @@ export function readTokenFile(file: string): string {
   return token;
 }
 
-/** The gateway token: $GATEWAY_TOKEN, else the token file (created with a strong random token, mode 600). */
-export function resolveToken(env: Env, home = homedir()): { token: string; source: string } {
+/**
+ * The gateway token: $GATEWAY_TOKEN, else the token file (created with a strong random token, mode
+ * 600). A token file others can read is made private before it is used (`fixed` says what was
+ * wrong), or refused when that is not possible: the audit reporting it later is too late.
+ */
+export function resolveToken(env: Env, home = homedir()): { token: string; source: string; fixed?: string } {
   const fromEnv = parseSetting("GATEWAY_TOKEN", env.GATEWAY_TOKEN);
   if (fromEnv) return { token: fromEnv, source: "GATEWAY_TOKEN" };
   const file = tokenFile(env, home);
@@ -68,7 +82,21 @@ export function resolveToken(env: Env, home = homedir()): { token: string; sourc
     writeFileSync(file, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
   }
-  return { token: readTokenFile(file), source: file };
+  const fixed = makePrivate(file);
+  return { token: readTokenFile(file), source: file, ...(fixed ? { fixed } : {}) };
+}
+
+/** Removes group and other permissions from a secret file; what was wrong, or undefined when nothing was. */
+function makePrivate(file: string): string | undefined {
+  const mode = statSync(file).mode & 0o777;
+  if (!(mode & 0o077)) return undefined;
+  const was = mode.toString(8).padStart(4, "0");
+  try {
+    chmodSync(file, mode & 0o700);
+  } catch (error) {
+    throw new Error(`the token file ${file} is readable by others (mode ${was}) and cannot be made private (${(error as Error).message}): chmod 600 ${file}`);
+  }
+  return `the token file ${file} had mode ${was} (others could read it); it is now ${(mode & 0o700).toString(8).padStart(4, "0")}`;
 }
 
 export const DEFAULT_LISTEN_HOST = SETTINGS.GATEWAY_HOST.defaultValue;
@@ -87,7 +115,7 @@ export function listenAddress(env: Env, flags: { host?: string; port?: string } 
 
 export function resolveDaemonSettings(env: Env = process.env, flags: { host?: string; port?: string } = {}): DaemonSettings {
   const config = resolveConfig(env);
-  const { token, source } = resolveToken(env);
+  const { token, source, fixed } = resolveToken(env);
   const telegram = config.TELEGRAM_BOT_TOKEN
     ? {
         token: config.TELEGRAM_BOT_TOKEN,
@@ -102,6 +130,12 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     port,
     token,
     tokenSource: source,
+    ...(fixed ? { tokenFileFixed: fixed } : {}),
+    allowedHosts: config.GATEWAY_ALLOWED_HOSTS ?? [],
+    allowedOrigins: config.GATEWAY_ALLOWED_ORIGINS ?? [],
+    promptsPerClient: config.GATEWAY_PROMPTS_PER_CLIENT,
+    promptsPerChannel: config.GATEWAY_PROMPTS_PER_CHANNEL,
+    hookConcurrency: config.GATEWAY_HOOK_CONCURRENCY,
     telegram,
     owner: ownerOf(config.GATEWAY_OWNER, telegram),
     hooks: config.GATEWAY_HOOKS ?? {},

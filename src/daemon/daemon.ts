@@ -13,6 +13,7 @@
  * last retry) is dead-lettered with the error and the asker is told.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { ShutdownBudget } from "./shutdown.js";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
@@ -56,6 +57,9 @@ export interface DaemonOptions {
   /** Most events (and prompt bytes) the event commands batched into one turn may carry. */
   turnMaxEvents?: number;
   turnMaxBytes?: number;
+  /** Human prompts one client / one channel may have waiting (GATEWAY_PROMPTS_PER_CLIENT, _PER_CHANNEL). */
+  promptsPerClient?: number;
+  promptsPerChannel?: number;
   collectWindowMs: number;
   /** Context window override and compaction threshold for the embedded pi (context-budget.ts). */
   context?: ContextSettings;
@@ -104,6 +108,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       collectWindowMs: options.collectWindowMs,
       turnMaxEvents: options.turnMaxEvents,
       turnMaxBytes: options.turnMaxBytes,
+      promptsPerClient: options.promptsPerClient,
+      promptsPerChannel: options.promptsPerChannel,
     });
     await this.claimSession(sessionId);
     const replays = await this.queue.init();
@@ -161,22 +167,38 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /**
    * Stops taking input (submit refuses), lets the current turn finish within the grace period or
    * checkpoints it (aborted, left queued for the next start), then closes channels and clients.
-   * Channels close last so the finishing turn's reply still reaches whoever asked.
+   * Channels close last so the finishing turn's reply still reaches whoever asked. The whole stop
+   * ends within GATEWAY_SHUTDOWN_GRACE whatever Redis does (shutdown.ts); what it had to leave
+   * behind is returned (and replayed by the next start).
    */
-  async stop(): Promise<void> {
-    if (this.state === "stopping") return;
+  async stop(): Promise<string[]> {
+    if (this.state === "stopping") return [];
     this.state = "stopping";
-    await this.notificationRelay?.stop();
-    await this.host?.stop();
+    const grace = this.options.shutdownGraceMs;
+    const budget = new ShutdownBudget(grace);
+    // Kept for the steps after the turn: abort, checkpoint, channels.
+    const reserve = Math.min(1_000, grace / 4);
+    const interrupted = this.current?.command.message.id;
+    await budget.step("notification delivery", this.notificationRelay?.stop(), reserve);
+    await budget.step("the session's lease and event drain", this.host?.stop(), reserve);
     this.requestWake();
-    if (this.current) {
-      const finished = await Promise.race([this.loop?.then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
-      if (!finished) await this.agent.abort();
+    if (this.current && !(await budget.step("the running turn", this.loop, reserve))) {
+      await budget.step("aborting the turn", this.agent.abort());
     }
-    await this.loop?.catch(() => undefined);
-    for (const channel of this.options.channels) await channel.stop().catch(() => undefined);
+    await budget.step("the turn's checkpoint in Redis", this.loop);
+    await Promise.all(this.options.channels.map((channel) => budget.step(`the ${channel.name} channel`, channel.stop())));
     await this.agent.stop();
-    await this.bus?.close();
+    if (budget.leftMs > 0 && (await budget.step("closing the Redis connection", this.bus?.close()))) return this.leftBehind(budget, interrupted);
+    this.bus?.disconnect();
+    return this.leftBehind(budget, interrupted);
+  }
+
+  /** What a stop left for the next start, in words (empty when it finished everything). */
+  private leftBehind(budget: ShutdownBudget, interrupted: string | undefined): string[] {
+    const notes = budget.abandoned.map((step) => `${step} did not finish within ${formatDuration(this.options.shutdownGraceMs)}`);
+    if (interrupted && budget.abandoned.includes("the running turn")) notes.push(`command ${interrupted} was interrupted: the next start replays it`);
+    if (notes.length) this.log.warn({ leftBehind: notes }, "shutdown left work for the next start");
+    return notes;
   }
 
   // ------------------------------------------------------------------ CommandSink
@@ -352,6 +374,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const timeout = formatDuration(this.options.turnTimeoutMs);
     // Nobody is waiting on an event to ask again: a timed-out one must not vanish.
     if (result.aborted && timedOut && command.message.priority === "event") return this.giveUp(command, route, `turn aborted after ${timeout}`);
+    // Answered before the reply leaves: a crash after the asker has it (before the ack below) must
+    // not run the turn again; a replay then only completes it (runCommand's alreadyAnswered).
+    if (!result.aborted) await this.queue.recordAnswered(command);
     // A user's /abort, or a human's request that timed out (they are told and can ask again).
     route.send(
       result.aborted ? { type: "error", requestId, message: `aborted${timedOut ? ` after ${timeout}` : ""}` } : { type: "end", requestId, text: result.text },

@@ -54,11 +54,24 @@ export function promptText(command: Pick<QueuedCommand, "message" | "attempts" |
   const { message, interruptedAt, attempts, lastError } = command;
   if (interruptedAt !== undefined) {
     const at = new Date(interruptedAt).toISOString();
-    return `⚠️ Replayed after a gateway restart: this request was already shown to you at ${at} in a turn that was interrupted; check what was already done before acting again.\n\n${message.text}`;
+    return [
+      `⚠️ The gateway restarted while you were working on the request below (shown to you at ${at}); that turn was interrupted and its reply never reached the asker.`,
+      "Check what was already done before doing anything again, then answer it once.",
+      "",
+      quote(message.text),
+    ].join("\n");
   }
   if (attempts > 0) {
     const why = lastError ? ` (${oneLine(lastError, 200)})` : "";
     return `⚠️ Retry ${attempts} of this request: the previous attempt failed${why}; check what was already done before acting again.\n\n${message.text}`;
   }
   return message.text;
+}
+
+/** The request as a Markdown quote: clearly the original words, not a new instruction line by line. */
+function quote(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => (line ? `> ${line}` : ">"))
+    .join("\n");
 }

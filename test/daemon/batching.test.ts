@@ -19,7 +19,7 @@ import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "batching-test-token-0123456789abcdef";
-const REPLAY_NOTE = /^⚠️ Replayed after a gateway restart: this request was already shown to you at \S+ in a turn that was interrupted/;
+const REPLAY_NOTE = /^⚠️ The gateway restarted while you were working on the request below \(shown to you at \S+\); that turn was interrupted/;
 
 const sockets: WebSocket[] = [];
 

@@ -360,3 +360,29 @@ test("load figures: depth per priority, the oldest waiting event's age, turns in
   assert.equal(after.turnsPerSecond, 0.03);
   assert.equal(after.eventsPerTurn, 3);
 });
+
+test("queued prompts are capped per client and per channel; refused ones are not stored; the cap frees as commands end", async () => {
+  const queue = newQueue({ ...options, promptsPerClient: 2, promptsPerChannel: 3 });
+  await queue.init();
+  const from = (id: string, to: string, channel = "websocket") => msg(id, "human", { channel, replyTo: { channel, to } });
+  await queue.submit(from("a1", "alice"));
+  await queue.submit(from("a2", "alice"));
+  assert.equal(await queue.submit(from("a1", "alice")), "duplicate", "a duplicate is not counted or refused");
+  await assert.rejects(queue.submit(from("a3", "alice")), (error: Error & { code?: string }) => {
+    assert.equal(error.code, "QUOTA_EXCEEDED");
+    assert.match(error.message, /this client has 2 queued \(GATEWAY_PROMPTS_PER_CLIENT\)/);
+    return true;
+  });
+  await queue.submit(from("b1", "bob"));
+  await assert.rejects(queue.submit(from("c1", "carol")), /on websocket: 3 queued \(GATEWAY_PROMPTS_PER_CHANNEL\)/);
+  await queue.submit(from("t1", "dave", "telegram"));
+  await queue.submit(msg("ev", "event"));
+  assert.deepEqual(await queue.depth(), { human: 4, event: 1, heartbeat: 0 }, "the refused prompts were never stored");
+  const first = await queue.take();
+  assert.equal(first?.message.id, "a1");
+  await queue.complete(first!);
+  await queue.submit(from("a3", "alice"));
+  const next = await queue.take();
+  await queue.deadLetter(next!, "gave up");
+  await queue.submit(from("c1", "carol"));
+});

@@ -20,7 +20,7 @@ import { sleep, waitFor } from "../helpers/wait.js";
 const TOKEN = "turn-failures-test-token-0123456789";
 const OWNER = 222;
 const REPLAY_NOTE =
-  /^⚠️ Replayed after a gateway restart: this request was already shown to you at (\S+) in a turn that was interrupted; check what was already done before acting again\.\n\n/;
+  /^⚠️ The gateway restarted while you were working on the request below \(shown to you at (\S+)\); that turn was interrupted and its reply never reached the asker\.\nCheck what was already done before doing anything again, then answer it once\.\n\n/;
 
 let telegram: FakeTelegram;
 const sockets: WebSocket[] = [];
@@ -221,11 +221,31 @@ describe("daemon: failed and interrupted turns", () => {
     const replay = after.find((r) => r.lastUserText.includes("long job"))!;
     const note = REPLAY_NOTE.exec(replay.lastUserText);
     assert.ok(note, `replay note first: ${JSON.stringify(replay.lastUserText.slice(0, 200))}`);
-    assert.equal(replay.lastUserText.slice(note[0].length), "long job please", "followed by the original request");
+    assert.equal(replay.lastUserText.slice(note[0].length), "> long job please", "followed by the original request, quoted");
     assert.ok(Math.abs(Date.parse(note[1]!) - original.receivedAt) < 2_000, `the note names when it was shown (${note[1]})`);
     const event = after.find((r) => r.lastUserText.includes("never-started"))!;
     assert.doesNotMatch(event.lastUserText, /⚠️|Replayed|retried|restarted/, "a command whose turn never started gets no note");
     assert.equal(after.filter((r) => r.lastUserText.includes("never-started")).length, 1);
+  });
+
+  test("kill -9 after the reply reached the asker but before the ack: the turn is not run again and the asker has one answer", async () => {
+    const asker = 333;
+    telegram.addChat(asker);
+    suite.llm.setResponder((r) => ({ text: r.lastUserText.includes("deploy v2") ? "Deployed v2. FINAL" : "ok" }));
+    // The final reply (formatted, after "end") reaches the chat, but the daemon never hears back:
+    // it is killed while it waits, before it can acknowledge the command.
+    const release = telegram.holdAnswers((call) => call.params.parse_mode === "HTML" && String(call.params.text).includes("FINAL"));
+    const first = await daemon({ TELEGRAM_ALLOWED_USERS: `${OWNER},${asker}` });
+    telegram.injectMessage({ chatId: asker, userId: asker, text: "deploy v2 to production" });
+    await waitFor(() => telegram.messagesIn(asker).some((t) => t.includes("FINAL")), "the reply is in the asker's chat", 20_000);
+    await first.kill();
+    release();
+
+    await daemon({ TELEGRAM_ALLOWED_USERS: `${OWNER},${asker}` });
+    await waitFor(async () => (await queueDepth()) === 0, "the command acknowledged by the next start", 20_000);
+    await sleep(1_500); // a wrongly replayed turn would have reached the fake LLM by now
+    assert.equal(requestsFor("deploy v2").length, 1, "the agent ran the request once");
+    assert.equal(telegram.messagesIn(asker).filter((t) => t.includes("FINAL")).length, 1, "the asker has one answer");
   });
 
   test("an event whose turn hits GATEWAY_TURN_TIMEOUT is dead-lettered with that reason, not dropped", async () => {

@@ -34,10 +34,18 @@ test("transient failures are retried; the rest are not", () => {
 test("the agent is told in one first line when it was shown a request before; otherwise the text is unchanged", () => {
   const message = { id: "x", channel: "websocket", text: "do the thing", priority: "human" as const };
   assert.equal(promptText({ message, attempts: 0 }), "do the thing");
-  const replay = promptText({ message, attempts: 0, interruptedAt: Date.UTC(2025, 0, 2, 3, 4, 5) });
+  const replay = promptText({ message: { ...message, text: "deploy v2\n\nthen tell me" }, attempts: 0, interruptedAt: Date.UTC(2025, 0, 2, 3, 4, 5) });
   assert.equal(
     replay,
-    "⚠️ Replayed after a gateway restart: this request was already shown to you at 2025-01-02T03:04:05.000Z in a turn that was interrupted; check what was already done before acting again.\n\ndo the thing",
+    [
+      "⚠️ The gateway restarted while you were working on the request below (shown to you at 2025-01-02T03:04:05.000Z); that turn was interrupted and its reply never reached the asker.",
+      "Check what was already done before doing anything again, then answer it once.",
+      "",
+      "> deploy v2",
+      ">",
+      "> then tell me",
+    ].join("\n"),
+    "one message saying what happened, with the original request quoted",
   );
   const retry = promptText({ message, attempts: 2, lastError: "503\nService   Unavailable" });
   assert.equal(

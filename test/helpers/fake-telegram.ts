@@ -120,6 +120,7 @@ interface Poller {
 
 export class FakeTelegram {
   readonly token: string;
+  private readonly holds: Array<{ match: (call: ApiCall) => boolean; held: Array<() => void> }> = [];
   /** Every API call received, in order (including failed ones). */
   readonly sent: ApiCall[] = [];
   readonly commands: unknown[] = [];
@@ -242,6 +243,20 @@ export class FakeTelegram {
     this.faults.set(method, queue);
   }
 
+  /**
+   * Calls matching `match` are carried out (the chat shows their effect) but their answers are
+   * withheld until the returned release() runs: "the message was sent, the sender does not know yet".
+   */
+  holdAnswers(match: (call: ApiCall) => boolean): () => void {
+    const held: Array<() => void> = [];
+    const hold = { match, held };
+    this.holds.push(hold);
+    return () => {
+      this.holds.splice(this.holds.indexOf(hold), 1);
+      for (const answer of held.splice(0)) answer();
+    };
+  }
+
   /** Updates not yet confirmed by an offset. */
   get pendingUpdates(): number {
     return this.updates.length;
@@ -270,6 +285,8 @@ export class FakeTelegram {
       reply = { status: error.code, body };
     }
     if (reply === "aborted") return;
+    const hold = call && reply.status === 200 ? this.holds.find((h) => h.match(call!)) : undefined;
+    if (hold) await new Promise<void>((release) => hold.held.push(release));
     if (call) call.outcome = reply.status === 200 ? true : reply.status;
     if (res.writableEnded || res.destroyed) return;
     res.writeHead(reply.status, { "content-type": "application/json" });

@@ -11,8 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { HistoryItem } from "../../src/daemon/history.js";
 import { runCli } from "../helpers/cli.js";
@@ -140,7 +140,18 @@ describe("a new user, following the README", () => {
 
   test("stop it and start it again: the conversation is still there", async () => {
     assert.equal(await first.stop(), 0);
+    // What the first run wrote is private; what someone loosened since is made private again on start.
+    const transcripts = sessionFiles(join(piEnv.agentDir, "sessions"));
+    assert.ok(transcripts.length > 0, "the daemon's transcript is on disk");
+    for (const path of transcripts) assert.equal(statSync(path).mode & 0o077, 0, `${path} was written private (umask 077)`);
+    const tokenFile = join(piEnv.home, ".config", "pi-gateway", "token");
+    chmodSync(tokenFile, 0o644);
+    const transcript = transcripts.find((path) => path.endsWith(".jsonl"))!;
+    chmodSync(transcript, 0o644);
+    chmodSync(dirname(transcript), 0o755);
     first = await daemon();
+    assert.match(first.output(), /the token file .*token had mode 0644 \(others could read it\); it is now 0600/);
+    for (const path of [tokenFile, transcript, dirname(transcript)]) assert.equal(statSync(path).mode & 0o077, 0, `${path} was made private on start`);
     const items = await history(first.url);
     assert.ok(
       items.some((i) => i.kind === "reply" && i.text.includes("Got the test event")),
@@ -166,3 +177,8 @@ describe("a new user, following the README", () => {
     assert.ok(Date.now() - started < 6_000);
   });
 });
+
+/** Every path under `dir` (directories and files), depth first. */
+function sessionFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" }).map((name) => join(dir, name));
+}

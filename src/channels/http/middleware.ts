@@ -68,3 +68,24 @@ export function validQuery<T extends z.ZodType>(schema: T) {
 export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, whole = "query"): string {
   return issues.map((issue) => `${issue.path.map(String).join(".") || whole}: ${issue.message}`).join("; ");
 }
+
+/**
+ * At most `max` requests inside the handler at once; the rest get 503 BUSY with Retry-After at
+ * once. For routes that must read a body before they can tell who sent it (webhooks check an HMAC
+ * of the body): without it, a few hundred slow unauthenticated bodies hold that much memory.
+ */
+export function limitConcurrency(max: number, what: string): MiddlewareHandler {
+  let inside = 0;
+  return async (c, next) => {
+    if (inside >= max) {
+      c.header("Retry-After", "1");
+      throw new HttpError(503, `${what}: ${max} requests are being read already; try again shortly`, "BUSY");
+    }
+    inside += 1;
+    try {
+      await next();
+    } finally {
+      inside -= 1;
+    }
+  };
+}

@@ -31,9 +31,12 @@ export interface HttpAppOptions {
   history?: (limit: number, before?: string) => { items: unknown[]; more: boolean } | undefined;
   /** GET /readyz (default: the bus client is connected, or true without a bus). */
   ready?: () => Promise<Readiness>;
+  /** Webhook requests read at once before their signature is checked (default 8); more get 503. */
+  hookConcurrency?: number;
   /** Largest request body accepted (default 1 MiB); bigger ones get 413. */
   maxBodyBytes?: number;
   logger?: Logger;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_HOOK_CONCURRENCY = 8;

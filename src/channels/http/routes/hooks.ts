@@ -4,8 +4,8 @@ import type { Hono, MiddlewareHandler } from "hono";
 import type { Logger } from "../../../util/logger.js";
 import { bearerToken, signatureMatches, tokenMatches } from "../auth.js";
 import { decodeHookBody, deliver, rawBody, validateEvent } from "../delivery.js";
-import { HttpError } from "../middleware.js";
-import type { HttpAppOptions } from "../options.js";
+import { HttpError, limitConcurrency } from "../middleware.js";
+import { DEFAULT_HOOK_CONCURRENCY, type HttpAppOptions } from "../options.js";
 
 /** Headers of a webhook request that are worth keeping with the event (never credentials). */
 export const SAFE_HOOK_HEADERS = [
@@ -31,7 +31,8 @@ export function registerHooks(app: Hono, options: HttpAppOptions, bodyUpToLimit:
     await next();
   };
 
-  app.post("/hooks/:name", knownHook, bodyUpToLimit, async (c) => {
+  const fewAtOnce = limitConcurrency(options.hookConcurrency ?? DEFAULT_HOOK_CONCURRENCY, "webhooks");
+  app.post("/hooks/:name", knownHook, fewAtOnce, bodyUpToLimit, async (c) => {
     const name = c.req.param("name");
     const hook = hooks[name]!;
     const raw = await rawBody(c.req.raw);
