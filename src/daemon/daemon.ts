@@ -12,6 +12,7 @@
  * unreachable, 5xx, 429) is retried with backoff while other commands run, anything else (or the
  * last retry) is dead-lettered with the error and the asker is told.
  */
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { GatewayError } from "../bus/errors.js";
@@ -19,6 +20,7 @@ import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { GatewayHost, type HostMessage, type OwnershipChange } from "../host/gateway-host.js";
+import { detailsFor, type GatewayMessageDetails } from "../host/gateway-message.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
 import { backoffDelay } from "../util/backoff.js";
@@ -190,7 +192,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // carries this message's answer too, so the queued copy is marked answered.
       const running = this.current?.command.message;
       if (message.mode === "steer" && running && sameAddress(running.replyTo, message.replyTo) && this.agent.busy) {
-        await this.agent.steer(message.text, originOf(message));
+        await this.agent.steer(message.text, originOf(message), message.gateway && { ...message.gateway, batch: randomUUID(), requests: [message.id] });
         await this.queue.markAnswered(message.id);
       }
       this.requestWake();
@@ -249,7 +251,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /** A message from the host becomes one command, stored before the bus acknowledges its batch. */
   private async acceptMessage(message: HostMessage): Promise<void> {
     if (message.kind === "alarm") {
-      await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text: message.text, priority: "event" }).catch((error: Error) =>
+      const gateway = detailsFor(message, "");
+      await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text: message.text, priority: "event", gateway }).catch((error: Error) =>
         this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
       );
       return;
@@ -257,12 +260,14 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.options.observer?.eventsDelivered(message.ids.length);
     const seenIds = message.ids.map((id) => `event:${id}`);
     const first = message.shown[0]!.id;
+    // The session holds the batch as a gateway message: its details name the events (the history's badges).
+    const gateway = detailsFor(message, "");
     if (message.kind === "heartbeat") {
-      await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat" }, seenIds);
+      await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat", gateway }, seenIds);
     } else {
       const { shown } = message;
       const meta = { types: shown.map((e) => e.type).join(","), sources: shown.map((e) => e.source).join(","), events: String(shown.length) };
-      await this.queue.submit({ id: `events:${first}`, channel: "redis", text: message.text, priority: "event", meta }, seenIds);
+      await this.queue.submit({ id: `events:${first}`, channel: "redis", text: message.text, priority: "event", meta, gateway }, seenIds);
     }
     this.requestWake();
   }
@@ -317,12 +322,13 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       message,
       command.entries.map((e) => e.id),
     );
-    route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX) });
+    const gateway = turnDetails(command);
+    route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX), ...(gateway?.events ? { events: gateway.events } : {}) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
       await this.queue.begin(command);
       const outcome = await this.agent
-        .run(requestId, promptText(command), (event) => route.send(event), origin)
+        .run(requestId, promptText(command), (event) => route.send(event), origin, gateway)
         .then(
           (result): TurnOutcome => ({ result }),
           (error: Error): TurnOutcome => ({ error }),
@@ -406,6 +412,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 }
 
 type TurnOutcome = { result: TurnResult } | { error: Error };
+
+/** A gateway command's details for this attempt: a fresh batch id, and the commands the turn answers. */
+function turnDetails(command: QueuedCommand): GatewayMessageDetails | undefined {
+  const { gateway } = command.message;
+  return gateway && { ...gateway, batch: randomUUID(), requests: command.entries.map((e) => e.id) };
+}
 
 /** Longest prompt text sent live with a turn's start (the history API has it whole). */
 const LIVE_PROMPT_MAX = 4_000;

@@ -132,6 +132,12 @@ export function parseGatewayDetails(details: unknown): GatewayMessageDetails | u
   return out;
 }
 
+/** The events a message's details describe; entries written before per-event details give their types and sources. */
+export function eventSummariesOf(details: GatewayMessageDetails): EventSummary[] {
+  if (details.events) return details.events;
+  return (details.types ?? []).map((type, i) => ({ id: details.ids[i] ?? "", type, source: details.sources?.[i] ?? "?", ts: 0 }));
+}
+
 /** HH:MM:SS (UTC) of a timestamp, or "--:--:--" when unknown. */
 export function clockOf(ts: number): string {
   if (!ts || !Number.isFinite(ts)) return "--:--:--";
@@ -170,4 +176,33 @@ export function detailsFor(message: DetailsSource, batch: string): GatewayMessag
     sources: message.shown.map((e) => e.source),
     events: summarizeEvents(message.shown),
   };
+}
+
+/** Several messages' details as one (the daemon batches event commands into one turn); undefined when none has any. */
+export function mergeDetails(list: ReadonlyArray<GatewayMessageDetails | undefined>): GatewayMessageDetails | undefined {
+  const present = list.filter((d): d is GatewayMessageDetails => d !== undefined);
+  if (present.length <= 1) return present[0];
+  const all = (key: "ids" | "types" | "sources") => present.flatMap((d) => d[key] ?? []);
+  return {
+    kind: present.some((d) => d.kind === "events") ? "events" : present[0]!.kind,
+    batch: present[0]!.batch,
+    ids: all("ids"),
+    types: all("types"),
+    sources: all("sources"),
+    events: withinTotal(present.flatMap((d) => d.events ?? []).slice(0, SUMMARIES_MAX)),
+  };
+}
+
+/** Previews past the per-message total are left out (their size still said). */
+function withinTotal(events: EventSummary[]): EventSummary[] {
+  let left = PREVIEWS_TOTAL_MAX;
+  return events.map((event) => {
+    const size = event.preview?.length ?? 0;
+    if (size <= left) {
+      left -= size;
+      return event;
+    }
+    const { preview: _dropped, ...rest } = event;
+    return { ...rest, payloadChars: event.payloadChars ?? size };
+  });
 }
