@@ -10,7 +10,16 @@
 import type { MessageRenderer } from "@mariozechner/pi-coding-agent";
 import { Box, Text } from "@mariozechner/pi-tui";
 import { formatDuration } from "../config/duration.js";
-import { clockOf, eventLabel, eventLine, flat, parseGatewayDetails, type EventSummary, type GatewayMessageDetails } from "../host/gateway-message.js";
+import {
+  clockOf,
+  eventLabel,
+  eventLine,
+  eventSummariesOf,
+  flat,
+  parseGatewayDetails,
+  type EventSummary,
+  type GatewayMessageDetails,
+} from "../host/gateway-message.js";
 
 /** The theme calls the renderer uses (pi's Theme has them all). */
 export interface RenderTheme {
@@ -35,7 +44,7 @@ export function gatewayMessageLines(details: GatewayMessageDetails, expanded: bo
     const missing = details.elapsedMs === undefined ? "" : ` for ${formatDuration(details.elapsedMs)}`;
     return [theme.fg("warning", `⚠ gateway watchdog: no heartbeat${missing}`)];
   }
-  const events = details.events ?? fallbackSummaries(details);
+  const events = eventSummariesOf(details);
   if (details.kind === "heartbeat") {
     const last = events.at(-1);
     return [theme.fg("dim", `💓 heartbeat ${last ? eventLine(last) : ""}`.trimEnd())];
@@ -51,11 +60,6 @@ export function gatewayMessageLines(details: GatewayMessageDetails, expanded: bo
   if (described < n) lines.push(theme.fg("dim", `  … and ${n - described} more (in the message the agent reads)`));
   if (!expanded && events.some((e) => e.preview)) lines.push(theme.fg("dim", "  payloads collapsed: expand to see them"));
   return lines;
-}
-
-/** Old entries (before per-event details) still have types and sources. */
-function fallbackSummaries(details: GatewayMessageDetails): EventSummary[] {
-  return (details.types ?? []).map((type, i) => ({ id: details.ids[i] ?? "", type, source: details.sources?.[i] ?? "?", ts: 0 }));
 }
 
 function collapsedNote(event: EventSummary, expanded: boolean, theme: RenderTheme): string {
