@@ -4,7 +4,7 @@
  * processes one command at a time; the outbound router sends each ReplyEvent back to the address
  * the command came with (scoped per request, never a global "current channel").
  */
-import type { EventSummary, GatewayMessageDetails } from "../host/gateway-message.js";
+import type { EventSummary, GatewayMessageDetails } from "../host/gateway-message-types.js";
 import type { Logger } from "../util/log-types.js";
 
 export type { EventSummary, GatewayMessageDetails };

@@ -250,6 +250,15 @@ describe("every agent turn visible, with history", () => {
         assert.match(await text(page, ".tool-line .tool-args"), /command=ls -la/);
         assert.match(await text(page, ".msg.assistant"), /listed the files/);
         assert.match(await text(page, '.msg.trigger[data-origin="event"] .badge'), /event · redis · build\.failed · ci/);
+        // One badge per event (type · source · time · origin), its payload collapsed, markup in it inert text.
+        const item = page.locator('.msg.trigger[data-origin="event"] .event-item[data-event-id="ci-9"]');
+        assert.match((await item.locator(".event-badge").textContent()) ?? "", /^build\.failed · ci · \d\d:\d\d:\d\d · from sat-7$/);
+        assert.equal(await item.evaluate((node) => (node as unknown as { open: boolean }).open), false, "payload collapsed");
+        assert.equal(await item.locator(".event-payload").isVisible(), false);
+        await item.locator("summary").click();
+        assert.equal(await item.locator(".event-payload").isVisible(), true);
+        assert.match((await item.locator(".event-payload").textContent()) ?? "", /"html": "<img src=x onerror=alert\(1\)>"/);
+        assert.equal(await page.locator(".msg.trigger img").count(), 0, "the payload's markup is text, never an element");
         assert.match(await text(page, ".msg.assistant"), /The build failed in step lint\./);
         assert.doesNotMatch((await page.textContent("#messages")) ?? "", /HEARTBEAT_OK|cron\.heartbeat/);
       };
@@ -259,7 +268,8 @@ describe("every agent turn visible, with history", () => {
         await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
         await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
 
-        await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+        const payload = { step: "lint", html: "<img src=x onerror=alert(1)>" };
+        await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload, ts: Date.now(), originSession: "sat-7" });
         await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
         await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
         await page.waitForFunction(
