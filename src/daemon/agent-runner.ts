@@ -13,6 +13,7 @@ import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
 import { ContextKeeper, ContextOverflowError, isPromptMessage } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
+import { answeredInSession } from "./session-record.js";
 import { historySegment, writeContinuedSession } from "./session-rotation.js";
 import type { ReplyEvent } from "./types.js";
 
@@ -188,6 +189,11 @@ export class AgentRunner {
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     if (gateway) await session.sendCustomMessage(gatewayMessage(text, gateway), { deliverAs: "steer" });
     else await session.steer(text);
+  }
+
+  /** The reply of a finished turn the session holds for these commands (session-record.ts), if any. */
+  answeredInSession(requestIds: string[]): string | undefined {
+    return this.session ? answeredInSession(this.session.sessionManager.getBranch(), requestIds) : undefined;
   }
 
   /**

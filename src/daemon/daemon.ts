@@ -310,6 +310,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       return;
     }
     const route = this.router.open(message);
+    if (await this.answeredBeforeCrash(command, route)) return;
     this.current = { command, startedAt: Date.now() };
     const requestId = message.id;
     let timedOut = false;
@@ -344,6 +345,32 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       this.options.observer?.turnEnded(message.priority, (Date.now() - this.current.startedAt) / 1000);
       this.current = undefined;
     }
+  }
+
+  /**
+   * A replayed gateway command whose turn the session shows as finished (the daemon died between
+   * the reply and the queue's bookkeeping): its reply is routed and it completes, without a second turn.
+   */
+  private async answeredBeforeCrash(command: QueuedCommand, route: ReplyRoute): Promise<boolean> {
+    if (command.interruptedAt === undefined || !command.message.gateway) return false;
+    const text = this.agent.answeredInSession(command.entries.map((e) => e.id));
+    if (text === undefined) return false;
+    const requestId = command.message.id;
+    this.log.warn({ requestId }, "replayed command was already answered in the session; completing it without a new turn");
+    route.send({
+      type: "start",
+      requestId,
+      origin: originOf(
+        command.message,
+        command.entries.map((e) => e.id),
+      ),
+      events: command.message.gateway.events,
+    });
+    await this.settle(command, route, { result: { text, aborted: false } }, false).catch(async (error: Error) => {
+      this.log.error({ requestId, err: error.message }, "could not record the outcome of a turn; it stays queued");
+      await sleep(1_000);
+    });
+    return true;
   }
 
   /** What a finished turn means for its command: answered, checkpointed, retried later or dead-lettered. */
