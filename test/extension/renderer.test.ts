@@ -72,6 +72,19 @@ test("payload previews are bounded per event and per message; entries written be
   const total = summaries.reduce((sum, s) => sum + (s.preview?.length ?? 0), 0);
   assert.ok(total <= PREVIEWS_TOTAL_MAX, `total ${total}`);
   assert.equal(summaries.at(-1)!.preview, undefined, "past the total cap: no preview, the size still said");
+  const listed = render(detailsFor({ kind: "events", shown: many.concat(many.slice(0, 1).map((e) => ({ ...e, id: "x" }))), ids: [] }, "b"), false)!;
+  assert.ok(listed.some((l) => /🔔 21 gateway events/.test(l)));
+  const beatAlongside = detailsFor({ kind: "events", shown: [events[0]!], ids: ["e1", "hb-left-out"] }, "b5");
+  assert.match(render(beatAlongside, false)!.join("\n"), /🔔 1 gateway event\n(?![^]*more)/, "a heartbeat left out of the message is not counted");
+  const capped = {
+    kind: "events",
+    batch: "b6",
+    ids: ["a", "b", "c"],
+    types: ["t", "t", "t"],
+    sources: ["s", "s", "s"],
+    events: [{ id: "a", type: "t", source: "s", ts: at }],
+  };
+  assert.match(render(capped, false)!.join("\n"), /🔔 3 gateway events[^]*… and 2 more/);
   const old = render({ kind: "events", batch: "old", ids: ["o1"], types: ["job.done"], sources: ["worker"] }, false)!.join("\n");
   assert.match(old, /--:--:-- job\.done · worker/);
 });
