@@ -5,11 +5,12 @@
 import { statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
-import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
+import type { AgentSession, AgentSessionEvent, ExtensionAPI } from "@mariozechner/pi-coding-agent";
 import { GATEWAY_MESSAGE_TYPE, type GatewayMessageDetails } from "../host/gateway-message.js";
 import { textOf } from "../host/message-text.js";
 import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
+import { correctCompactionCut } from "./compaction-cut.js";
 import { ContextKeeper, ContextOverflowError, isPromptMessage } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
@@ -81,7 +82,10 @@ export class AgentRunner {
     // load it, must not also drain them inside this embedded session.
     process.env.GATEWAY_DISABLED = "1";
     const settingsManager = SettingsManager.create(cwd, agentDir);
-    const resourceLoader = new DefaultResourceLoader({ cwd, agentDir, settingsManager });
+    const sdk = this.sdk;
+    // Gateway messages count when pi chooses what a compaction keeps (compaction-cut.ts).
+    const compactionCut = (pi: ExtensionAPI) => pi.on("session_before_compact", (event) => correctCompactionCut(sdk, event));
+    const resourceLoader = new DefaultResourceLoader({ cwd, agentDir, settingsManager, extensionFactories: [compactionCut] });
     await resourceLoader.reload();
     const { session, extensionsResult } = await createAgentSession({
       cwd,
