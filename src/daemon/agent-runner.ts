@@ -3,15 +3,19 @@
  * time. Turns pi's session events into ReplyEvents for the outbound router.
  */
 import { statSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
-import type { AgentSession, AgentSessionEvent } from "@mariozechner/pi-coding-agent";
+import type { AgentSession, AgentSessionEvent, ExtensionAPI } from "@mariozechner/pi-coding-agent";
+import { GATEWAY_MESSAGE_TYPE, type GatewayMessageDetails } from "../host/gateway-message.js";
 import { textOf } from "../host/message-text.js";
 import type { AnyPiTool } from "../host/tools/index.js";
 import type { Logger } from "../util/logger.js";
 import { DEFAULT_COMPACT_AT, type ContextSettings } from "./context-budget.js";
-import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
+import { correctCompactionCut } from "./compaction-cut.js";
+import { ContextKeeper, ContextOverflowError, isPromptMessage } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
+import { answeredInSession } from "./session-record.js";
 import { historySegment, writeContinuedSession } from "./session-rotation.js";
 import type { ReplyEvent } from "./types.js";
 
@@ -81,7 +85,10 @@ export class AgentRunner {
     // load it, must not also drain them inside this embedded session.
     process.env.GATEWAY_DISABLED = "1";
     const settingsManager = SettingsManager.create(cwd, agentDir);
-    const resourceLoader = new DefaultResourceLoader({ cwd, agentDir, settingsManager });
+    const sdk = this.sdk;
+    // Gateway messages count when pi chooses what a compaction keeps (compaction-cut.ts).
+    const compactionCut = (pi: ExtensionAPI) => pi.on("session_before_compact", (event) => correctCompactionCut(sdk, event));
+    const resourceLoader = new DefaultResourceLoader({ cwd, agentDir, settingsManager, extensionFactories: [compactionCut] });
     await resourceLoader.reload();
     const { session, extensionsResult } = await createAgentSession({
       cwd,
@@ -126,8 +133,10 @@ export class AgentRunner {
   /**
    * Runs one prompt to the end of its turn, streaming events; resolves with the final reply text.
    * The origin is recorded in the session just before the prompt (see history.ts), never shown to the model.
+   * With `gateway` details (events, heartbeats, alarms) the text enters as a gateway custom message
+   * carrying them (the model reads it as user content); without, as a user message.
    */
-  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
+  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin, gateway?: GatewayMessageDetails): Promise<TurnResult> {
     await this.ensureModel();
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
@@ -150,15 +159,15 @@ export class AgentRunner {
     // Counted after a compaction, which replaces the messages: the turn's own come after this.
     let before = session.messages.length;
     try {
-      await session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+      await this.send(session, text, gateway);
       const failed = session.messages.at(-1);
       if (failed?.role === "assistant" && failed.stopReason === "error" && isContextOverflowError(failed.errorMessage ?? "")) {
         await keeper.recoverOverflow(failed.errorMessage ?? "").catch((error: Error) => {
           if (error instanceof ContextOverflowError) keeper.abandonTurn(leafBefore, requestId, error.message);
           throw error;
         });
-        // The compaction replaced the messages; this turn's replies follow its prompt, the last user message.
-        before = session.messages.findLastIndex((m) => m.role === "user") + 1;
+        // The compaction replaced the messages; this turn's replies follow its prompt, the last one.
+        before = session.messages.findLastIndex(isPromptMessage) + 1;
       }
     } finally {
       unsubscribe();
@@ -172,11 +181,27 @@ export class AgentRunner {
     return { text: texts.at(-1) ?? "", aborted };
   }
 
-  /** Adds a message to the running turn (steer mode); its origin is recorded for the user message it becomes. */
-  async steer(text: string, origin?: TurnOrigin): Promise<void> {
+  /**
+   * A gateway message starts its turn (pi's sendCustomMessage with triggerTurn), then the run waits
+   * as `prompt()` does for pi's own retry of a transient failure; anything else is a user prompt.
+   */
+  private async send(session: AgentSession, text: string, gateway: GatewayMessageDetails | undefined): Promise<void> {
+    if (!gateway) return session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+    await session.sendCustomMessage(gatewayMessage(text, gateway), { triggerTurn: true, deliverAs: "followUp" });
+    while (session.isRetrying || session.isStreaming) await sleep(20);
+  }
+
+  /** Adds a message to the running turn (steer mode); its origin is recorded for the message it becomes. */
+  async steer(text: string, origin?: TurnOrigin, gateway?: GatewayMessageDetails): Promise<void> {
     const session = this.requireSession();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
-    await session.steer(text);
+    if (gateway) await session.sendCustomMessage(gatewayMessage(text, gateway), { deliverAs: "steer" });
+    else await session.steer(text);
+  }
+
+  /** The reply of a finished turn the session holds for these commands (session-record.ts), if any. */
+  answeredInSession(requestIds: string[]): string | undefined {
+    return this.session ? answeredInSession(this.session.sessionManager.getBranch(), requestIds) : undefined;
   }
 
   /**
@@ -246,6 +271,11 @@ export class AgentRunner {
     if (!this.session) throw new Error("pi session is not running");
     return this.session;
   }
+}
+
+/** A gateway message for pi: the prompt the model reads, the details the renderers and dedup read. */
+function gatewayMessage(text: string, details: GatewayMessageDetails) {
+  return { customType: GATEWAY_MESSAGE_TYPE, content: text, display: true, details };
 }
 
 function fileSize(file: string): number {

@@ -20,6 +20,7 @@
  */
 import { z } from "zod";
 import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, type RetryState, type StoredCommand } from "../bus/command-queue.js";
+import { mergeDetails, parseGatewayDetails } from "../host/gateway-message.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import { PromptQuota } from "./prompt-quota.js";
 import type { InboundMessage, Priority, QueueMode } from "./types.js";
@@ -37,6 +38,11 @@ const InboundSchema = z.object({
   replyTo: z.object({ channel: z.string(), to: z.string() }).optional(),
   mode: z.enum(["followUp", "steer", "collect"]).optional(),
   meta: z.record(z.string(), z.string()).optional(),
+  // Checked like details read back from a session file: malformed parts dropped, never the command.
+  gateway: z
+    .unknown()
+    .transform((value) => (value === undefined ? undefined : parseGatewayDetails(value)))
+    .optional(),
 });
 
 export interface QueuedCommand {
@@ -310,13 +316,17 @@ export class CommandQueue {
     const merged = ofSource(await this.store.read(priority, "0", 200));
     if (merged.length <= 1) return first;
     return {
-      message: { ...first.message, text: merged.map((c) => c.message.text).join("\n\n") },
+      message: withGateway({ ...first.message, text: merged.map((c) => c.message.text).join("\n\n") }, mergeDetails(merged.map((c) => c.message.gateway))),
       entries: merged.flatMap((c) => c.entries),
       enqueuedAt: first.enqueuedAt,
       replayed: merged.some((c) => c.replayed),
       attempts: 0,
     };
   }
+}
+
+function withGateway(message: InboundMessage, gateway: InboundMessage["gateway"]): InboundMessage {
+  return gateway ? { ...message, gateway } : message;
 }
 
 /** A stored entry (not deleted) as a command: its message checked against the schema. */

@@ -6,6 +6,7 @@
  * overflow recovery resumes the turn on a timer after `prompt()` has already returned.
  */
 import type { AgentSession } from "@mariozechner/pi-coding-agent";
+import { GATEWAY_MESSAGE_TYPE } from "../host/gateway-message.js";
 import type { Logger } from "../util/logger.js";
 import { contextBudget, contextWindowOf, MIN_CONTEXT_WINDOW, shouldCompactBefore, type ContextBudget, type ContextSettings } from "./context-budget.js";
 import { isContextOverflowError } from "./turn-recovery.js";
@@ -129,7 +130,7 @@ export class ContextKeeper {
 
   private tokensBeforeLastPrompt(): number {
     const messages = this.session.messages;
-    const prompt = messages.findLastIndex((m) => m.role === "user");
+    const prompt = messages.findLastIndex(isPromptMessage);
     return messages.slice(0, Math.max(0, prompt)).reduce((sum, m) => sum + this.sdk.estimateTokens(m), 0);
   }
 
@@ -175,6 +176,11 @@ export class ContextKeeper {
       `the request does not fit the model's context window even after compacting the conversation (about ${input} tokens; planned window ${this.budget.window}): it was left out of the conversation; send less at once, or set GATEWAY_CONTEXT_WINDOW if the window is wrong`,
     );
   }
+}
+
+/** What opens a turn: a user message, or a gateway message (the model reads it as user content). */
+export function isPromptMessage(message: Message): boolean {
+  return message.role === "user" || (message.role === "custom" && message.customType === GATEWAY_MESSAGE_TYPE);
 }
 
 function chars4(text: string): number {

@@ -12,6 +12,7 @@
  * unreachable, 5xx, 429) is retried with backoff while other commands run, anything else (or the
  * last retry) is dead-lettered with the error and the asker is told.
  */
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ShutdownBudget } from "./shutdown.js";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
@@ -20,6 +21,7 @@ import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { GatewayHost, type HostMessage, type OwnershipChange } from "../host/gateway-host.js";
+import { detailsFor, type GatewayMessageDetails } from "../host/gateway-message.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
 import { backoffDelay } from "../util/backoff.js";
@@ -214,7 +216,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // carries this message's answer too, so the queued copy is marked answered.
       const running = this.current?.command.message;
       if (message.mode === "steer" && running && sameAddress(running.replyTo, message.replyTo) && this.agent.busy) {
-        await this.agent.steer(message.text, originOf(message));
+        await this.agent.steer(message.text, originOf(message), message.gateway && { ...message.gateway, batch: randomUUID(), requests: [message.id] });
         await this.queue.markAnswered(message.id);
       }
       this.requestWake();
@@ -273,7 +275,8 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
   /** A message from the host becomes one command, stored before the bus acknowledges its batch. */
   private async acceptMessage(message: HostMessage): Promise<void> {
     if (message.kind === "alarm") {
-      await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text: message.text, priority: "event" }).catch((error: Error) =>
+      const gateway = detailsFor(message, "");
+      await this.submit({ id: `alarm:${Date.now()}`, channel: "watchdog", text: message.text, priority: "event", gateway }).catch((error: Error) =>
         this.log.warn({ err: error.message }, "could not queue the watchdog alarm"),
       );
       return;
@@ -281,12 +284,14 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     this.options.observer?.eventsDelivered(message.ids.length);
     const seenIds = message.ids.map((id) => `event:${id}`);
     const first = message.shown[0]!.id;
+    // The session holds the batch as a gateway message: its details name the events (the history's badges).
+    const gateway = detailsFor(message, "");
     if (message.kind === "heartbeat") {
-      await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat" }, seenIds);
+      await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat", gateway }, seenIds);
     } else {
       const { shown } = message;
       const meta = { types: shown.map((e) => e.type).join(","), sources: shown.map((e) => e.source).join(","), events: String(shown.length) };
-      await this.queue.submit({ id: `events:${first}`, channel: "redis", text: message.text, priority: "event", meta }, seenIds);
+      await this.queue.submit({ id: `events:${first}`, channel: "redis", text: message.text, priority: "event", meta, gateway }, seenIds);
     }
     this.requestWake();
   }
@@ -329,6 +334,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       return;
     }
     const route = this.router.open(message);
+    if (await this.answeredBeforeCrash(command, route)) return;
     this.current = { command, startedAt: Date.now() };
     const requestId = message.id;
     let timedOut = false;
@@ -341,12 +347,13 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       message,
       command.entries.map((e) => e.id),
     );
-    route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX) });
+    const gateway = turnDetails(command);
+    route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX), ...(gateway?.events ? { events: gateway.events } : {}) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
       await this.queue.begin(command);
       const outcome = await this.agent
-        .run(requestId, promptText(command), (event) => route.send(event), origin)
+        .run(requestId, promptText(command), (event) => route.send(event), origin, gateway)
         .then(
           (result): TurnOutcome => ({ result }),
           (error: Error): TurnOutcome => ({ error }),
@@ -362,6 +369,32 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       this.options.observer?.turnEnded(message.priority, (Date.now() - this.current.startedAt) / 1000);
       this.current = undefined;
     }
+  }
+
+  /**
+   * A replayed gateway command whose turn the session shows as finished (the daemon died between
+   * the reply and the queue's bookkeeping): its reply is routed and it completes, without a second turn.
+   */
+  private async answeredBeforeCrash(command: QueuedCommand, route: ReplyRoute): Promise<boolean> {
+    if (command.interruptedAt === undefined || !command.message.gateway) return false;
+    const text = this.agent.answeredInSession(command.entries.map((e) => e.id));
+    if (text === undefined) return false;
+    const requestId = command.message.id;
+    this.log.warn({ requestId }, "replayed command was already answered in the session; completing it without a new turn");
+    route.send({
+      type: "start",
+      requestId,
+      origin: originOf(
+        command.message,
+        command.entries.map((e) => e.id),
+      ),
+      events: command.message.gateway.events,
+    });
+    await this.settle(command, route, { result: { text, aborted: false } }, false).catch(async (error: Error) => {
+      this.log.error({ requestId, err: error.message }, "could not record the outcome of a turn; it stays queued");
+      await sleep(1_000);
+    });
+    return true;
   }
 
   /** What a finished turn means for its command: answered, checkpointed, retried later or dead-lettered. */
@@ -433,6 +466,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 }
 
 type TurnOutcome = { result: TurnResult } | { error: Error };
+
+/** A gateway command's details for this attempt: a fresh batch id, and the commands the turn answers. */
+function turnDetails(command: QueuedCommand): GatewayMessageDetails | undefined {
+  const { gateway } = command.message;
+  return gateway && { ...gateway, batch: randomUUID(), requests: command.entries.map((e) => e.id) };
+}
 
 /** Longest prompt text sent live with a turn's start (the history API has it whole). */
 const LIVE_PROMPT_MAX = 4_000;

@@ -3,6 +3,7 @@
  * stands for, and the merged command: every entry (so begin, complete, retry and dead-letter cover
  * them all), one prompt, the union of their types and sources.
  */
+import { mergeDetails } from "../host/gateway-message.js";
 import type { QueuedCommand } from "./command-queue.js";
 import type { InboundMessage } from "./types.js";
 
@@ -25,6 +26,7 @@ export function mergeBatch(members: QueuedCommand[]): QueuedCommand {
   const total = members.reduce((sum, c) => sum + eventCount(c.message), 0);
   const meta: Record<string, string> = { ...first.message.meta, events: String(total) };
   for (const key of ["types", "sources"]) if (union(key)) meta[key] = union(key);
+  const gateway = mergeDetails(members.map((c) => c.message.gateway));
   return {
     message: {
       ...first.message,
@@ -33,6 +35,7 @@ export function mergeBatch(members: QueuedCommand[]): QueuedCommand {
         total,
       ),
       meta,
+      ...(gateway ? { gateway } : {}),
     },
     entries: members.flatMap((c) => c.entries),
     enqueuedAt: first.enqueuedAt,

@@ -5,12 +5,15 @@
  * *custom entry* (`customType` ORIGIN_ENTRY_TYPE, the origin in `data`) to the session. Custom
  * entries are written to the session file with the messages and survive a restart and resume,
  * but pi never puts them into the LLM's context, so what the model sees is unchanged. The entry
- * names the user message that follows it. Batches the pi-gateway extension injected (custom
- * messages, when this session file was once run by pi with the extension) are shown as events too.
+ * names the message that follows it: a user message (a human prompt), or a gateway custom message
+ * (an event batch, heartbeat or alarm), whose details give the history one badge per event.
+ * Batches the pi-gateway extension injected (when this session file was once run by pi with the
+ * extension) are the same custom messages, shown the same way.
  *
  * A heartbeat turn answered with HEARTBEAT_OK ("nothing to report") is left out entirely, as it
  * is from every channel; a human prompt answered that way keeps its prompt but not the reply.
  */
+import { eventSummariesOf, GATEWAY_MESSAGE_TYPE, parseGatewayDetails } from "../host/gateway-message.js";
 import { isHeartbeatAck } from "../host/heartbeat.js";
 import { textOf } from "../host/message-text.js";
 import { capText } from "../util/text.js";
@@ -21,8 +24,6 @@ export type { HistoryItem, TurnOrigin };
 
 /** customType of the entry recording a prompt's origin. */
 export const ORIGIN_ENTRY_TYPE = "pi-gateway.origin";
-/** customType of the messages the pi-gateway extension injects (src/extension/injector.ts). */
-const EXTENSION_MESSAGE_TYPE = "pi-gateway";
 /** Longest prompt or reply text in one history item; the session file keeps the whole. */
 export const HISTORY_TEXT_MAX = 20_000;
 const TOOL_ARGS_MAX = 160;
@@ -72,14 +73,9 @@ export function buildHistory(entries: readonly unknown[]): HistoryItem[] {
     const at = raw.message?.timestamp ?? (Date.parse(raw.timestamp ?? "") || 0);
     if (raw.type === "custom" && raw.customType === ORIGIN_ENTRY_TYPE) {
       origin = raw.data as TurnOrigin;
-    } else if (raw.type === "custom_message" && raw.customType === EXTENSION_MESSAGE_TYPE) {
-      const details = (raw.details ?? {}) as { kind?: string; batch?: string };
-      const extensionOrigin: TurnOrigin = {
-        kind: details.kind === "alarm" ? "alarm" : "event",
-        channel: "extension",
-        requestId: String(details.batch ?? raw.id),
-      };
-      turns.push([{ id: raw.id, kind: "prompt", at, origin: extensionOrigin, text: cap(textOf(raw.content)) }]);
+    } else if (raw.type === "custom_message" && raw.customType === GATEWAY_MESSAGE_TYPE) {
+      turns.push([gatewayPrompt(raw, at, origin)]);
+      origin = undefined;
     } else if (raw.type === "message" && raw.message?.role === "user") {
       turns.push([{ id: raw.id, kind: "prompt", at, origin: origin ?? null, text: cap(textOf(raw.message.content)) }]);
       origin = undefined;
@@ -126,6 +122,19 @@ export function pageHistory(items: HistoryItem[], limit: number, before?: string
   if (end < 0) return undefined;
   const start = Math.max(0, end - limit);
   return { items: items.slice(start, end), more: start > 0 };
+}
+
+/**
+ * A gateway message (the daemon's events since they became custom messages, or a batch the pi-gateway
+ * extension injected when pi ran this file): a prompt item with one badge per event. The daemon
+ * records the origin before it; the extension does not, its details say enough.
+ */
+function gatewayPrompt(entry: EntryLike, at: number, recorded: TurnOrigin | undefined): HistoryItem {
+  const details = parseGatewayDetails(entry.details);
+  const kinds = { alarm: "alarm", heartbeat: "heartbeat", events: "event" } as const;
+  const origin: TurnOrigin = recorded ?? { kind: kinds[details?.kind ?? "events"], channel: "extension", requestId: String(details?.batch ?? entry.id) };
+  const events = details && eventSummariesOf(details);
+  return { id: entry.id, kind: "prompt", at, origin, text: cap(textOf(entry.content)), ...(events?.length ? { events } : {}) };
 }
 
 function assistantItems(entry: EntryLike, at: number, tools: Map<string, Extract<HistoryItem, { kind: "tool" }>>): HistoryItem[] {

@@ -4,7 +4,10 @@
  * processes one command at a time; the outbound router sends each ReplyEvent back to the address
  * the command came with (scoped per request, never a global "current channel").
  */
+import type { EventSummary, GatewayMessageDetails } from "../host/gateway-message-types.js";
 import type { Logger } from "../util/log-types.js";
+
+export type { EventSummary, GatewayMessageDetails };
 
 /** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
 export type Priority = "human" | "event" | "heartbeat";
@@ -34,6 +37,11 @@ export interface InboundMessage {
   mode?: QueueMode;
   /** Free-form labels for logs and the web page (sender name, event type...). */
   meta?: Record<string, string>;
+  /**
+   * Events, heartbeats and alarms: what the gateway message's details say (its `batch` set per
+   * turn). The turn then enters the session as a gateway custom message, not a user prompt.
+   */
+  gateway?: GatewayMessageDetails;
 }
 
 /** What started a turn: a human prompt, an event batch, a webhook, a heartbeat or a watchdog alarm. */
@@ -54,14 +62,15 @@ export interface TurnOrigin {
 
 /** One item of the conversation (GET /api/history, src/daemon/history.ts builds them). */
 export type HistoryItem =
-  | { id: string; kind: "prompt"; at: number; origin: TurnOrigin | null; text: string }
+  /** `events`: a gateway message's events, one badge each (type, source, time, origin, payload preview). */
+  | { id: string; kind: "prompt"; at: number; origin: TurnOrigin | null; text: string; events?: EventSummary[] }
   | { id: string; kind: "tool"; at: number; name: string; args: string; status: "ok" | "error" | "pending" }
   | { id: string; kind: "reply"; at: number; text: string; error?: string };
 
 /** Streamed back for one command (requestId = the command's id). */
 export type ReplyEvent =
   /** `origin` and `prompt` (what the agent was asked, capped) let clients that did not ask show the turn. */
-  | { type: "start"; requestId: string; origin?: TurnOrigin; prompt?: string }
+  | { type: "start"; requestId: string; origin?: TurnOrigin; prompt?: string; events?: EventSummary[] }
   | { type: "delta"; requestId: string; text: string }
   | { type: "tool"; requestId: string; name: string; phase: "start" | "end"; isError?: boolean }
   | { type: "end"; requestId: string; text: string }

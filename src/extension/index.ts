@@ -11,10 +11,15 @@ import { resolveSessionOptions } from "../config/session-options.js";
 import { checkSetting, parseSetting } from "../config/resolve.js";
 import { createLogger } from "../config/logging.js";
 import { silentLogger } from "../util/logger.js";
+import { GATEWAY_MESSAGE_TYPE } from "../host/gateway-message.js";
+import { renderGatewayMessage } from "./renderer.js";
 import { GatewayRuntime } from "./runtime.js";
 import { registerGatewayTools } from "./tools.js";
 
 export default function gatewayExtension(pi: ExtensionAPI): void {
+  // The TUI shows a gateway message as one line per event, payloads collapsed (the LLM reads the
+  // fenced prompt). Registered even when disabled: a resumed session's earlier messages stay readable.
+  pi.registerMessageRenderer(GATEWAY_MESSAGE_TYPE, renderGatewayMessage);
   // The daemon's embedded pi sets it to "1"; a malformed value is reported at session start.
   if (checkSetting("GATEWAY_DISABLED", process.env.GATEWAY_DISABLED).value === true) return;
   let runtime: GatewayRuntime | undefined;

@@ -25,20 +25,9 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import type { DeliverAs } from "../config/session-options.js";
+import { GATEWAY_MESSAGE_TYPE, parseGatewayDetails, type GatewayMessageDetails } from "../host/gateway-message.js";
 
-/** The customType of every message the gateway puts into a pi session. */
-export const GATEWAY_MESSAGE_TYPE = "pi-gateway";
-
-export interface GatewayMessageDetails {
-  kind: "events" | "alarm";
-  /** Unique per delivery attempt: identifies the entry pi writes for this message. */
-  batch: string;
-  /** Event ids the message carries; the session's record of what was delivered. */
-  ids: string[];
-  /** Event types and sources of the batch (for the `replied` journal entry and history badges). */
-  types?: string[];
-  sources?: string[];
-}
+export { GATEWAY_MESSAGE_TYPE, type GatewayMessageDetails };
 
 interface SessionEntryLike {
   type: string;
@@ -97,17 +86,13 @@ export class PiInjector {
     if (previous) for (const ids of gatewayIdsInFile(previous)) this.remember(ids);
   }
 
-  /** Resolves once pi has durably recorded `text` as a gateway message carrying `ids`. */
-  deliver(
-    text: string,
-    ids: string[],
-    kind: GatewayMessageDetails["kind"] = "events",
-    labels: Pick<GatewayMessageDetails, "types" | "sources"> = {},
-  ): Promise<void> {
+  /** Resolves once pi has durably recorded `text` as a gateway message with these details (its `ids` recorded). */
+  deliver(text: string, details: Omit<GatewayMessageDetails, "batch">): Promise<void> {
     if (!this.ctx()) return Promise.reject(new Error("pi session is not running"));
+    const { ids } = details;
     return new Promise<void>((resolve, reject) => {
       const delivery: Delivery = {
-        details: { kind, batch: randomUUID(), ids, ...labels },
+        details: { ...details, batch: randomUUID() },
         text,
         sentAtEntry: -1,
         idleSince: undefined,
@@ -224,11 +209,7 @@ export class PiInjector {
 /** The details of a gateway message entry, or undefined for any other entry. */
 export function gatewayDetails(entry: SessionEntryLike): GatewayMessageDetails | undefined {
   if (entry.type !== "custom_message" || entry.customType !== GATEWAY_MESSAGE_TYPE) return undefined;
-  const details = entry.details as Partial<GatewayMessageDetails> | undefined;
-  if (!details || typeof details.batch !== "string" || !Array.isArray(details.ids)) return undefined;
-  const strings = (list: unknown) => (Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : undefined);
-  const labels = { types: strings(details.types), sources: strings(details.sources) };
-  return { kind: details.kind === "alarm" ? "alarm" : "events", batch: details.batch, ids: strings(details.ids)!, ...labels };
+  return parseGatewayDetails(entry.details);
 }
 
 /** The most recently written session file in `dir` other than `current`. */

@@ -10,6 +10,7 @@ import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { satelliteOf, type SessionOptions } from "../config/session-options.js";
 import { GatewayHost, type HostAdapter, type HostMessage, type NoticeLevel, type OwnershipChange } from "../host/gateway-host.js";
+import { detailsFor } from "../host/gateway-message.js";
 import { textOf } from "../host/message-text.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { Logger } from "../util/logger.js";
@@ -154,9 +155,7 @@ export class GatewayRuntime {
 
   /** A message from the host becomes a gateway custom message; it resolves once pi recorded it. */
   private deliver(message: HostMessage): Promise<void> {
-    if (message.kind === "alarm") return this.injector.deliver(message.text, [], "alarm");
-    const labels = { types: message.shown.map((e) => e.type), sources: message.shown.map((e) => e.source) };
-    return this.injector.deliver(message.text, message.ids, "events", labels);
+    return this.injector.deliver(message.text, detailsFor(message, ""));
   }
 
   private ownershipChanged(change: OwnershipChange): void {

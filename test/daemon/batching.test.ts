@@ -7,6 +7,7 @@
  * `pi-gateway status`.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import type { HistoryItem } from "../../src/daemon/history.js";
@@ -16,6 +17,7 @@ import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
 import type { FakeLlmRequest } from "../helpers/fake-llm.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
+import { recordedEventIds } from "../helpers/session-records.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "batching-test-token-0123456789abcdef";
@@ -58,6 +60,7 @@ async function wsClient(url: string) {
       return `ws:${id}`;
     },
     ended: (requestId: string) => messages.find((m) => m.type === "end" && "requestId" in m && m.requestId === requestId),
+    messages,
   };
 }
 
@@ -178,6 +181,28 @@ describe("daemon: events batched into turns", () => {
       assert.equal(shown.length, 1, `${id} shown once`);
       assert.doesNotMatch(shown[0]!.lastUserText, /Replayed/, `${id} runs as new, without the note`);
     }
+  });
+
+  test("a batch answered in the session whose completion Redis refused: taken again, recognised by the ids in its message's details, completed without a second turn", async () => {
+    suite.llm.setResponder((r) => (r.lastUserText.includes("event-id:") ? slow(10) : { text: "ok" }));
+    const d = await daemon();
+    const ws = await wsClient(d.url);
+    await suite.bus.push(createEvent("job.done", "cron", { n: 1 }, { id: "done-1" }));
+    await suite.llm.waitForRequest((r) => r.seq > testSeq && r.lastUserText.includes("event-id: `done-1`"), 15_000);
+    // Redis refuses every write while the reply streams: the turn ends in the session, its bookkeeping fails.
+    await suite.bus.client.config("SET", "min-replicas-to-write", "1");
+    try {
+      await waitFor(() => d.output().includes("could not record the outcome of a turn"), "the completion refused", 15_000);
+    } finally {
+      await suite.bus.client.config("SET", "min-replicas-to-write", "0");
+    }
+    await waitFor(() => d.output().includes("already answered in the session"), "recognised from the session", 15_000);
+    await waitFor(async () => (await eventDepth()) === 0, "completed", 15_000);
+    await sleep(500);
+    assert.equal(requestsFor("done-1").length, 1, "the model was asked once");
+    assert.equal(recordedEventIds(join(suite.piEnv.agentDir, "sessions")).get("done-1"), 1, "one gateway message in the session");
+    const ends = ws.messages.filter((m) => m.type === "end" && m.requestId === "events:done-1");
+    assert.ok(ends.length >= 1 && ends.every((m) => m.type === "end" && m.text === slow(10).text), JSON.stringify(ends));
   });
 
   test("a human prompt waits at most one event turn, even behind events older than GATEWAY_AGING", async () => {

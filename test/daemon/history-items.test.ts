@@ -147,6 +147,28 @@ describe("history items from the session's entries", () => {
     );
   });
 
+  test("the daemon's gateway messages: the origin recorded before them, a badge per event; hostile details dropped, never the item", () => {
+    const origin = { kind: "event", channel: "redis", requestId: "events:e1", types: ["build.failed"], sources: ["ci"] };
+    const event = { id: "e1", type: "build.failed", source: "ci", ts: 5, originSession: "sat-1", preview: '{"step":"lint"}' };
+    const items = buildHistory([
+      { type: "custom", id: "o1", timestamp: at, customType: "pi-gateway.origin", data: origin },
+      {
+        type: "custom_message",
+        id: "m1",
+        timestamp: at,
+        customType: "pi-gateway",
+        content: "## 🔔 1 gateway event",
+        details: { kind: "events", batch: "b-1", ids: ["e1"], events: [event, 42, { id: "x" }], requests: ["events:e1"] },
+      },
+      assistant([text("on it")]),
+      { type: "custom_message", id: "m2", timestamp: at, customType: "pi-gateway", content: "beat", details: { kind: "heartbeat", batch: 7, ids: "no" } },
+    ]);
+    const prompts = items.filter((i) => i.kind === "prompt");
+    assert.deepEqual(prompts[0], { id: "m1", kind: "prompt", at: Date.parse(at), origin, text: "## 🔔 1 gateway event", events: [event] });
+    assert.equal(prompts[1]?.kind === "prompt" && prompts[1].events, undefined, "malformed details: shown, without badges");
+    assert.equal(prompts[1]?.origin?.kind, "event");
+  });
+
   test("paging: the `limit` items before `before`, `more` when older ones exist; an unknown `before` is undefined", () => {
     const items = buildHistory([user("1"), assistant([text("a")]), user("2"), assistant([text("b")])]);
     assert.deepEqual(

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, describe, test } from "node:test";
 import { chromium, type Page } from "playwright-core";
@@ -44,6 +44,18 @@ async function history(url: string, query = ""): Promise<{ items: HistoryItem[];
   return (await response.json()) as { items: HistoryItem[]; more: boolean };
 }
 
+/** Every entry of every session file under the agent dir. */
+function sessionEntries(agentDir: string): Array<{ type?: string; customType?: string; details?: unknown }> {
+  const dir = join(agentDir, "sessions");
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".jsonl"));
+  return files.flatMap((f) =>
+    readFileSync(join(dir, f), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type?: string }),
+  );
+}
+
 const redisCli = (...args: string[]) =>
   execFileSync("redis-cli", ["-p", String(suite.redis.port), ...args])
     .toString()
@@ -63,6 +75,14 @@ describe("every agent turn visible, with history", () => {
     assert.ok(start.type === "start");
     assert.deepEqual(start.origin, { kind: "event", channel: "redis", requestId: "events:ci-42", types: ["build.failed"], sources: ["ci"] });
     assert.match(start.prompt ?? "", /build\.failed/);
+    const badge = { id: "ci-42", type: "build.failed", source: "ci", ts: 0, preview: '{\n  "step": "lint"\n}' };
+    assert.deepEqual(start.events, [badge], "the live start carries the event's badge data");
+    // The model reads the batch as one user-role message holding the fenced payload, in one turn.
+    const asked = suite.llm.chatRequests().filter((r) => r.lastUserText.includes("event-id: `ci-42`"));
+    assert.equal(asked.length, 1, "one turn for the batch");
+    const lastMessage = asked[0]!.body.messages?.at(-1);
+    assert.equal(lastMessage?.role, "user");
+    assert.match(asked[0]!.lastUserText, /untrusted content[^]*```json\n\{\n {2}"step": "lint"\n\}\n```/);
     assert.ok(
       watcher.messages.some((m) => m.type === "delta" && m.requestId === "events:ci-42"),
       "streamed delta by delta",
@@ -111,6 +131,18 @@ describe("every agent turn visible, with history", () => {
     assert.ok(event.kind === "prompt");
     assert.deepEqual(event.origin?.types, ["build.failed"]);
     assert.match(event.text, /event-id: `ci-42`/);
+    assert.deepEqual(event.events, [badge], "a badge per event, from the gateway message's details");
+    // The session file holds the structured entry: a gateway custom message whose details name the events.
+    const entries = sessionEntries(suite.piEnv.agentDir).filter((e) => e.type === "custom_message" && e.customType === "pi-gateway");
+    const batches = entries.map((e) => e.details as { kind: string; ids: string[]; requests: string[] });
+    assert.deepEqual(
+      batches.map((d) => [d.kind, d.ids, d.requests]),
+      [
+        ["events", ["ci-42"], ["events:ci-42"]],
+        ["heartbeat", ["hb-1"], ["heartbeat:hb-1"]],
+      ],
+    );
+    assert.ok(!sessionEntries(suite.piEnv.agentDir).some((e) => e.type === "message" && JSON.stringify(e).includes("event-id: `ci-42`")), "not a user message");
     const sentToModel = JSON.stringify(suite.llm.chatRequests().map((r) => r.body.messages));
     assert.ok(!sentToModel.includes("pi-gateway.origin") && !sentToModel.includes("events:ci-42"), "the origin records never reach the model");
 
@@ -218,6 +250,15 @@ describe("every agent turn visible, with history", () => {
         assert.match(await text(page, ".tool-line .tool-args"), /command=ls -la/);
         assert.match(await text(page, ".msg.assistant"), /listed the files/);
         assert.match(await text(page, '.msg.trigger[data-origin="event"] .badge'), /event · redis · build\.failed · ci/);
+        // One badge per event (type · source · time · origin), its payload collapsed, markup in it inert text.
+        const item = page.locator('.msg.trigger[data-origin="event"] .event-item[data-event-id="ci-9"]');
+        assert.match((await item.locator(".event-badge").textContent()) ?? "", /^build\.failed · ci · \d\d:\d\d:\d\d · from sat-7$/);
+        assert.equal(await item.evaluate((node) => (node as unknown as { open: boolean }).open), false, "payload collapsed");
+        assert.equal(await item.locator(".event-payload").isVisible(), false);
+        await item.locator("summary").click();
+        assert.equal(await item.locator(".event-payload").isVisible(), true);
+        assert.match((await item.locator(".event-payload").textContent()) ?? "", /"html": "<img src=x onerror=alert\(1\)>"/);
+        assert.equal(await page.locator(".msg.trigger img").count(), 0, "the payload's markup is text, never an element");
         assert.match(await text(page, ".msg.assistant"), /The build failed in step lint\./);
         assert.doesNotMatch((await page.textContent("#messages")) ?? "", /HEARTBEAT_OK|cron\.heartbeat/);
       };
@@ -227,7 +268,8 @@ describe("every agent turn visible, with history", () => {
         await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10_000 });
         await page.waitForSelector(".history .tool-line", { timeout: 10_000 });
 
-        await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload: {}, ts: Date.now() });
+        const payload = { step: "lint", html: "<img src=x onerror=alert(1)>" };
+        await suite.bus.push({ id: "ci-9", type: "build.failed", source: "ci", payload, ts: Date.now(), originSession: "sat-7" });
         await page.waitForSelector('.msg.trigger[data-origin="event"]', { timeout: 15_000 });
         await page.waitForSelector(".msg.assistant.streaming", { timeout: 15_000 });
         await page.waitForFunction(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isTransientFailure, oneLine, promptText } from "../../src/daemon/turn-recovery.js";
+import { answeredInSession } from "../../src/daemon/session-record.js";
 
 test("transient failures are retried; the rest are not", () => {
   const transient = [
@@ -54,4 +55,30 @@ test("the agent is told in one first line when it was shown a request before; ot
   );
   assert.ok(retry.endsWith("\n\ndo the thing"));
   assert.equal(oneLine("a".repeat(600)).length, 500);
+});
+
+test("the session tells a finished gateway turn from one cut short, by the request ids in its message's details", () => {
+  const gateway = (requests: unknown, id = "g") => ({
+    type: "custom_message",
+    id,
+    customType: "pi-gateway",
+    details: { kind: "events", batch: id, ids: ["e1"], requests },
+  });
+  const reply = (text: string, stopReason = "stop") => ({ type: "message", message: { role: "assistant", content: [{ type: "text", text }], stopReason } });
+  const user = { type: "message", message: { role: "user", content: "next question" } };
+  const tool = { type: "message", message: { role: "toolResult", content: [] } };
+  const ids = ["events:e1", "events:e2"];
+  assert.equal(answeredInSession([gateway(ids), reply("", "toolUse"), tool, reply("all done")], ids), "all done");
+  assert.equal(answeredInSession([gateway(ids), reply("done"), user, reply("other")], ids), "done", "bounded by the next prompt");
+  assert.equal(
+    answeredInSession([gateway(ids), reply("first"), gateway(ids, "again")], ids),
+    undefined,
+    "the newest message for them counts: its turn never ran",
+  );
+  for (const cut of [[], [reply("", "toolUse")], [reply("", "toolUse"), tool], [reply("partial", "aborted")], [reply("", "error")]]) {
+    assert.equal(answeredInSession([gateway(ids), ...cut], ids), undefined, JSON.stringify(cut));
+  }
+  assert.equal(answeredInSession([gateway(["events:e1"]), reply("done")], ids), undefined, "a turn that answered only some of them");
+  assert.equal(answeredInSession([gateway("events:e1"), reply("done")], ["events:e1"]), undefined, "malformed details");
+  assert.equal(answeredInSession([gateway(ids), reply("done")], []), undefined);
 });

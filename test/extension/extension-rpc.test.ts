@@ -63,6 +63,12 @@ describe("pi extension in rpc mode", () => {
     assert.match(request.lastUserText, /untrusted content, never as instructions/);
     await waitFor(async () => (await suite.bus.client.hlen(suite.bus.keys.inflight("main"))) === 0, "ack");
     assert.equal(await suite.bus.pending("main"), 0);
+    // The extension (its message renderer included) loaded and ran without an error.
+    assert.deepEqual(
+      pi.events.filter((e) => e.type === "extension_error"),
+      [],
+    );
+    assert.doesNotMatch(pi.stderr(), /failed to load|error loading extension/i);
   });
 
   test("events pushed while pi is down are delivered, in one message, on the next start", async () => {

@@ -48,6 +48,19 @@ test("SDK session: a targeted event becomes a user message; shutdown keeps the d
     const userTexts = sdk.session.messages.filter((m) => m.role === "custom" && m.customType === "pi-gateway").map((m) => messageText(m));
     assert.equal(userTexts.filter((t) => t.includes("sdk-1")).length, 1);
     assert.match(userTexts[0]!, /"env": "prod"/);
+    // The TUI's view of it: pi holds the extension's renderer, which draws one line per event from the details.
+    const message = sdk.session.messages.find((m) => m.role === "custom" && m.customType === "pi-gateway")!;
+    assert.equal(message.role, "custom");
+    const details = message.details as { events?: Array<{ id: string; type: string; preview?: string }> };
+    assert.deepEqual(
+      details.events?.map((e) => [e.id, e.type, e.preview?.includes('"env": "prod"')]),
+      [["sdk-1", "deploy.done", true]],
+    );
+    const renderer = sdk.session.extensionRunner.getMessageRenderer("pi-gateway");
+    assert.ok(renderer, "the extension registered its message renderer");
+    const theme = { fg: (_c: string, t: string) => t, bg: (_c: string, t: string) => t, bold: (t: string) => t } as never;
+    const lines = renderer(message, { expanded: false }, theme)!.render(80).join("\n");
+    assert.match(lines, /\d\d:\d\d:\d\d deploy\.done · ci/);
     assert.deepEqual(sdk.extensionErrors, []);
   } finally {
     await sdk.dispose();

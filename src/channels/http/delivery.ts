@@ -6,6 +6,7 @@
 import { isConnectionError } from "../../bus/bus.js";
 import { GatewayError } from "../../bus/errors.js";
 import { formatEventPrompt } from "../../host/event-prompt.js";
+import { detailsFor } from "../../host/gateway-message.js";
 import { GatewayEventSchema, type GatewayEvent } from "../../protocol/event.js";
 import { describeIssues, HttpError } from "./middleware.js";
 import type { HttpAppOptions } from "./options.js";
@@ -36,6 +37,8 @@ export async function deliver(options: HttpAppOptions, event: GatewayEvent): Pro
       text: formatEventPrompt([event]),
       priority: "event",
       meta: { type: event.type, source: event.source },
+      // A gateway message in the session, as a bus-delivered event is (one badge, its payload preview).
+      gateway: detailsFor({ kind: "events", shown: [event], ids: [event.id] }, ""),
     });
     return { status: result.status, sessions: [] };
   }

@@ -37,7 +37,7 @@ function historyNodes(items: Item[]): HTMLElement[] {
     const at = Number(item.at);
     if (item.kind === "prompt") {
       const origin = item.origin && typeof item.origin === "object" ? item.origin : null;
-      nodes.push(originNode(origin, String(item.text ?? ""), at, String(origin?.requestId ?? "")));
+      nodes.push(originNode(origin, String(item.text ?? ""), at, String(origin?.requestId ?? ""), item.events));
       body = null;
       continue;
     }

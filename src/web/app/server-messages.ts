@@ -28,7 +28,7 @@ function onQueued(message: Frame, requestId: string): void {
 function onStart(message: Frame, requestId: string): void {
   // A turn this page did not ask for (an event, Telegram, another client): show what started it.
   const origin = message.origin && typeof message.origin === "object" ? (message.origin as Partial<TurnOrigin>) : null;
-  if (!state.replies.get(requestId)?.user && origin) appendMessage(originNode(origin, String(message.prompt ?? ""), Date.now(), requestId));
+  if (!state.replies.get(requestId)?.user && origin) appendMessage(originNode(origin, String(message.prompt ?? ""), Date.now(), requestId, message.events));
   const reply = replyFor(requestId);
   const user = reply.user ?? document.querySelector<HTMLElement>(`.msg.user[data-request-id="${CSS.escape(requestId)}"]`);
   if (user) setMeta(user, "answering");

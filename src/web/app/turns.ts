@@ -2,7 +2,7 @@
  * The pieces of a turn both the history and the live stream show: what started it (with its
  * origin badge), tool lines, and reply text rendered as Markdown.
  */
-import type { TurnOrigin } from "../../daemon/types.js";
+import type { EventSummary, TurnOrigin } from "../../daemon/types.js";
 import { h, type Child } from "./dom.js";
 import { clock, fullTime } from "./format.js";
 import { renderMarkdown } from "./markdown.js";
@@ -17,8 +17,12 @@ export function originLabel(origin: Partial<TurnOrigin> | null | undefined): str
   return parts.join(" · ");
 }
 
-/** A turn's opening: a human prompt as a chat bubble; an event, webhook, heartbeat or alarm collapsed to its first line. */
-export function originNode(origin: Partial<TurnOrigin> | null | undefined, text: string, at: number, requestId: string): HTMLElement {
+/**
+ * A turn's opening: a human prompt as a chat bubble; an event, webhook, heartbeat or alarm collapsed
+ * to its first line, or (a gateway message with `events`) to one badge per event with its payload
+ * in a collapsed <details>, the whole text the agent read in one more.
+ */
+export function originNode(origin: Partial<TurnOrigin> | null | undefined, text: string, at: number, requestId: string, events?: unknown): HTMLElement {
   const kind = String(origin?.kind ?? "prompt").replace(/[^a-z]/g, "");
   const meta = h(
     "div",
@@ -27,13 +31,36 @@ export function originNode(origin: Partial<TurnOrigin> | null | undefined, text:
     h("span", { class: "time", title: fullTime(at), text: clock(at) }),
   );
   if (kind === "prompt") return h("div", { class: "msg user", dataset: { requestId, origin: kind } }, meta, h("div", { class: "body", text }));
-  const first = text.split("\n").find((line) => line.trim()) ?? kind;
+  const list = eventBadges(events);
+  const first = list ? "what the agent read" : (text.split("\n").find((line) => line.trim()) ?? kind).replace(/^#+\s*/, "");
   return h(
     "div",
     { class: "msg trigger", dataset: { requestId, origin: kind } },
     meta,
-    h("details", { class: "body" }, h("summary", { text: first.replace(/^#+\s*/, "") }), h("pre", { class: "trigger-text", text })),
+    list,
+    h("details", { class: "body prompt-text" }, h("summary", { text: first }), h("pre", { class: "trigger-text", text })),
   );
+}
+
+/** One line per event (type · source · time · origin session), its payload preview collapsed; null without events. */
+export function eventBadges(events: unknown): HTMLElement | null {
+  const list = Array.isArray(events) ? events.filter((e): e is Partial<EventSummary> => !!e && typeof e === "object") : [];
+  if (!list.length) return null;
+  return h("div", { class: "events" }, ...list.map(eventItem));
+}
+
+function eventItem(event: Partial<EventSummary>): HTMLElement {
+  const ts = Number(event.ts);
+  const parts = [String(event.type ?? "?"), String(event.source ?? "?"), ts > 0 ? clock(ts) : "time unknown"];
+  if (event.originSession) parts.push(`from ${String(event.originSession)}`);
+  const badge = h("span", { class: "badge event-badge", title: ts > 0 ? fullTime(ts) : undefined, text: parts.join(" · ") });
+  const dataset = { eventId: String(event.id ?? ""), type: String(event.type ?? "") };
+  if (event.preview === undefined || event.preview === null) {
+    const note = event.payloadChars ? h("span", { class: "payload-note", text: ` payload of ${Number(event.payloadChars)} characters` }) : null;
+    return h("div", { class: "event-item", dataset }, badge, note);
+  }
+  const cut = event.payloadChars ? `\n… (cut: ${Number(event.payloadChars)} characters in all)` : "";
+  return h("details", { class: "event-item", dataset }, h("summary", {}, badge), h("pre", { class: "event-payload", text: `${String(event.preview)}${cut}` }));
 }
 
 /** The "meta" line of a bubble: who, when, and (for this page's own turns) a status. */
