@@ -12,7 +12,7 @@ import { ContextKeeper, ContextOverflowError } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
 import { historySegment, writeContinuedSession } from "./session-rotation.js";
-import type { ReplyEvent } from "./types.js";
+import type { InboundImage, ReplyEvent } from "./types.js";
 
 type PiSdk = typeof import("@mariozechner/pi-coding-agent");
 
@@ -123,7 +123,7 @@ export class AgentRunner {
    * Runs one prompt to the end of its turn, streaming events; resolves with the final reply text.
    * The origin is recorded in the session just before the prompt (see history.ts), never shown to the model.
    */
-  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin): Promise<TurnResult> {
+  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin, images?: InboundImage[]): Promise<TurnResult> {
     await this.ensureModel();
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
@@ -146,7 +146,11 @@ export class AgentRunner {
     // Counted after a compaction, which replaces the messages: the turn's own come after this.
     let before = session.messages.length;
     try {
-      await session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+      await session.prompt(text, {
+        source: "rpc",
+        expandPromptTemplates: false,
+        ...(images?.length ? { images: images.map((image) => ({ type: "image" as const, data: image.data, mimeType: image.mimeType })) } : {}),
+      });
       const failed = session.messages.at(-1);
       if (failed?.role === "assistant" && failed.stopReason === "error" && isContextOverflowError(failed.errorMessage ?? "")) {
         await keeper.recoverOverflow(failed.errorMessage ?? "").catch((error: Error) => {
@@ -169,10 +173,13 @@ export class AgentRunner {
   }
 
   /** Adds a message to the running turn (steer mode); its origin is recorded for the user message it becomes. */
-  async steer(text: string, origin?: TurnOrigin): Promise<void> {
+  async steer(text: string, origin?: TurnOrigin, images?: InboundImage[]): Promise<void> {
     const session = this.requireSession();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
-    await session.steer(text);
+    await session.steer(
+      text,
+      images?.map((image) => ({ type: "image" as const, data: image.data, mimeType: image.mimeType })),
+    );
   }
 
   /**

@@ -21,7 +21,7 @@
 import { z } from "zod";
 import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, type RetryState, type StoredCommand } from "../bus/command-queue.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
-import type { InboundMessage, Priority, QueueMode } from "./types.js";
+import { MAX_IMAGE_BASE64, MAX_IMAGES, type InboundMessage, type Priority, type QueueMode } from "./types.js";
 
 export { PRIORITIES, type QueueLoad, type RetryState };
 
@@ -36,6 +36,19 @@ const InboundSchema = z.object({
   replyTo: z.object({ channel: z.string(), to: z.string() }).optional(),
   mode: z.enum(["followUp", "steer", "collect"]).optional(),
   meta: z.record(z.string(), z.string()).optional(),
+  images: z
+    .array(
+      z.object({
+        data: z
+          .string()
+          .min(1)
+          .max(MAX_IMAGE_BASE64)
+          .regex(/^[A-Za-z0-9+/]+=*$/, "is not base64"),
+        mimeType: z.string().regex(/^image\/[a-z0-9.+-]+$/),
+      }),
+    )
+    .max(MAX_IMAGES)
+    .optional(),
 });
 
 export interface QueuedCommand {
@@ -289,7 +302,7 @@ export class CommandQueue {
     const merged = ofSource(await this.store.read(priority, "0", 200));
     if (merged.length <= 1) return first;
     return {
-      message: { ...first.message, text: merged.map((c) => c.message.text).join("\n\n") },
+      message: { ...first.message, text: merged.map((c) => c.message.text).join("\n\n"), ...mergedImages(merged.map((c) => c.message)) },
       entries: merged.flatMap((c) => c.entries),
       enqueuedAt: first.enqueuedAt,
       replayed: merged.some((c) => c.replayed),
@@ -311,3 +324,9 @@ function toCommand(entry: StoredCommand): QueuedCommand {
 }
 
 export type { QueueMode };
+
+/** The images of merged commands, in order (at most MAX_IMAGES: pi gets the first ones). */
+function mergedImages(messages: InboundMessage[]): Pick<InboundMessage, "images"> {
+  const images = messages.flatMap((m) => m.images ?? []).slice(0, MAX_IMAGES);
+  return images.length > 0 ? { images } : {};
+}
