@@ -42,7 +42,7 @@ describe("Telegram pairing", () => {
       const again = h.fake.injectMessage({ ...STRANGER, text: "/status" });
       await waitConfirmed(h.fake, again);
       assert.equal(texts().length, 1);
-      assert.deepEqual(h.submits, []);
+      assert.equal(h.submits.length, 0, "nothing submitted");
       assert.deepEqual(h.controlCalls, []);
 
       const list = await runCli(["pair", "list", "--json"], { env });
@@ -123,7 +123,7 @@ describe("Telegram pairing", () => {
       assert.equal(h.fake.messagesIn(6001).length, 1);
       assert.deepEqual(h.fake.messagesIn(6002), ["🔐 This bot is private and too many pairing requests are waiting; please try again later."]);
       assert.deepEqual(h.fake.callsTo(-100777), [], "nothing said in the group");
-      assert.deepEqual(h.submits, []);
+      assert.equal(h.submits.length, 0, "nothing submitted");
       assert.equal((await bus.pairing.list()).requests.length, 1);
       assert.ok(h.logs.some((e) => e.level === "warn" && /pairing requests are full/.test(e.msg)));
     } finally {
