@@ -14,7 +14,7 @@ import { autoRetry } from "@grammyjs/auto-retry";
 import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-throttler";
 import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
 import type { Update } from "grammy/types";
-import type { Channel, ChannelContext, DaemonStatus, InboundImage, OwnerNotice } from "../../daemon/types.js";
+import { MAX_IMAGE_BASE64, type Channel, type ChannelContext, type DaemonStatus, type InboundImage, type OwnerNotice } from "../../daemon/types.js";
 import { backoffDelay } from "../../util/backoff.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { cutCaption, FileSender, CAPTION_MAX } from "./files-out.js";
@@ -120,7 +120,8 @@ export class TelegramChannel implements Channel {
     const apiRoot = options.apiRoot?.replace(/\/+$/, "") ?? "https://api.telegram.org";
     this.media = new MediaReceiver(this.bot.api, {
       filesDir: options.filesDir ?? "",
-      photoMaxBytes: options.photoMaxBytes ?? 5 * 1024 * 1024,
+      // A queued command's image is at most MAX_IMAGE_BASE64 characters of base64 (3 bytes per 4).
+      photoMaxBytes: Math.min(options.photoMaxBytes ?? 5 * 1024 * 1024, (MAX_IMAGE_BASE64 / 4) * 3),
       fileMaxBytes: options.fileMaxBytes ?? 20 * 1024 * 1024,
       fileUrl: (path) => `${apiRoot}/file/bot${options.token}/${path.split("/").map(encodeURIComponent).join("/")}`,
     });

@@ -112,6 +112,20 @@ describe("Telegram pairing", () => {
     assert.notEqual(fresh.status === "issued" && fresh.code, old.status === "issued" && old.code);
   });
 
+  test("issuing is atomic: concurrent asks of one user give one code; concurrent strangers never exceed the cap", async () => {
+    const asks = await Promise.all(Array.from({ length: 10 }, () => bus.pairing.request({ userId: "900" }, LIMITS)));
+    const issued = asks.filter((a) => a.status === "issued");
+    assert.equal(issued.length, 1);
+    const code = issued[0]?.status === "issued" ? issued[0].code : "";
+    assert.ok(asks.every((a) => a.status === "issued" || (a.status === "pending" && a.code === code)));
+    const many = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => bus.pairing.request({ userId: String(1000 + i) }, { ttlMs: LIMITS.ttlMs, maxPending: 20 })),
+    );
+    assert.equal(many.filter((a) => a.status === "issued").length, 19, "20 waiting in all, one of them user 900's");
+    assert.equal(many.filter((a) => a.status === "full").length, 11);
+    assert.equal((await bus.pairing.list()).requests.length, 20);
+  });
+
   test("at most GATEWAY_PAIRING_MAX requests wait: the next stranger is told once to try later; groups never get codes", async () => {
     const h = await pairingHarness({ ttlMs: 3_600_000, maxPending: 1 });
     try {
