@@ -7,7 +7,9 @@
  * Flood control is declared once on the bot's API (grammY plugins), for polling and replies alike:
  * calls to one chat are spaced to Telegram's limits (transformer-throttler), and a 429 waits its
  * retry_after before the call is repeated, a 5xx backs off (auto-retry).
- * Senders not on the allowlist get nothing back (fail closed: an empty allowlist allows nobody).
+ * Senders on no allowlist and not paired get nothing back, or with pairing a one-time code in a
+ * private chat (pairing-gate.ts); nothing of theirs reaches the agent (fail closed). Photos, files
+ * in and out: media.ts and files-out.ts.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { autoRetry } from "@grammyjs/auto-retry";
@@ -139,7 +141,9 @@ export class TelegramChannel implements Channel {
     if (this.allowedUsers.size === 0 && this.allowedChats.size === 0) {
       this.logger.warn(
         {},
-        "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot",
+        this.options.pairing
+          ? "telegram: the allowlist is empty (allowedUserIds / allowedChatIds): only users paired with `pi-gateway pair approve <code>` are let in"
+          : "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot",
       );
     }
     this.loop = this.pollLoop().catch((error: unknown) => {
