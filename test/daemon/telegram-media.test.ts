@@ -76,6 +76,21 @@ describe("Telegram media and pairing through the daemon", () => {
     await waitFor(() => telegram.messagesIn(OWNER).includes("Saved it."), "the reply text without the MEDIA line", 20_000);
   });
 
+  test("pi-gateway notify --file: the owner's chat gets the file as a document, the text as its caption", async () => {
+    await suite.daemon();
+    telegram.addChat(OWNER);
+    const file = join(suite.piEnv.root, "report.txt");
+    writeFileSync(file, "report body");
+    const result = await runCli(["notify", "--file", file, "the weekly report"], { env: suite.env() });
+    assert.equal(result.code, 0, result.stderr);
+    await waitFor(() => telegram.uploads.length === 1, "the file in the owner's chat", 20_000);
+    const upload = telegram.uploads[0];
+    assert.deepEqual(
+      [upload?.method, upload?.chatId, upload?.fileName, upload?.caption, upload?.bytes.toString()],
+      ["sendDocument", OWNER, "report.txt", "the weekly report", "report body"],
+    );
+  });
+
   test("pairing: an unknown user gets a code and never reaches the LLM; pair approve lets the next message through; revoke blocks again", async () => {
     await suite.daemon();
     telegram.injectMessage({ chatId: STRANGER, userId: STRANGER, text: "secret question one" });
