@@ -214,6 +214,7 @@ const TELEGRAM = {
     minText: "1KiB",
     help: "a larger document, voice message or audio file is refused (the sender is told)",
   }),
+  TELEGRAM_PAIRING: flag({ group: "telegram", default: "1", help: "unknown users writing privately get a pairing code; 0: they get nothing" }),
   GATEWAY_PAIRING_TTL: duration({ group: "telegram", default: "1h", min: 60_000, max: 7 * 86_400_000, help: "how long a pairing code stays valid" }),
   GATEWAY_PAIRING_MAX: count({
     group: "telegram",

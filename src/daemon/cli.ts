@@ -170,7 +170,7 @@ function telegramChannel(settings: DaemonSettings, flags: DaemonFlags, bus: () =
       filesDir,
       photoMaxBytes,
       fileMaxBytes,
-      pairing: { store: () => bus()?.pairing, limits: pairing },
+      ...(pairing ? { pairing: { store: () => bus()?.pairing, limits: pairing } } : {}),
       replyFileDirs: [filesDir, flags.cwd ?? process.cwd()],
     }),
   ];

@@ -21,7 +21,8 @@ export interface TelegramSettings {
   filesDir: string;
   photoMaxBytes: number;
   fileMaxBytes: number;
-  pairing: { ttlMs: number; maxPending: number };
+  /** TELEGRAM_PAIRING=0 leaves it undefined: strangers get nothing. */
+  pairing?: { ttlMs: number; maxPending: number };
 }
 
 export interface DaemonSettings {
@@ -107,7 +108,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
         filesDir: config.GATEWAY_FILES_DIR ?? defaultFilesDir(env.HOME || homedir()),
         photoMaxBytes: config.GATEWAY_TELEGRAM_PHOTO_MAX,
         fileMaxBytes: config.GATEWAY_TELEGRAM_FILE_MAX,
-        pairing: { ttlMs: config.GATEWAY_PAIRING_TTL, maxPending: config.GATEWAY_PAIRING_MAX },
+        ...(config.TELEGRAM_PAIRING ? { pairing: { ttlMs: config.GATEWAY_PAIRING_TTL, maxPending: config.GATEWAY_PAIRING_MAX } } : {}),
       }
     : undefined;
   const { host, port } = listenAddress(env, flags);

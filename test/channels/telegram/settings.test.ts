@@ -51,4 +51,8 @@ test("GATEWAY_FILES_DIR: a path without control characters, defaulting under the
   assert.equal(resolveDaemonSettings({ ...base, GATEWAY_FILES_DIR: " /srv/files " }).telegram?.filesDir, "/srv/files");
   refused("GATEWAY_FILES_DIR", "/tmp/a\nb", /has control characters/);
   assert.throws(() => resolveDaemonSettings({ ...base, GATEWAY_PAIRING_MAX: "lots" }), /GATEWAY_PAIRING_MAX/);
+  // TELEGRAM_PAIRING: on unless 0; empty is the default; anything else is refused.
+  assert.equal(resolveDaemonSettings({ ...base, TELEGRAM_PAIRING: "0" }).telegram?.pairing, undefined);
+  assert.deepEqual(resolveDaemonSettings({ ...base, TELEGRAM_PAIRING: "" }).telegram?.pairing, { ttlMs: 3_600_000, maxPending: 20 });
+  for (const raw of ["maybe", "2", "\u001b[31m1"]) refused("TELEGRAM_PAIRING", raw, /is not 1 or 0/);
 });
