@@ -20,6 +20,7 @@ import { push, pushWithRetry, retryPauseMs } from "./producing.js";
 import { installScripts } from "./scripts.js";
 import { ScheduleStore } from "./schedules.js";
 import { NotificationStore } from "./notifications.js";
+import { PairingStore } from "./pairing.js";
 import { leaseHolder, reapExpired, recordWatchdog, register, serverTime, sessions, unregister } from "./sessions.js";
 import { lastHeartbeat, pending, recordHeartbeat, serverInfo, sharedConfig, status } from "./status.js";
 import type * as T from "./types.js";
@@ -266,6 +267,11 @@ export class GatewayBus {
   /** Notifications for the owner (notifications.ts): kept until a daemon delivers them. */
   get notifications(): NotificationStore {
     return new NotificationStore(this.ctx);
+  }
+
+  /** Telegram pairing requests and approved users (pairing.ts). */
+  get pairing(): PairingStore {
+    return new PairingStore(this.ctx);
   }
 
   // ---------------------------------------------------------------- inspection

@@ -6,3 +6,4 @@ export * from "./lease.js";
 export { createClient, connectClient, redactUrl } from "./connection.js";
 export * from "./schedules.js";
 export * from "./notifications.js";
+export * from "./pairing.js";

@@ -24,6 +24,8 @@ export const SCRIPT_NAMES = [
   "advance",
   "notify",
   "notified",
+  "pair-request",
+  "pair-approve",
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

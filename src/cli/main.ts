@@ -6,6 +6,7 @@ import { registerChat } from "./commands/chat.js";
 import { registerConfig } from "./commands/config.js";
 import { registerDeadLetters } from "./commands/dead-letters.js";
 import { registerNotify } from "./commands/notify.js";
+import { registerPair } from "./commands/pair.js";
 import { registerPush } from "./commands/push.js";
 import { registerSchedule } from "./commands/schedule.js";
 import { registerSessions } from "./commands/sessions.js";
@@ -43,6 +44,7 @@ const program = new Command("pi-gateway")
 registerPush(program);
 registerSchedule(program);
 registerNotify(program);
+registerPair(program);
 registerTail(program);
 registerSessions(program);
 registerStatus(program);

@@ -225,6 +225,35 @@ const TELEGRAM = {
     help: "chats whose messages are prompts",
   }),
   TELEGRAM_API_ROOT: httpUrl({ group: "telegram", docDefault: "https://api.telegram.org", help: "the Bot API server (a local one, or a fake in tests)" }),
+  GATEWAY_FILES_DIR: path({
+    group: "telegram",
+    docDefault: "~/.config/pi-gateway/files",
+    help: "where received documents, voice and audio are saved; replies may send files from here",
+  }),
+  // A photo travels base64 in its queued command (in Redis) and in the model request: kept small.
+  GATEWAY_TELEGRAM_PHOTO_MAX: size({
+    group: "telegram",
+    default: "5MiB",
+    min: 1024,
+    minText: "1KiB",
+    help: "a larger photo is refused (the sender is told)",
+  }),
+  // The Bot API's getFile serves at most 20 MB; a local Bot API server serves more.
+  GATEWAY_TELEGRAM_FILE_MAX: size({
+    group: "telegram",
+    default: "20MiB",
+    min: 1024,
+    minText: "1KiB",
+    help: "a larger document, voice message or audio file is refused (the sender is told)",
+  }),
+  TELEGRAM_PAIRING: flag({ group: "telegram", default: "1", help: "unknown users writing privately get a pairing code; 0: they get nothing" }),
+  GATEWAY_PAIRING_TTL: duration({ group: "telegram", default: "1h", min: 60_000, max: 7 * 86_400_000, help: "how long a pairing code stays valid" }),
+  GATEWAY_PAIRING_MAX: count({
+    group: "telegram",
+    default: "20",
+    max: 1000,
+    help: "most pairing requests waiting at once; further unknown users are told to try later",
+  }),
 };
 
 const OTHER = {

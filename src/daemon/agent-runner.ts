@@ -17,7 +17,7 @@ import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
 import { answeredInSession } from "./session-record.js";
 import { historySegment, writeContinuedSession } from "./session-rotation.js";
-import type { ReplyEvent } from "./types.js";
+import type { InboundImage, ReplyEvent } from "./types.js";
 
 type PiSdk = typeof import("@mariozechner/pi-coding-agent");
 
@@ -136,7 +136,14 @@ export class AgentRunner {
    * With `gateway` details (events, heartbeats, alarms) the text enters as a gateway custom message
    * carrying them (the model reads it as user content); without, as a user message.
    */
-  async run(requestId: string, text: string, onEvent: (event: ReplyEvent) => void, origin?: TurnOrigin, gateway?: GatewayMessageDetails): Promise<TurnResult> {
+  async run(
+    requestId: string,
+    text: string,
+    onEvent: (event: ReplyEvent) => void,
+    origin?: TurnOrigin,
+    gateway?: GatewayMessageDetails,
+    images?: InboundImage[],
+  ): Promise<TurnResult> {
     await this.ensureModel();
     const keeper = this.requireKeeper();
     // Before the origin entry: that entry belongs right before the prompt it describes.
@@ -159,7 +166,7 @@ export class AgentRunner {
     // Counted after a compaction, which replaces the messages: the turn's own come after this.
     let before = session.messages.length;
     try {
-      await this.send(session, text, gateway);
+      await this.send(session, text, gateway, images);
       const failed = session.messages.at(-1);
       if (failed?.role === "assistant" && failed.stopReason === "error" && isContextOverflowError(failed.errorMessage ?? "")) {
         await keeper.recoverOverflow(failed.errorMessage ?? "").catch((error: Error) => {
@@ -183,20 +190,21 @@ export class AgentRunner {
 
   /**
    * A gateway message starts its turn (pi's sendCustomMessage with triggerTurn), then the run waits
-   * as `prompt()` does for pi's own retry of a transient failure; anything else is a user prompt.
+   * as `prompt()` does for pi's own retry of a transient failure; anything else is a user prompt
+   * (with its pictures, a Telegram photo).
    */
-  private async send(session: AgentSession, text: string, gateway: GatewayMessageDetails | undefined): Promise<void> {
-    if (!gateway) return session.prompt(text, { source: "rpc", expandPromptTemplates: false });
+  private async send(session: AgentSession, text: string, gateway: GatewayMessageDetails | undefined, images: InboundImage[] | undefined): Promise<void> {
+    if (!gateway) return session.prompt(text, { source: "rpc", expandPromptTemplates: false, ...(images?.length ? { images: imageContent(images) } : {}) });
     await session.sendCustomMessage(gatewayMessage(text, gateway), { triggerTurn: true, deliverAs: "followUp" });
     while (session.isRetrying || session.isStreaming) await sleep(20);
   }
 
   /** Adds a message to the running turn (steer mode); its origin is recorded for the message it becomes. */
-  async steer(text: string, origin?: TurnOrigin, gateway?: GatewayMessageDetails): Promise<void> {
+  async steer(text: string, origin?: TurnOrigin, gateway?: GatewayMessageDetails, images?: InboundImage[]): Promise<void> {
     const session = this.requireSession();
     if (origin) session.sessionManager.appendCustomEntry(ORIGIN_ENTRY_TYPE, origin);
     if (gateway) await session.sendCustomMessage(gatewayMessage(text, gateway), { deliverAs: "steer" });
-    else await session.steer(text);
+    else await session.steer(text, images?.length ? imageContent(images) : undefined);
   }
 
   /** The reply of a finished turn the session holds for these commands (session-record.ts), if any. */
@@ -294,4 +302,9 @@ async function loadSdk(): Promise<PiSdk> {
       `pi-gateway daemon embeds pi, which is not installed here (${(error as Error).message.split("\n")[0]}): npm install @mariozechner/pi-coding-agent`,
     );
   }
+}
+
+/** pi's image content for the pictures a command carries. */
+function imageContent(images: InboundImage[]): Array<{ type: "image"; data: string; mimeType: string }> {
+  return images.map((image) => ({ type: "image" as const, data: image.data, mimeType: image.mimeType }));
 }

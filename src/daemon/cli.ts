@@ -6,6 +6,7 @@ import { createHttpApp } from "../channels/http/app.js";
 import { startHttpServer } from "../channels/http/server.js";
 import { createTelegramChannel } from "../channels/telegram/index.js";
 import { createWebSocketChannel } from "../channels/websocket/server.js";
+import type { GatewayBus } from "../bus/bus.js";
 import { RedisUnreachableError } from "../bus/errors.js";
 import { action, busOverrides, globalOptions, usage, UsageError } from "../cli/context.js";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
@@ -100,7 +101,9 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   let lost: ((message: string) => void) | undefined;
   const liveHeap = watchLiveHeap();
   const metrics = new DaemonMetrics({ liveHeap: liveHeap.bytes });
-  const daemon = createDaemon(flags, settings, bus, [websocket, ...telegramChannel(settings)], logger, (message) => lost?.(message), metrics);
+  // The channel asks for the bus (pairing) only once polling runs, after daemon.start() connected it.
+  const telegram = telegramChannel(settings, flags, () => daemon.bus as GatewayBus | undefined);
+  const daemon: GatewayDaemon = createDaemon(flags, settings, bus, [websocket, ...telegram], logger, (message) => lost?.(message), metrics);
   await daemon.start();
   makeStatePrivate(daemon, settings, logger);
   daemon.bus.onReconnecting(() => metrics.redisReconnecting());
@@ -177,10 +180,23 @@ function makeStatePrivate(daemon: GatewayDaemon, settings: DaemonSettings, logge
   for (const { path, error } of failed.slice(0, 5)) logger.warn({ path, err: error }, "could not make state private");
 }
 
-function telegramChannel(settings: DaemonSettings): Channel[] {
+/** The Telegram channel; `bus` is the daemon's (for pairing), known once it has started. */
+function telegramChannel(settings: DaemonSettings, flags: DaemonFlags, bus: () => GatewayBus | undefined): Channel[] {
   if (!settings.telegram) return [];
-  const { token, apiRoot, allowedUserIds, allowedChatIds } = settings.telegram;
-  return [createTelegramChannel({ token, apiRoot, allowedUserIds, allowedChatIds })];
+  const { token, apiRoot, allowedUserIds, allowedChatIds, filesDir, photoMaxBytes, fileMaxBytes, pairing } = settings.telegram;
+  return [
+    createTelegramChannel({
+      token,
+      apiRoot,
+      allowedUserIds,
+      allowedChatIds,
+      filesDir,
+      photoMaxBytes,
+      fileMaxBytes,
+      ...(pairing ? { pairing: { store: () => bus()?.pairing, limits: pairing } } : {}),
+      replyFileDirs: [filesDir, flags.cwd ?? process.cwd()],
+    }),
+  ];
 }
 
 function createDaemon(

@@ -23,7 +23,7 @@ import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, ty
 import { mergeDetails, parseGatewayDetails } from "../host/gateway-message.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import { PromptQuota } from "./prompt-quota.js";
-import type { InboundMessage, Priority, QueueMode } from "./types.js";
+import { MAX_IMAGE_BASE64, MAX_IMAGES, type InboundMessage, type Priority, type QueueMode } from "./types.js";
 
 export { PRIORITIES, type QueueLoad, type RetryState };
 
@@ -42,6 +42,19 @@ const InboundSchema = z.object({
   gateway: z
     .unknown()
     .transform((value) => (value === undefined ? undefined : parseGatewayDetails(value)))
+    .optional(),
+  images: z
+    .array(
+      z.object({
+        data: z
+          .string()
+          .min(1)
+          .max(MAX_IMAGE_BASE64)
+          .regex(/^[A-Za-z0-9+/]+=*$/, "is not base64"),
+        mimeType: z.string().regex(/^image\/[a-z0-9.+-]+$/),
+      }),
+    )
+    .max(MAX_IMAGES)
     .optional(),
 });
 
@@ -316,7 +329,10 @@ export class CommandQueue {
     const merged = ofSource(await this.store.read(priority, "0", 200));
     if (merged.length <= 1) return first;
     return {
-      message: withGateway({ ...first.message, text: merged.map((c) => c.message.text).join("\n\n") }, mergeDetails(merged.map((c) => c.message.gateway))),
+      message: withGateway(
+        { ...first.message, text: merged.map((c) => c.message.text).join("\n\n"), ...mergedImages(merged.map((c) => c.message)) },
+        mergeDetails(merged.map((c) => c.message.gateway)),
+      ),
       entries: merged.flatMap((c) => c.entries),
       enqueuedAt: first.enqueuedAt,
       replayed: merged.some((c) => c.replayed),
@@ -342,3 +358,9 @@ function toCommand(entry: StoredCommand): QueuedCommand {
 }
 
 export type { QueueMode };
+
+/** The images of merged commands, in order (at most MAX_IMAGES: pi gets the first ones). */
+function mergedImages(messages: InboundMessage[]): Pick<InboundMessage, "images"> {
+  const images = messages.flatMap((m) => m.images ?? []).slice(0, MAX_IMAGES);
+  return images.length > 0 ? { images } : {};
+}

@@ -17,6 +17,12 @@ export interface TelegramSettings {
   apiRoot?: string;
   allowedUserIds: number[];
   allowedChatIds: number[];
+  /** GATEWAY_FILES_DIR: received files go to <filesDir>/telegram/<date>/. */
+  filesDir: string;
+  photoMaxBytes: number;
+  fileMaxBytes: number;
+  /** TELEGRAM_PAIRING=0 leaves it undefined: strangers get nothing. */
+  pairing?: { ttlMs: number; maxPending: number };
 }
 
 export interface DaemonSettings {
@@ -51,6 +57,11 @@ export interface DaemonSettings {
 }
 
 export const DAEMON_ENV_VARS = settingNames("daemon", "context", "telegram");
+
+/** Where received files are saved unless GATEWAY_FILES_DIR says otherwise. */
+export function defaultFilesDir(home = homedir()): string {
+  return join(gatewayConfigDir(home), "files");
+}
 
 export function defaultTokenFile(home = homedir()): string {
   return join(gatewayConfigDir(home), "token");
@@ -122,6 +133,10 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
         apiRoot: config.TELEGRAM_API_ROOT,
         allowedUserIds: config.TELEGRAM_ALLOWED_USERS ?? [],
         allowedChatIds: config.TELEGRAM_ALLOWED_CHATS ?? [],
+        filesDir: config.GATEWAY_FILES_DIR ?? defaultFilesDir(env.HOME || homedir()),
+        photoMaxBytes: config.GATEWAY_TELEGRAM_PHOTO_MAX,
+        fileMaxBytes: config.GATEWAY_TELEGRAM_FILE_MAX,
+        ...(config.TELEGRAM_PAIRING ? { pairing: { ttlMs: config.GATEWAY_PAIRING_TTL, maxPending: config.GATEWAY_PAIRING_MAX } } : {}),
       }
     : undefined;
   const { host, port } = listenAddress(env, flags);

@@ -216,7 +216,12 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // carries this message's answer too, so the queued copy is marked answered.
       const running = this.current?.command.message;
       if (message.mode === "steer" && running && sameAddress(running.replyTo, message.replyTo) && this.agent.busy) {
-        await this.agent.steer(message.text, originOf(message), message.gateway && { ...message.gateway, batch: randomUUID(), requests: [message.id] });
+        await this.agent.steer(
+          message.text,
+          originOf(message),
+          message.gateway && { ...message.gateway, batch: randomUUID(), requests: [message.id] },
+          message.images,
+        );
         await this.queue.markAnswered(message.id);
       }
       this.requestWake();
@@ -353,7 +358,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
       await this.queue.begin(command);
       const outcome = await this.agent
-        .run(requestId, promptText(command), (event) => route.send(event), origin, gateway)
+        .run(requestId, promptText(command), (event) => route.send(event), origin, gateway, message.images)
         .then(
           (result): TurnOutcome => ({ result }),
           (error: Error): TurnOutcome => ({ error }),

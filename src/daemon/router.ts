@@ -40,8 +40,11 @@ export class OutboundRouter {
     }
     const owner = this.owner && this.channels.get(this.owner.channel);
     if (this.owner && owner && !owner.notify) {
-      const text = notice.file ? `${notice.text}\n(file: ${notice.file})` : notice.text;
-      await owner.deliver(this.owner.to, { type: "end", requestId: `notify:${notice.id}`, text });
+      if (owner.deliverNotice) await owner.deliverNotice(this.owner.to, notice);
+      else {
+        const text = notice.file ? `${notice.text}\n(file: ${notice.file})` : notice.text;
+        await owner.deliver(this.owner.to, { type: "end", requestId: `notify:${notice.id}`, text });
+      }
       reached.push(owner.name);
     }
     return reached;

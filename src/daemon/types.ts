@@ -42,7 +42,20 @@ export interface InboundMessage {
    * turn). The turn then enters the session as a gateway custom message, not a user prompt.
    */
   gateway?: GatewayMessageDetails;
+  /** Pictures the model sees with the text (a Telegram photo): base64 data, capped in size by the channel. */
+  images?: InboundImage[];
 }
+
+/** An image attached to a prompt, as pi takes it (ImageContent without the type tag). */
+export interface InboundImage {
+  /** Base64 of the image bytes. */
+  data: string;
+  mimeType: string;
+}
+
+/** Most images one command carries, and most base64 characters per image (~12 MiB of image). */
+export const MAX_IMAGES = 4;
+export const MAX_IMAGE_BASE64 = 16 * 1024 * 1024;
 
 /** What started a turn: a human prompt, an event batch, a webhook, a heartbeat or a watchdog alarm. */
 export interface TurnOrigin {
@@ -149,4 +162,6 @@ export interface Channel {
   broadcast?(event: ReplyEvent, exclude?: string): Promise<void>;
   /** Optional: shows a notification to all of this channel's clients (the owner channel gets it through deliver()). */
   notify?(notice: OwnerNotice): Promise<void>;
+  /** Optional: delivers a notification to one address with its file (Telegram: as a photo or document); else deliver() gets its text. */
+  deliverNotice?(to: string, notice: OwnerNotice): Promise<void>;
 }

@@ -47,6 +47,14 @@ export interface KeySpace {
   notifications: string;
   /** String: the stream id of the newest notification delivered; later ones are pending. */
   notificationsDelivered: string;
+  /** Hash pairing code -> JSON request of an unknown Telegram user (src/bus/pairing.ts). */
+  pairingRequests: string;
+  /** Sorted set pairing code -> expiry time (ms). */
+  pairingExpiry: string;
+  /** Hash user id -> their live pairing code (one per user). */
+  pairingUsers: string;
+  /** Hash user id -> JSON of the approved request: users paired with the gateway. */
+  pairingApproved: string;
 }
 
 export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
@@ -71,6 +79,10 @@ export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
     schedulesDue: `${p}:gateway:schedules:due`,
     notifications: `${p}:gateway:notifications`,
     notificationsDelivered: `${p}:gateway:notifications:delivered`,
+    pairingRequests: `${p}:gateway:pairing:requests`,
+    pairingExpiry: `${p}:gateway:pairing:expiry`,
+    pairingUsers: `${p}:gateway:pairing:users`,
+    pairingApproved: `${p}:gateway:pairing:approved`,
   };
 }
 

@@ -33,6 +33,8 @@ export async function startChaosDaemon(options: ChaosDaemonOptions): Promise<Dae
     env.TELEGRAM_BOT_TOKEN = options.telegram.token;
     env.TELEGRAM_API_ROOT = options.telegram.apiRoot;
     env.TELEGRAM_ALLOWED_USERS = options.telegram.allowedUsers.join(",");
+    // The scenarios count "nothing sent to unlisted chats": strangers get no pairing code unless a scenario asks.
+    env.TELEGRAM_PAIRING ??= "0";
   }
   const daemon = await startDaemon(env, ["--cwd", options.piEnv.cwd], 60_000);
   track("daemon", daemon.child);

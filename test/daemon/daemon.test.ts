@@ -28,6 +28,8 @@ const suite = usePiSuite({
     TELEGRAM_BOT_TOKEN: telegram.token,
     TELEGRAM_API_ROOT: telegram.apiRoot,
     TELEGRAM_ALLOWED_USERS: String(OWNER),
+    // Strangers get nothing at all here (pairing codes: test/daemon/telegram-media.test.ts).
+    TELEGRAM_PAIRING: "0",
     GATEWAY_SHUTDOWN_GRACE: "10s",
   }),
   // The fake Telegram closes after the daemons are killed, before the pi environment is removed.

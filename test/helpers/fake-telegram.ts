@@ -67,6 +67,28 @@ export interface InjectMessageOptions {
   firstName?: string;
 }
 
+export interface InjectMediaOptions {
+  chatId: number;
+  userId: number;
+  kind: "photo" | "document" | "voice" | "audio";
+  bytes: Uint8Array;
+  caption?: string;
+  fileName?: string;
+  mimeType?: string;
+  /** The file_size the update and getFile claim (default: the real size); a lie tests the download's own cap. */
+  declaredSize?: number;
+  username?: string;
+}
+
+/** A file the bot sent (sendPhoto / sendDocument). */
+export interface Upload {
+  method: string;
+  chatId: number;
+  fileName: string;
+  bytes: Buffer;
+  caption?: string;
+}
+
 export interface FakeTelegramOptions {
   token?: string;
   /** What a second concurrent getUpdates does: get 409 itself (default), or end the older one with 409 (as Telegram does). */
@@ -135,6 +157,11 @@ export class FakeTelegram {
   private readonly nextMessageId = new Map<number, number>();
   private webhookUrl = "";
   private readonly conflict: "reject-new" | "terminate-old";
+  private readonly files = new Map<string, { path: string; bytes: Uint8Array; declaredSize: number }>();
+  /** Files the bot sent, in order. */
+  readonly uploads: Upload[] = [];
+  /** Requests for file downloads (/file/bot<token>/<path>). */
+  readonly downloads: string[] = [];
 
   constructor(options: FakeTelegramOptions = {}) {
     this.token = options.token ?? "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
@@ -199,6 +226,32 @@ export class FakeTelegram {
       edits: 0,
     });
     return this.injectUpdate({ message: { message_id: messageId, from, chat, date, text: options.text, ...(entities ? { entities } : {}) } });
+  }
+
+  /** Queues a photo / document / voice / audio message whose file the bot can getFile and download; returns its update_id. */
+  injectMedia(options: InjectMediaOptions): number {
+    const messageId = this.allocateMessageId(options.chatId);
+    const date = Math.floor(Date.now() / 1000);
+    const fileId = `file-${this.files.size + 1}-${options.kind}`;
+    const size = options.declaredSize ?? options.bytes.length;
+    const ext = options.kind === "photo" ? ".jpg" : options.kind === "voice" ? ".oga" : "";
+    this.files.set(fileId, { path: `${options.kind}s/file_${this.files.size + 1}${ext}`, bytes: options.bytes, declaredSize: size });
+    const ref = { file_id: fileId, file_unique_id: `u${fileId}`, file_size: size };
+    const media =
+      options.kind === "photo"
+        ? { photo: [{ ...ref, width: 800, height: 600 }] }
+        : {
+            [options.kind]: {
+              ...ref,
+              ...(options.fileName !== undefined ? { file_name: options.fileName } : {}),
+              ...(options.mimeType ? { mime_type: options.mimeType } : {}),
+              ...(options.kind === "document" ? {} : { duration: 3 }),
+            },
+          };
+    const from = { id: options.userId, is_bot: false, first_name: `User${options.userId}`, ...(options.username ? { username: options.username } : {}) };
+    const chat = { id: options.chatId, type: "private", first_name: from.first_name };
+    this.store({ message_id: messageId, chatId: options.chatId, fromBot: false, text: options.caption ?? "", entities: [], raw: "", date, edits: 0 });
+    return this.injectUpdate({ message: { message_id: messageId, from, chat, date, ...media, ...(options.caption ? { caption: options.caption } : {}) } });
   }
 
   /** Queues any update (its update_id is assigned here) and wakes a waiting long poll. */
@@ -269,6 +322,7 @@ export class FakeTelegram {
     let call: ApiCall | undefined;
     try {
       const url = new URL(req.url ?? "/", "http://fake");
+      if (url.pathname.startsWith("/file/")) return this.serveFile(url.pathname, res);
       const match = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
       if (!match) throw new ApiError(404, "Not Found");
       const params = { ...Object.fromEntries([...url.searchParams].map(([key, value]) => [key, coerce(value)])), ...(await readParams(req)) };
@@ -311,6 +365,15 @@ export class FakeTelegram {
         return this.getUpdates(params, res);
       case "sendMessage":
         return ok(this.sendMessage(params));
+      case "getFile": {
+        const file = this.files.get(String(params.file_id ?? ""));
+        if (!file) throw new ApiError(400, "Bad Request: invalid file_id");
+        if (file.declaredSize > 20 * 1024 * 1024) throw new ApiError(400, "Bad Request: file is too big");
+        return ok({ file_id: params.file_id, file_unique_id: `u${String(params.file_id)}`, file_size: file.declaredSize, file_path: file.path });
+      }
+      case "sendPhoto":
+      case "sendDocument":
+        return ok(this.upload(method, params));
       case "editMessageText":
         return ok(this.editMessageText(params));
       case "sendChatAction":
@@ -424,6 +487,44 @@ export class FakeTelegram {
     return { ...this.toApiMessage(message), edit_date: Math.floor(Date.now() / 1000) };
   }
 
+  private serveFile(pathname: string, res: ServerResponse): void {
+    this.downloads.push(pathname);
+    const prefix = `/file/bot${this.token}/`;
+    const path = pathname.startsWith(prefix) ? decodeURIComponent(pathname.slice(prefix.length)) : undefined;
+    const file = [...this.files.values()].find((candidate) => candidate.path === path);
+    if (!file) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: false, error_code: 404, description: "Not Found" }));
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    res.end(file.bytes);
+  }
+
+  private upload(method: string, params: Params): Record<string, unknown> {
+    const chatId = this.chatOf(params);
+    const field = method === "sendPhoto" ? "photo" : "document";
+    const value = params[field];
+    const attached = typeof value === "string" && value.startsWith("attach://") ? params[value.slice("attach://".length)] : value;
+    if (!(attached instanceof UploadedFile)) throw new ApiError(400, `Bad Request: there is no ${field} in the request`);
+    if (attached.bytes.length === 0) throw new ApiError(400, "Bad Request: file must be non-empty");
+    const caption = typeof params.caption === "string" ? params.caption : undefined;
+    if (caption !== undefined && caption.length > 1024) throw new ApiError(400, "Bad Request: message caption is too long");
+    this.uploads.push({ method, chatId, fileName: attached.name, bytes: attached.bytes, ...(caption !== undefined ? { caption } : {}) });
+    const message: StoredMessage = {
+      message_id: this.allocateMessageId(chatId),
+      chatId,
+      fromBot: true,
+      text: caption ?? "",
+      entities: [],
+      raw: `[${field}: ${attached.name}]`,
+      date: Math.floor(Date.now() / 1000),
+      edits: 0,
+    };
+    this.store(message);
+    return this.toApiMessage(message);
+  }
+
   private chatOf(params: Params): number {
     if (params.chat_id === undefined || params.chat_id === "") throw new ApiError(400, "Bad Request: chat_id is empty");
     const chatId = Number(params.chat_id);
@@ -461,12 +562,24 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
 
 // ---- request parsing
 
+/** A file part of a multipart request. */
+class UploadedFile {
+  constructor(
+    readonly name: string,
+    readonly bytes: Buffer,
+  ) {}
+}
+
 async function readParams(req: IncomingMessage): Promise<Params> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks).toString("utf8");
+  const raw = Buffer.concat(chunks);
+  const body = raw.toString("utf8");
   if (!body) return {};
   const type = req.headers["content-type"] ?? "";
+  if (type.includes("multipart/form-data")) {
+    return parseMultipart(raw, type);
+  }
   if (type.includes("application/json")) {
     try {
       const parsed: unknown = JSON.parse(body);
@@ -479,6 +592,30 @@ async function readParams(req: IncomingMessage): Promise<Params> {
     return Object.fromEntries([...new URLSearchParams(body)].map(([key, value]) => [key, coerce(value)]));
   }
   throw new ApiError(400, `Bad Request: unsupported content type in the fake: ${type || "none"}`);
+}
+
+/** multipart/form-data as grammY writes it (a filename may be unquoted, which undici's parser rejects). */
+function parseMultipart(raw: Buffer, type: string): Params {
+  const boundary = /boundary=("?)([^";]+)\1/.exec(type)?.[2];
+  if (!boundary) throw new ApiError(400, "Bad Request: multipart without a boundary");
+  const delimiter = Buffer.from(`--${boundary}`);
+  const params: Params = {};
+  let start = raw.indexOf(delimiter);
+  while (start !== -1) {
+    const next = raw.indexOf(delimiter, start + delimiter.length);
+    if (next === -1) break;
+    const part = raw.subarray(start + delimiter.length + 2, next - 2); // skip CRLF after the delimiter and before the next
+    const split = part.indexOf("\r\n\r\n");
+    if (split !== -1) {
+      const headers = part.subarray(0, split).toString("utf8");
+      const body = part.subarray(split + 4);
+      const name = /name="([^"]*)"/i.exec(headers)?.[1];
+      const filename = /filename=(?:"([^"]*)"|([^;\r\n]*))/i.exec(headers);
+      if (name !== undefined) params[name] = filename ? new UploadedFile(filename[1] ?? filename[2] ?? "", Buffer.from(body)) : coerce(body.toString("utf8"));
+    }
+    start = next;
+  }
+  return params;
 }
 
 /** Form values are strings; Telegram parses numbers, booleans and JSON-serialized objects. */

@@ -179,6 +179,8 @@ class FakeDaemon {
       if (!authorised(req, url)) return json(res, 401, { error: "unauthorized" });
       if (url.pathname === "/api/status") return json(res, 200, this.status());
       if (url.pathname === "/api/history") return json(res, 200, { items: this.history, more: false });
+      // The pairing panel's poll (test/web/pairing-panel.test.ts tests it against the real API).
+      if (url.pathname === "/api/pairing") return json(res, 200, { requests: [], approved: [] });
       if (url.pathname === "/api/journal") {
         this.journalQueries.push(url.search);
         const afterId = url.searchParams.get("after");

@@ -18,6 +18,7 @@ import { DEFAULT_MAX_BODY_BYTES, type HttpAppOptions } from "./options.js";
 import { registerApi } from "./routes/api.js";
 import { registerEvents } from "./routes/events.js";
 import { registerHooks } from "./routes/hooks.js";
+import { registerPairing } from "./routes/pairing.js";
 import { registerProbes } from "./routes/probes.js";
 
 export { HttpError };
@@ -39,5 +40,6 @@ export function createHttpApp(options: HttpAppOptions = {}): Hono {
   registerEvents(app, options, bodyUpToLimit);
   registerHooks(app, options, bodyUpToLimit, logger);
   registerApi(app, options);
+  registerPairing(app, options, bodyUpToLimit);
   return app;
 }

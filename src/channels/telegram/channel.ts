@@ -7,17 +7,23 @@
  * Flood control is declared once on the bot's API (grammY plugins), for polling and replies alike:
  * calls to one chat are spaced to Telegram's limits (transformer-throttler), and a 429 waits its
  * retry_after before the call is repeated, a 5xx backs off (auto-retry).
- * Senders not on the allowlist get nothing back (fail closed: an empty allowlist allows nobody).
+ * Senders on no allowlist and not paired get nothing back, or with pairing a one-time code in a
+ * private chat (pairing-gate.ts); nothing of theirs reaches the agent (fail closed). Photos, files
+ * in and out: media.ts and files-out.ts.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { autoRetry } from "@grammyjs/auto-retry";
 import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-throttler";
 import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
 import type { Update } from "grammy/types";
-import type { Channel, ChannelContext, DaemonStatus } from "../../daemon/types.js";
+import { MAX_IMAGE_BASE64, type Channel, type ChannelContext, type DaemonStatus, type InboundImage, type OwnerNotice } from "../../daemon/types.js";
 import { backoffDelay } from "../../util/backoff.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
+import { cutCaption, FileSender, CAPTION_MAX } from "./files-out.js";
+import { describeSavedFile, formatBytes, MediaReceiver } from "./media.js";
+import { PairingGate, type PairingOptions } from "./pairing-gate.js";
 import { describeError, ReplyStreamer } from "./replies.js";
+import { RecentMap, RecentSet } from "./recent.js";
 
 export interface TelegramChannelOptions {
   /** Bot token from @BotFather. */
@@ -40,6 +46,16 @@ export interface TelegramChannelOptions {
   retryMaxMs?: number;
   /** Per-chat and global rate limits of outgoing calls (default: the throttler's, Telegram's documented limits). */
   throttle?: APIThrottlerOptions;
+  /** Where received documents, voice and audio are saved (under telegram/<date>/); without it they are refused. */
+  filesDir?: string;
+  /** Largest photo passed to the model (default 5 MiB). */
+  photoMaxBytes?: number;
+  /** Largest document / voice / audio saved (default 20 MiB). */
+  fileMaxBytes?: number;
+  /** Pairing of unknown users (needs the bus); without it strangers get nothing. */
+  pairing?: PairingOptions;
+  /** Directories a reply's `MEDIA: /path` lines may send files from (the files dir, the daemon's cwd). */
+  replyFileDirs?: string[];
 }
 
 export const TELEGRAM_COMMANDS = [
@@ -84,6 +100,9 @@ export class TelegramChannel implements Channel {
   private readonly attempts = new Map<number, number>();
   /** requestId → the incoming message id, so replies can quote the question. */
   private readonly questions = new RecentMap<string, number>(500);
+  private readonly media: MediaReceiver;
+  private readonly gate: PairingGate;
+  private readonly files: FileSender;
 
   constructor(private readonly options: TelegramChannelOptions) {
     if (!options.token) throw new Error("telegram: a bot token is required");
@@ -98,7 +117,18 @@ export class TelegramChannel implements Channel {
       () => this.logger,
       { previewIntervalMs: options.previewIntervalMs ?? 1000, typingIntervalMs: options.typingIntervalMs ?? 4000 },
       (requestId) => this.questions.get(requestId),
+      options.replyFileDirs ?? [],
     );
+    const apiRoot = options.apiRoot?.replace(/\/+$/, "") ?? "https://api.telegram.org";
+    this.media = new MediaReceiver(this.bot.api, {
+      filesDir: options.filesDir ?? "",
+      // A queued command's image is at most MAX_IMAGE_BASE64 characters of base64 (3 bytes per 4).
+      photoMaxBytes: Math.min(options.photoMaxBytes ?? 5 * 1024 * 1024, (MAX_IMAGE_BASE64 / 4) * 3),
+      fileMaxBytes: options.fileMaxBytes ?? 20 * 1024 * 1024,
+      fileUrl: (path) => `${apiRoot}/file/bot${options.token}/${path.split("/").map(encodeURIComponent).join("/")}`,
+    });
+    this.gate = new PairingGate(options.pairing, () => this.logger);
+    this.files = new FileSender(this.bot.api);
     this.installHandlers();
   }
 
@@ -111,7 +141,9 @@ export class TelegramChannel implements Channel {
     if (this.allowedUsers.size === 0 && this.allowedChats.size === 0) {
       this.logger.warn(
         {},
-        "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot",
+        this.options.pairing
+          ? "telegram: the allowlist is empty (allowedUserIds / allowedChatIds): only users paired with `pi-gateway pair approve <code>` are let in"
+          : "telegram: the allowlist is empty (allowedUserIds / allowedChatIds), so every message will be ignored; add your user id to enable the bot",
       );
     }
     this.loop = this.pollLoop().catch((error: unknown) => {
@@ -136,6 +168,22 @@ export class TelegramChannel implements Channel {
 
   deliver(to: string, event: Parameters<Channel["deliver"]>[1]): Promise<void> {
     return this.replies.deliver(to, event);
+  }
+
+  /** A notification for the owner: its text, and its file as a photo or document (the text as caption when it fits). */
+  async deliverNotice(to: string, notice: OwnerNotice): Promise<void> {
+    const requestId = `notify:${notice.id}`;
+    if (!notice.file) return this.replies.deliver(to, { type: "end", requestId, text: notice.text });
+    const chatId = /^-?\d+$/.test(to) ? Number(to) : to;
+    const captioned = notice.text.length <= CAPTION_MAX;
+    if (!captioned) await this.replies.deliver(to, { type: "end", requestId, text: notice.text });
+    try {
+      await this.files.send(chatId, notice.file, captioned ? cutCaption(notice.text) : undefined);
+    } catch (error) {
+      this.logger.warn({ notification: notice.id, file: notice.file, err: describeError(error) }, "telegram: a notification's file was not sent");
+      const text = `${captioned ? `${notice.text}\n\n` : ""}⚠️ File not sent: ${notice.file} (${describeError(error)})`;
+      await this.replies.deliver(to, { type: "end", requestId, text });
+    }
   }
 
   // ---- polling
@@ -225,13 +273,8 @@ export class TelegramChannel implements Channel {
     bot.use(async (ctx, next) => {
       const chatId = ctx.chat?.id;
       const userId = ctx.from?.id;
-      if (!this.isAllowed(chatId, userId)) {
-        this.logger.warn(
-          { chatId, userId, username: ctx.from?.username, updateId: ctx.update.update_id },
-          "telegram: ignored a message from a sender not on the allowlist",
-        );
-        return;
-      }
+      // Not on an allowlist nor paired: a pairing code at most, nothing reaches the agent.
+      if (!this.isAllowed(chatId, userId) && !(await this.gate.isApproved(userId)) && (await this.gate.unknownSender(ctx)) === "blocked") return;
       if (this.handled.has(ctx.update.update_id)) {
         this.logger.debug({ updateId: ctx.update.update_id }, "telegram: duplicate update ignored");
         return;
@@ -260,10 +303,35 @@ export class TelegramChannel implements Channel {
       ),
     );
     bot.on("message:text", (ctx) => this.submit(ctx, ctx.msg.text, ctx.msg.message_id));
-    bot.on("message", (ctx) => this.answer(ctx, "unsupported", async () => "Only text messages are supported for now."));
+    bot.on(["message:photo", "message:document", "message:voice", "message:audio", "message:video", "message:video_note"], (ctx) => this.submitMedia(ctx));
+    bot.on("message", (ctx) => this.answer(ctx, "unsupported", async () => "Only text, photos, documents, voice messages, audio and video are supported."));
   }
 
-  private async submit(ctx: Context, text: string, messageId: number): Promise<void> {
+  /** A photo goes to the model as an image; a file is saved and its path given; too large is refused to the sender. */
+  private async submitMedia(ctx: Context): Promise<void> {
+    const message = ctx.msg;
+    if (!message || !ctx.chat) return;
+    const document = message.document ?? message.audio ?? message.voice ?? message.video ?? message.video_note;
+    if (document && !this.options.filesDir) {
+      this.logger.warn({ chatId: ctx.chat.id, updateId: ctx.update.update_id }, "telegram: a file was refused: no files directory is configured");
+      return this.answer(ctx, "file", async () => "⚠️ Not received: this gateway has no files directory to save files in.");
+    }
+    const result = await this.media.receive(message);
+    const caption = message.caption?.trim() ?? "";
+    if (!result || result.kind === "refused") {
+      const reason = result?.reason ?? "nothing to receive";
+      this.logger.warn({ chatId: ctx.chat.id, updateId: ctx.update.update_id, reason }, "telegram: media refused");
+      return this.answer(ctx, "file", async () => `⚠️ Not received: ${reason}. Nothing was passed to the agent.`);
+    }
+    if (result.kind === "photo") {
+      this.logger.info({ chatId: ctx.chat.id, bytes: result.size, type: result.image.mimeType }, "telegram: photo received");
+      return this.submit(ctx, caption || "(The user sent a photo without a caption.)", message.message_id, [result.image]);
+    }
+    this.logger.info({ chatId: ctx.chat.id, path: result.file.path, size: formatBytes(result.file.size) }, "telegram: file saved");
+    return this.submit(ctx, [caption, describeSavedFile(result.file)].filter(Boolean).join("\n\n"), message.message_id);
+  }
+
+  private async submit(ctx: Context, text: string, messageId: number, images?: InboundImage[]): Promise<void> {
     const commands = this.context?.commands;
     const chat = ctx.chat;
     if (!commands || !chat) return;
@@ -278,6 +346,7 @@ export class TelegramChannel implements Channel {
       priority: "human",
       replyTo: { channel: "telegram", to: String(chat.id) },
       meta: { from },
+      ...(images ? { images } : {}),
     });
     this.logger.debug({ id, chatId: chat.id, status: result.status }, "telegram: message submitted");
   }
@@ -325,37 +394,4 @@ function formatAge(ms: number): string {
   if (minutes < 60) return `${minutes}m`;
   const hours = Math.floor(minutes / 60);
   return `${hours}h${String(minutes % 60).padStart(2, "0")}m`;
-}
-
-/** A set that remembers only its most recent `capacity` entries. */
-class RecentSet<T> {
-  private readonly items = new Set<T>();
-  constructor(private readonly capacity: number) {}
-  has(item: T): boolean {
-    return this.items.has(item);
-  }
-  add(item: T): void {
-    this.items.add(item);
-    if (this.items.size > this.capacity) {
-      const oldest = this.items.values().next();
-      if (!oldest.done) this.items.delete(oldest.value);
-    }
-  }
-}
-
-/** A map that remembers only its most recent `capacity` entries. */
-class RecentMap<K, V> {
-  private readonly items = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
-  get(key: K): V | undefined {
-    return this.items.get(key);
-  }
-  set(key: K, value: V): void {
-    this.items.delete(key);
-    this.items.set(key, value);
-    if (this.items.size > this.capacity) {
-      const oldest = this.items.keys().next();
-      if (!oldest.done) this.items.delete(oldest.value);
-    }
-  }
 }

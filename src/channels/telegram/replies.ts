@@ -9,6 +9,7 @@ import { GrammyError, type Api } from "grammy";
 import { isHeartbeatAck } from "../../host/heartbeat.js";
 import type { ReplyEvent } from "../../daemon/types.js";
 import type { Logger } from "../../util/logger.js";
+import { checkReplyFile, extractMediaLines, FileSender, REPLY_FILES_MAX } from "./files-out.js";
 import { chunkMessage, markdownToTelegramHtml, TELEGRAM_MESSAGE_LIMIT } from "./format.js";
 
 export interface ReplyStreamerOptions {
@@ -92,7 +93,13 @@ export class ReplyStreamer {
     private readonly options: ReplyStreamerOptions,
     /** The incoming message a request answers (replies quote it), if known. */
     private readonly replyTarget: (requestId: string) => number | undefined = () => undefined,
-  ) {}
+    /** Directories a reply's `MEDIA:` lines may send files from (none: every such file is refused, and said so). */
+    private readonly fileDirs: string[] = [],
+  ) {
+    this.fileSender = new FileSender(api);
+  }
+
+  private readonly fileSender: FileSender;
 
   async deliver(to: string, event: ReplyEvent): Promise<void> {
     try {
@@ -267,7 +274,8 @@ export class ReplyStreamer {
       await state.chain;
       return;
     }
-    const chunks = renderReply(text);
+    const { text: body, files } = extractMediaLines(text);
+    const chunks = renderReply(body);
     await this.enqueue(state, "final", async () => {
       let index = 0;
       if (state.preview && chunks[0]) {
@@ -277,7 +285,26 @@ export class ReplyStreamer {
         const chunk = chunks[index];
         if (chunk) await this.sendChunk(state, chunk, index === 0 && !state.preview);
       }
+      await this.sendReplyFiles(state, files);
     });
+  }
+
+  /** The files a reply names (`MEDIA: /path`), each sent or named with the reason it was not. */
+  private async sendReplyFiles(state: RequestState, paths: string[]): Promise<void> {
+    for (const [index, path] of paths.entries()) {
+      let problem: string | undefined;
+      if (index >= REPLY_FILES_MAX) problem = `a reply sends at most ${REPLY_FILES_MAX} files`;
+      else {
+        try {
+          await this.fileSender.send(state.chatId, await checkReplyFile(path, this.fileDirs));
+        } catch (error) {
+          problem = describeError(error);
+        }
+      }
+      if (problem === undefined) continue;
+      this.logger().warn({ chatId: state.chatId, requestId: state.requestId, path, err: problem }, "telegram: a file named in a reply was not sent");
+      await this.api.sendMessage(state.chatId, `⚠️ File not sent: ${path} (${problem})`);
+    }
   }
 
   private async fail(state: RequestState, message: string): Promise<void> {

@@ -10,7 +10,7 @@ export function registerNotify(program: Command): void {
     .command("notify")
     .description("tell the owner: the daemon sends it to the Telegram owner and every WebSocket/web client; kept until a daemon runs")
     .argument("<text>", "the message")
-    .option("--file <path>", "a file on the daemon's host to point the owner to")
+    .option("--file <path>", "a file on the daemon's host: sent to the owner's Telegram chat as a photo or document (WebSocket clients get its path)")
     .option("--from <name>", "who sends it (default: $GATEWAY_SESSION_ID or cli)")
     .action(
       action(async (text: string, flags: { file?: string; from?: string }, command: Command) => {

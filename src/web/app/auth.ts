@@ -99,3 +99,21 @@ export async function api(path: string): Promise<unknown> {
   setAuthorized();
   return response.json();
 }
+
+/** POST JSON to an /api/* path with the token; the parsed answer, or an Error carrying the daemon's own message. */
+export async function apiPost(path: string, body: unknown): Promise<unknown> {
+  if (!haveToken()) throw new AuthError("no token");
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${state.token}`, Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    cache: "no-store",
+  });
+  if (response.status === 401 || response.status === 403) {
+    setUnauthorized(`The daemon refused the token (HTTP ${response.status}). Check it and paste it again.`);
+    throw new AuthError(`HTTP ${response.status}`);
+  }
+  const answer = (await response.json().catch(() => null)) as { error?: unknown } | null;
+  if (!response.ok) throw new Error(typeof answer?.error === "string" ? answer.error : `${path}: HTTP ${response.status}`);
+  return answer;
+}
