@@ -3,7 +3,8 @@
  * and writes everything to bench/results/latest.json.
  *
  *   npm run bench                               build, then every section
- *   node --import tsx bench/index.ts [--json] [section ...]
+ *   npm run bench -- --quick                    the same ratios from smaller counts, under a minute
+ *   node --import tsx bench/index.ts [--json] [--quick] [section ...]
  *
  * --json prints only the JSON document on stdout (progress still goes to stderr).
  * Sections: see SECTIONS below; each is a bench/<name>.ts exporting a Section (bench/section.ts).
@@ -15,13 +16,14 @@ import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
 import { daemonSection } from "./daemon.js";
 import { piSection } from "./pi.js";
+import { sessionsSection } from "./sessions.js";
 import type { BenchContext, Section } from "./section.js";
 import { nowMs, round } from "./stats.js";
 
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection, piSection, daemonSection];
+export const SECTIONS: Section[] = [busSection, sessionsSection, piSection, daemonSection];
 
 interface Cli {
   json: boolean;
@@ -33,9 +35,11 @@ function parseArgs(argv: string[]): Cli {
   const names: string[] = [];
   for (const arg of argv) {
     if (arg === "--json") json = true;
+    // Same sections and ratios with smaller counts (each section reads BENCH_QUICK), under a minute.
+    else if (arg === "--quick") process.env.BENCH_QUICK = "1";
     else if (arg === "--help" || arg === "-h") {
       process.stdout.write(
-        `usage: node --import tsx bench/index.ts [--json] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,
+        `usage: node --import tsx bench/index.ts [--json] [--quick] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,
       );
       process.exit(0);
     } else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
