@@ -14,6 +14,7 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
+import { cliSection } from "./cli.js";
 import { daemonSection } from "./daemon.js";
 import { piSection } from "./pi.js";
 import { sessionsSection } from "./sessions.js";
@@ -23,11 +24,29 @@ import { nowMs, round } from "./stats.js";
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection, sessionsSection, piSection, daemonSection];
+export const SECTIONS: Section[] = [busSection, sessionsSection, cliSection, piSection, daemonSection];
 
 interface Cli {
   json: boolean;
   sections: Section[];
+}
+
+/** --quick: smaller counts where the environment does not set them; the same ratios are printed. */
+const QUICK_COUNTS: Record<string, string> = {
+  BENCH_QUICK: "1",
+  BENCH_EVENTS: "300",
+  BENCH_ROUNDS: "1",
+  BENCH_WARMUP: "200",
+  BENCH_BACKLOG: "2000",
+  BENCH_SESSIONS_WINDOW: "5000",
+  BENCH_PI_EVENTS: "15",
+  BENCH_PI_POLL_EVENTS: "2",
+  BENCH_QUEUE_COMMANDS: "1000",
+  BENCH_DAEMON_ROUNDS: "8",
+};
+
+function quick(): void {
+  for (const [name, value] of Object.entries(QUICK_COUNTS)) process.env[name] ??= value;
 }
 
 function parseArgs(argv: string[]): Cli {
@@ -36,7 +55,7 @@ function parseArgs(argv: string[]): Cli {
   for (const arg of argv) {
     if (arg === "--json") json = true;
     // Same sections and ratios with smaller counts (each section reads BENCH_QUICK), under a minute.
-    else if (arg === "--quick") process.env.BENCH_QUICK = "1";
+    else if (arg === "--quick") quick();
     else if (arg === "--help" || arg === "-h") {
       process.stdout.write(
         `usage: node --import tsx bench/index.ts [--json] [--quick] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,

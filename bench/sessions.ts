@@ -119,18 +119,31 @@ async function measure(ctx: BenchContext, url: string, n: number, windowMs: numb
   bus.client.setMaxListeners(0);
   await bus.client.flushall();
   const consumers = await startConsumers(bus, n);
-  ctx.log(`sessions: ${n} live; idle window ${windowMs} ms`);
-  const idleCost = await idle(bus, windowMs);
-  const push = await pushTimes(bus, pushes);
-  const listed: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = nowMs();
-    const all = await bus.sessions();
-    listed.push(nowMs() - t0);
-    if (all.length !== n) throw new Error(`sessions() listed ${all.length} of ${n}`);
+  try {
+    ctx.log(`sessions: ${n} live; idle window ${windowMs} ms`);
+    const idleCost = await idle(bus, windowMs);
+    const push = await pushTimes(bus, pushes);
+    const listed: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = nowMs();
+      const all = await bus.sessions();
+      listed.push(nowMs() - t0);
+      if (all.length !== n) throw new Error(`sessions() listed ${all.length} of ${n}`);
+    }
+    return row(n, idleCost, push, listed);
+  } finally {
+    // Also on failure: live consumers' timers would keep the bench process running.
+    for (let i = 0; i < consumers.length; i += 100) await Promise.all(consumers.slice(i, i + 100).map((c) => c.stop()));
+    await bus.close();
   }
-  for (let i = 0; i < consumers.length; i += 100) await Promise.all(consumers.slice(i, i + 100).map((c) => c.stop()));
-  await bus.close();
+}
+
+function row(
+  n: number,
+  idleCost: { commandsPerSec: number; cpuPct: number },
+  push: { scriptUs: number[]; roundTripMs: number[] },
+  listed: number[],
+): SessionsRow {
   const script = summarize(push.scriptUs);
   return {
     sessions: n,
