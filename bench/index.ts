@@ -1,6 +1,6 @@
 /**
  * Benchmarks. Runs the sections in order on one private redis-server, prints a table per section
- * and writes everything to bench/results/latest.json.
+ * and writes everything to bench/results/latest.json (--quick: quick.json, so the reference run stays).
  *
  *   npm run bench                               build, then every section
  *   npm run bench -- --quick                    the same ratios from smaller counts, under a minute
@@ -44,6 +44,9 @@ const QUICK_COUNTS: Record<string, string> = {
   BENCH_QUEUE_COMMANDS: "1000",
   BENCH_DAEMON_ROUNDS: "8",
 };
+
+/** The reference run's file, or the quick run's. */
+const RESULT_FILE = () => (process.env.BENCH_QUICK ? "quick.json" : "latest.json");
 
 function quick(): void {
   for (const [name, value] of Object.entries(QUICK_COUNTS)) process.env[name] ??= value;
@@ -121,12 +124,12 @@ async function main(): Promise<void> {
   if (!failed) {
     const dir = fileURLToPath(new URL("./results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}latest.json`, `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(`${dir}${RESULT_FILE()}`, `${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    ctx.log("a section failed: bench/results/latest.json left as it was");
+    ctx.log(`a section failed: bench/results/${RESULT_FILE()} left as it was`);
   }
   if (cli.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : "; JSON written to bench/results/latest.json"}\n`);
+  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : `; JSON written to bench/results/${RESULT_FILE()}`}\n`);
   if (failed) process.exitCode = 1;
 }
 
