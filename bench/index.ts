@@ -42,7 +42,7 @@ const QUICK_COUNTS: Record<string, string> = {
   BENCH_PI_EVENTS: "15",
   BENCH_PI_POLL_EVENTS: "2",
   BENCH_QUEUE_COMMANDS: "1000",
-  BENCH_DAEMON_ROUNDS: "8",
+  BENCH_DAEMON_ROUNDS: "3",
 };
 
 /** The reference run's file, or the quick run's. */
