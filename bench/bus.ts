@@ -647,6 +647,8 @@ async function runBacklog(redisUrl: string, admin: Redis, approach: (typeof APPR
         }
         await Promise.all(pushes);
       }
+      // A clean stop: the durable id keeps its queue and lets go of its lease, so the consumer takes it at once.
+      await bus.unregister(SID, "bench-backlog");
     } finally {
       await bus.close();
     }

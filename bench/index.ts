@@ -1,9 +1,10 @@
 /**
  * Benchmarks. Runs the sections in order on one private redis-server, prints a table per section
- * and writes everything to bench/results/latest.json.
+ * and writes everything to bench/results/latest.json (--quick: quick.json, so the reference run stays).
  *
  *   npm run bench                               build, then every section
- *   node --import tsx bench/index.ts [--json] [section ...]
+ *   npm run bench -- --quick                    the same ratios from smaller counts, under a minute
+ *   node --import tsx bench/index.ts [--json] [--quick] [section ...]
  *
  * --json prints only the JSON document on stdout (progress still goes to stderr).
  * Sections: see SECTIONS below; each is a bench/<name>.ts exporting a Section (bench/section.ts).
@@ -13,19 +14,42 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
+import { cliSection } from "./cli.js";
 import { daemonSection } from "./daemon.js";
 import { piSection } from "./pi.js";
+import { sessionsSection } from "./sessions.js";
 import type { BenchContext, Section } from "./section.js";
 import { nowMs, round } from "./stats.js";
 
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection, piSection, daemonSection];
+export const SECTIONS: Section[] = [busSection, sessionsSection, cliSection, piSection, daemonSection];
 
 interface Cli {
   json: boolean;
   sections: Section[];
+}
+
+/** --quick: smaller counts where the environment does not set them; the same ratios are printed. */
+const QUICK_COUNTS: Record<string, string> = {
+  BENCH_QUICK: "1",
+  BENCH_EVENTS: "300",
+  BENCH_ROUNDS: "1",
+  BENCH_WARMUP: "200",
+  BENCH_BACKLOG: "2000",
+  BENCH_SESSIONS_WINDOW: "5000",
+  BENCH_PI_EVENTS: "15",
+  BENCH_PI_POLL_EVENTS: "2",
+  BENCH_QUEUE_COMMANDS: "1000",
+  BENCH_DAEMON_ROUNDS: "3",
+};
+
+/** The reference run's file, or the quick run's. */
+const RESULT_FILE = () => (process.env.BENCH_QUICK ? "quick.json" : "latest.json");
+
+function quick(): void {
+  for (const [name, value] of Object.entries(QUICK_COUNTS)) process.env[name] ??= value;
 }
 
 function parseArgs(argv: string[]): Cli {
@@ -33,9 +57,11 @@ function parseArgs(argv: string[]): Cli {
   const names: string[] = [];
   for (const arg of argv) {
     if (arg === "--json") json = true;
+    // Same sections and ratios with smaller counts (each section reads BENCH_QUICK), under a minute.
+    else if (arg === "--quick") quick();
     else if (arg === "--help" || arg === "-h") {
       process.stdout.write(
-        `usage: node --import tsx bench/index.ts [--json] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,
+        `usage: node --import tsx bench/index.ts [--json] [--quick] [section ...]\nsections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join("; ")}\n`,
       );
       process.exit(0);
     } else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
@@ -98,12 +124,12 @@ async function main(): Promise<void> {
   if (!failed) {
     const dir = fileURLToPath(new URL("./results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}latest.json`, `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(`${dir}${RESULT_FILE()}`, `${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    ctx.log("a section failed: bench/results/latest.json left as it was");
+    ctx.log(`a section failed: bench/results/${RESULT_FILE()} left as it was`);
   }
   if (cli.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : "; JSON written to bench/results/latest.json"}\n`);
+  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : `; JSON written to bench/results/${RESULT_FILE()}`}\n`);
   if (failed) process.exitCode = 1;
 }
 

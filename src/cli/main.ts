@@ -1,22 +1,11 @@
 #!/usr/bin/env node
-/** The `pi-gateway` command line. */
+/**
+ * The `pi-gateway` command line. Each command's module is imported only when that command runs
+ * (`push` and `status` load the bus and the config, not the daemon, pi or the web app); help and
+ * anything unrecognised load them all.
+ */
 import { Command, CommanderError } from "commander";
 import { BUS_ENV_VARS } from "../config/bus-options.js";
-import { registerChat } from "./commands/chat.js";
-import { registerConfig } from "./commands/config.js";
-import { registerDeadLetters } from "./commands/dead-letters.js";
-import { registerNotify } from "./commands/notify.js";
-import { registerPair } from "./commands/pair.js";
-import { registerPush } from "./commands/push.js";
-import { registerSchedule } from "./commands/schedule.js";
-import { registerSessions } from "./commands/sessions.js";
-import { registerStatus } from "./commands/status.js";
-import { registerTail } from "./commands/tail.js";
-import { registerHeartbeat } from "../heartbeat/cli.js";
-import { registerSetup } from "../setup/cli.js";
-import { registerDoctor } from "../doctor/cli.js";
-import { registerDaemon } from "../daemon/cli.js";
-import { registerSecurity } from "../security/cli.js";
 import { EXIT, EXIT_CODES_HELP, reportError, UsageError } from "./context.js";
 import { packageVersion } from "../util/version.js";
 import { loadGatewayEnvFile } from "../config/env-file.js";
@@ -41,21 +30,41 @@ const program = new Command("pi-gateway")
   .configureOutput({ outputError: () => undefined })
   .addHelpText("after", `\nEnvironment: ${BUS_ENV_VARS.join(", ")} (every setting: pi-gateway config)\n${DURATION_HELP}\n${EXIT_CODES_HELP}`);
 
-registerPush(program);
-registerSchedule(program);
-registerNotify(program);
-registerPair(program);
-registerTail(program);
-registerSessions(program);
-registerStatus(program);
-registerDeadLetters(program);
-registerSetup(program);
-registerDoctor(program);
-registerDaemon(program);
-registerHeartbeat(program);
-registerChat(program);
-registerSecurity(program);
-registerConfig(program);
+type Register = (program: Command) => void;
+/** In help order; the name is the command's first word on the command line. */
+const COMMANDS: Array<[string, () => Promise<Register>]> = [
+  ["push", async () => (await import("./commands/push.js")).registerPush],
+  ["schedule", async () => (await import("./commands/schedule.js")).registerSchedule],
+  ["notify", async () => (await import("./commands/notify.js")).registerNotify],
+  ["pair", async () => (await import("./commands/pair.js")).registerPair],
+  ["tail", async () => (await import("./commands/tail.js")).registerTail],
+  ["sessions", async () => (await import("./commands/sessions.js")).registerSessions],
+  ["status", async () => (await import("./commands/status.js")).registerStatus],
+  ["dead-letters", async () => (await import("./commands/dead-letters.js")).registerDeadLetters],
+  ["setup", async () => (await import("../setup/cli.js")).registerSetup],
+  ["doctor", async () => (await import("../doctor/cli.js")).registerDoctor],
+  ["daemon", async () => (await import("../daemon/cli.js")).registerDaemon],
+  ["heartbeat", async () => (await import("../heartbeat/cli.js")).registerHeartbeat],
+  ["chat", async () => (await import("./commands/chat.js")).registerChat],
+  ["security", async () => (await import("../security/cli.js")).registerSecurity],
+  ["config", async () => (await import("./commands/config.js")).registerConfig],
+];
+/** Global options that take a value (the word after them is not the command). */
+const VALUE_OPTIONS = new Set(["--redis-url", "--prefix", "--timeout"]);
+
+/** The command word of argv, or undefined (no command, or only options). */
+export function commandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (VALUE_OPTIONS.has(arg)) i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
+}
+
+const word = commandWord(process.argv.slice(2));
+const wanted = COMMANDS.filter(([name]) => name === word);
+for (const [, load] of wanted.length ? wanted : COMMANDS) (await load())(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -27,6 +27,12 @@ export interface KeySpace {
   sessions: string;
   /** Sorted set session id -> presence deadline (ms). */
   presence: string;
+  /** Set of the session ids registered as central: the push's fan-out targets, read without scanning every session. */
+  centrals: string;
+  /** Set of the session ids whose `drains` lists this queue (kept by register/retire, read by push). */
+  drainers(queue: string): string;
+  /** "1" once the push script has indexed a registry written before `centrals`/`drainers` existed. */
+  indexed: string;
   /** Sorted set event id -> time pushed (ms): makes a producer's retry with the same id a no-op. */
   pushed: string;
   /** List of dead letters: JSON {reason, raw, session, at}. */
@@ -69,6 +75,9 @@ export function keySpace(prefix: string = DEFAULT_PREFIX): KeySpace {
     sessionInfo: (sid) => `${p}:gateway:session:${sid}`,
     sessions: `${p}:gateway:sessions`,
     presence: `${p}:gateway:presence`,
+    centrals: `${p}:gateway:centrals`,
+    drainers: (queue) => `${p}:gateway:drainers:${queue}`,
+    indexed: `${p}:gateway:indexed`,
     pushed: `${p}:gateway:pushed`,
     deadLetters: `${p}:gateway:deadletter`,
     journal: `${p}:gateway:journal`,

@@ -129,4 +129,45 @@ describe("wire compatibility with the original design", () => {
     assert.equal(claimed.events[0]!.id, "test");
     assert.equal(claimed.events[0]!.source, "manual");
   });
+
+  test("a registry written before the centrals index (no index keys) is indexed by the first push", async () => {
+    await bus.client.sadd(bus.keys.sessions, "hub", "pid-7");
+    await bus.client.hset(bus.keys.sessionInfo("hub"), "role", "central", "durable", "1", "drains", "hub,main");
+    await bus.client.hset(bus.keys.sessionInfo("pid-7"), "role", "satellite", "durable", "0");
+    await bus.client.zadd(bus.keys.presence, Date.now() + 60_000, "hub");
+    assert.equal(await bus.client.exists(bus.keys.centrals, bus.keys.indexed), 0);
+    const result = await bus.push(createEvent("x", "t"));
+    assert.deepEqual(result.sessions, ["hub"]);
+    assert.deepEqual(result.undrained, []);
+    assert.deepEqual(await bus.client.smembers(bus.keys.centrals), ["hub"]);
+    assert.deepEqual((await bus.client.smembers(bus.keys.drainers("main"))).sort(), ["hub"]);
+  });
+
+  test("the indexes follow registration: a role change, a changed drains list, an ephemeral central retired", async () => {
+    await bus.register({ id: "c1", role: "central", durable: false, instance: "a", queues: ["c1", "main"] });
+    await bus.register({ id: "c2", role: "central", durable: true, instance: "b" });
+    assert.deepEqual((await bus.push(createEvent("x", "t"))).sessions, ["c1", "c2"]);
+    await bus.register({ id: "c2", role: "satellite", durable: true, instance: "b" });
+    await bus.register({ id: "c1", role: "central", durable: false, instance: "a", queues: ["c1"] });
+    assert.deepEqual(await bus.client.smembers(bus.keys.drainers("main")), []);
+    const pushed = await bus.push(createEvent("y", "t"));
+    assert.deepEqual(pushed.sessions, ["c1"]);
+    await bus.unregister("c1", "a");
+    assert.deepEqual(await bus.client.smembers(bus.keys.centrals), []);
+    assert.deepEqual((await bus.push(createEvent("z", "t"))).sessions, ["main"]);
+  });
+
+  test("reaping reads only the expired sessions: live ones are untouched, a lapsed durable one is marked stopped once", async () => {
+    await bus.register({ id: "live", role: "satellite", durable: false, instance: "l" });
+    await bus.register({ id: "gone", role: "satellite", durable: false, instance: "g" });
+    await bus.register({ id: "hub", role: "central", durable: true, instance: "h" });
+    await bus.client.zadd(bus.keys.presence, 5, "gone", 6, "hub");
+    assert.deepEqual(await bus.reapExpired(), [
+      { id: "gone", deadLettered: 0 },
+      { id: "hub", deadLettered: 0 },
+    ]);
+    assert.deepEqual(await bus.reapExpired(), []);
+    assert.deepEqual((await bus.client.smembers(bus.keys.sessions)).sort(), ["hub", "live"]);
+    assert.deepEqual(await bus.client.smembers(bus.keys.centrals), ["hub"], "a durable central stays a fan-out target");
+  });
 });

@@ -46,30 +46,76 @@ if redis.call('ZSCORE', KEYS[3], id) then
   return {'duplicate'}
 end
 
--- Which registered sessions can receive, which of them are central, which queues are drained now.
-local receivers, centrals, drained = {}, {}, {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local info = prefix .. ':gateway:session:' .. sid
-  local role, durable, drains = unpack(redis.call('HMGET', info, 'role', 'durable', 'drains'))
-  local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
-  local known = role ~= false
-  if (not known) or durable == '1' or deadline >= now then
-    receivers[sid] = true
-    if role == 'central' or ((not known) and sid == 'gateway') then
-      centrals[#centrals + 1] = sid
-    end
-  end
-  if deadline >= now then
+-- No scan of the registry: centrals have their own index (`<prefix>:gateway:centrals`), and the
+-- sessions draining a queue theirs (`<prefix>:gateway:drainers:<queue>`), both kept by
+-- register-3.lua and retire-3.lua. A registry written before these indexes existed is indexed
+-- here once, in this same atomic step (the `<prefix>:gateway:indexed` marker says it was done).
+local centralsKey, marker = prefix .. ':gateway:centrals', prefix .. ':gateway:indexed'
+if redis.call('GET', marker) ~= '1' then
+  for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local role, drains = unpack(redis.call('HMGET', prefix .. ':gateway:session:' .. sid, 'role', 'drains'))
+    if role == 'central' then redis.call('SADD', centralsKey, sid) end
     if drains then
-      for queue in string.gmatch(drains, '[^,]+') do drained[queue] = true end
-    else
-      drained[sid] = true
-      if role == 'central' then drained[legacy] = true end
+      for queue in string.gmatch(drains, '[^,]+') do redis.call('SADD', prefix .. ':gateway:drainers:' .. queue, sid) end
     end
   end
+  redis.call('SET', marker, '1')
 end
 
-if target ~= '' and not receivers[target] then
+-- A registered session's state, or nil when it is not registered.
+local states = {}
+local function state(sid)
+  if states[sid] ~= nil then return states[sid] end
+  local s = false
+  if redis.call('SISMEMBER', KEYS[1], sid) == 1 then
+    local role, durable, drains = unpack(redis.call('HMGET', prefix .. ':gateway:session:' .. sid, 'role', 'durable', 'drains'))
+    local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
+    s = {known = role ~= false, role = role, durable = durable, drains = drains, live = deadline >= now}
+  end
+  states[sid] = s
+  return s
+end
+-- A registered session can receive when its presence is live, when it is durable, or when it has
+-- no metadata at all (registered by a plain SADD).
+local function receiver(sid)
+  local s = state(sid)
+  return s and ((not s.known) or s.durable == '1' or s.live)
+end
+local function lists(drains, queue)
+  for q in string.gmatch(drains, '[^,]+') do
+    if q == queue then return true end
+  end
+  return false
+end
+
+local centrals = {}
+for _, sid in ipairs(redis.call('SMEMBERS', centralsKey)) do
+  local s = state(sid)
+  if s and s.role == 'central' and receiver(sid) then centrals[#centrals + 1] = sid end
+end
+-- The seed's central, registered by a plain SADD with no metadata.
+local seed = state('gateway')
+if seed and not seed.known then centrals[#centrals + 1] = 'gateway' end
+
+-- Is a queue drained right now: by a live session listing it in `drains`, by the live session of
+-- that id registered without that field, and `main` by any live central without that field.
+local function drained(queue)
+  local own = state(queue)
+  if own and own.live and not own.drains then return true end
+  for _, sid in ipairs(redis.call('SMEMBERS', prefix .. ':gateway:drainers:' .. queue)) do
+    local s = state(sid)
+    if s and s.live and s.drains and lists(s.drains, queue) then return true end
+  end
+  if queue == legacy then
+    for _, sid in ipairs(centrals) do
+      local s = state(sid)
+      if s.live and not s.drains and s.role == 'central' then return true end
+    end
+  end
+  return false
+end
+
+if target ~= '' and not receiver(target) then
   return {'unknown-target'}
 end
 
@@ -85,7 +131,7 @@ if ARGV[14] == '1' and target ~= '' then
 else
   table.sort(centrals)
   for _, sid in ipairs(centrals) do add(sid) end
-  if origin ~= '' and receivers[origin] then add(origin) end
+  if origin ~= '' and receiver(origin) then add(origin) end
   if target ~= '' then add(target) end
 end
 if #chosen == 0 then add(legacy) end
@@ -118,6 +164,6 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', journalCap, '*',
 
 local undrained = {}
 for _, sid in ipairs(chosen) do
-  if not drained[sid] then undrained[#undrained + 1] = sid end
+  if not drained(sid) then undrained[#undrained + 1] = sid end
 end
 return {'ok', chosen, undrained}

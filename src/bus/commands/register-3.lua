@@ -14,13 +14,18 @@
   ARGV[4] this instance's token
   ARGV[5..] metadata field/value pairs
 
+  Keeps the indexes push-5.lua reads instead of scanning the registry: the centrals set
+  (`<prefix>:gateway:centrals`, by `role`) and, per queue, the sessions that drain it
+  (`<prefix>:gateway:drainers:<queue>`, by `drains`). The prefix is the info hash's key less its
+  `:gateway:session:<sid>` tail.
+
   Returns {'owner', previous instance, pid, host, presence deadline} ('' where unknown), or
   {'held', instance, pid, host, kind, since, presence deadline, role} of the live holder.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local sid, ttl, takeover, me = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local prev = redis.call('HMGET', KEYS[3], 'instance', 'pid', 'host', 'kind', 'started', 'role')
+local prev = redis.call('HMGET', KEYS[3], 'instance', 'pid', 'host', 'kind', 'started', 'role', 'drains')
 local deadline = redis.call('ZSCORE', KEYS[2], sid) or ''
 local holder = prev[1] or ''
 local live = holder ~= '' and holder ~= me and deadline ~= '' and tonumber(deadline) >= now
@@ -37,4 +42,19 @@ if holder ~= me then
   fields[#fields + 1] = now
 end
 redis.call('HSET', KEYS[3], unpack(fields))
+
+local prefix = string.sub(KEYS[3], 1, #KEYS[3] - #(':gateway:session:' .. sid))
+local role, drains = prev[6], nil
+for i = 5, #ARGV - 1, 2 do
+  if ARGV[i] == 'role' then role = ARGV[i + 1] end
+  if ARGV[i] == 'drains' then drains = ARGV[i + 1] end
+end
+if role == 'central' then redis.call('SADD', prefix .. ':gateway:centrals', sid)
+else redis.call('SREM', prefix .. ':gateway:centrals', sid) end
+if prev[7] and prev[7] ~= drains then
+  for queue in string.gmatch(prev[7], '[^,]+') do redis.call('SREM', prefix .. ':gateway:drainers:' .. queue, sid) end
+end
+if drains then
+  for queue in string.gmatch(drains, '[^,]+') do redis.call('SADD', prefix .. ':gateway:drainers:' .. queue, sid) end
+end
 return {'owner', holder, prev[2] or '', prev[3] or '', deadline}

@@ -4,6 +4,8 @@
   Mode 'session': one session shuts down cleanly (only if this instance still owns it).
   Mode 'expired': reap every session whose presence deadline has passed (the process died
                   without saying so); sessions registered without metadata are left alone.
+                  Only the expired are read (ZRANGEBYSCORE of the presence zset), never the whole
+                  registry: the cost is per expired session, not per registered one.
 
   A durable session (stable id, e.g. the central one) keeps its registration and its queue, so
   events keep collecting for its next start; it only loses its presence. An ephemeral session is
@@ -42,6 +44,12 @@ local function retire(sid, reason)
   for _, raw in ipairs(redis.call('HVALS', inflight)) do dead(raw) end
   local pending = redis.call('LRANGE', list, 0, -1)
   for i = #pending, 1, -1 do dead(pending[i]) end
+  -- Out of the indexes push-5.lua reads (kept by register-3.lua).
+  local drains = redis.call('HGET', info, 'drains')
+  if drains then
+    for queue in string.gmatch(drains, '[^,]+') do redis.call('SREM', prefix .. ':gateway:drainers:' .. queue, sid) end
+  end
+  redis.call('SREM', prefix .. ':gateway:centrals', sid)
   redis.call('DEL', list, inflight, prefix .. ':leases:' .. sid, prefix .. ':delivered:' .. sid, info)
   redis.call('SREM', KEYS[1], sid)
   return moved
@@ -54,16 +62,16 @@ if mode == 'session' then
   if owner and owner ~= instance then return out end
   out = {sid, retire(sid, 'session ' .. sid .. ' ended before delivery: it shut down and, having no stable id, will not come back for it')}
 else
-  for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  -- Registered with a presence deadline in the past; a durable one leaves the presence zset when
+  -- retired, so it is read once. (Sessions with no presence entry were never live, or stopped.)
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do
     local info = prefix .. ':gateway:session:' .. sid
-    local deadline = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '0')
-    local known = redis.call('EXISTS', info) == 1
-    local durable = redis.call('HGET', info, 'durable') == '1'
-    if known and deadline < now and not (durable and deadline == 0) then
+    if redis.call('SISMEMBER', KEYS[1], sid) == 1 and redis.call('EXISTS', info) == 1 then
       out[#out + 1] = sid
       out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery: its presence lapsed and, having no stable id, it will not come back for it')
     end
   end
+  if #out == 0 then return out end
 end
 redis.call('LTRIM', KEYS[3], 0, deadCap - 1)
 return out
