@@ -177,6 +177,12 @@ const DAEMON = {
   GATEWAY_PROMPTS_PER_CLIENT: count({ group: "daemon", default: "20", help: "prompts one client (a socket, a chat) may have queued; more are refused" }),
   GATEWAY_PROMPTS_PER_CHANNEL: count({ group: "daemon", default: "200", help: "prompts one channel may have queued; more are refused" }),
   GATEWAY_HOOK_CONCURRENCY: count({ group: "daemon", default: "8", help: "webhook requests read at once before their signature is checked; more get 503" }),
+  GATEWAY_WS_RESUME_GRACE: duration({
+    group: "daemon",
+    default: "10m",
+    min: 1,
+    help: "how long a disconnected WebSocket client's replies are kept for its reconnect",
+  }),
   GATEWAY_TURN_MAX_EVENTS: count({ group: "daemon", default: "50", help: "most events one batched event turn carries" }),
   GATEWAY_TURN_MAX_BYTES: count({ group: "daemon", default: "262144", help: "most prompt bytes one batched event turn carries" }),
 };

@@ -97,7 +97,7 @@ function httpApp(daemon: GatewayDaemon, settings: DaemonSettings, metrics: Daemo
 
 /** Runs the daemon and its HTTP server until SIGINT/SIGTERM (or the embedded Redis dies). */
 async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptions, redis: DaemonRedis, logger: Logger): Promise<void> {
-  const websocket = createWebSocketChannel({ token: settings.token, logger });
+  const websocket = createWebSocketChannel({ token: settings.token, resumeGraceMs: settings.resumeGraceMs, logger });
   let lost: ((message: string) => void) | undefined;
   const liveHeap = watchLiveHeap();
   const metrics = new DaemonMetrics({ liveHeap: liveHeap.bytes });

@@ -40,6 +40,8 @@ export interface DaemonSettings {
   promptsPerChannel: number;
   /** Webhook requests read at once before their signature is checked (GATEWAY_HOOK_CONCURRENCY). */
   hookConcurrency: number;
+  /** How long a disconnected WebSocket client's replies are kept (GATEWAY_WS_RESUME_GRACE). */
+  resumeGraceMs: number;
   telegram?: TelegramSettings;
   owner?: ReplyAddress;
   hooks: Record<string, HookSettings>;
@@ -151,6 +153,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     promptsPerClient: config.GATEWAY_PROMPTS_PER_CLIENT,
     promptsPerChannel: config.GATEWAY_PROMPTS_PER_CHANNEL,
     hookConcurrency: config.GATEWAY_HOOK_CONCURRENCY,
+    resumeGraceMs: config.GATEWAY_WS_RESUME_GRACE,
     telegram,
     owner: ownerOf(config.GATEWAY_OWNER, telegram),
     hooks: config.GATEWAY_HOOKS ?? {},

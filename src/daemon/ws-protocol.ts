@@ -16,10 +16,18 @@ export const ClientMessageSchema = z.discriminatedUnion("type", [
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 
 export type ServerMessage =
-  | { type: "hello"; connection: string; version: string }
+  /**
+   * First message on a connection. `client`: the id replies are addressed to (reconnect with
+   * `?client=<client>&epoch=<epoch>&after=<last seq seen>` to get what was missed); `resumed`: the
+   * daemon knew the client; `missed`: how many replies follow that were sent while it was away.
+   */
+  | { type: "hello"; connection: string; client: string; epoch: string; resumed: boolean; missed: number; version: string }
   /** The prompt is stored in the queue; replies for it carry requestId. */
   | { type: "queued"; id: string; requestId: string; duplicate: boolean }
-  | ReplyEvent
+  /** A reply for this client, numbered (`seq`) so a reconnect can say what it already has; broadcasts carry none. */
+  | (ReplyEvent & { seq?: number })
+  /** Replies missed while away that were no longer kept (the outbox holds the newest 1,000). */
+  | { type: "gap"; lost: number }
   | { type: "status"; status: DaemonStatus }
   /** A notification for the owner (`pi-gateway notify`), sent to every client. */
   | ({ type: "notify" } & OwnerNotice)

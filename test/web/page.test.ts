@@ -62,6 +62,8 @@ class FakeDaemon {
   history: unknown[] = [];
   /** Prompt text -> the deltas of the reply streamed for it at once (instead of the paused DELTAS reply). */
   cannedReplies = new Map<string, string[]>();
+  /** The URL of every WebSocket upgrade (client id, epoch and last seq of a resume). */
+  upgrades: URL[] = [];
   /** Resolved by the test to let the reply stream past its midpoint. */
   private release!: () => void;
   midpoint = new Promise<void>((resolve) => (this.release = resolve));
@@ -150,6 +152,7 @@ class FakeDaemon {
         socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
         return;
       }
+      this.upgrades.push(url);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
     });
     await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
@@ -197,7 +200,7 @@ class FakeDaemon {
     this.clients.add(ws);
     ws.on("close", () => this.clients.delete(ws));
     const send = (message: ServerMessage) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(message));
-    send({ type: "hello", connection, version: "0.1.0" });
+    send({ type: "hello", connection, client: `k-${connection}`, epoch: "e1", resumed: false, missed: 0, version: "0.1.0" });
     ws.on("message", (data) => {
       const message = JSON.parse(String(data)) as ClientMessage;
       this.received.push(message);
@@ -638,6 +641,34 @@ describe("web page in headless Chromium", { skip: skipWithout("chromium") }, () 
       assert.deepEqual(errors, []);
     } finally {
       daemon.cannedReplies.clear();
+      await context.close();
+    }
+  });
+
+  test("after a drop the page reconnects as the same client with the last reply it saw, and says a lost gap", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      daemon.upgrades.length = 0;
+      await page.goto(`${base}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]');
+      const first = daemon.upgrades.at(-1)!;
+      const client = first.searchParams.get("client") ?? "";
+      assert.match(client, /^web-[0-9a-f-]{36}$/, "the tab's client id is on the upgrade");
+      assert.equal(first.searchParams.get("after"), null, "nothing to resume on the first connection");
+      // hello of this fake is epoch "e1"; a numbered reply for this tab, then the connection drops.
+      for (const ws of daemon.clients) ws.send(JSON.stringify({ type: "delta", requestId: "ws:other", text: "x", seq: 7 }));
+      await sleep(200);
+      for (const ws of daemon.clients) ws.terminate();
+      await waitFor(() => daemon.upgrades.length >= 2, "the page reconnected", 10_000);
+      const again = daemon.upgrades.at(-1)!;
+      assert.equal(again.searchParams.get("client"), client, "the same client");
+      assert.equal(again.searchParams.get("epoch"), "e1");
+      assert.equal(again.searchParams.get("after"), "7", "the last seq it saw");
+      await page.waitForSelector('#conn[data-state="connected"]');
+      for (const ws of daemon.clients) ws.send(JSON.stringify({ type: "gap", lost: 3 }));
+      await page.locator(".msg.error", { hasText: "3 replies were lost while disconnected" }).waitFor();
+    } finally {
       await context.close();
     }
   });

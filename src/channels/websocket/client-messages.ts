@@ -67,8 +67,8 @@ async function submitPrompt(message: Extract<ClientMessage, { type: "prompt" }>,
       channel: WEBSOCKET_CHANNEL,
       text: message.text,
       priority: "human",
-      replyTo: { channel: WEBSOCKET_CHANNEL, to: connection.id },
-      meta: { connection: connection.id },
+      replyTo: { channel: WEBSOCKET_CHANNEL, to: connection.client },
+      meta: { connection: connection.id, client: connection.client },
     });
     send(connection, { type: "queued", id: message.id, requestId: result.requestId, duplicate: result.status === "duplicate" });
   } catch (error) {

@@ -10,6 +10,8 @@ import type { Logger } from "../../util/logger.js";
 
 export interface Connection {
   id: string;
+  /** The client it belongs to (clients.ts): replies are addressed to it, and outlive the socket. */
+  client: string;
   socket: WebSocket;
   /** Answered the last ping (or sent a frame) since the previous heartbeat tick. */
   alive: boolean;
@@ -21,7 +23,7 @@ export type Send = (connection: Connection, message: ServerMessage) => void;
 
 /** A random, unguessable id: replies are routed by it, so it must not be predictable. */
 export function newConnection(socket: WebSocket): Connection {
-  return { id: `c-${randomBytes(16).toString("base64url")}`, socket, alive: true, held: new Map() };
+  return { id: `c-${randomBytes(16).toString("base64url")}`, client: "", socket, alive: true, held: new Map() };
 }
 
 /** Sends JSON to open sockets; a client whose unsent backlog passed `maxBuffered` is too slow and dropped. */

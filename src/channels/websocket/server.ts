@@ -23,6 +23,7 @@ import type { Channel, ChannelContext, ReplyEvent } from "../../daemon/types.js"
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { tokenMatches } from "../http/auth.js";
 import { handleClientMessage, parseFrame, WEBSOCKET_CHANNEL } from "./client-messages.js";
+import { ClientRegistry, DEFAULT_RESUME_GRACE_MS, type ResumeRequest } from "./clients.js";
 import { closeConnection, createSend, newConnection, pingOrDrop, sendOrHold, type Connection, type Send } from "./connection.js";
 import { refuseUpgrade, upgradeToken } from "./upgrade.js";
 
@@ -35,6 +36,8 @@ export interface WebSocketChannelOptions {
   heartbeatMs?: number;
   /** A client whose unsent backlog grows past this (default 16 MiB) is too slow and is dropped. */
   maxBufferedBytes?: number;
+  /** How long a disconnected client's replies are kept for its reconnect (default 10 min). */
+  resumeGraceMs?: number;
   logger?: Logger;
 }
 
@@ -53,6 +56,8 @@ interface Hub {
   version: string;
   wss: WebSocketServer;
   open: Map<string, Connection>;
+  /** Clients by id, with the replies they have not seen yet (clients.ts). */
+  clients: ClientRegistry;
   /** Set by start(): the daemon the clients talk to. */
   daemon?: ChannelContext;
   heartbeat?: NodeJS.Timeout;
@@ -68,6 +73,7 @@ export function createWebSocketChannel(options: WebSocketChannelOptions): WebSoc
     version: packageVersion(),
     wss: new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes ?? 1024 * 1024, clientTracking: false }),
     open: new Map(),
+    clients: new ClientRegistry(options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS, logger),
     stopping: false,
   };
   return {
@@ -78,7 +84,7 @@ export function createWebSocketChannel(options: WebSocketChannelOptions): WebSoc
     /** Every turn to every client but the asker (it gets the same events through deliver, held behind "queued"). */
     broadcast: async (event, exclude) => {
       for (const connection of hub.open.values()) {
-        if (connection.id !== exclude) hub.send(connection, event);
+        if (connection.client !== exclude) hub.send(connection, event);
       }
     },
     /** A notification for the owner, to every client. */
@@ -93,7 +99,10 @@ export function createWebSocketChannel(options: WebSocketChannelOptions): WebSoc
 function start(hub: Hub, daemon: ChannelContext): void {
   hub.daemon = daemon;
   hub.stopping = false;
-  hub.heartbeat = setInterval(() => pingOrDrop(hub.open.values(), hub.logger), hub.options.heartbeatMs ?? 30_000);
+  hub.heartbeat = setInterval(() => {
+    pingOrDrop(hub.open.values(), hub.logger);
+    hub.clients.sweep();
+  }, hub.options.heartbeatMs ?? 30_000);
   hub.heartbeat.unref();
 }
 
@@ -106,13 +115,15 @@ async function stop(hub: Hub): Promise<void> {
   await new Promise<void>((resolve) => hub.wss.close(() => resolve()));
 }
 
+/** Keeps the reply in the client's outbox and sends it now when the client is connected. */
 function deliver(hub: Hub, to: string, event: ReplyEvent): void {
-  const connection = hub.open.get(to);
-  if (!connection || connection.socket.readyState !== WebSocket.OPEN) {
-    hub.logger.debug({ connection: to, type: event.type }, "websocket reply for a gone client dropped");
+  const kept = hub.clients.deliver(to, event);
+  if (!kept) {
+    hub.logger.warn({ client: to, type: event.type }, "websocket reply for a malformed client id dropped");
     return;
   }
-  sendOrHold(connection, event, hub.send);
+  const { connection, message } = kept;
+  if (connection && connection.socket.readyState === WebSocket.OPEN) sendOrHold(connection, message, hub.send);
 }
 
 /** Authenticates before upgrading (constant-time compare; an empty configured token refuses all). */
@@ -123,14 +134,32 @@ function upgrade(hub: Hub, req: IncomingMessage, socket: Duplex, head: Buffer): 
     hub.logger.warn({ remote: req.socket.remoteAddress, given: Boolean(given) }, "websocket upgrade refused: bad token");
     return refuseUpgrade(socket, 401, "Unauthorized", given ? "wrong token" : "missing token");
   }
-  hub.wss.handleUpgrade(req, socket, head, (ws) => accept(hub, ws));
+  hub.wss.handleUpgrade(req, socket, head, (ws) => accept(hub, ws, resumeRequest(req.url)));
 }
 
-function accept(hub: Hub, socket: WebSocket): void {
+/** `?client=<id>&epoch=<e>&after=<seq>` of the upgrade URL; anything malformed is left out. */
+function resumeRequest(url: string | undefined): ResumeRequest {
+  let params: URLSearchParams;
+  try {
+    params = new URL(url ?? "/", "http://localhost").searchParams;
+  } catch {
+    return {};
+  }
+  const after = params.get("after");
+  return {
+    client: params.get("client") ?? undefined,
+    epoch: params.get("epoch") ?? undefined,
+    after: after !== null && /^\d{1,15}$/.test(after) ? Number(after) : undefined,
+  };
+}
+
+function accept(hub: Hub, socket: WebSocket, resume: ResumeRequest): void {
   const { logger } = hub;
   const connection = newConnection(socket);
+  const attached = hub.clients.attach(connection, resume);
+  connection.client = attached.client;
   hub.open.set(connection.id, connection);
-  logger.info({ connection: connection.id }, "websocket client connected");
+  logger.info({ connection: connection.id, client: attached.client, resumed: attached.resumed, missed: attached.missed.length }, "websocket client connected");
   socket.on("pong", () => {
     connection.alive = true;
   });
@@ -144,9 +173,13 @@ function accept(hub: Hub, socket: WebSocket): void {
   socket.on("error", (error) => logger.debug({ connection: connection.id, err: error }, "websocket error"));
   socket.on("close", () => {
     hub.open.delete(connection.id);
-    logger.info({ connection: connection.id }, "websocket client disconnected");
+    hub.clients.detach(connection);
+    logger.info({ connection: connection.id, client: connection.client }, "websocket client disconnected");
   });
-  hub.send(connection, { type: "hello", connection: connection.id, version: hub.version });
+  const { client, resumed, missed, lost } = attached;
+  hub.send(connection, { type: "hello", connection: connection.id, client, epoch: hub.clients.epoch, resumed, missed: missed.length, version: hub.version });
+  if (lost) hub.send(connection, { type: "gap", lost });
+  for (const message of missed) hub.send(connection, message);
 }
 
 async function onFrame(hub: Hub, connection: Connection, data: RawData, isBinary: boolean): Promise<void> {

@@ -8,13 +8,13 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { WebSocket } from "ws";
 import { GatewayError } from "../../bus/errors.js";
 import { readTokenFile, tokenFile } from "../../daemon/config.js";
 import { parseSetting } from "../../config/resolve.js";
 import type { DaemonStatus, TurnOrigin } from "../../daemon/types.js";
-import type { ClientMessage, ServerMessage } from "../../daemon/ws-protocol.js";
+import type { ServerMessage } from "../../daemon/ws-protocol.js";
 import { action, globalOptions, oneLine, UsageError } from "../context.js";
+import { ChatConnection, type Hello } from "./chat-connection.js";
 
 const DEFAULT_CHAT_URL = "ws://127.0.0.1:8787/ws";
 
@@ -56,15 +56,18 @@ Examples:
         if (url.protocol === "http:") url.protocol = "ws:";
         if (url.protocol === "https:") url.protocol = "wss:";
         if (url.protocol !== "ws:" && url.protocol !== "wss:") throw new UsageError(`--url must be ws:// or wss://, not ${url.protocol}`);
-        const { socket, hello } = await connect(url, token);
+        const connection = new ChatConnection(url, token);
+        const hello = await connection.open();
         const output = new Output(json);
-        if (flags.message !== undefined) await oneShot(socket, hello, flags.message, output);
-        else await interactive(socket, hello, output);
+        connection.on("reconnecting", (attempt) => attempt === 1 && output.note("(connection lost: reconnecting…)"));
+        connection.on("resumed", (again) =>
+          output.note(`(reconnected${again.missed ? `: ${again.missed} missed repl${again.missed === 1 ? "y" : "ies"} follow` : ""})`),
+        );
+        if (flags.message !== undefined) await oneShot(connection, hello, flags.message, output);
+        else await interactive(connection, hello, output);
       }),
     );
 }
-
-type Hello = Extract<ServerMessage, { type: "hello" }>;
 
 /** --token, else $GATEWAY_TOKEN, else the token file the daemon wrote; one clear error when there is none. */
 function chatToken(flag: string | undefined): string {
@@ -81,51 +84,6 @@ function chatToken(flag: string | undefined): string {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}: pass --token or set GATEWAY_TOKEN`);
   }
-}
-
-/** Opens the socket and waits for "hello"; 401 and refused connections become one clear line. */
-function connect(url: URL, token: string): Promise<{ socket: WebSocket; hello: Hello }> {
-  return new Promise((resolve, reject) => {
-    const where = url.origin + url.pathname;
-    const socket = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` }, handshakeTimeout: 10_000 });
-    const fail = (message: string, code: string) => {
-      socket.removeAllListeners();
-      socket.on("error", () => undefined);
-      socket.terminate();
-      reject(new GatewayError(message, code));
-    };
-    socket.once("unexpected-response", (_req, res) => {
-      const status = res.statusCode ?? 0;
-      res.resume();
-      if (status === 401) fail(`the gateway at ${where} refused the token (401): check --token / $GATEWAY_TOKEN`, "UNAUTHORIZED");
-      else if (status === 404) fail(`no WebSocket endpoint at ${where} (404): check --url`, "NOT_FOUND");
-      else fail(`the gateway at ${where} answered ${status} ${res.statusMessage ?? ""}`.trim(), "CONNECT_FAILED");
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ECONNREFUSED") fail(`cannot connect to ${where}: connection refused (is the daemon running?)`, "CONNECT_FAILED");
-      else fail(`cannot connect to ${where}: ${error.message}`, "CONNECT_FAILED");
-    });
-    socket.once("close", () => fail(`the gateway at ${where} closed the connection before saying hello`, "CONNECT_FAILED"));
-    socket.once("message", (data) => {
-      const message = parse(data.toString());
-      if (message?.type !== "hello") return fail(`unexpected first message from ${where}: ${data.toString().slice(0, 200)}`, "PROTOCOL");
-      socket.removeAllListeners();
-      resolve({ socket, hello: message });
-    });
-  });
-}
-
-function parse(text: string): ServerMessage | undefined {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string" ? (value as ServerMessage) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function send(socket: WebSocket, message: ClientMessage): void {
-  socket.send(JSON.stringify(message));
 }
 
 /** Renders server messages: streamed text, dimmed tool lines, errors on stderr. */
@@ -226,23 +184,26 @@ function formatStatus(status: DaemonStatus): string {
   return parts.join(" | ");
 }
 
-/** Sends one prompt and resolves when its reply ended; rejects on an error reply or a lost connection. */
-function oneShot(socket: WebSocket, hello: Hello, text: string, output: Output): Promise<void> {
+/**
+ * Sends one prompt and resolves when its reply ended; rejects on an error reply, or when the
+ * connection is lost for good (a drop is resumed: the reply comes after the reconnect).
+ */
+function oneShot(connection: ChatConnection, hello: Hello, text: string, output: Output): Promise<void> {
   return new Promise((resolve, reject) => {
     const id = randomUUID();
     let requestId: string | undefined;
+    let acknowledged = false;
     output.own.add(`ws:${id}`);
     if (output.json) output.show(hello);
     const finish = (error?: GatewayError) => {
-      socket.removeAllListeners("close");
-      socket.close();
+      connection.removeAllListeners("closed");
+      connection.close();
       if (error) reject(error);
       else resolve();
     };
-    socket.on("message", (data) => {
-      const message = parse(data.toString());
-      if (!message) return;
+    connection.on("message", (message) => {
       if (message.type === "queued" && message.id === id) {
+        acknowledged = true;
         requestId = message.requestId;
         output.own.add(requestId);
       }
@@ -252,19 +213,19 @@ function oneShot(socket: WebSocket, hello: Hello, text: string, output: Output):
       if (!mine) return;
       if (message.type === "end") finish();
       else if (message.type === "error") finish(new GatewayError(message.message, "REPLY_ERROR"));
-      else if (message.type === "queued" && message.duplicate) finish();
     });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
+    // Not acknowledged before the drop: sent again with the same id (a duplicate is not run twice).
+    connection.on("resumed", () => acknowledged || connection.send({ type: "prompt", id, text }));
+    connection.on("closed", (error) => {
       output.newline();
-      reject(new GatewayError("the gateway closed the connection before the reply ended", "DISCONNECTED"));
+      reject(error ?? new GatewayError("the gateway closed the connection before the reply ended", "DISCONNECTED"));
     });
-    send(socket, { type: "prompt", id, text });
+    connection.send({ type: "prompt", id, text });
   });
 }
 
 /** Reads lines from stdin until EOF, /quit or Ctrl-C; waits for replies in flight on EOF. */
-function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<void> {
+function interactive(connection: ChatConnection, hello: Hello, output: Output): Promise<void> {
   return new Promise((resolve, reject) => {
     if (output.json) output.show(hello);
     else output.note(`connected (gateway ${hello.version}). /abort, /status, /quit; Ctrl-D to leave.`);
@@ -278,8 +239,8 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
       if (done) return;
       done = true;
       rl.close();
-      socket.removeAllListeners("close");
-      socket.close();
+      connection.removeAllListeners("closed");
+      connection.close();
       if (error) reject(error);
       else resolve();
     };
@@ -287,20 +248,21 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
       if (inputClosed && inFlight.empty) finish();
     };
 
-    socket.on("message", (data) => {
-      const message = parse(data.toString());
-      if (!message) return;
+    connection.on("message", (message) => {
       output.show(message);
       if (inFlight.update(message) && tty && !inputClosed) rl.prompt();
       maybeFinish();
     });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
+    // Prompts not acknowledged before a drop are sent again (same ids: never run twice).
+    connection.on("resumed", () => {
+      for (const prompt of inFlight.unacknowledgedPrompts()) connection.send({ type: "prompt", ...prompt });
+    });
+    connection.on("closed", (error) => {
       output.newline();
-      finish(new GatewayError("the gateway closed the connection", "DISCONNECTED"));
+      finish(error ?? new GatewayError("the gateway closed the connection", "DISCONNECTED"));
     });
 
-    rl.on("line", (line) => onLine(line, { socket, output, inFlight, prompt: () => rl.prompt(), quit: () => finish() }));
+    rl.on("line", (line) => onLine(line, { connection, output, inFlight, prompt: () => rl.prompt(), quit: () => finish() }));
     rl.on("SIGINT", () => {
       output.newline();
       finish();
@@ -317,39 +279,49 @@ function interactive(socket: WebSocket, hello: Hello, output: Output): Promise<v
 class InFlight {
   /** Request ids whose reply has not ended. */
   private readonly pending = new Set<string>();
-  /** Client ids sent but not acknowledged yet, oldest first (an "invalid" answer drops the oldest). */
-  private readonly unacknowledged: string[] = [];
+  /** Replies that ended (a resent prompt's "duplicate" then needs no waiting). */
+  private readonly ended = new Set<string>();
+  /** Prompts sent but not acknowledged yet, oldest first (an "invalid" answer drops the oldest). */
+  private readonly unacknowledged = new Map<string, string>();
 
   get empty(): boolean {
     return this.pending.size === 0;
   }
 
   /** Counted as in flight right away, so an EOF right after the line still waits for the reply. */
-  sent(id: string): void {
+  sent(id: string, text: string): void {
     this.pending.add(`ws:${id}`);
-    this.unacknowledged.push(id);
+    this.unacknowledged.set(id, text);
+  }
+
+  /** What to send again after a reconnect: prompts whose "queued" never arrived. */
+  unacknowledgedPrompts(): Array<{ id: string; text: string }> {
+    return [...this.unacknowledged].map(([id, text]) => ({ id, text }));
   }
 
   /** Follows a server message; true when it ended a reply (time to show the prompt again). */
   update(message: ServerMessage): boolean {
     if (message.type === "queued") {
-      const index = this.unacknowledged.indexOf(message.id);
-      if (index >= 0) this.unacknowledged.splice(index, 1);
-      this.pending.delete(`ws:${message.id}`);
-      if (!message.duplicate) this.pending.add(message.requestId);
+      this.unacknowledged.delete(message.id);
+      // A duplicate is a prompt resent after a reconnect: its reply still comes to this client.
+      if (!this.ended.has(message.requestId)) this.pending.add(message.requestId);
     }
     if (message.type === "invalid") {
-      const oldest = this.unacknowledged.shift();
-      if (oldest) this.pending.delete(`ws:${oldest}`);
+      const oldest = this.unacknowledged.keys().next().value;
+      if (oldest !== undefined) {
+        this.unacknowledged.delete(oldest);
+        this.pending.delete(`ws:${oldest}`);
+      }
     }
     if (message.type !== "end" && message.type !== "error") return false;
     this.pending.delete(message.requestId);
+    this.ended.add(message.requestId);
     return true;
   }
 }
 
 interface ChatSession {
-  socket: WebSocket;
+  connection: ChatConnection;
   output: Output;
   inFlight: InFlight;
   prompt(): void;
@@ -358,18 +330,18 @@ interface ChatSession {
 
 /** One line typed by the user: a command (/quit, /abort, /status) or a prompt. */
 function onLine(line: string, session: ChatSession): void {
-  const { socket, output, inFlight } = session;
+  const { connection, output, inFlight } = session;
   const text = line.trim();
   if (!text) return session.prompt();
   if (text === "/quit" || text === "/exit") return session.quit();
   if (text === "/abort") {
-    send(socket, { type: "abort" });
+    connection.send({ type: "abort" });
     output.note("(abort requested)");
     return;
   }
-  if (text === "/status") return send(socket, { type: "status" });
+  if (text === "/status") return void connection.send({ type: "status" });
   const id = randomUUID();
-  inFlight.sent(id);
+  inFlight.sent(id, line);
   output.own.add(`ws:${id}`);
-  send(socket, { type: "prompt", id, text: line });
+  connection.send({ type: "prompt", id, text: line });
 }

@@ -137,7 +137,15 @@ export function onEnd(reply: LiveReply, text: unknown): void {
   });
 }
 
-/** The connection closed: replies addressed to it will not come back on a new one. */
+/** The connection closed: replies in flight say they continue after the reconnect. */
+export function pauseReplies(): void {
+  for (const reply of state.replies.values()) {
+    if (reply.done) continue;
+    if (reply.user) setMeta(reply.user, "connection lost — the reply follows when it is back");
+  }
+}
+
+/** The daemon had forgotten this tab (gone longer than its grace, or it restarted): replies in flight will not come. */
 export function interruptReplies(): void {
   for (const reply of state.replies.values()) {
     if (reply.done) continue;

@@ -19,8 +19,10 @@ export interface ConnectionHandlers {
   opened(send: (message: ClientMessage) => void): void;
   /** A frame from the daemon (parsed JSON object, not yet checked further). */
   received(message: Frame): void;
-  /** The socket closed: replies addressed to it will not come back on a new one. */
+  /** The socket closed: replies in flight continue after the reconnect (the daemon keeps them for this tab). */
   lost(): void;
+  /** The daemon did not know this tab any more (its grace passed): replies in flight are gone. */
+  forgotten(): void;
   /** Asks the API (throws AuthError when the token is refused). */
   checkToken(): Promise<void>;
 }
@@ -29,6 +31,11 @@ export interface ConnectionHandlers {
 export type Frame = Partial<ServerMessage> & Record<string, unknown>;
 
 let handlers: ConnectionHandlers | undefined;
+/**
+ * Which client this tab is (replies are addressed to it, and kept by the daemon while the tab
+ * reconnects) and the last numbered reply it saw, so a reconnect gets exactly what it missed.
+ */
+const resume = { client: tabClientId(), epoch: "", after: 0, greeted: false };
 let socket: WebSocket | null = null;
 let retries = 0;
 let retryAt = 0;
@@ -66,7 +73,41 @@ function socketUrl(): URL {
   url.search = "";
   url.hash = "";
   url.searchParams.set("token", state.token);
+  url.searchParams.set("client", resume.client);
+  if (resume.epoch) {
+    url.searchParams.set("epoch", resume.epoch);
+    url.searchParams.set("after", String(resume.after));
+  }
   return url;
+}
+
+/** One id per tab, kept across reloads of that tab (sessionStorage), new for a new tab. */
+function tabClientId(): string {
+  const fresh = () => `web-${crypto.randomUUID()}`;
+  try {
+    const kept = sessionStorage.getItem("pi-gateway.client");
+    if (kept && /^[A-Za-z0-9_-]{16,100}$/.test(kept)) return kept;
+    const id = fresh();
+    sessionStorage.setItem("pi-gateway.client", id);
+    return id;
+  } catch {
+    return fresh();
+  }
+}
+
+/** Follows hello and numbered replies; tells the page when the daemon had forgotten this tab. */
+function track(message: Frame): void {
+  if (message.type === "hello") {
+    const epoch = typeof message.epoch === "string" ? message.epoch : "";
+    if (epoch !== resume.epoch) {
+      resume.epoch = epoch;
+      resume.after = 0;
+    }
+    if (resume.greeted && message.resumed !== true) handlers?.forgotten();
+    resume.greeted = true;
+  } else if (typeof message.seq === "number" && message.seq > resume.after) {
+    resume.after = message.seq;
+  }
 }
 
 /** Opens the WebSocket (again); a failure to open schedules the next try. */
@@ -91,7 +132,9 @@ export function connect(): void {
   ws.addEventListener("message", (event) => {
     if (socket !== ws || typeof event.data !== "string") return;
     const message = parseFrame(event.data);
-    if (message) handlers?.received(message);
+    if (!message) return;
+    track(message);
+    handlers?.received(message);
   });
   ws.addEventListener("close", () => {
     if (socket !== ws) return;

@@ -7,7 +7,7 @@
  * This module wires the views together and starts the page.
  */
 import { AuthError, onUnauthorized, readToken, resetAuthorization, saveToken } from "./auth.js";
-import { addSystemLine, interruptReplies } from "./chat.js";
+import { addSystemLine, interruptReplies, pauseReplies } from "./chat.js";
 import { bindComposer, resendOutbox } from "./composer.js";
 import { connect, disconnect, resetRetries, setConnectionHandlers } from "./connection.js";
 import { loadHistory } from "./history.js";
@@ -38,7 +38,7 @@ function start(): void {
 function init(): void {
   bindUi();
   bindComposer();
-  setConnectionHandlers({ opened: resendOutbox, received: handleServerMessage, lost: interruptReplies, checkToken: pollStatus });
+  setConnectionHandlers({ opened: resendOutbox, received: handleServerMessage, lost: pauseReplies, forgotten: interruptReplies, checkToken: pollStatus });
   onUnauthorized(() => {
     stopPolling();
     disconnect();

@@ -52,6 +52,9 @@ export function handleServerMessage(message: Frame): void {
     case "queued":
       onQueued(message, requestId);
       break;
+    case "gap":
+      addSystemLine(`${Number(message.lost) || 0} replies were lost while disconnected (the daemon keeps the newest 1,000 per client)`, "error");
+      break;
     case "start":
       if (requestId) onStart(message, requestId);
       break;

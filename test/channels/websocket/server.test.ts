@@ -166,11 +166,11 @@ describe("prompts and replies", () => {
     await client.next((m) => m.type === "end", "end");
     assert.deepEqual(client.messages.slice(1), [
       { type: "queued", id: "11111111-aaaa", requestId: "ws:11111111-aaaa", duplicate: false },
-      { type: "start", requestId: "ws:11111111-aaaa" },
-      { type: "delta", requestId: "ws:11111111-aaaa", text: "echo " },
-      { type: "delta", requestId: "ws:11111111-aaaa", text: "hi" },
-      { type: "tool", requestId: "ws:11111111-aaaa", name: "bash", phase: "start" },
-      { type: "end", requestId: "ws:11111111-aaaa", text: "echo hi" },
+      { type: "start", requestId: "ws:11111111-aaaa", seq: 1 },
+      { type: "delta", requestId: "ws:11111111-aaaa", text: "echo ", seq: 2 },
+      { type: "delta", requestId: "ws:11111111-aaaa", text: "hi", seq: 3 },
+      { type: "tool", requestId: "ws:11111111-aaaa", name: "bash", phase: "start", seq: 4 },
+      { type: "end", requestId: "ws:11111111-aaaa", text: "echo hi", seq: 5 },
     ]);
     const submitted = daemon.submits.find((m) => m.id === "ws:11111111-aaaa");
     assert.deepEqual(
@@ -180,7 +180,7 @@ describe("prompts and replies", () => {
         channel: "websocket",
         text: "hi",
         priority: "human",
-        replyTo: { channel: "websocket", to: client.hello.connection },
+        replyTo: { channel: "websocket", to: client.hello.client },
         meta: undefined,
       },
     );
@@ -206,7 +206,7 @@ describe("prompts and replies", () => {
     const ids = (c: Client) => new Set(c.messages.flatMap((m) => ("requestId" in m ? [m.requestId] : [])));
     assert.deepEqual(ids(a), new Set(["ws:a-1"]));
     assert.deepEqual(ids(b), new Set(["ws:b-1"]));
-    assert.deepEqual(b.messages.at(-1), { type: "end", requestId: "ws:b-1", text: "echo from b" });
+    assert.deepEqual(b.messages.at(-1), { type: "end", requestId: "ws:b-1", text: "echo from b", seq: 5 });
   });
 
   test("the same client id re-sent (even after a reconnect) is a duplicate, not run twice", async () => {
@@ -220,6 +220,51 @@ describe("prompts and replies", () => {
     assert.deepEqual(queued, { type: "queued", id: "dup-uuid", requestId: "ws:dup-uuid", duplicate: true });
     assert.equal(daemon.submits.filter((m) => m.id === "ws:dup-uuid").length, 2);
     assert.equal(daemon.seen.has("ws:dup-uuid"), true);
+  });
+
+  test("a client that reconnects with its id and last seq gets what it missed, in order, once; then live replies go on", async () => {
+    const client = "resume-client-0123456789";
+    const first = await connect({ url: `${wsUrl}?client=${client}` });
+    assert.equal(first.hello.client, client);
+    assert.equal(first.hello.resumed, false);
+    const to = first.hello.client;
+    await channel.deliver(to, { type: "start", requestId: "r1" });
+    await channel.deliver(to, { type: "delta", requestId: "r1", text: "one " });
+    await first.next((m) => m.type === "delta", "first delta");
+    first.socket.close();
+    await waitFor(() => first.socket.readyState === WebSocket.CLOSED, "close");
+    // While away: the rest of the turn.
+    await channel.deliver(to, { type: "delta", requestId: "r1", text: "two " });
+    await channel.deliver(to, { type: "end", requestId: "r1", text: "one two" });
+    const back = await connect({ url: `${wsUrl}?client=${client}&epoch=${first.hello.epoch}&after=2` });
+    assert.equal(back.hello.resumed, true);
+    assert.equal(back.hello.missed, 2);
+    await back.next((m) => m.type === "end", "the missed end");
+    await channel.deliver(to, { type: "delta", requestId: "r2", text: "live" });
+    await back.next((m) => m.type === "delta" && m.requestId === "r2", "a live reply after the resume");
+    assert.deepEqual(back.messages.slice(1), [
+      { type: "delta", requestId: "r1", text: "two ", seq: 3 },
+      { type: "end", requestId: "r1", text: "one two", seq: 4 },
+      { type: "delta", requestId: "r2", text: "live", seq: 5 },
+    ]);
+    // A second resume from the same point gets nothing it already acknowledged.
+    back.socket.close();
+    await waitFor(() => back.socket.readyState === WebSocket.CLOSED, "close");
+    const again = await connect({ url: `${wsUrl}?client=${client}&epoch=${first.hello.epoch}&after=5` });
+    assert.equal(again.hello.missed, 0);
+  });
+
+  test("from another epoch (the daemon restarted) everything kept is sent; a malformed resume is a new client", async () => {
+    const client = "restart-client-0123456789";
+    await channel.deliver(client, { type: "end", requestId: "replayed", text: "answer after a restart" });
+    const back = await connect({ url: `${wsUrl}?client=${client}&epoch=an-old-epoch&after=41` });
+    assert.equal(back.hello.resumed, true, "the reply for a client this process never saw was kept");
+    await back.next((m) => m.type === "end", "the kept reply");
+    for (const bad of ["short", "bad id with spaces", "x".repeat(200)]) {
+      const fresh = await connect({ url: `${wsUrl}?client=${encodeURIComponent(bad)}&after=-1` });
+      assert.notEqual(fresh.hello.client, bad, `a malformed id (${bad.slice(0, 20)}) is replaced`);
+      assert.equal(fresh.hello.resumed, false);
+    }
   });
 
   test("deliver() to a gone or unknown connection does not throw", async () => {
