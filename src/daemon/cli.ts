@@ -105,11 +105,7 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
   const telegram = telegramChannel(settings, flags, () => daemon.bus as GatewayBus | undefined);
   const daemon: GatewayDaemon = createDaemon(flags, settings, bus, [websocket, ...telegram], logger, (message) => lost?.(message), metrics);
   await daemon.start();
-  makeStatePrivate(daemon, settings, logger);
-  daemon.bus.onReconnecting(() => metrics.redisReconnecting());
-  // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
-  const modelProblem = daemon.agent.modelProblem();
-  if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
+  started(daemon, settings, metrics, logger);
   const app = httpApp(daemon, settings, metrics, logger);
   // A port in use must end the process: the started daemon's clients would otherwise keep it alive.
   const { host, port, token, allowedHosts, allowedOrigins } = settings;
@@ -168,6 +164,15 @@ async function serve(flags: DaemonFlags, settings: DaemonSettings, bus: BusOptio
       setTimeout(() => process.exit(), 3_000).unref();
     });
   });
+}
+
+/** Right after the daemon started: its state made private, Redis reconnects counted, a missing model said. */
+function started(daemon: GatewayDaemon, settings: DaemonSettings, metrics: DaemonMetrics, logger: Logger): void {
+  makeStatePrivate(daemon, settings, logger);
+  daemon.bus.onReconnecting(() => metrics.redisReconnecting());
+  // Said at start, not at the first prompt: the fix is outside the daemon (a login, a key, models.json).
+  const modelProblem = daemon.agent.modelProblem();
+  if (modelProblem) process.stderr.write(`pi-gateway daemon: ${modelProblem}\n`);
 }
 
 /** Transcripts and the config directory (token, env file), made private if an earlier run left them readable. */

@@ -63,7 +63,8 @@ describe("shutdown within its grace", () => {
     await waitFor(async () => (await fetch(`${daemon.url}/readyz`)).status === 503, "the daemon noticed Redis is gone", 10_000);
     const { ms } = await timedStop(daemon);
     assert.ok(ms < GRACE_MS + TEARDOWN_MS, `stopped after ${ms} ms (grace ${GRACE_MS} ms)\n${daemon.output().slice(-2000)}`);
-    assert.match(daemon.output(), /pi-gateway daemon: the session's lease and event drain did not finish within 3s/);
+    // Which step Redis's absence holds up first depends on timing (the lease and drain, the queue read): one is named.
+    assert.match(daemon.output(), /pi-gateway daemon: .+ did not finish within 3s/);
     assert.match(daemon.output(), /nothing is lost: unfinished work stays in Redis for the next start/);
     console.log(`stopped ${ms} ms after SIGTERM (grace ${GRACE_MS} ms)`);
   });

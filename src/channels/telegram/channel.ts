@@ -17,6 +17,7 @@ import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-th
 import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
 import type { Update } from "grammy/types";
 import { MAX_IMAGE_BASE64, type Channel, type ChannelContext, type DaemonStatus, type InboundImage, type OwnerNotice } from "../../daemon/types.js";
+import { QuotaExceededError } from "../../daemon/prompt-quota.js";
 import { backoffDelay } from "../../util/backoff.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { cutCaption, FileSender, CAPTION_MAX } from "./files-out.js";
@@ -338,17 +339,25 @@ export class TelegramChannel implements Channel {
     const id = `telegram:${ctx.update.update_id}`;
     const from = ctx.from?.username ?? ctx.from?.first_name ?? "unknown";
     this.questions.set(id, messageId);
-    // Errors propagate: the update is not confirmed and is retried (see handleUpdate).
-    const result = await commands.submit({
-      id,
-      channel: "telegram",
-      text,
-      priority: "human",
-      replyTo: { channel: "telegram", to: String(chat.id) },
-      meta: { from },
-      ...(images ? { images } : {}),
-    });
-    this.logger.debug({ id, chatId: chat.id, status: result.status }, "telegram: message submitted");
+    // Errors propagate: the update is not confirmed and is retried (see handleUpdate). A refusal
+    // (too many prompts waiting) is final: the sender is told, and retrying would only repeat it.
+    const result = await commands
+      .submit({
+        id,
+        channel: "telegram",
+        text,
+        priority: "human",
+        replyTo: { channel: "telegram", to: String(chat.id) },
+        meta: { from },
+        ...(images ? { images } : {}),
+      })
+      .catch(async (error: unknown) => {
+        if (!(error instanceof QuotaExceededError)) throw error;
+        this.logger.warn({ id, chatId: chat.id, err: error.message }, "telegram: prompt refused");
+        await ctx.reply(`⚠️ Not queued: ${error.message}`).catch(() => undefined);
+        return undefined;
+      });
+    if (result) this.logger.debug({ id, chatId: chat.id, status: result.status }, "telegram: message submitted");
   }
 
   /** Answers a command directly (not through the queue). */

@@ -1,5 +1,6 @@
 // Shared setup for the Telegram channel tests: a fake Bot API, the channel pointed at it, and stub
 // CommandSink / DaemonControl / Logger that record what the channel does.
+import { QuotaExceededError } from "../../../src/daemon/prompt-quota.js";
 import { createTelegramChannel, type TelegramChannelOptions } from "../../../src/channels/telegram/index.js";
 import type { Channel, CommandSink, DaemonControl, DaemonStatus, InboundMessage, ReplyEvent } from "../../../src/daemon/types.js";
 import type { Logger } from "../../../src/util/logger.js";
@@ -26,6 +27,8 @@ export interface Harness {
   status: DaemonStatus;
   /** Makes the next `n` submits throw. */
   failSubmits(n: number): void;
+  /** The next `n` submits are refused as over the prompt cap (QuotaExceededError). */
+  refuseSubmits(n: number): void;
   /** Called on each accepted submit (e.g. to answer it). */
   onSubmit?: (message: InboundMessage) => void;
   stop(): Promise<void>;
@@ -57,6 +60,7 @@ export async function startHarness(options: Partial<TelegramChannelOptions> = {}
   });
   const seen = new Set<string>();
   let failing = 0;
+  let refusing = 0;
   const harness: Harness = {
     fake,
     channel,
@@ -67,6 +71,9 @@ export async function startHarness(options: Partial<TelegramChannelOptions> = {}
     status: { state: "idle", queue: { human: 1, event: 0, heartbeat: 0 }, processed: 7, lastHeartbeat: null, sessionFile: "/tmp/session.jsonl" },
     failSubmits(n) {
       failing = n;
+    },
+    refuseSubmits(n) {
+      refusing = n;
     },
     stop: async () => {
       await channel.stop();
@@ -79,6 +86,10 @@ export async function startHarness(options: Partial<TelegramChannelOptions> = {}
       if (failing > 0) {
         failing--;
         throw new Error("queue unavailable");
+      }
+      if (refusing > 0) {
+        refusing--;
+        throw new QuotaExceededError("too many prompts waiting: this client has 20 queued (GATEWAY_PROMPTS_PER_CLIENT); wait for their replies");
       }
       const duplicate = seen.has(message.id);
       seen.add(message.id);

@@ -203,6 +203,21 @@ test("a message whose submit fails is retried (not confirmed) and then submitted
   }
 });
 
+test("a message over the prompt cap is refused once with the reason in the chat, confirmed, never retried", async () => {
+  const h = await startHarness();
+  try {
+    h.refuseSubmits(1);
+    const update = h.fake.injectMessage({ chatId: OWNER.chatId, userId: OWNER.userId, text: "one too many" });
+    await waitConfirmed(h.fake, update);
+    await waitFor(() => h.fake.messagesIn(OWNER.chatId).some((t) => t.startsWith("⚠️ Not queued: too many prompts waiting")), "the refusal in the chat");
+    await sleep(300);
+    assert.equal(h.attempts.length, 1, "a refusal is not retried");
+    assert.equal(h.submits.length, 0);
+  } finally {
+    await h.stop();
+  }
+});
+
 test("/status, /new and /abort are answered directly by the daemon control, not queued", async () => {
   const h = await startHarness();
   try {
