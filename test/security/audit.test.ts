@@ -288,8 +288,16 @@ describe("security audit: checks", () => {
   });
 
   describe("telegram-allowlist", () => {
-    test("a bot token without an allowlist fails: fail-closed, so the bot is useless", () => {
-      const f = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc" }), "telegram-allowlist");
+    test("a bot token without an allowlist: pairing (the default) warns with how to approve; with TELEGRAM_PAIRING=0 it fails", () => {
+      const paired = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc" }), "telegram-allowlist");
+      assert.equal(paired.status, "warn", "the daemon answers strangers with a pairing code only: not the useless fail-closed bot");
+      assert.match(paired.detail, /gets a one-time pairing code and nothing else; nothing reaches the agent until you approve/);
+      assert.match(paired.fix!, /pi-gateway pair approve <code>/);
+      const bad = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc", TELEGRAM_PAIRING: "maybe" }), "telegram-allowlist");
+      assert.equal(bad.status, "fail");
+      assert.match(bad.detail, /TELEGRAM_PAIRING/);
+      assert.match(one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc", TELEGRAM_ALLOWED_USERS: "42" }), "telegram-allowlist").detail, /pairing codes for others/);
+      const f = one(audit({}, { TELEGRAM_BOT_TOKEN: "1:abc", TELEGRAM_PAIRING: "0" }), "telegram-allowlist");
       assert.equal(f.status, "fail");
       assert.match(f.detail, /fails closed and answers nobody, so the bot is useless/);
       assert.match(f.detail, /anyone who finds the bot could talk to your agent/);
@@ -382,7 +390,7 @@ describe("security audit: checks", () => {
     assert.equal(one(audit(entries), "redis-tls").status, "fail");
     assert.equal(one(audit(entries, { REDIS_URL: "redis://127.0.0.1:6379" }), "redis-tls").status, "pass");
     assert.equal(one(audit(entries, { GATEWAY_ENV_FILE: "none" }), "redis-tls").status, "pass");
-    const moved = { "/srv/gw.env": { mode: 0o600, content: envText({ TELEGRAM_BOT_TOKEN: "1:x" }) } };
+    const moved = { "/srv/gw.env": { mode: 0o600, content: envText({ TELEGRAM_BOT_TOKEN: "1:x", TELEGRAM_PAIRING: "0" }) } };
     assert.equal(one(audit(moved, { GATEWAY_ENV_FILE: "/srv/gw.env" }), "telegram-allowlist").status, "fail");
   });
 });
