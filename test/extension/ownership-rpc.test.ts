@@ -10,11 +10,10 @@ import { hostname } from "node:os";
 import { afterEach, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
-import { createPiEnv, startRpcPi, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
+import { startExtensionPi } from "../helpers/extension-pi.js";
+import type { RpcEvent, RpcPi } from "../helpers/pi-env.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
-
-const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 
@@ -24,17 +23,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function startPi(env: Record<string, string>): Promise<RpcPi> {
-  const piEnv = createPiEnv({
-    llmUrl: suite.llm.url,
-    extensions: [extensionPath],
-    env: { REDIS_URL: suite.redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "1500ms", GATEWAY_ROLE: "", GATEWAY_ID: "", ...env },
-  });
-  const pi = await startRpcPi(piEnv);
-  cleanups.push(() => piEnv.cleanup());
-  cleanups.push(() => pi.stop());
-  return pi;
-}
+const startPi = (env: Record<string, string>): Promise<RpcPi> => startExtensionPi(suite, cleanups, env, "1500ms");
 
 /** A daemon as the bus sees it: a live process (sleep) holding `gateway`, renewing its lease. */
 async function holdGateway(takeover = false): Promise<{ pid: number; die(): void }> {

@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { afterEach, describe, test } from "node:test";
-import { createPiEnv, startRpcPi, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
+import { startExtensionPi } from "../helpers/extension-pi.js";
+import type { RpcEvent, RpcPi } from "../helpers/pi-env.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { offeredTools, toolResults, toolScript } from "../helpers/tool-script.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { wsListener } from "../helpers/ws-listener.js";
 
-const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 const cleanups: Array<() => Promise<void> | void> = [];
 const TOKEN = "tools-rpc-token-0123456789abcdef";
 const suite = usePiSuite({ flushEach: true, token: TOKEN });
@@ -21,17 +21,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function startPi(env: Record<string, string>): Promise<RpcPi> {
-  const piEnv = createPiEnv({
-    llmUrl: suite.llm.url,
-    extensions: [extensionPath],
-    env: { REDIS_URL: suite.redis.url, GATEWAY_POLL_INTERVAL: "500ms", GATEWAY_PRESENCE_TTL: "3s", GATEWAY_ROLE: "", GATEWAY_ID: "", ...env },
-  });
-  const pi = await startRpcPi(piEnv);
-  cleanups.push(() => piEnv.cleanup());
-  cleanups.push(() => pi.stop());
-  return pi;
-}
+const startPi = (env: Record<string, string>): Promise<RpcPi> => startExtensionPi(suite, cleanups, env, "3s");
 
 const toolEnd = (name: string) => (e: RpcEvent) => e.type === "tool_execution_end" && e.toolName === name;
 
