@@ -95,7 +95,7 @@ export class ClientRegistry {
    * restart; the client will reconnect with the id it had).
    */
   deliver(clientId: string, event: ReplyEvent): { message: Numbered; connection?: Connection } | undefined {
-    if (!CLIENT_ID.test(clientId) && !clientId.startsWith("k-")) return undefined;
+    if (!CLIENT_ID.test(clientId)) return undefined;
     const client = this.clients.get(clientId) ?? this.create(clientId, Date.now());
     const message: Numbered = { ...event, seq: client.nextSeq++ };
     client.outbox.push(message);
