@@ -481,11 +481,12 @@ describe("pi-gateway security audit", () => {
     assert.match(out, /^! Network exposure: listens on 0\.0\.0\.0:8787, i\.e\. on every network interface/m);
     assert.match(out, /^✘ Gateway token strength: GATEWAY_TOKEN: 8 characters, about \d+ bits estimated; weak: /m);
     assert.match(out, new RegExp(`^✘ Permissions of gateway.env: ${envFile} is mode 644.*\\n    fix: chmod 600 ${envFile}$`, "m"));
-    assert.match(out, /^✘ Telegram allowlist: .*fails closed.*\n {4}fix: set TELEGRAM_ALLOWED_USERS/m);
+    // Pairing is on by default, so a missing allowlist is a warning that says how to approve.
+    assert.match(out, /^! Telegram allowlist: no allowlist: .*pairing code.*\n {4}fix: approve yourself with `pi-gateway pair approve <code>`/m);
     assert.match(out, /^✘ Redis transport: redis:\/\/:\*\*\*@10\.9\.8\.7:6379.*clear text\n {4}fix: use rediss:\/\//m);
     assert.match(out, /^- Webhooks: no webhooks configured/m);
     assert.match(out, /^✔ Redis authentication: password set$/m);
-    assert.match(out, /\n\n4 failures, 1 warning\.\n$/);
+    assert.match(out, /\n\n3 failures, 2 warnings\.\n$/);
     for (const secret of ["pw-in-clear", "1:abcdef", "=changeme"]) assert.ok(!out.includes(secret), `leaked ${secret}`);
   });
 
