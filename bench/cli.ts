@@ -1,7 +1,8 @@
 /**
  * CLI section: a `pi-gateway push` process from spawn to exit, against a bare `node -e 0`, each
  * spawned BENCH_CLI_RUNS times (20; 8 with --quick) alternately, medians compared. Runs the built
- * CLI (dist/cli/main.js) against the run's private Redis.
+ * CLI (dist/bin/pi-gateway.js, the bundled `bin`) against the run's private Redis, and side by
+ * side the same push through the unbundled modules (dist/cli/main.js), the layout before the bundle.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -15,9 +16,12 @@ export interface CliResult extends Record<string, unknown> {
   nodeMsP50: number;
   nodeMsP90: number;
   ratio: number;
+  unbundledMsP50: number;
+  unbundledRatio: number;
 }
 
-const MAIN = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const MAIN = fileURLToPath(new URL("../dist/bin/pi-gateway.js", import.meta.url));
+const UNBUNDLED = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
 function timed(args: string[], env: NodeJS.ProcessEnv): number {
   const t0 = nowMs();
@@ -36,13 +40,17 @@ export const cliSection = defineSection<CliResult>({
     const env = { ...process.env, REDIS_URL: redis.url, GATEWAY_PREFIX: "benchcli" };
     const push: number[] = [];
     const bare: number[] = [];
+    const unbundled: number[] = [];
     timed([MAIN, "push", "bench.cli"], env); // warm the file cache
+    timed([UNBUNDLED, "push", "bench.cli"], env);
     for (let i = 0; i < runs; i++) {
       push.push(timed([MAIN, "push", "bench.cli"], env));
       bare.push(timed(["-e", "0"], env));
+      unbundled.push(timed([UNBUNDLED, "push", "bench.cli"], env));
     }
     const p = summarize(push);
     const n = summarize(bare);
+    const u = summarize(unbundled);
     return {
       runs,
       pushMsP50: round(p.p50, 1),
@@ -50,6 +58,8 @@ export const cliSection = defineSection<CliResult>({
       nodeMsP50: round(n.p50, 1),
       nodeMsP90: round(n.p90, 1),
       ratio: round(p.p50 / n.p50, 2),
+      unbundledMsP50: round(u.p50, 1),
+      unbundledRatio: round(u.p50 / n.p50, 2),
     };
   },
   render(r) {
@@ -59,9 +69,10 @@ export const cliSection = defineSection<CliResult>({
         [
           ["pi-gateway push", `${fmt(r.pushMsP50, 0)} ms`, `${fmt(r.pushMsP90, 0)} ms`],
           ["node -e 0", `${fmt(r.nodeMsP50, 0)} ms`, `${fmt(r.nodeMsP90, 0)} ms`],
+          ["push, unbundled modules (before)", `${fmt(r.unbundledMsP50, 0)} ms`, ""],
         ],
       ),
-      `push vs node -e 0: ${r.ratio}× (${r.runs} runs each)`,
+      `push vs node -e 0: ${r.ratio}× (unbundled: ${r.unbundledRatio}×; ${r.runs} runs each)`,
     ].join("\n");
   },
 });

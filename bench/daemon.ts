@@ -303,7 +303,7 @@ async function launchDaemon(env: Record<string, string>, cwd: string): Promise<D
     return await startDaemon(env, ["--cwd", cwd], 20_000);
   } catch (error) {
     // startDaemon gives no handle when it times out: kill our own child running the CLI, by pid.
-    for (const pid of childPidsRunning("cli/main.js")) {
+    for (const pid of childPidsRunning("pi-gateway.js")) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {

@@ -28,3 +28,5 @@ copyAssets(join(root, "src"));
 // Imported only here: esbuild is a dev tool, absent where the exit above is taken.
 const { bundleWebApp } = await import("./bundle-web.mjs");
 await bundleWebApp(join(root, "dist", "web", "app.js"));
+const { bundleCli } = await import("./bundle-cli.mjs");
+await bundleCli(root);

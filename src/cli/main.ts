@@ -14,6 +14,14 @@ import { DURATION_HELP } from "../config/duration.js";
 // Settings written by `pi-gateway setup` (the environment wins over the file).
 loadGatewayEnvFile();
 
+// `pi-gateway tail | head`: the reader went away, which ends this command; not a crash to report.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+}
+
 const program = new Command("pi-gateway")
   .description("Always-on gateway for the pi coding agent: background events into your sessions, and back out to you.")
   .version(packageVersion(), "-v, --version")

@@ -156,7 +156,7 @@ const INNGEST_NOTE = [
  * pi in tmux, when pi is installed) and, unless Inngest drives it, the heartbeat.
  */
 function serviceSpecs(answers: SetupAnswers, ctx: PlanContext, env: Record<string, string>): ServiceSpec[] {
-  const gatewayCli = `${ctx.packageRoot}/dist/cli/main.js`;
+  const gatewayCli = `${ctx.packageRoot}/dist/bin/pi-gateway.js`;
   const common = { workingDirectory: ctx.paths.home, env, logDir: ctx.paths.logDir, mode: "daemon" as const };
   const specs: ServiceSpec[] = [];
   if (answers.tier === 4) {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
-import { runCli } from "../helpers/cli.js";
+import { runCli, CLI_BIN } from "../helpers/cli.js";
 import { freePort, type RedisServer } from "../helpers/redis-server.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
 import { waitFor } from "../helpers/wait.js";
@@ -141,8 +141,7 @@ describe("pi-gateway status, sessions, tail, dead-letters", () => {
       [["pushed", "first.one"]],
     );
 
-    const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
-    const follower = spawn(process.execPath, [bin, "tail", "--follow", "-n", "0"], { env: { ...process.env, ...env } });
+    const follower = spawn(process.execPath, [CLI_BIN, "tail", "--follow", "-n", "0"], { env: { ...process.env, ...env } });
     let out = "";
     follower.stdout.on("data", (d: Buffer) => (out += d.toString()));
     try {

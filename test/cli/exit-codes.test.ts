@@ -4,12 +4,14 @@
  * Redis URL is refused before anything connects, naming the flag or variable it came from.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli } from "../helpers/cli.js";
+import { CLI_BIN, runCli } from "../helpers/cli.js";
 import { freePort } from "../helpers/redis-server.js";
 
 const home = mkdtempSync(join(tmpdir(), "pigw-exit-"));
@@ -81,6 +83,24 @@ describe("exit status 0 and 1", () => {
     for (const args of [["help"], ["--version"], ["push", "--help"], ["security", "audit", "--help"]]) {
       assert.equal((await cli(args)).code, 0, args.join(" "));
     }
+  });
+
+  test("a reader that goes away (`pi-gateway --help | head -1`): 0 and no stack trace", async () => {
+    // The read end is closed before the process has started, so its first write meets EPIPE.
+    const child = spawn(process.execPath, [CLI_BIN, "--help"], { env: { ...process.env, ...baseEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+  });
+
+  test("package.json's bin is the bundled CLI, and it runs", async () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { bin: Record<string, string> };
+    assert.equal(new URL(`../../${pkg.bin["pi-gateway"]}`, import.meta.url).pathname, CLI_BIN);
+    assert.ok(statSync(CLI_BIN).mode & 0o100, "executable");
+    assert.match(readFileSync(CLI_BIN, "utf8"), /^#!\/usr\/bin\/env node\n/);
   });
 
   test("a failure that is neither usage nor Redis: 1, one line", async () => {

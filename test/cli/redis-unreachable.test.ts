@@ -11,10 +11,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli } from "../helpers/cli.js";
+import { runCli, CLI_BIN } from "../helpers/cli.js";
 import { freePort, startRedis, type RedisServer } from "../helpers/redis-server.js";
 
-const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 /** The promised bound for every command, from start to exit. */
 const BOUND_MS = 2_000;
 
@@ -59,7 +58,7 @@ async function timedRun(args: string[], env: Record<string, string> = {}) {
 function run(args: string[], env: Record<string, string>) {
   return new Promise<{ code: number; stdout: string; stderr: string; ms: number; firstStderrMs: number }>((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], {
       env: { ...process.env, GATEWAY_ENV_FILE: "none", HOME: home, GATEWAY_TOKEN: "unreachable-test-token-0123456789", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -16,6 +16,7 @@ import { usePiSuite } from "../helpers/pi-suite.js";
 import { requireTool, skipWithout } from "../helpers/tools.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { wsListener } from "../helpers/ws-listener.js";
+import { CLI_BIN } from "../helpers/cli.js";
 
 const TOKEN = "history-test-token-0123456789abcdef";
 
@@ -189,7 +190,7 @@ describe("every agent turn visible, with history", () => {
     const env = { HOME: suite.piEnv.home, GATEWAY_TOKEN: "" };
     const d = await daemon(env);
     const url = `${d.url.replace(/^http/, "ws")}/ws`;
-    const chat = spawn(process.execPath, [new URL("../../dist/cli/main.js", import.meta.url).pathname, "chat", "--url", url], {
+    const chat = spawn(process.execPath, [CLI_BIN, "chat", "--url", url], {
       env: { ...process.env, ...env, REDIS_URL: suite.redis.url },
       stdio: ["pipe", "pipe", "pipe"],
     });

@@ -7,13 +7,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { beforeEach, describe, test } from "node:test";
-import { runCli } from "../helpers/cli.js";
+import { runCli, CLI_BIN } from "../helpers/cli.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { wsListener } from "../helpers/ws-listener.js";
 
-const cliBin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 const TOKEN = "schedules-test-token-0123456789abcdef";
 const OWNER = 222;
 
@@ -76,7 +75,7 @@ describe("notifications with the daemon", () => {
     const d = await suite.daemon();
     const client = await wsListener(d.url, TOKEN);
     // `pi-gateway chat` in its interactive mode (stdin left open) is a WebSocket client too.
-    const chat = spawn(process.execPath, [cliBin, "chat", "--url", `${d.url.replace(/^http/, "ws")}/ws`, "--token", TOKEN], {
+    const chat = spawn(process.execPath, [CLI_BIN, "chat", "--url", `${d.url.replace(/^http/, "ws")}/ws`, "--token", TOKEN], {
       env: suite.env(),
       stdio: ["pipe", "pipe", "pipe"],
     });

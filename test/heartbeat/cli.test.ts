@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { HEARTBEAT_EVENT_TYPE } from "../../src/protocol/event.js";
-import { runCli } from "../helpers/cli.js";
+import { runCli, CLI_BIN } from "../helpers/cli.js";
 import type { RedisServer } from "../helpers/redis-server.js";
 import { useRedisBus } from "../helpers/redis-bus.js";
 import { waitFor } from "../helpers/wait.js";
@@ -45,8 +45,7 @@ describe("pi-gateway heartbeat", { concurrency: true }, () => {
   });
 
   test("foreground: one JSON line per beat until SIGTERM, then exit 0", async () => {
-    const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
-    const child = spawn(process.execPath, [bin, "heartbeat", "--interval", "1s", "--json", "--prefix", "fg"], {
+    const child = spawn(process.execPath, [CLI_BIN, "heartbeat", "--interval", "1s", "--json", "--prefix", "fg"], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

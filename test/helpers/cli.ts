@@ -1,4 +1,4 @@
-/** Runs the built `pi-gateway` binary (dist/cli/main.js), as a user would. */
+/** Runs the built `pi-gateway` binary (the `bin` of package.json: the bundle in dist/bin), as a user would. */
 import { spawn } from "node:child_process";
 
 export interface CliResult {
@@ -7,11 +7,12 @@ export interface CliResult {
   stderr: string;
 }
 
-const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+/** The built command, as package.json's `bin` names it. */
+export const CLI_BIN = new URL("../../dist/bin/pi-gateway.js", import.meta.url).pathname;
 
 export function runCli(args: string[], options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

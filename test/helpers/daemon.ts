@@ -1,5 +1,6 @@
 /** Runs `pi-gateway daemon` (the built binary) as a child process, as a service manager would. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { CLI_BIN } from "./cli.js";
 
 export interface DaemonProcess {
   url: string;
@@ -11,10 +12,8 @@ export interface DaemonProcess {
   kill(): Promise<void>;
 }
 
-const bin = new URL("../../dist/cli/main.js", import.meta.url).pathname;
-
 export async function startDaemon(env: Record<string, string>, args: string[] = [], timeoutMs = 20_000): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [bin, "daemon", "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI_BIN, "daemon", "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));

@@ -73,7 +73,7 @@ describe("planSetup", () => {
   test("Inngest only: no heartbeat service and no crontab note; tier 4 runs the daemon", () => {
     const p = plan({ tier: 4, source: "inngest", sessions: "one" }, { piPath: undefined });
     assert.deepEqual(serviceFiles(p), ["dev.pi-gateway.agent.service"]);
-    assert.match(p.files.find((f) => f.path.endsWith("agent.service"))!.content, /main\.js" "daemon"/);
+    assert.match(p.files.find((f) => f.path.endsWith("agent.service"))!.content, /dist\/bin\/pi-gateway\.js" "daemon"/);
     assert.doesNotMatch(p.notes.join("\n"), /crontab|pi was not found/);
     assert.match(envFile(p).content, /# TELEGRAM_BOT_TOKEN=/);
   });

@@ -8,9 +8,9 @@ import { after, before, describe, test } from "node:test";
 import { runCli } from "../helpers/cli.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { waitFor } from "../helpers/wait.js";
+import { CLI_BIN } from "../helpers/cli.js";
 
 const repoRoot = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const bin = join(repoRoot, "dist/cli/main.js");
 // pi from this package's dev dependencies stands in for a global install.
 const PATH = `${join(repoRoot, "node_modules/.bin")}:${process.env.PATH}`;
 
@@ -139,7 +139,7 @@ describe("pi-gateway setup", () => {
     );
     assert.equal(result.code, 0, result.stderr);
     const unit = readFileSync(join(home, ".config/systemd/user/dev.pi-gateway.agent.service"), "utf8");
-    assert.match(unit, /ExecStart=".*node" ".*dist\/cli\/main\.js" "daemon"/);
+    assert.match(unit, /ExecStart=".*node" ".*dist\/bin\/pi-gateway\.js" "daemon"/);
     const envFile = readFileSync(join(home, ".config/pi-gateway/gateway.env"), "utf8");
     assert.match(envFile, /GATEWAY_SETUP_TIER=4/);
     assert.match(envFile, /# TELEGRAM_BOT_TOKEN=/);
@@ -151,7 +151,7 @@ describe("pi-gateway setup", () => {
     const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
     const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });
     const screen = () => tmux("capture-pane", "-p", "-t", "wiz", "-S", "-200");
-    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${bin} setup --service none --home ${home}; echo EXIT=$?; sleep 60`;
+    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${CLI_BIN} setup --service none --home ${home}; echo EXIT=$?; sleep 60`;
     tmux("new-session", "-d", "-s", "wiz", "-x", "200", "-y", "50", command);
     try {
       const answer = async (prompt: RegExp, keys: string) => {
@@ -260,7 +260,7 @@ describe("pi-gateway setup, run again", () => {
     const socketDir = mkdtempSync(join(tmpdir(), "pigw-tmux-"));
     const tmux = (...args: string[]) => execFileSync("tmux", ["-L", "wizard2", ...args], { env: { ...process.env, TMUX_TMPDIR: socketDir }, encoding: "utf8" });
     const screen = () => tmux("capture-pane", "-p", "-t", "wiz", "-S", "-200");
-    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${bin} setup --platform linux --home ${home}; echo EXIT=$?; sleep 60`;
+    const command = `REDIS_URL=${redis.url} PATH=${PATH} ${process.execPath} ${CLI_BIN} setup --platform linux --home ${home}; echo EXIT=$?; sleep 60`;
     tmux("new-session", "-d", "-s", "wiz", "-x", "200", "-y", "50", command);
     try {
       const enter = async (prompt: RegExp) => {
