@@ -1,6 +1,7 @@
 /** Runs `pi-gateway daemon` (the built binary) as a child process, as a service manager would. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { CLI_BIN } from "./cli.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface DaemonProcess {
   url: string;
@@ -17,7 +18,11 @@ export async function startDaemon(env: Record<string, string>, args: string[] = 
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "exit" can come before the last output has been read: wait for both pipes to end too (briefly,
+  // in case a grandchild such as an embedded redis-server still holds them).
+  const drained = (stream: NodeJS.ReadableStream) => new Promise<void>((resolve) => stream.once("end", resolve));
+  const outputRead = Promise.all([drained(child.stdout), drained(child.stderr)]);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => void Promise.race([outputRead, sleep(1_000)]).then(() => resolve(code))));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL"); // never leave a half-started daemon behind
