@@ -18,13 +18,14 @@ import { cliSection } from "./cli.js";
 import { daemonSection } from "./daemon.js";
 import { piSection } from "./pi.js";
 import { sessionsSection } from "./sessions.js";
+import { latencySection } from "./latency.js";
 import type { BenchContext, Section } from "./section.js";
 import { nowMs, round } from "./stats.js";
 
 export type { BenchContext, Section } from "./section.js";
 
 /** In run order. Later sections (pi latency, daemon queue) go here. */
-export const SECTIONS: Section[] = [busSection, sessionsSection, cliSection, piSection, daemonSection];
+export const SECTIONS: Section[] = [busSection, latencySection, sessionsSection, cliSection, piSection, daemonSection];
 
 interface Cli {
   json: boolean;
@@ -43,6 +44,7 @@ const QUICK_COUNTS: Record<string, string> = {
   BENCH_PI_POLL_EVENTS: "2",
   BENCH_QUEUE_COMMANDS: "1000",
   BENCH_DAEMON_ROUNDS: "3",
+  BENCH_LATENCY_SAMPLES: "300",
 };
 
 /** The reference run's file, or the quick run's. */
