@@ -47,8 +47,11 @@ const QUICK_COUNTS: Record<string, string> = {
   BENCH_LATENCY_SAMPLES: "300",
 };
 
-/** The reference run's file, or the quick run's. */
-const RESULT_FILE = () => (process.env.BENCH_QUICK ? "quick.json" : "latest.json");
+/**
+ * The reference run's file (every section, full counts: the README's tables come from it), the
+ * quick run's, or a run of some sections only, which must not replace the reference.
+ */
+const RESULT_FILE = (all: boolean) => (process.env.BENCH_QUICK ? "quick.json" : all ? "latest.json" : "partial.json");
 
 function quick(): void {
   for (const [name, value] of Object.entries(QUICK_COUNTS)) process.env[name] ??= value;
@@ -123,15 +126,16 @@ async function main(): Promise<void> {
     ...(Object.keys(failures).length ? { failures } : {}),
   };
   const failed = Object.keys(failures).length > 0;
+  const resultFile = RESULT_FILE(cli.sections.length === SECTIONS.length);
   if (!failed) {
     const dir = fileURLToPath(new URL("./results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}${RESULT_FILE()}`, `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(`${dir}${resultFile}`, `${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    ctx.log(`a section failed: bench/results/${RESULT_FILE()} left as it was`);
+    ctx.log(`a section failed: bench/results/${resultFile} left as it was`);
   }
   if (cli.json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : `; JSON written to bench/results/${RESULT_FILE()}`}\n`);
+  else process.stdout.write(`\ntotal ${(doc.durationMs / 1000).toFixed(1)}s${failed ? "" : `; JSON written to bench/results/${resultFile}`}\n`);
   if (failed) process.exitCode = 1;
 }
 
