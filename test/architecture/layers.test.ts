@@ -30,11 +30,12 @@ test("an upward import fails the lint, naming both layers", async () => {
   }
 });
 
-test("downward and same-layer imports pass, and a folder's cli.ts may wire everything", async () => {
+test("downward and same-layer imports pass, and a folder's cli.ts (or cli-*.ts part) may wire everything", async () => {
   const cases: Array<[file: string, source: string]> = [
     ["src/daemon/probe.ts", 'import { GatewayBus } from "../bus/bus.js";\nimport { x } from "./x.js";'],
     ["src/channels/http/probe.ts", 'import type { Channel } from "../../daemon/types.js";\nimport { y } from "../websocket/server.js";'],
     ["src/daemon/cli.ts", 'import { createHttpApp } from "../channels/http/app.js";'],
+    ["src/daemon/cli-serve.ts", 'import { createHttpApp } from "../channels/http/app.js";'],
     ["src/cli/probe.ts", 'import { Daemon } from "../daemon/daemon.js";'],
   ];
   for (const [file, source] of cases) assert.deepEqual(await restricted(file, source), [], `${file}: ${source}`);

@@ -244,14 +244,18 @@ describe("embedded Redis", () => {
   test("no redis-server on PATH: fails within 2 s naming the package", async () => {
     const emptyBin = mkdtempSync(join(tmpdir(), "pigw-nobin-"));
     try {
-      const started = Date.now();
+      // A loaded machine starts every process slowly: the bound is 2 s or three bare starts of the CLI.
+      let started = Date.now();
+      await runCli(["--version"], { env: { ...env, PATH: emptyBin } });
+      const bound = Math.max(2_000, 3 * (Date.now() - started));
+      started = Date.now();
       const result = await runCli(["daemon", "--port", "0", "--cwd", piEnv.cwd], { env: { ...env, PATH: emptyBin } });
       const took = Date.now() - started;
       assert.equal(result.code, 1);
       assert.match(result.stderr, /no Redis at redis:\/\/127\.0\.0\.1:\d+, and redis-server is not installed/);
       assert.match(result.stderr, /apt-get install redis-server/);
       assert.match(result.stderr, /brew install redis/);
-      assert.ok(took < 2_000, `failed after ${took}ms`);
+      assert.ok(took < bound, `failed after ${took}ms (bound ${bound}ms)`);
     } finally {
       rmSync(emptyBin, { recursive: true, force: true });
     }
