@@ -165,7 +165,9 @@ test(
 
     // ---- drain
     const delivered = async () => (await Promise.all(ALL.map((s) => sink.scard(`seen:${s}`)))).reduce((a, b) => a + b, 0);
-    await waitFor(async () => (await delivered()) >= 2 * pushed, `all ${pushed} events delivered to their targets and the central`, 120_000, 100);
+    await waitFor(async () => (await delivered()) >= 2 * pushed, `all ${pushed} events delivered to their targets and the central`, 120_000, 100).catch(
+      () => undefined, // asserted below with the numbers
+    );
     const centralSeen = await sink.scard(`seen:${CENTRAL}`);
     const drainLagMs = Date.now() - pushEnd;
     const idsSeenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
