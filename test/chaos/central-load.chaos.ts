@@ -35,7 +35,7 @@ after(async () => {
 test(`CENTRAL LOAD: ${options.rate} ev/s for ${options.seconds}s into the daemon's central`, { timeout: (options.seconds + 300) * 1000 }, async () => {
   const r = await runCentralLoad(options, cleanups);
   reportCentralLoad("CENTRAL LOAD", options, r);
-  assert.ok(r.daemonAlive, `daemon alive:\n${r.output.slice(-3000)}`);
+  assert.ok(r.daemonAlive, `daemon alive (ended by ${r.endedBy}):\n${r.output.slice(-3000)}`);
   assert.equal(r.daemonExit, 0, "daemon shut down cleanly");
   assert.equal(r.missing, 0, "every event reached the LLM");
   assert.equal(r.twice, 0, "no event reached the LLM twice");

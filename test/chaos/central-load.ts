@@ -60,6 +60,8 @@ export interface CentralLoadReport {
   /** Still waiting at the end: in the bus queue, claimed and unacknowledged, event commands. */
   left: { bus: number; inFlight: number; commands: number };
   daemonAlive: boolean;
+  /** Set when the daemon was gone before the stop: its exit code or signal. */
+  endedBy: string | undefined;
   daemonExit: number | null;
   output: string;
 }
@@ -156,6 +158,8 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const rssAfter = rssMiB(daemon.child.pid);
   const { deadLettered, left } = await leftovers(redis.url);
   const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+  // How it ended, when it ended before the stop (an exit code, or the signal that killed it).
+  const endedBy = daemonAlive ? undefined : String(daemon.child.signalCode ?? daemon.child.exitCode);
   const daemonExit = await daemon.stop();
   mkdirSync(join(ROOT, ".tmp"), { recursive: true });
   writeFileSync(join(ROOT, ".tmp", "central-load-daemon.log"), daemon.output());
@@ -172,6 +176,7 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
     deadLettered,
     left,
     daemonAlive,
+    endedBy,
     daemonExit,
     output: daemon.output(),
   };

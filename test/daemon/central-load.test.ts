@@ -21,7 +21,7 @@ after(async () => {
 test("the central under a short burst of load: every event in one turn, turns grow with the load, the backlog drains", { timeout: 180_000 }, async () => {
   const r = await runCentralLoad(options, cleanups);
   reportCentralLoad("CENTRAL LOAD (short)", options, r);
-  assert.ok(r.daemonAlive, `daemon alive:\n${r.output.slice(-3000)}`);
+  assert.ok(r.daemonAlive, `daemon alive (ended by ${r.endedBy}):\n${r.output.slice(-3000)}`);
   assert.equal(r.missing, 0, "every event reached the LLM");
   assert.equal(r.twice, 0, "no event reached the LLM twice");
   assert.equal(r.deadLettered, 0, "nothing dead-lettered");
