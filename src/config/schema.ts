@@ -183,7 +183,11 @@ const DAEMON = {
     min: 1,
     help: "how long a disconnected WebSocket client's replies are kept for its reconnect",
   }),
-  GATEWAY_TURN_MAX_EVENTS: count({ group: "daemon", default: "50", help: "most events one batched event turn carries" }),
+  GATEWAY_TURN_MAX_EVENTS: count({
+    group: "daemon",
+    default: "1000",
+    help: "most events one batched event turn carries (the prompt bytes are the tighter bound under load)",
+  }),
   GATEWAY_TURN_MAX_BYTES: count({ group: "daemon", default: "262144", help: "most prompt bytes one batched event turn carries" }),
 };
 

@@ -67,6 +67,12 @@ export interface FakeLlmOptions {
    * pi's overflow detection recognises. Unset: no limit.
    */
   contextWindow?: number;
+  /**
+   * false: once answered, a recorded request keeps only its first message (what isSummaryRequest
+   * reads) besides lastUserText and the token count, so a load test with thousands of large
+   * requests does not hold every conversation in memory. Default true.
+   */
+  keepMessages?: boolean;
 }
 
 /** OpenAI's answer to a request longer than the model's window (HTTP 400). */
@@ -307,6 +313,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       if (record.method === "POST" && path.endsWith("/chat/completions")) {
         for (const w of [...waiters]) w(record);
         await handleChat(record, res);
+        if (options.keepMessages === false) record.body = { ...record.body, messages: record.body.messages?.slice(0, 1) };
         return;
       }
       res.writeHead(404, { "content-type": "application/json" });

@@ -1,0 +1,223 @@
+/**
+ * The central under load (issue #17 item 3): the built daemon (the central session, real pi SDK
+ * against the fake LLM) fed by paced producer processes (test/fixtures/chaos-producer.ts) at
+ * `rate` events/s for `seconds`, after a short quiet phase at a tenth of that rate, so the events
+ * per turn of both phases show the batching growing with load.
+ *
+ * Measured from the LLM's side (the prompts it receives; compaction summaries excluded): every
+ * event in exactly one batch, events per turn, the backlog (events pushed and not yet in a turn,
+ * sampled every 500 ms), how long the backlog takes to drain after the producers stop, and the
+ * daemon's RSS. Shared by the chaos scenario (central-load.chaos.ts) and the short variant in the
+ * default suite (test/daemon/central-load.test.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { isSummaryRequest, startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
+import { createPiEnv } from "../helpers/pi-env.js";
+import { eventIdsIn } from "../helpers/prompt-ids.js";
+import { startRedis } from "../helpers/redis-server.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+import { startChaosDaemon } from "./daemon-kit.js";
+import { figure, mib, ROOT, percentile, rssMiB, seconds, spawnFixture, type Child, type ProducerReport } from "./harness.js";
+
+export interface CentralLoadOptions {
+  /** Events per second in the loaded phase. */
+  rate: number;
+  seconds: number;
+  producers: number;
+  /** The quiet phase before it (a tenth of the rate), seconds; 0 skips it. */
+  quietSeconds: number;
+  /** The fake LLM's time per turn (ms). */
+  llmMs: number;
+  /** Redis AOF with appendfsync always. */
+  aof: boolean;
+  /** Extra daemon environment (GATEWAY_TURN_MAX_EVENTS...). */
+  env?: Record<string, string>;
+}
+
+export interface PhaseFigures {
+  rate: number;
+  pushed: number;
+  /** Pushed per second, from the producers' first push to their last reply. */
+  pushedPerSecond: number;
+  turns: number;
+  eventsPerTurn: { p50: number; max: number };
+}
+
+export interface CentralLoadReport {
+  quiet: PhaseFigures | undefined;
+  load: PhaseFigures;
+  pushed: number;
+  missing: number;
+  twice: number;
+  /** Events that reached the LLM per second over the loaded phase (push start to drained). */
+  drainedPerSecond: number;
+  backlogMax: number;
+  drainMs: number;
+  rss: { before: number; peak: number; after: number };
+  deadLettered: number;
+  /** Still waiting at the end: in the bus queue, claimed and unacknowledged, event commands. */
+  left: { bus: number; inFlight: number; commands: number };
+  daemonAlive: boolean;
+  /** Set when the daemon was gone before the stop: its exit code or signal. */
+  endedBy: string | undefined;
+  daemonExit: number | null;
+  output: string;
+}
+
+/** Counts what the fake LLM was shown, reading only the requests that arrived since the last call. */
+function llmLedger(llm: FakeLlm) {
+  const count = new Map<string, number>();
+  const perTurn: Array<{ at: number; events: number }> = [];
+  let read = 0;
+  return {
+    count,
+    perTurn,
+    update(): number {
+      const requests = llm.chatRequests();
+      for (; read < requests.length; read++) {
+        const request = requests[read]!;
+        if (isSummaryRequest(request)) continue;
+        const ids = eventIdsIn(request.lastUserText);
+        if (ids.length) perTurn.push({ at: request.receivedAt, events: ids.length });
+        for (const id of ids) count.set(id, (count.get(id) ?? 0) + 1);
+      }
+      return count.size;
+    },
+  };
+}
+
+/** Starts `producers` paced producer processes (ids `<prefix><n>-<i>`) at `rate` events/s in all, targeted at the central. */
+function startProducers(redisUrl: string, prefix: string, rate: number, secs: number, producers: number): Child[] {
+  return Array.from({ length: producers }, (_, n) =>
+    spawnFixture(`producer ${prefix}${n}`, "chaos-producer.ts", {
+      REDIS_URL: redisUrl,
+      ID_PREFIX: `${prefix}${n}`,
+      SESSIONS: "gateway",
+      RATE: String(rate / producers),
+      SECONDS: String(secs),
+    }),
+  );
+}
+
+async function finished(children: Child[], secs: number): Promise<ProducerReport[]> {
+  await Promise.all(children.map((p) => p.waitForLine(/^done /, (secs + 120) * 1000)));
+  return children.map((p) => p.last<ProducerReport>("done")!);
+}
+
+const pushedBy = (reports: ProducerReport[]) => reports.reduce((sum, r) => sum + r.pushed, 0);
+const idsOf = (reports: ProducerReport[]) => reports.flatMap((r) => Array.from({ length: r.pushed }, (_, i) => `${r.idPrefix}-${i}`));
+
+export async function runCentralLoad(options: CentralLoadOptions, cleanups: Array<() => unknown>): Promise<CentralLoadReport> {
+  const redis = await startRedis({ aof: options.aof });
+  cleanups.push(() => redis.stop());
+  const llm = await startFakeLlm({ keepMessages: false });
+  cleanups.push(() => llm.close());
+  llm.setResponder(() => ({ text: "noted", delayMs: options.llmMs }));
+  const piEnv = createPiEnv({ llmUrl: llm.url });
+  cleanups.push(() => piEnv.cleanup());
+  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { ...options.env } });
+  const ledger = llmLedger(llm);
+
+  // ---- quiet phase
+  let quiet: PhaseFigures | undefined;
+  if (options.quietSeconds > 0) {
+    const rate = Math.max(1, Math.round(options.rate / 10));
+    const reports = await finished(startProducers(redis.url, "q", rate, options.quietSeconds, 1), options.quietSeconds);
+    const ids = idsOf(reports);
+    await waitFor(() => ledger.update() >= 0 && ids.every((id) => ledger.count.has(id)), "the quiet phase drained", 60_000, 100);
+    quiet = phase(rate, reports, ledger.perTurn.splice(0));
+  }
+  const quietIds = ledger.count.size;
+
+  // ---- loaded phase
+  const rssBefore = rssMiB(daemon.child.pid);
+  let rssPeak = rssBefore;
+  let backlogMax = 0;
+  const progress = new Map<string, number>();
+  const producers = startProducers(redis.url, "p", options.rate, options.seconds, options.producers);
+  const started = Date.now();
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMiB(daemon.child.pid));
+    for (const p of producers) progress.set(p.name, p.last<{ completed: number }>("progress")?.completed ?? 0);
+    const pushedSoFar = [...progress.values()].reduce((a, b) => a + b, 0);
+    backlogMax = Math.max(backlogMax, pushedSoFar - (ledger.update() - quietIds));
+  }, 500);
+  cleanups.push(() => clearInterval(sampler));
+  const reports = await finished(producers, options.seconds);
+  const pushEnd = Date.now();
+  const ids = idsOf(reports);
+  backlogMax = Math.max(backlogMax, ids.length - (ledger.update() - quietIds));
+  await waitFor(() => ledger.update() - quietIds >= ids.length, `all ${ids.length} events in a turn`, 120_000, 100).catch(() => undefined);
+  const drainMs = Date.now() - pushEnd;
+  clearInterval(sampler);
+  const drainedPerSecond = (ledger.count.size - quietIds) / ((Date.now() - started) / 1000);
+  await sleep(1_500); // anything that would arrive twice arrives now
+  ledger.update();
+  const rssAfter = rssMiB(daemon.child.pid);
+  const { deadLettered, left } = await leftovers(redis.url);
+  const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
+  // How it ended, when it ended before the stop (an exit code, or the signal that killed it).
+  const endedBy = daemonAlive ? undefined : String(daemon.child.signalCode ?? daemon.child.exitCode);
+  const daemonExit = await daemon.stop();
+  mkdirSync(join(ROOT, ".tmp"), { recursive: true });
+  writeFileSync(join(ROOT, ".tmp", "central-load-daemon.log"), daemon.output());
+  return {
+    quiet,
+    load: phase(options.rate, reports, ledger.perTurn),
+    pushed: ids.length,
+    missing: ids.filter((id) => !ledger.count.has(id)).length,
+    twice: [...ledger.count.values()].filter((n) => n > 1).length,
+    drainedPerSecond,
+    backlogMax,
+    drainMs,
+    rss: { before: rssBefore, peak: Math.max(rssPeak, rssAfter), after: rssAfter },
+    deadLettered,
+    left,
+    daemonAlive,
+    endedBy,
+    daemonExit,
+    output: daemon.output(),
+  };
+}
+
+function phase(rate: number, reports: ProducerReport[], turns: Array<{ events: number }>): PhaseFigures {
+  const sizes = turns.map((t) => t.events);
+  return {
+    rate,
+    pushed: pushedBy(reports),
+    pushedPerSecond: pushedBy(reports) / Math.max(...reports.map((r) => r.seconds)),
+    turns: sizes.length,
+    eventsPerTurn: { p50: percentile(sizes, 50), max: Math.max(0, ...sizes) },
+  };
+}
+
+/** Dead letters (the bus's and the command queue's share one list), and what is left in the central's queues. */
+async function leftovers(redisUrl: string): Promise<{ deadLettered: number; left: { bus: number; inFlight: number; commands: number } }> {
+  const bus = await GatewayBus.connect({ redisUrl });
+  try {
+    return {
+      deadLettered: await bus.client.llen(bus.keys.deadLetters),
+      left: {
+        bus: await bus.pending("gateway"),
+        inFlight: await bus.client.hlen(bus.keys.inflight("gateway")),
+        commands: (await bus.commandQueue("gateway").depth()).event,
+      },
+    };
+  } finally {
+    await bus.close();
+  }
+}
+
+export function reportCentralLoad(name: string, options: CentralLoadOptions, r: CentralLoadReport): void {
+  const phaseText = (p: PhaseFigures) =>
+    `${p.rate} ev/s target: ${p.pushed} pushed at ${Math.round(p.pushedPerSecond)} ev/s, ${p.turns} turns, events per turn p50 ${p.eventsPerTurn.p50} max ${p.eventsPerTurn.max}`;
+  figure(
+    `${name}: the daemon's central (real pi SDK, fake LLM ${options.llmMs} ms per turn${options.aof ? ", AOF always" : ""}) fed by ${options.producers} producers for ${options.seconds}s: ` +
+      `${r.quiet ? `quiet phase ${phaseText(r.quiet)}; ` : ""}load ${phaseText(r.load)}; ` +
+      `${r.pushed - r.missing}/${r.pushed} reached the LLM (${r.missing} lost, ${r.twice} twice, ${r.deadLettered} dead-lettered; left: ${r.left.bus} in the bus queue, ${r.left.inFlight} in flight, ${r.left.commands} event commands), ` +
+      `${Math.round(r.drainedPerSecond)} ev/s drained, backlog max ${r.backlogMax} events, drained ${seconds(r.drainMs)} after the producers stopped; ` +
+      `daemon RSS ${mib(r.rss.before)} -> ${mib(r.rss.after)} MiB (peak ${mib(r.rss.peak)})`,
+  );
+}
