@@ -9,11 +9,11 @@ export function capText(text: string, max: number): string {
  * overrides/isolates that reorder what follows them on screen.
  */
 // eslint-disable-next-line no-control-regex -- exactly the characters to escape
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+export const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** `text` with every unsafe character as a `\uXXXX` escape (`\n`, `\t` and the like for the usual ones). */
 export function escapeControls(text: string): string {
-  return text.replace(UNSAFE, (c) => {
+  return text.replace(UNSAFE_CHARACTERS, (c) => {
     const json = JSON.stringify(c).slice(1, -1);
     return json.startsWith("\\") ? json : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
   });
@@ -30,4 +30,15 @@ export const QUOTED_MAX = 60;
 export function quoteInput(text: string, max = QUOTED_MAX): string {
   const chars = [...text];
   return escapeControls(JSON.stringify(chars.length > max ? `${chars.slice(0, max).join("")}…` : text));
+}
+
+/**
+ * JSON text whose strings carry no raw C1 control, DEL, line separator or bidi override (JSON
+ * itself escapes C0): the same JSON value, safe to print on a terminal or to a log.
+ */
+export function safeJson(value: unknown, space?: number): string {
+  return (JSON.stringify(value, null, space) ?? "null").replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

@@ -152,7 +152,10 @@ function shown(value: unknown): string {
 async function plantRecords(bus: GatewayBus): Promise<Map<string, Record<string, string>>> {
   const now = Date.now();
   for (let i = 0; i < 3; i++) {
-    const input = buildSchedule({ text: `keep me ${i}`, cron: "0 9 * * *", timezone: "Europe/Berlin", id: `KEEP.${i}`, session: "main", createdBy: "fuzz" }, now);
+    const input = buildSchedule(
+      { text: `keep me ${i}`, cron: "0 9 * * *", timezone: "Europe/Berlin", id: `KEEP.${i}`, session: "main", createdBy: "fuzz" },
+      now,
+    );
     await bus.schedules.add(input, { force: true });
   }
   for (let i = 0; i < 3; i++) {
@@ -185,7 +188,12 @@ async function plainHash(bus: GatewayBus, key: string): Promise<Record<string, s
  * Runs `iterations` cases spread over the surfaces against `bus` (a private Redis: the run writes
  * schedules, notifications and pairing entries). Returns the tallies and every problem found.
  */
-export async function runSurfaceFuzz(bus: GatewayBus, seed: number, iterations: number): Promise<SurfaceFuzzReport> {
+export async function runSurfaceFuzz(
+  bus: GatewayBus,
+  seed: number,
+  iterations: number,
+  options: { /** More hostile input (the CLI, a channel) on the same Redis, before the stored records are checked. */ alsoRun?: () => Promise<void> } = {},
+): Promise<SurfaceFuzzReport> {
   const rand = prng(seed);
   const surfaces: Record<string, SurfaceTally> = {};
   const problems: string[] = [];
@@ -245,7 +253,13 @@ export async function runSurfaceFuzz(bus: GatewayBus, seed: number, iterations: 
         refusal(surface, index, request, error);
       }
     } else if (surface === "schedule-tool" || surface === "tool-args") {
-      const tool: AnyPiTool = surface === "schedule-tool" ? pick(rand, tools.filter((t) => /schedule/.test(t.name))) : pick(rand, tools);
+      const tool: AnyPiTool =
+        surface === "schedule-tool"
+          ? pick(
+              rand,
+              tools.filter((t) => /schedule/.test(t.name)),
+            )
+          : pick(rand, tools);
       const params = surface === "schedule-tool" ? hostileScheduleRequest(rand) : hostileArguments(rand, tool);
       try {
         await tool.execute(`fuzz-${index}`, params as never, undefined, undefined, toolCtx);
@@ -285,6 +299,7 @@ export async function runSurfaceFuzz(bus: GatewayBus, seed: number, iterations: 
   for (const call of historyCalls) {
     if (!Number.isInteger(call.limit) || call.limit < 1 || call.limit > 1000) problems.push(`seed ${seed}, history-api: the history got limit ${call.limit}`);
   }
+  await options.alsoRun?.();
   await checkStored(bus, planted, seed, problems);
   return { seed, surfaces, problems };
 }
