@@ -170,6 +170,7 @@ async function plantRecords(bus: GatewayBus): Promise<Map<string, Record<string,
   await bus.client.hset(k.pairingApproved, "700001", "{not json");
   await bus.client.hset(k.pairingApproved, "700002", '{"userId":7}');
   await bus.client.hset(k.pairingRequests, "ZZZZZZZZ", "\u001b[2J garbage");
+  await bus.client.hset(k.schedules, "KEEP.corrupt\u009b", '{"id":"KEEP.corrupt"');
   const snapshot = new Map<string, Record<string, string>>();
   for (const key of [k.schedules, k.schedulesDue, k.pairingApproved, k.pairingRequests]) snapshot.set(key, await plainHash(bus, key));
   return snapshot;
@@ -381,6 +382,7 @@ async function checkStored(bus: GatewayBus, planted: Map<string, Record<string, 
   } catch (error) {
     problems.push(`seed ${seed}: pairing list failed: ${shown(String(error))}`);
   }
-  const schedules = await bus.schedules.list();
+  const { schedules, unreadable } = await bus.schedules.read();
   for (let i = 0; i < 3; i++) if (!schedules.some((s) => s.id === `KEEP.${i}`)) problems.push(`seed ${seed}: schedule KEEP.${i} lost`);
+  if (!unreadable.includes("KEEP.corrupt\u009b")) problems.push(`seed ${seed}: schedule list did not name the corrupt record`);
 }

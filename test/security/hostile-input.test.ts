@@ -157,6 +157,21 @@ describe("hostile input: the bugs the first round found", () => {
       safe(line);
     }
   });
+
+  test("a corrupt stored schedule is skipped and named by schedule list and gateway_schedules; the rest are listed", async () => {
+    await bus.schedules.add(buildSchedule({ text: "keep", in: "1h", id: "keep", session: "main", createdBy: "t" }, Date.now()), { force: true });
+    await bus.client.hset(bus.keys.schedules, `bad${CSI}`, "{oops");
+    const cli = await runCli(["schedule", "list"], { env: { REDIS_URL: redis.url, HOME: redis.dir } });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^keep\s/m);
+    assert.match(cli.stderr, /^pi-gateway: skipped schedule "bad\\u009b2J": its stored record is unreadable/);
+    safe(cli.stderr.trim());
+    const tool = gatewayTools({ bus: () => bus, sessionId: () => "sat-1", logger: () => silentLogger }).find((t) => t.name === "gateway_schedules")!;
+    const result = await tool.execute("call-1", {} as never, undefined, undefined, { cwd: "/" } as ExtensionContext);
+    const text = (result.content[0] as { text: string }).text;
+    assert.match(text, /^keep: /m);
+    assert.match(text, /skipped schedule "bad\\u009b2J"/);
+  });
 });
 
 describe("hostile input: seeded fuzz of schedules, pairing, tool arguments, history API and config", () => {

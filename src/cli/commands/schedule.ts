@@ -1,7 +1,7 @@
 /** `pi-gateway schedule add|list|rm`: durable wake-ups for a session (src/bus/schedules.ts). */
 import type { Command } from "commander";
 import { GatewayError } from "../../bus/errors.js";
-import type { Schedule } from "../../bus/schedules.js";
+import { describeUnreadableSchedule, type Schedule } from "../../bus/schedules.js";
 import { SessionIdSchema } from "../../protocol/event.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
 import { buildSchedule, checkScheduleId, describeScheduled } from "../../bus/schedule-spec.js";
@@ -40,8 +40,9 @@ export function registerSchedule(program: Command): void {
     .action(
       action(async (_flags: object, command: Command) => {
         const options = globalOptions(command);
-        const schedules = await withBus(options, (bus) => bus.schedules.list());
-        if (options.json) return printJson({ schedules });
+        const { schedules, unreadable } = await withBus(options, (bus) => bus.schedules.read());
+        for (const id of unreadable) process.stderr.write(`pi-gateway: ${describeUnreadableSchedule(id)}\n`);
+        if (options.json) return printJson({ schedules, unreadable });
         print(schedules.length ? scheduleTable(schedules) : "no schedules");
       }),
     );
