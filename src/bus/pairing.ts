@@ -88,6 +88,9 @@ export class PairingStore {
     const [status, json] = (await this.ctx.scripts["pair-approve"](this.keys(), [code, now])) as string[];
     if (status === "approved" && json) return JSON.parse(json) as ApprovedUser;
     if (status === "expired") throw new GatewayError(`pairing code ${code} has expired; the user gets a new one by writing to the bot again`, "USAGE");
+    if (status === "unreadable") {
+      throw new GatewayError(`the pairing request with code ${code} is unreadable (not the JSON the gateway writes); it was left as it is`, "UNREADABLE");
+    }
     throw new GatewayError(`no pairing request with code ${code} (unknown, already used or expired)`, "USAGE");
   }
 

@@ -147,6 +147,19 @@ describe("hostile input: the bugs the first round found", () => {
       ["44"],
     );
     assert.deepEqual(list.unreadable.map((u) => `${u.kind}:${u.field}`).sort(), ["approved:43", `request:BAD${CSI}`]);
+    // Approving a corrupt request: a clear refusal (exit 1, 409), the entry left as it is.
+    await bus.client.hset(bus.keys.pairingRequests, "ABCDEFGH", "{oops");
+    const approve = await runCli(["pair", "approve", "ABCDEFGH"], { env: { REDIS_URL: redis.url, HOME: redis.dir } });
+    assert.equal(approve.code, 1, approve.stderr);
+    assert.match(approve.stderr, /^pi-gateway: the pairing request with code ABCDEFGH is unreadable/);
+    const api = await createHttpApp({ bus, token: "t" }).request("/api/pairing/approve", {
+      method: "POST",
+      headers: { authorization: "Bearer t", "content-type": "application/json" },
+      body: JSON.stringify({ code: "ABCDEFGH" }),
+    });
+    assert.equal(api.status, 409);
+    assert.equal(await bus.client.hget(bus.keys.pairingRequests, "ABCDEFGH"), "{oops");
+    await bus.client.hdel(bus.keys.pairingRequests, "ABCDEFGH");
     const cli = await runCli(["pair", "list"], { env: { REDIS_URL: redis.url, HOME: redis.dir } });
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /42/);
