@@ -6,7 +6,7 @@
  * requests wait at once. Issuing and approving are atomic (pair-request / pair-approve scripts).
  */
 import { randomInt } from "node:crypto";
-import { quoteInput } from "../util/text.js";
+import { quoteInput, wellFormedJson } from "../util/text.js";
 import { GatewayError } from "./errors.js";
 import type { BusContext } from "./types.js";
 
@@ -72,7 +72,8 @@ export class PairingStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const code = newPairingCode();
       const expiresAt = now + limits.ttlMs;
-      const json = JSON.stringify({ ...user, code, createdAt: now, expiresAt } satisfies PairingRequest);
+      // Well formed: the scripts decode it (a lone surrogate in a Telegram name would stop them).
+      const json = wellFormedJson({ ...user, code, createdAt: now, expiresAt } satisfies PairingRequest);
       const reply = (await this.ctx.scripts["pair-request"](this.keys(), [user.userId, code, now, limits.ttlMs, limits.maxPending, json])) as string[];
       const [status, live] = reply;
       if (status === "issued") return { status, code, expiresAt };

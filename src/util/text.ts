@@ -42,3 +42,12 @@ export function safeJson(value: unknown, space?: number): string {
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
+
+/**
+ * JSON whose strings are well formed: a lone UTF-16 surrogate (a string cut inside an emoji)
+ * serialises as "\ud83d", which Redis's JSON decoder (cjson, in the Lua scripts) refuses; it
+ * becomes U+FFFD instead.
+ */
+export function wellFormedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === "string" ? (item as string & { toWellFormed(): string }).toWellFormed() : item));
+}

@@ -171,6 +171,20 @@ describe("hostile input: the bugs the first round found", () => {
     }
   });
 
+  test("an unreadable expired pairing request does not stop later requests; a name cut inside an emoji pairs", async () => {
+    const limits = { ttlMs: 60_000, maxPending: 5 };
+    await bus.client.hset(bus.keys.pairingRequests, "CDEFGHJK", "{oops");
+    await bus.client.zadd(bus.keys.pairingExpiry, Date.now() - 1, "CDEFGHJK");
+    await bus.client.hset(bus.keys.pairingUsers, "50", "CDEFGHJK");
+    const asked = await bus.pairing.request({ userId: "51", name: "cut 🔥".slice(0, 5) }, limits);
+    assert.equal(asked.status, "issued");
+    assert.equal(await bus.client.hget(bus.keys.pairingUsers, "50"), null, "the user of the unreadable expired code may ask again");
+    assert.equal((await bus.pairing.request({ userId: "50" }, limits)).status, "issued");
+    const approved = await bus.pairing.approve(asked.status === "issued" ? asked.code : "");
+    assert.equal(approved.userId, "51");
+    assert.equal(approved.name, "cut \ufffd");
+  });
+
   test("a corrupt stored schedule is skipped and named by schedule list and gateway_schedules; the rest are listed", async () => {
     await bus.schedules.add(buildSchedule({ text: "keep", in: "1h", id: "keep", session: "main", createdBy: "t" }, Date.now()), { force: true });
     await bus.client.hset(bus.keys.schedules, `bad${CSI}`, "{oops");
