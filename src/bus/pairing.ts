@@ -6,6 +6,7 @@
  * requests wait at once. Issuing and approving are atomic (pair-request / pair-approve scripts).
  */
 import { randomInt } from "node:crypto";
+import { quoteInput, wellFormedJson } from "../util/text.js";
 import { GatewayError } from "./errors.js";
 import type { BusContext } from "./types.js";
 
@@ -53,7 +54,7 @@ export function newPairingCode(): string {
 export function normalisePairingCode(input: string): string {
   const code = input.replace(/[\s-]+/g, "").toUpperCase();
   if (!CODE_PATTERN.test(code)) {
-    throw new GatewayError(`"${input.slice(0, 40)}" is not a pairing code (${PAIRING_CODE_LENGTH} characters of ${PAIRING_ALPHABET})`, "USAGE");
+    throw new GatewayError(`${quoteInput(input, 40)} is not a pairing code (${PAIRING_CODE_LENGTH} characters of ${PAIRING_ALPHABET})`, "USAGE");
   }
   return code;
 }
@@ -71,7 +72,8 @@ export class PairingStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const code = newPairingCode();
       const expiresAt = now + limits.ttlMs;
-      const json = JSON.stringify({ ...user, code, createdAt: now, expiresAt } satisfies PairingRequest);
+      // Well formed: the scripts decode it (a lone surrogate in a Telegram name would stop them).
+      const json = wellFormedJson({ ...user, code, createdAt: now, expiresAt } satisfies PairingRequest);
       const reply = (await this.ctx.scripts["pair-request"](this.keys(), [user.userId, code, now, limits.ttlMs, limits.maxPending, json])) as string[];
       const [status, live] = reply;
       if (status === "issued") return { status, code, expiresAt };
@@ -87,12 +89,15 @@ export class PairingStore {
     const [status, json] = (await this.ctx.scripts["pair-approve"](this.keys(), [code, now])) as string[];
     if (status === "approved" && json) return JSON.parse(json) as ApprovedUser;
     if (status === "expired") throw new GatewayError(`pairing code ${code} has expired; the user gets a new one by writing to the bot again`, "USAGE");
+    if (status === "unreadable") {
+      throw new GatewayError(`the pairing request with code ${code} is unreadable (not the JSON the gateway writes); it was left as it is`, "UNREADABLE");
+    }
     throw new GatewayError(`no pairing request with code ${code} (unknown, already used or expired)`, "USAGE");
   }
 
   /** Removes a user from the approved set; false when they were not in it. */
-  async revoke(userId: string): Promise<boolean> {
-    if (!/^\d{1,16}$/.test(userId)) throw new GatewayError(`"${userId.slice(0, 40)}" is not a numeric Telegram user id`, "USAGE");
+  async revoke(input: string): Promise<boolean> {
+    const userId = checkPairingUserId(input);
     const removed = await this.ctx.client.hdel(this.ctx.keys.pairingApproved, userId);
     return removed === 1;
   }
@@ -101,18 +106,72 @@ export class PairingStore {
     return (await this.ctx.client.hexists(this.ctx.keys.pairingApproved, String(userId))) === 1;
   }
 
-  /** Live requests (oldest first; expired ones left out) and approved users. */
-  async list(now = Date.now()): Promise<{ requests: PairingRequest[]; approved: ApprovedUser[] }> {
+  /**
+   * Live requests (oldest first; expired ones left out) and approved users. A stored entry that
+   * does not read as one (edited by hand, written by something else) is skipped and named in
+   * `unreadable`, so one bad entry neither hides the others nor goes unnoticed.
+   */
+  async list(now = Date.now()): Promise<PairingList> {
     const k = this.ctx.keys;
     const [requests, approved] = await Promise.all([this.ctx.client.hgetall(k.pairingRequests), this.ctx.client.hgetall(k.pairingApproved)]);
+    const unreadable: UnreadablePairing[] = [];
+    const read = <T>(kind: UnreadablePairing["kind"], entries: Record<string, string>, time: "createdAt" | "approvedAt"): T[] =>
+      Object.entries(entries).flatMap(([field, json]) => {
+        const entry = readEntry(json, time);
+        if (entry) return [entry as T];
+        unreadable.push({ kind, field });
+        return [];
+      });
     return {
-      requests: Object.values(requests)
-        .map((json) => JSON.parse(json) as PairingRequest)
+      requests: read<PairingRequest>("request", requests, "createdAt")
         .filter((request) => request.expiresAt > now)
         .sort((a, b) => a.createdAt - b.createdAt),
-      approved: Object.values(approved)
-        .map((json) => JSON.parse(json) as ApprovedUser)
-        .sort((a, b) => a.approvedAt - b.approvedAt),
+      approved: read<ApprovedUser>("approved", approved, "approvedAt").sort((a, b) => a.approvedAt - b.approvedAt),
+      unreadable,
     };
   }
+}
+
+/** A stored entry `list` could not read: which hash (requests by code, approved by user id) and its field. */
+export interface UnreadablePairing {
+  kind: "request" | "approved";
+  field: string;
+}
+
+export interface PairingList {
+  requests: PairingRequest[];
+  approved: ApprovedUser[];
+  unreadable: UnreadablePairing[];
+}
+
+/** One line per unreadable entry, the field quoted (it is whatever was stored). */
+export function describeUnreadable(entry: UnreadablePairing): string {
+  const what = entry.kind === "request" ? "pairing request" : "paired user";
+  return `skipped an unreadable ${what} entry ${quoteInput(entry.field, 40)} (not the JSON the gateway writes)`;
+}
+
+/** A numeric Telegram user id as typed (blanks around it ignored); anything else is a usage error. */
+export function checkPairingUserId(input: string): string {
+  const userId = input.trim();
+  if (!/^\d{1,16}$/.test(userId)) throw new GatewayError(`${quoteInput(input, 40)} is not a numeric Telegram user id`, "USAGE");
+  return userId;
+}
+
+function readEntry(json: string, time: "createdAt" | "approvedAt"): PairingUser | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const entry = value as Record<string, unknown>;
+  const ok =
+    typeof entry.userId === "string" &&
+    typeof entry.code === "string" &&
+    typeof entry[time] === "number" &&
+    (time === "approvedAt" || typeof entry.expiresAt === "number") &&
+    (entry.username === undefined || typeof entry.username === "string") &&
+    (entry.name === undefined || typeof entry.name === "string");
+  return ok ? (entry as unknown as PairingUser) : undefined;
 }

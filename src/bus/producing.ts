@@ -2,6 +2,7 @@
  * Putting events on the bus: one push (push-5.lua does the routing, dedup and backlog cap), and
  * the producer's retry through a Redis outage, always with the same event id.
  */
+import { wellFormedJson } from "../util/text.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatDuration } from "../config/duration.js";
 import type { GatewayEvent } from "../protocol/event.js";
@@ -18,7 +19,7 @@ export async function push(ctx: BusContext, event: GatewayEvent, options: PushOp
   const origin = options.originSession ?? event.originSession ?? "";
   // A lone UTF-16 surrogate (a string cut inside an emoji) serialises as "\ud83d", which Redis's
   // JSON decoder refuses: the event would be dead-lettered after "pushed". Make strings well formed.
-  const raw = JSON.stringify(event, (_key, value: unknown) => (typeof value === "string" ? toWellFormed(value) : value));
+  const raw = wellFormedJson(event);
   if (Buffer.byteLength(raw) > o.maxEventBytes) {
     throw new GatewayError(`event is ${Buffer.byteLength(raw)} bytes, over the ${o.maxEventBytes}-byte limit (GATEWAY_MAX_EVENT_BYTES)`, "EVENT_TOO_LARGE");
   }
@@ -95,8 +96,4 @@ const PRODUCER_RETRY_BACKOFF: Backoff = { baseMs: 250, capMs: 2_000, jitter: 0.2
 /** The pause before attempt `attempt + 1` of a producer's connect or push. */
 export function retryPauseMs(attempt: number): number {
   return backoffDelay(attempt, PRODUCER_RETRY_BACKOFF);
-}
-
-function toWellFormed(value: string): string {
-  return (value as string & { toWellFormed(): string }).toWellFormed();
 }

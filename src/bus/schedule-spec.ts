@@ -4,6 +4,7 @@
  */
 import { Cron } from "croner";
 import { formatDuration, parseDuration } from "../config/duration.js";
+import { capText, escapeControls, quoteInput } from "../util/text.js";
 
 /** A schedule as stored (JSON in the schedules hash); its next due time lives in the due zset. */
 export interface ScheduleDefinition {
@@ -66,12 +67,12 @@ export function resolveScheduleTime(
   if (spec.timezone !== undefined && spec.cron === undefined) throw new ScheduleSpecError(`${names.timezone} only applies to ${n("cron")}`);
   if (spec.cron !== undefined) {
     const cron = spec.cron.trim();
-    const due = nextCronRun(cron, now, spec.timezone);
-    if (due === null) throw new ScheduleSpecError(`cron pattern "${spec.cron}" never fires`);
+    const due = nextCronRun(cron, now, spec.timezone === undefined ? undefined : checkTimezone(spec.timezone, names.timezone));
+    if (due === null) throw new ScheduleSpecError(`cron pattern ${quoteInput(spec.cron)} never fires`);
     return { kind: "cron", due, cron };
   }
   const at = spec.at !== undefined ? parseIsoTime(spec.at, n("at")) : now + parseDelay(spec.in!, n("in"));
-  if (at <= now) throw new ScheduleSpecError(`${n("at")} ${spec.at} is in the past`);
+  if (at <= now) throw new ScheduleSpecError(`${n("at")} ${(spec.at ?? "").trim()} is in the past`);
   return { kind: "at", due: at, at };
 }
 
@@ -82,13 +83,14 @@ export function nextCronRun(pattern: string, after: number, timezone?: string): 
     // croner 10+ also reads a seventh (year) field; the documented forms are 5 fields, or 6 with seconds.
     job = new Cron(pattern, { paused: true, timezone, mode: "5-or-6-parts" });
   } catch (error) {
-    const reason = (error as Error).message.replace(/^CronPattern: /, "");
-    throw new ScheduleSpecError(`invalid cron pattern "${pattern}"${timezone ? ` (time zone ${timezone})` : ""}: ${reason}`);
+    // croner's reason may quote the pattern: escaped and cut like the pattern itself.
+    const reason = escapeControls(capText((error as Error).message.replace(/^CronPattern: /, ""), 200));
+    throw new ScheduleSpecError(`invalid cron pattern ${quoteInput(pattern)}${timezone ? ` (time zone ${quoteInput(timezone)})` : ""}: ${reason}`);
   }
   try {
     return job.nextRun(new Date(after))?.getTime() ?? null;
   } catch (error) {
-    throw new ScheduleSpecError(`cannot compute the next run of "${pattern}": ${(error as Error).message}`);
+    throw new ScheduleSpecError(`cannot compute the next run of ${quoteInput(pattern)}: ${escapeControls(capText((error as Error).message, 200))}`);
   } finally {
     job.stop();
   }
@@ -123,7 +125,8 @@ export function buildSchedule(
     kind: when.kind,
     ...(when.at !== undefined ? { at: when.at } : {}),
     ...(when.cron !== undefined ? { cron: when.cron } : {}),
-    ...(request.timezone !== undefined ? { timezone: request.timezone } : {}),
+    // Checked by resolveScheduleTime: a real IANA zone, stored trimmed (never "").
+    ...(request.timezone !== undefined ? { timezone: request.timezone.trim() } : {}),
     createdBy: request.createdBy,
     due: when.due,
   };
@@ -148,14 +151,33 @@ export function checkScheduleText(text: string): string {
 }
 
 export function checkScheduleId(id: string): string {
-  if (!SCHEDULE_ID_PATTERN.test(id)) throw new ScheduleSpecError(`invalid schedule id "${id}" (1-64 letters, digits, _ . -)`);
+  if (!SCHEDULE_ID_PATTERN.test(id)) throw new ScheduleSpecError(`invalid schedule id ${quoteInput(id)} (1-64 letters, digits, _ . -)`);
   return id;
+}
+
+/**
+ * An IANA time zone as Intl knows it (Europe/Berlin, UTC), trimmed. Empty or blank is refused, not
+ * taken as "the host's zone": a stored "" would read as a zone that is not there.
+ */
+export function checkTimezone(zone: string, name = CLI_NAMES.timezone): string {
+  const value = zone.trim();
+  if (!value) throw new ScheduleSpecError(`${name} is empty (give an IANA time zone such as Europe/Berlin, or leave it out for the host's)`);
+  try {
+    if (value.length <= 64) {
+      new Intl.DateTimeFormat("en", { timeZone: value });
+      return value;
+    }
+  } catch {
+    // reported below
+  }
+  throw new ScheduleSpecError(`invalid ${name} ${quoteInput(zone)} (not an IANA time zone such as Europe/Berlin or UTC)`);
 }
 
 function parseIsoTime(input: string, name: string): number {
   const value = input.trim();
   const ms = ISO_WITH_ZONE.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new ScheduleSpecError(`invalid ${name} time "${input}" (use ISO 8601 with an offset or Z, e.g. 2026-12-24T18:00:00+01:00)`);
+  if (Number.isNaN(ms))
+    throw new ScheduleSpecError(`invalid ${name} time ${quoteInput(input)} (use ISO 8601 with an offset or Z, e.g. 2026-12-24T18:00:00+01:00)`);
   return ms;
 }
 
@@ -166,6 +188,6 @@ function parseDelay(input: string, name: string): number {
   } catch (error) {
     throw new ScheduleSpecError(`invalid ${name} ${(error as Error).message.replace(/^invalid /, "")}`);
   }
-  if (ms <= 0) throw new ScheduleSpecError(`${name} must be more than zero (got "${input}")`);
+  if (ms <= 0) throw new ScheduleSpecError(`${name} must be more than zero (got ${quoteInput(input)})`);
   return ms;
 }

@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { createEvent } from "../protocol/event.js";
 import { nextDueAfter, type ScheduleDefinition } from "./schedule-spec.js";
+import { quoteInput } from "../util/text.js";
 import { GatewayError } from "./errors.js";
 import { push } from "./producing.js";
 import { serverTime } from "./sessions.js";
@@ -50,17 +51,28 @@ export class ScheduleStore {
     return { schedule: { ...definition, nextDue: due }, replaced: created === 0 };
   }
 
-  /** Every schedule, soonest first. */
+  /** Every schedule, soonest first (see `read` for the ids of stored records that do not read as one). */
   async list(): Promise<Schedule[]> {
+    return (await this.read()).schedules;
+  }
+
+  /**
+   * Every schedule, soonest first, and the ids whose stored record is not a schedule (edited by
+   * hand, written by something else): skipped, never firing (the ticker drops their due entry),
+   * and named so that whoever lists them is told.
+   */
+  async read(): Promise<{ schedules: Schedule[]; unreadable: string[] }> {
     const k = this.ctx.keys;
     const [definitions, due] = await Promise.all([this.ctx.client.hgetall(k.schedules), this.ctx.client.zrange(k.schedulesDue, 0, -1, "WITHSCORES")]);
     const dueById = new Map<string, number>();
     for (let i = 0; i < due.length; i += 2) dueById.set(due[i]!, Number(due[i + 1]));
-    const schedules = Object.values(definitions).flatMap((raw) => {
+    const unreadable: string[] = [];
+    const schedules = Object.entries(definitions).flatMap(([id, raw]) => {
       const definition = readDefinition(raw);
+      if (!definition) unreadable.push(id);
       return definition ? [{ ...definition, nextDue: dueById.get(definition.id) ?? null }] : [];
     });
-    return schedules.sort((a, b) => (a.nextDue ?? Infinity) - (b.nextDue ?? Infinity));
+    return { schedules: schedules.sort((a, b) => (a.nextDue ?? Infinity) - (b.nextDue ?? Infinity)), unreadable };
   }
 
   /** Cancels a schedule; false when there was none with this id. */
@@ -147,4 +159,9 @@ function readDefinition(raw: string | null | undefined): ScheduleDefinition | un
   } catch {
     return undefined;
   }
+}
+
+/** One line for a skipped record, its id quoted (it is whatever was stored). */
+export function describeUnreadableSchedule(id: string): string {
+  return `skipped schedule ${quoteInput(id, 64)}: its stored record is unreadable (not the JSON the gateway writes); it will not fire`;
 }

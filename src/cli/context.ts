@@ -9,6 +9,7 @@ import { parseRedisUrl, type BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { ConfigError } from "../config/errors.js";
 import { parseSetting } from "../config/resolve.js";
+import { safeJson, UNSAFE_CHARACTERS } from "../util/text.js";
 
 export interface GlobalOptions {
   redisUrl?: string;
@@ -85,8 +86,9 @@ async function useBus<T>(bus: GatewayBus, body: (bus: GatewayBus) => Promise<T>)
   }
 }
 
+/** JSON on stdout; C1 controls and bidi overrides inside strings as \u escapes (the same JSON, safe on a terminal). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${safeJson(value, 2)}\n`);
 }
 
 export function print(line = ""): void {
@@ -150,11 +152,13 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<void>)
 
 /**
  * Error messages may quote user input (JSON.parse does): keep them on one line and never pass
- * control characters (escape sequences) through to the terminal.
+ * control characters (escape sequences, C1, bidi overrides, line separators) through to the terminal.
  */
 export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\r?\n/g, "⏎").replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.replace(/\r?\n/g, "⏎").replace(UNSAFE_CHARACTERS, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
 }
 
 /** Formats a table with aligned columns. */

@@ -8,6 +8,7 @@
 export const DURATION_FORM = "e.g. 500ms, 30s, 15m, 2h";
 
 import { settingError } from "./errors.js";
+import { quoteInput } from "../util/text.js";
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -28,7 +29,7 @@ export function parseDuration(input: string | number): number {
     return input;
   }
   const ms = durationMs(input);
-  if (ms === undefined) throw new Error(`"${input}" is not a duration (expected ${DURATION_FORM})`);
+  if (ms === undefined) throw new Error(`${quoteInput(input)} is not a duration (expected ${DURATION_FORM})`);
   return ms;
 }
 

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DURATION_FORM, durationMs, formatDuration } from "./duration.js";
 import { redisUrlProblem, REDIS_URL_FORM } from "./redis-url.js";
+import { quoteInput } from "../util/text.js";
 
 export type SettingClass = "duration" | "size" | "url" | "json" | "list" | "port" | "count" | "number" | "enum" | "string" | "path" | "boolean";
 
@@ -185,7 +186,7 @@ export function list<T, D extends string | undefined = undefined>(item: z.ZodTyp
       .filter(Boolean)) {
       const result = item.safeParse(part);
       if (!result.success) {
-        ctx.addIssue({ code: "custom", message: `has "${part}", which ${result.error.issues[0]!.message}` });
+        ctx.addIssue({ code: "custom", message: `has ${quoteInput(part, 40)}, which ${result.error.issues[0]!.message}` });
         return z.NEVER;
       }
       items.push(result.data);

@@ -4,6 +4,7 @@
  * somewhere unintended; and shown without their password.
  */
 import { settingError } from "./errors.js";
+import { quoteInput } from "../util/text.js";
 
 export const REDIS_URL_FORM = "redis://[user:password@]host:port[/db] or rediss://… for TLS";
 
@@ -21,12 +22,12 @@ export function redisUrlProblem(value: string): string | undefined {
     url = new URL(value);
   } catch {
     const port = portOf(value.slice(scheme.length + 3));
-    if (port !== undefined && !isPort(port)) return `has port "${port}", not a number from 1 to 65535`;
+    if (port !== undefined && !isPort(port)) return `has port ${quoteInput(port, 20)}, not a number from 1 to 65535`;
     return "is not a valid URL";
   }
   if (!url.hostname) return "has no host";
   if (url.port === "0") return `has port "0", not a number from 1 to 65535`;
-  if (!/^(\/\d*)?$/.test(url.pathname)) return `has database "${url.pathname.slice(1)}", not a number`;
+  if (!/^(\/\d*)?$/.test(url.pathname)) return `has database ${quoteInput(url.pathname.slice(1), 20)}, not a number`;
   return undefined;
 }
 

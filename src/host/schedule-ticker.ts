@@ -7,6 +7,7 @@
  */
 import type { GatewayBus } from "../bus/bus.js";
 import type { Logger } from "../util/logger.js";
+import { capText, escapeControls } from "../util/text.js";
 import { OwnerLoop } from "./owner-loop.js";
 
 /** Longest sleep between two looks at the due set. */
@@ -23,6 +24,9 @@ export function startScheduleTicker(bus: GatewayBus, isOwner: () => boolean, log
       const now = await bus.serverTime();
       for (const firing of await store.fireDue(now)) {
         if (firing.push === "pushed") logger.info({ schedule: firing.id, dueAt: firing.dueAt }, "schedule fired");
+        else if (firing.push === "skipped" && firing.advanced) {
+          logger.warn({ schedule: escapeControls(capText(firing.id, 100)), dueAt: firing.dueAt }, "schedule dropped: its stored record is unreadable");
+        }
       }
       const next = await store.nextDue();
       return next === null ? SCHEDULE_TICK_MAX_MS : next - (await bus.serverTime());

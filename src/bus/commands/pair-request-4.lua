@@ -14,8 +14,18 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 for _, code in ipairs(expired) do
   local raw = redis.call('HGET', KEYS[1], code)
   if raw then
-    local user = tostring(cjson.decode(raw).userId)
-    if redis.call('HGET', KEYS[3], user) == code then redis.call('HDEL', KEYS[3], user) end
+    -- An unreadable request (edited by hand) must not stop every later request: its user is
+    -- found by the code instead.
+    local ok, request = pcall(cjson.decode, raw)
+    if ok and type(request) == 'table' and request.userId ~= nil then
+      local user = tostring(request.userId)
+      if redis.call('HGET', KEYS[3], user) == code then redis.call('HDEL', KEYS[3], user) end
+    else
+      local users = redis.call('HGETALL', KEYS[3])
+      for i = 1, #users, 2 do
+        if users[i + 1] == code then redis.call('HDEL', KEYS[3], users[i]) end
+      end
+    end
     redis.call('HDEL', KEYS[1], code)
   end
   redis.call('ZREM', KEYS[2], code)

@@ -1,6 +1,6 @@
 /** `pi-gateway pair list | approve <code> | revoke <user id>`: Telegram pairing (src/bus/pairing.ts). */
 import type { Command } from "commander";
-import type { ApprovedUser, PairingRequest } from "../../bus/pairing.js";
+import { checkPairingUserId, describeUnreadable, normalisePairingCode, type ApprovedUser, type PairingRequest } from "../../bus/pairing.js";
 import { action, ago, globalOptions, oneLine, print, printJson, table, withBus } from "../context.js";
 
 function who(user: { userId: string; username?: string; name?: string }): string {
@@ -10,7 +10,13 @@ function who(user: { userId: string; username?: string; name?: string }): string
 function printList(requests: PairingRequest[], approved: ApprovedUser[], now = Date.now()): void {
   if (requests.length === 0) print("no pairing requests waiting");
   else {
-    const rows = requests.map((r) => [r.code, r.userId, who(r), ago(r.createdAt, now), `${Math.max(0, Math.round((r.expiresAt - now) / 60_000))}m`]);
+    const rows = requests.map((r) => [
+      oneLine(r.code),
+      oneLine(r.userId),
+      who(r),
+      ago(r.createdAt, now),
+      `${Math.max(0, Math.round((r.expiresAt - now) / 60_000))}m`,
+    ]);
     print(table(["code", "user id", "who", "asked", "expires in"], rows));
     print(`approve one with: pi-gateway pair approve <code>`);
   }
@@ -20,7 +26,7 @@ function printList(requests: PairingRequest[], approved: ApprovedUser[], now = D
     print(
       table(
         ["paired user id", "who", "approved"],
-        approved.map((a) => [a.userId, who(a), ago(a.approvedAt, now)]),
+        approved.map((a) => [oneLine(a.userId), who(a), ago(a.approvedAt, now)]),
       ),
     );
 }
@@ -34,9 +40,10 @@ export function registerPair(program: Command): void {
       action(async (_flags: unknown, command: Command) => {
         const options = globalOptions(command);
         await withBus(options, async (bus) => {
-          const { requests, approved } = await bus.pairing.list();
-          if (options.json) printJson({ requests, approved });
+          const { requests, approved, unreadable } = await bus.pairing.list();
+          if (options.json) printJson({ requests, approved, unreadable });
           else printList(requests, approved);
+          for (const entry of unreadable) process.stderr.write(`pi-gateway: ${describeUnreadable(entry)}\n`);
         });
       }),
     );
@@ -47,8 +54,10 @@ export function registerPair(program: Command): void {
     .action(
       action(async (code: string, _flags: unknown, command: Command) => {
         const options = globalOptions(command);
+        // A malformed code is a usage error (exit 2) before anything connects.
+        const normal = normalisePairingCode(code);
         await withBus(options, async (bus) => {
-          const user = await bus.pairing.approve(code);
+          const user = await bus.pairing.approve(normal);
           if (options.json) printJson({ approved: user });
           else print(`paired Telegram user ${user.userId} (${who(user)}); their next message reaches the agent`);
         });
@@ -61,10 +70,11 @@ export function registerPair(program: Command): void {
     .action(
       action(async (user: string, _flags: unknown, command: Command) => {
         const options = globalOptions(command);
+        const userId = checkPairingUserId(user);
         await withBus(options, async (bus) => {
-          const removed = await bus.pairing.revoke(user.trim());
-          if (options.json) printJson({ revoked: removed, userId: user.trim() });
-          else print(removed ? `revoked Telegram user ${user.trim()}` : `Telegram user ${oneLine(user.trim())} was not paired`);
+          const removed = await bus.pairing.revoke(userId);
+          if (options.json) printJson({ revoked: removed, userId });
+          else print(removed ? `revoked Telegram user ${userId}` : `Telegram user ${userId} was not paired`);
           if (!removed) process.exitCode = 1;
         });
       }),

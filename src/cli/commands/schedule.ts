@@ -1,11 +1,11 @@
 /** `pi-gateway schedule add|list|rm`: durable wake-ups for a session (src/bus/schedules.ts). */
 import type { Command } from "commander";
 import { GatewayError } from "../../bus/errors.js";
-import type { Schedule } from "../../bus/schedules.js";
+import { describeUnreadableSchedule, type Schedule } from "../../bus/schedules.js";
 import { SessionIdSchema } from "../../protocol/event.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
-import { buildSchedule, describeScheduled } from "../../bus/schedule-spec.js";
-import { capText } from "../../util/text.js";
+import { buildSchedule, checkScheduleId, describeScheduled } from "../../bus/schedule-spec.js";
+import { capText, quoteInput } from "../../util/text.js";
 import { action, globalOptions, oneLine, print, printJson, table, usage, UsageError, withBus } from "../context.js";
 
 interface AddFlags {
@@ -40,8 +40,9 @@ export function registerSchedule(program: Command): void {
     .action(
       action(async (_flags: object, command: Command) => {
         const options = globalOptions(command);
-        const schedules = await withBus(options, (bus) => bus.schedules.list());
-        if (options.json) return printJson({ schedules });
+        const { schedules, unreadable } = await withBus(options, (bus) => bus.schedules.read());
+        for (const id of unreadable) process.stderr.write(`pi-gateway: ${describeUnreadableSchedule(id)}\n`);
+        if (options.json) return printJson({ schedules, unreadable });
         print(schedules.length ? scheduleTable(schedules) : "no schedules");
       }),
     );
@@ -52,8 +53,10 @@ export function registerSchedule(program: Command): void {
     .action(
       action(async (id: string, _flags: object, command: Command) => {
         const options = globalOptions(command);
+        // A malformed id is a usage error (exit 2) before anything connects: no schedule can have it.
+        usage(() => checkScheduleId(id));
         const removed = await withBus(options, (bus) => bus.schedules.remove(id));
-        if (!removed) throw new GatewayError(`no schedule "${oneLine(id)}" (pi-gateway schedule list shows them)`, "NOT_FOUND");
+        if (!removed) throw new GatewayError(`no schedule "${id}" (pi-gateway schedule list shows them)`, "NOT_FOUND");
         if (options.json) printJson({ removed: id });
         else print(`removed schedule ${id}`);
       }),
@@ -64,7 +67,7 @@ async function addSchedule(text: string, flags: AddFlags, command: Command): Pro
   const options = globalOptions(command);
   const session = flags.session ?? DEFAULT_CENTRAL_SESSION;
   const checked = SessionIdSchema.safeParse(session);
-  if (!checked.success) throw new UsageError(`--session "${oneLine(session)}": ${checked.error.issues[0]?.message ?? "invalid session id"}`);
+  if (!checked.success) throw new UsageError(`--session ${quoteInput(session)}: ${checked.error.issues[0]?.message ?? "invalid session id"}`);
   const request = { text, at: flags.at, in: flags.in, cron: flags.cron, timezone: flags.tz, id: flags.id, session };
   const input = usage(() => buildSchedule({ ...request, createdBy: process.env.GATEWAY_SESSION_ID || "cli" }, Date.now()));
   const { schedule, replaced } = await withBus(options, (bus) =>
@@ -77,11 +80,12 @@ async function addSchedule(text: string, flags: AddFlags, command: Command): Pro
 }
 
 function scheduleTable(schedules: Schedule[]): string {
+  // Stored records are shown escaped: whatever sits in Redis must not drive the terminal.
   const rows = schedules.map((s) => [
-    s.id,
-    s.session,
+    oneLine(s.id),
+    oneLine(s.session),
     s.nextDue === null ? "-" : new Date(s.nextDue).toISOString(),
-    s.cron ? `cron ${s.cron}${s.timezone ? ` (${s.timezone})` : ""}` : "once",
+    s.cron ? oneLine(`cron ${s.cron}${s.timezone ? ` (${s.timezone})` : ""}`) : "once",
     oneLine(capText(s.text, 60)),
   ]);
   return table(["ID", "SESSION", "NEXT", "REPEAT", "TEXT"], rows);

@@ -8,12 +8,34 @@
  */
 import type { AgentToolResult, ExtensionContext, ToolDefinition } from "@mariozechner/pi-coding-agent";
 import type { Static, TSchema } from "typebox";
+import { Value } from "typebox/value";
+import { capText, escapeControls } from "../../util/text.js";
 import { ToolFailure, type GatewayToolContext, type ToolReply } from "./context.js";
 
-/** Control characters (a newline in an echoed id or path) shown escaped: the message stays one line. */
+/** Longest error line the model gets: a message quoting a huge argument stays readable. */
+const ERROR_MAX = 1_000;
+
+/**
+ * Control characters (a newline in an echoed id or path; C1 controls such as U+009B, a one-byte
+ * CSI; bidi overrides) shown escaped, and the line cut: the message stays one short line.
+ */
 function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex -- exactly the characters to escape
-  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return capText(escapeControls(message), ERROR_MAX);
+}
+
+/**
+ * The arguments checked against the tool's own schema before it runs: pi validates them in its
+ * agent loop, but `execute` is reachable without that loop (the SDK, another extension, an older
+ * pi), and `run` relies on the types. The message names each parameter and rule, never the value.
+ */
+function checkArguments<P extends TSchema>(tool: GatewayTool<P, unknown>, params: unknown): asserts params is Static<P> {
+  if (Value.Check(tool.parameters, params)) return;
+  const problems = [...Value.Errors(tool.parameters, params)].slice(0, 5).map((error) => {
+    const missing = error.keyword === "required" ? (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] : undefined;
+    const where = missing ?? (error.instancePath.replace(/^\//, "").replace(/\//g, ".") || "arguments");
+    return `${capText(where, 40)}: ${missing ? "is required" : error.message}`;
+  });
+  throw new ToolFailure(`invalid arguments for ${tool.name}: ${problems.join("; ")}`);
 }
 
 export interface GatewayTool<P extends TSchema, D> {
@@ -39,12 +61,14 @@ export function piTool<P extends TSchema, D>(tool: GatewayTool<P, D>, ctx: Gatew
     parameters: tool.parameters,
     async execute(_toolCallId: string, params: Static<P>, _signal, _onUpdate, extension: ExtensionContext | undefined): Promise<AgentToolResult<D>> {
       try {
+        checkArguments(tool, params);
         const reply = await tool.run(params, { cwd: extension?.cwd ?? process.cwd() });
         return { content: [{ type: "text", text: reply.text }], details: reply.details };
       } catch (error) {
         const message = error instanceof ToolFailure ? error.message : `${tool.name} failed: ${(error as Error)?.message ?? String(error)}`;
-        ctx.logger().warn({ tool: tool.name, reason: message }, "gateway tool call refused");
-        throw new Error(oneLine(message));
+        const line = oneLine(message);
+        ctx.logger().warn({ tool: tool.name, reason: line }, "gateway tool call refused");
+        throw new Error(line);
       }
     },
   };

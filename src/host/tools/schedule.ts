@@ -4,7 +4,7 @@
  */
 import { Type } from "typebox";
 import { buildSchedule, checkScheduleId, describeScheduled, SCHEDULE_TEXT_MAX, type SpecNames } from "../../bus/schedule-spec.js";
-import type { Schedule } from "../../bus/schedules.js";
+import { describeUnreadableSchedule, type Schedule } from "../../bus/schedules.js";
 import { formatDuration } from "../../config/duration.js";
 import { capText } from "../../util/text.js";
 import { checked, ToolFailure, withGateway, type GatewayToolContext } from "./context.js";
@@ -59,11 +59,12 @@ export function schedulesTool(ctx: GatewayToolContext): GatewayTool<typeof listP
     promptSnippet: "gateway_schedules: list the gateway's schedules",
     parameters: listParameters,
     async run() {
-      const { schedules, sessionId } = await withGateway(ctx, "list the schedules", async (bus, sessionId) => ({
-        schedules: await bus.schedules.list(),
+      const { schedules, unreadable, sessionId } = await withGateway(ctx, "list the schedules", async (bus, sessionId) => ({
+        ...(await bus.schedules.read()),
         sessionId,
       }));
-      if (!schedules.length) return { text: "no schedules", details: { schedules } };
+      const skipped = unreadable.map(describeUnreadableSchedule);
+      if (!schedules.length) return { text: ["no schedules", ...skipped].join("\n"), details: { schedules } };
       const now = Date.now();
       const lines = schedules.map((s) => {
         const next = s.nextDue === null ? "being removed" : `next ${new Date(s.nextDue).toISOString()} (in ${formatDuration(Math.max(s.nextDue - now, 0))})`;
@@ -71,7 +72,7 @@ export function schedulesTool(ctx: GatewayToolContext): GatewayTool<typeof listP
         const who = s.session === sessionId ? `${s.session} (this session)` : s.session;
         return `${s.id}: for ${who}, ${repeat}, ${next}: ${JSON.stringify(capText(s.text, 200))}`;
       });
-      return { text: lines.join("\n"), details: { schedules } };
+      return { text: [...lines, ...skipped].join("\n"), details: { schedules } };
     },
   };
 }

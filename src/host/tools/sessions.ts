@@ -7,6 +7,7 @@ import { Type } from "typebox";
 import type { SessionInfo } from "../../bus/bus.js";
 import { formatDuration } from "../../config/duration.js";
 import { createEvent, SessionIdSchema } from "../../protocol/event.js";
+import { quoteInput } from "../../util/text.js";
 import { checked, ToolFailure, withGateway, type GatewayToolContext } from "./context.js";
 import type { GatewayTool } from "./pi-tool.js";
 
@@ -37,7 +38,7 @@ export function sendTool(ctx: GatewayToolContext): GatewayTool<typeof sendParame
     parameters: sendParameters,
     async run(params) {
       const to = params.session.trim();
-      if (!SessionIdSchema.safeParse(to).success) throw new ToolFailure(`invalid session id ${JSON.stringify(params.session)} (gateway_sessions lists them)`);
+      if (!SessionIdSchema.safeParse(to).success) throw new ToolFailure(`invalid session id ${quoteInput(params.session)} (gateway_sessions lists them)`);
       const text = checked(() => checkMessageText(params.text));
       return withGateway(ctx, `send to session ${to}`, async (bus, from) => {
         if (to === from) throw new ToolFailure(`"${to}" is this session: gateway_send writes to another one (gateway_sessions lists them)`);

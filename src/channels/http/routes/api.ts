@@ -1,17 +1,25 @@
 /** The read-only API behind the web page (token-protected): status, metrics, journal, history. */
 import type { Hono } from "hono";
 import { z } from "zod";
+import { quoteInput } from "../../../util/text.js";
 import { guardRedis } from "../delivery.js";
 import { HttpError, requireToken, validQuery } from "../middleware.js";
 import type { HttpAppOptions } from "../options.js";
 
 const MAX_LIMIT = 1000;
 const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_LIMIT}`;
-/** `?limit=`: 1..1000, empty or absent meaning `fallback`. */
+/**
+ * `?limit=`: 1..1000 in decimal digits, empty or absent meaning `fallback`. Digits only: a number
+ * coercion would also take "0x10", "1e2", " 5" or "5.0".
+ */
 const limitParam = (fallback: number) =>
   z.preprocess(
-    (value) => (value === "" ? undefined : value),
-    z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(MAX_LIMIT, LIMIT_RULE).default(fallback),
+    (value) => (value === "" || value === undefined ? String(fallback) : value),
+    z
+      .string(LIMIT_RULE)
+      .regex(/^\d{1,4}$/, LIMIT_RULE)
+      .transform(Number)
+      .pipe(z.number().min(1, LIMIT_RULE).max(MAX_LIMIT, LIMIT_RULE)),
   );
 /** `after` a journal stream id, empty meaning "the newest entries". */
 const JournalQuerySchema = z.object({
@@ -57,7 +65,7 @@ export function registerApi(app: Hono, options: HttpAppOptions): void {
     if (!options.history) throw new HttpError(503, "history unavailable: no agent session here", "DISABLED");
     const { limit, before } = c.req.valid("query");
     const page = options.history(limit, before);
-    if (!page) throw new HttpError(400, `before: no history item "${before}" in this session`, "INVALID_QUERY");
+    if (!page) throw new HttpError(400, `before: no history item ${quoteInput(before ?? "")} in this session`, "INVALID_QUERY");
     return c.json(page);
   });
 }

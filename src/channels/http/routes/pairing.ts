@@ -38,6 +38,7 @@ export function registerPairing(app: Hono, options: HttpAppOptions, bodyUpToLimi
         const malformed = /is not a pairing code/.test(error.message);
         throw new HttpError(malformed ? 400 : 404, error.message, malformed ? "INVALID_BODY" : "UNKNOWN_CODE");
       }
+      if (error instanceof GatewayError && error.code === "UNREADABLE") throw new HttpError(409, error.message, "UNREADABLE");
       throw error;
     }
   });
