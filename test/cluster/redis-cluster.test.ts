@@ -4,6 +4,7 @@
  * replica and the client carries on, and stop() leaves no redis-server behind.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { Cluster } from "ioredis";
 import { processAlive } from "../../src/util/process.js";
@@ -67,6 +68,5 @@ test("stop() leaves no redis-server behind and removes the dirs", async () => {
     pids.filter((pid) => processAlive(pid)),
     [],
   );
-  const { existsSync } = await import("node:fs");
   assert.ok(cluster.nodes.every((node) => !existsSync(node.dir)));
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Redis } from "ioredis";
 import { runCli } from "../helpers/cli.js";
 import { createPiEnv, startRpcPi, type RpcEvent } from "../helpers/pi-env.js";
 import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
@@ -85,16 +86,11 @@ test("the extension in a real pi: session_start says it (notice and status bar) 
   const pi = await startRpcPi(piEnv);
   try {
     const started = Date.now();
-    const isUi = (method: string, pattern: RegExp) => (e: RpcEvent) =>
-      e.type === "extension_ui_request" &&
-      e.method === method &&
-      pattern.test(String((e as { message?: unknown; statusText?: unknown }).message ?? (e as { statusText?: unknown }).statusText));
+    const text = (e: RpcEvent) => String((e as { message?: unknown; statusText?: unknown }).message ?? (e as { statusText?: unknown }).statusText);
+    const isUi = (method: string, pattern: RegExp) => (e: RpcEvent) => e.type === "extension_ui_request" && e.method === method && pattern.test(text(e));
     const notice = await pi.waitForEvent(isUi("notify", /Redis Cluster node/), BOUND_MS);
     console.log(`extension: refused ${Date.now() - started} ms after pi started`);
-    assert.match(
-      String((notice as { message: string }).message),
-      /^gateway: Redis at redis:\/\/127\.0\.0\.1:\d+ is a Redis Cluster node .*see docs\/cluster\.md\)$/,
-    );
+    assert.match(text(notice), /^gateway: Redis at redis:\/\/127\.0\.0\.1:\d+ is a Redis Cluster node .*see docs\/cluster\.md\)$/);
     await pi.waitForEvent(isUi("setStatus", /^⛔ gateway not started \(\/gateway says why\)$/), BOUND_MS);
     // No connection left open to the cluster by the extension (it would reconnect forever).
     const port = Number(new URL(cluster.seeds[2]!).port);
@@ -103,7 +99,7 @@ test("the extension in a real pi: session_start says it (notice and status bar) 
     const since = pi.events.length;
     await pi.prompt("/gateway");
     const report = await pi.waitForEvent(isUi("notify", /^role:/), BOUND_MS, since);
-    assert.match(String((report as { message: string }).message), /last error: Redis at .* is a Redis Cluster node/);
+    assert.match(text(report), /last error: Redis at .* is a Redis Cluster node/);
   } finally {
     await pi.stop();
     piEnv.cleanup();
@@ -111,7 +107,6 @@ test("the extension in a real pi: session_start says it (notice and status bar) 
 });
 
 async function clientNames(port: number): Promise<string[]> {
-  const { Redis } = await import("ioredis");
   const admin = new Redis(port, "127.0.0.1");
   try {
     const list = String(await admin.client("LIST"));
