@@ -11,7 +11,7 @@ import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { createEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
 import { CommandQueueStore } from "./command-queue.js";
-import { connectClient, createClient, dropClient, redisUnreachable } from "./connection.js";
+import { connectClient, createClient, dropClient, redisUnreachable, refuseCluster } from "./connection.js";
 import { deadLetterCount, deadLetters, purgeDeadLetters } from "./dead-letters.js";
 import { ack, claim, recover, reject, renew } from "./delivery.js";
 import { RedisUnreachableError } from "./errors.js";
@@ -69,6 +69,7 @@ export class GatewayBus {
     const bus = GatewayBus.create(resolveBusOptions(rest), { name, persistent });
     try {
       await connectClient(bus.client, bus.options.redisUrl, bus.options.connectTimeoutMs);
+      await bus.refuseCluster();
     } catch (error) {
       dropClient(bus.client);
       throw error;
@@ -118,6 +119,15 @@ export class GatewayBus {
   /** Starts connecting a bus made by create(); a persistent client keeps trying in the background. */
   async connect(): Promise<void> {
     await this.client.connect();
+  }
+
+  /**
+   * Throws RedisClusterError (code REDIS_CLUSTER) when Redis is a cluster node, which the gateway
+   * does not support yet. connect() checks it; a bus made by create() (the extension) awaits this
+   * before its first operation (it waits for Redis like any command).
+   */
+  refuseCluster(): Promise<void> {
+    return refuseCluster(this.client, this.options.redisUrl);
   }
 
   /** Calls `listener` at each attempt to reconnect after the connection to Redis was lost (metrics). */

@@ -12,7 +12,7 @@ import { rootCertificates } from "node:tls";
 import { Redis } from "ioredis";
 import { redactUrl } from "../config/bus-options.js";
 import { backoffDelay, type Backoff } from "../util/backoff.js";
-import { classifyRedisError, RedisUnreachableError } from "./errors.js";
+import { classifyRedisError, RedisClusterError, RedisUnreachableError } from "./errors.js";
 
 export interface ClientOptions {
   /** Shown in CLIENT LIST, helps when debugging a shared Redis. */
@@ -82,6 +82,23 @@ export async function connectClient(client: Redis, url: string, timeoutMs: numbe
     client.on("error", fail);
     if (client.status === "wait" || client.status === "end") client.connect().catch(() => undefined);
   });
+}
+
+/**
+ * Refuses a Redis Cluster node (see RedisClusterError): asked once per connection, before any
+ * script runs. A server that will not answer INFO (an ACL without it, a renamed command) cannot be
+ * told apart and is used as before; a connection lost meanwhile is the usual "unreachable".
+ */
+export async function refuseCluster(client: Redis, url: string): Promise<void> {
+  let info: string;
+  try {
+    info = await client.info("cluster");
+  } catch (error) {
+    // A ReplyError is the server saying no to INFO, not a failed connection.
+    if ((error as Error).name === "ReplyError") return;
+    throw redisUnreachable(url, error as Error);
+  }
+  if (/^cluster_enabled:1\s*$/m.test(info)) throw new RedisClusterError(redactUrl(url));
 }
 
 /**

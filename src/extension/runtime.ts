@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
+import { RedisClusterError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { satelliteOf, type SessionOptions } from "../config/session-options.js";
@@ -75,10 +76,14 @@ export class GatewayRuntime {
       this.lastError = error.message;
       this.log.error({ err: error.message }, "gateway consumer failed to start");
       this.notify(`gateway: ${error.message}`, "error");
+      // A Redis the gateway cannot use stays so: stop reconnecting to it; pi runs on without the gateway.
+      if (error instanceof RedisClusterError) this.bus.disconnect();
+      this.showStatus();
     });
   }
 
   private async run(): Promise<void> {
+    await this.bus.refuseCluster();
     let host = this.createHost(this.session);
     // An automatic role is decided once Redis answers (commands wait for it): central if this
     // session can take the central id, else a satellite that names the central.

@@ -24,7 +24,8 @@ export interface StatusSnapshot {
 }
 
 /** The status bar always names the role, or says why the session does not drain. */
-export function statusText({ session, decided, host, central }: StatusSnapshot): string {
+export function statusText({ session, decided, host, central, lastError }: StatusSnapshot): string {
+  if (!host && lastError) return "⛔ gateway not started (/gateway says why)";
   const consumer = host?.consumer;
   const state = consumer?.state ?? "connecting";
   if (state === "connecting") return decided ? "⏳ gateway connecting" : "⏳ gateway connecting (role decided once Redis answers)";

@@ -1,0 +1,230 @@
+/**
+ * A real Redis Cluster for tests: 3 primaries + 3 replicas, each a redis-server on free loopback
+ * ports (never 6379) with its own temp dir, joined by `redis-cli --cluster create --cluster-replicas 1`.
+ * Ready means `CLUSTER INFO` says cluster_state:ok on every node and every replica's link to its
+ * primary is up (a replica that never synced would not stand in for its primary).
+ *
+ * No stray servers: each node runs under `setpriv --pdeathsig SIGKILL`, so the kernel kills it when
+ * the test process dies whatever the cause (kill -9 included); an exit handler and stop() kill them
+ * otherwise, and stop() removes the dirs.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Redis } from "ioredis";
+import { freePort, waitForPing } from "./redis-server.js";
+import { waitFor } from "./wait.js";
+
+const run = promisify(execFile);
+const PDEATHSIG = existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", "--pdeathsig", "SIGKILL", "--"] : [];
+
+export interface ClusterNode {
+  port: number;
+  url: string;
+  dir: string;
+  pid(): number;
+  alive(): boolean;
+}
+
+/** One line of CLUSTER NODES. */
+export interface NodeView {
+  id: string;
+  port: number;
+  flags: string[];
+  /** The primary's id, for a replica. */
+  primaryOf: string | undefined;
+  /** Slot ranges as written ("0-5460"). */
+  slots: string[];
+}
+
+export interface RedisCluster {
+  nodes: ClusterNode[];
+  /** Every node's URL: what a cluster client is given as seeds. */
+  seeds: string[];
+  /** The current primaries, in slot order (primary 0 serves slot 0). */
+  primaries(): Promise<ClusterNode[]>;
+  /** CLUSTER NODES as seen by a live node. */
+  view(): Promise<NodeView[]>;
+  /**
+   * kill -9 of primary `n` (in slot order), then waits until its replica serves its slots and every
+   * live node says cluster_state:ok. Returns both.
+   */
+  killPrimary(n: number): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
+  /** Starts a killed node again on its port and dir (it rejoins, as a replica of whoever took over). */
+  restart(node: ClusterNode): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RedisClusterOptions {
+  /** AOF with fsync on every write on every node. */
+  aof?: boolean;
+  /** cluster-node-timeout: how long a silent primary takes to be failed over (default 1500 ms). */
+  nodeTimeoutMs?: number;
+  /** Deadline for the cluster to come up / a failover to finish (default 30 s). */
+  timeoutMs?: number;
+}
+
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const ports = await distinctFreePorts(12);
+  const nodes = Array.from({ length: 6 }, (_, i) => makeNode(ports[i]!, ports[i + 6]!, options));
+  const killAll = () => nodes.forEach((node) => node.kill());
+  process.on("exit", killAll);
+  const stop = async () => {
+    process.off("exit", killAll);
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    await Promise.all(nodes.map((node) => node.launch()));
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"], { timeout: timeoutMs }).catch(
+      (error: Error & { stdout?: string }) => {
+        throw new Error(`redis-cli --cluster create failed: ${error.message}\n${error.stdout ?? ""}`);
+      },
+    );
+    await waitHealthy(nodes, timeoutMs);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const live = () => nodes.filter((node) => node.alive());
+  const view = async () => parseNodes(await command(live()[0]!, "CLUSTER", "NODES"));
+  const byPort = (port: number) => nodes.find((node) => node.port === port)!;
+  const primaryViews = async () =>
+    (await view()).filter((v) => v.flags.includes("master") && !v.flags.includes("fail") && v.slots.length > 0).sort((a, b) => firstSlot(a) - firstSlot(b));
+
+  return {
+    nodes,
+    seeds: nodes.map((node) => node.url),
+    view,
+    primaries: async () => (await primaryViews()).map((v) => byPort(v.port)),
+    async killPrimary(n) {
+      const target = (await primaryViews())[n];
+      if (!target) throw new Error(`no primary ${n}: the cluster has ${(await primaryViews()).length}`);
+      const replica = (await view()).find((v) => v.primaryOf === target.id);
+      if (!replica) throw new Error(`primary on port ${target.port} has no replica to fail over to`);
+      const killed = byPort(target.port);
+      const started = Date.now();
+      await killed.kill9();
+      await waitFor(
+        async () => {
+          const now = await view().catch(() => []);
+          const promoted = now.find((v) => v.id === replica.id);
+          return promoted?.flags.includes("master") && promoted.slots.join() === target.slots.join();
+        },
+        `the replica on port ${replica.port} to take over the slots ${target.slots.join()} of the killed primary on port ${target.port}`,
+        timeoutMs,
+        100,
+      );
+      await waitHealthy(live(), timeoutMs, false);
+      return { killed, promoted: byPort(replica.port), failoverMs: Date.now() - started };
+    },
+    restart: async (node) => {
+      await (node as Node).launch();
+      await waitHealthy(live(), timeoutMs);
+    },
+    stop,
+  };
+}
+
+interface Node extends ClusterNode {
+  launch(): Promise<void>;
+  kill(): void;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function makeNode(port: number, busPort: number, options: RedisClusterOptions): Node {
+  const dir = mkdtempSync(join(tmpdir(), "pigw-cluster-"));
+  let child: ChildProcess | undefined;
+  const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const exited = () => new Promise<void>((resolve) => (alive() ? child!.once("exit", () => resolve()) : resolve()));
+  const args = [
+    ...["--port", String(port), "--cluster-port", String(busPort), "--bind", "127.0.0.1", "--dir", dir, "--logfile", join(dir, "redis.log")],
+    ...["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(options.nodeTimeoutMs ?? 1_500)],
+    // Any replica may take over, however long ago it last heard from its primary.
+    ...["--cluster-replica-validity-factor", "0", "--save", ""],
+    ...(options.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
+  ];
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    pid: () => child?.pid ?? -1,
+    alive,
+    async launch() {
+      const [command, ...prefix] = [...PDEATHSIG, "redis-server"];
+      child = spawn(command!, [...prefix, ...args], { stdio: "ignore" });
+      child.on("error", () => undefined);
+      await waitForPing(port, 10_000);
+    },
+    kill: () => void (alive() && child!.kill("SIGKILL")),
+    async kill9() {
+      const done = exited();
+      if (alive()) child!.kill("SIGKILL");
+      await done;
+    },
+    async stop() {
+      await this.kill9();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every node says cluster_state:ok and (when `replicasSynced`) every replica's link is up. */
+async function waitHealthy(nodes: ClusterNode[], timeoutMs: number, replicasSynced = true): Promise<void> {
+  const healthy = async (node: ClusterNode) => {
+    const info = await command(node, "CLUSTER", "INFO");
+    if (!info.includes("cluster_state:ok")) return false;
+    if (!replicasSynced) return true;
+    const replication = await command(node, "INFO", "replication");
+    return !replication.includes("role:slave") || replication.includes("master_link_status:up");
+  };
+  await waitFor(
+    async () => (await Promise.all(nodes.map((node) => healthy(node).catch(() => false)))).every(Boolean),
+    `cluster_state:ok on the nodes ${nodes.map((node) => node.port).join(", ")}`,
+    timeoutMs,
+    100,
+  );
+}
+
+/** One command on one node, on a connection of its own (a failed node must not stall the others). */
+async function command(node: ClusterNode, ...args: string[]): Promise<string> {
+  const client = new Redis(node.port, "127.0.0.1", { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    return String(await client.call(args[0]!, ...args.slice(1)));
+  } finally {
+    client.disconnect();
+  }
+}
+
+export function parseNodes(text: string): NodeView[] {
+  return text
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [id, address, flags, primary, , , , , ...slots] = line.trim().split(" ");
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address!)?.[1]),
+        flags: flags!.split(","),
+        primaryOf: primary === "-" ? undefined : primary,
+        slots: slots.filter((s) => !s.startsWith("[")),
+      };
+    });
+}
+
+function firstSlot(view: NodeView): number {
+  return Math.min(...view.slots.map((range) => Number(range.split("-")[0])));
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
