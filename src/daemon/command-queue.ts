@@ -97,6 +97,11 @@ export class CommandQueue {
   private lastTaken: Priority | undefined;
 
   private readonly quota: PromptQuota;
+  /**
+   * Whether the command take() returned was answered when it was read (the done mark, same step).
+   * Dropped whenever an answer is recorded through this queue, so alreadyAnswered() never misses one.
+   */
+  private answeredAtTake = new WeakMap<QueuedCommand, boolean>();
 
   /** `store`: the bus's half, `bus.commandQueue(session)`. */
   constructor(
@@ -133,19 +138,22 @@ export class CommandQueue {
    * its retry time. A command waiting for a retry never blocks the ones behind it.
    */
   async take(): Promise<QueuedCommand | undefined> {
-    const retries = await this.store.retryStates();
     const now = Date.now();
+    // One round trip: every priority's head, the retry states and the started marks.
+    const { heads, retries, started } = await this.store.take(now);
     const due: Due = (id) => (retries.get(id)?.notBefore ?? 0) <= now;
-    const heads = await Promise.all(PRIORITIES.map((p) => this.head(p, due)));
-    const available = heads.filter((h): h is NonNullable<typeof h> => h !== undefined);
+    const available = heads.map(toCommand);
     if (!available.length) return undefined;
     const chosen = this.choose(available, now);
     const priority = chosen.entries[0]!.priority;
     this.lastTaken = priority;
     let command = chosen;
     if (chosen.message.mode === "collect") command = await this.collect(chosen, due);
-    else if (priority === "event") command = await this.batchEvents(chosen, due);
-    return this.withHistory(command, retries);
+    else if (priority === "event") command = await this.batchEvents(chosen, due, started);
+    const taken = withHistory(command, retries, started);
+    // Whether it was answered, as read in the same step: alreadyAnswered() needs no round trip then.
+    if (command === chosen) this.answeredAtTake.set(taken, heads[available.indexOf(chosen)]!.answered);
+    return taken;
   }
 
   /**
@@ -187,17 +195,22 @@ export class CommandQueue {
 
   /** Records every entry of a command as answered, ahead of complete() (a replay then does not run it again). */
   async recordAnswered(command: QueuedCommand): Promise<void> {
+    this.answeredAtTake = new WeakMap();
     await Promise.all(command.entries.map((e) => this.store.markAnswered(e.id)));
   }
 
   /** Records a command as answered without running it (its text joined an earlier turn). */
   markAnswered(id: string): Promise<void> {
+    this.answeredAtTake = new WeakMap();
     return this.store.markAnswered(id);
   }
 
-  /** Was this command already answered (a replay after a crash between reply and ack)? */
-  alreadyAnswered(command: QueuedCommand): Promise<boolean> {
-    return this.store.answered(command.entries.map((e) => e.id));
+  /**
+   * Was this command already answered (a replay after a crash between reply and ack)? Answered from
+   * what take() read when no answer was recorded through this queue since (a later mark asks Redis).
+   */
+  async alreadyAnswered(command: QueuedCommand): Promise<boolean> {
+    return this.answeredAtTake.get(command) ?? this.store.answered(command.entries.map((e) => e.id));
   }
 
   depth(): Promise<Record<Priority, number>> {
@@ -219,53 +232,13 @@ export class CommandQueue {
   }
 
   /**
-   * The first command of a priority that may run now: one already taken but not finished (a replay,
-   * or a failed one whose retry time has come), else the next new one. Pending commands still
-   * waiting for their retry are passed over.
-   */
-  private async head(priority: Priority, due: Due): Promise<QueuedCommand | undefined> {
-    for (let after = "0"; ;) {
-      const page = await this.store.read(priority, after, 100);
-      if (!page.length) break;
-      for (const entry of page) {
-        if (entry.command === null) {
-          // Deleted while pending (trimmed): nothing to run, just clear it.
-          await this.store.dropDeleted(priority, entry.streamId);
-          continue;
-        }
-        const command = toCommand(entry);
-        if (due(command.message.id)) return command;
-      }
-      after = page.at(-1)!.streamId;
-    }
-    const [fresh] = await this.store.read(priority, ">", 1);
-    return fresh?.command ? toCommand(fresh) : undefined;
-  }
-
-  /** Adds what Redis remembers about earlier attempts: failures so far, and a turn that was interrupted. */
-  private async withHistory(command: QueuedCommand, retries: Map<string, RetryState>): Promise<QueuedCommand> {
-    const ids = command.entries.map((e) => e.id);
-    const started = await this.store.startedAt(ids);
-    const last = ids
-      .map((id) => retries.get(id))
-      .filter((s): s is RetryState => s !== undefined)
-      .sort((a, b) => b.attempts - a.attempts)[0];
-    return {
-      ...command,
-      attempts: last?.attempts ?? 0,
-      lastError: last?.error,
-      interruptedAt: started.length ? Math.min(...started) : undefined,
-    };
-  }
-
-  /**
    * The event commands that may join `first` in one turn: those already taken but not finished
    * (replays, due retries) first, then new ones, in stream order, while the caps allow. One that
    * does not fit stays pending and heads the next batch; collect-mode ones, ones answering
    * somewhere else than `first`, and ones whose turn started when `first`'s did not (or the
    * reverse) are left for their own turn.
    */
-  private async batchEvents(first: QueuedCommand, due: Due): Promise<QueuedCommand> {
+  private async batchEvents(first: QueuedCommand, due: Due, started: Map<string, number>): Promise<QueuedCommand> {
     const maxEvents = this.options.turnMaxEvents ?? DEFAULT_TURN_MAX_EVENTS;
     const maxBytes = Math.min(this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES, this.windowBytes);
     const members = [first];
@@ -283,7 +256,6 @@ export class CommandQueue {
     };
     // A batch interrupted by a crash is replayed as it was (its "already shown" note true for all of
     // it); commands that never started go together in the next turn, as new.
-    const started = await this.store.startedIds();
     const wasStarted = started.has(first.message.id);
     const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id) && started.has(m.id) === wasStarted;
     const firstStreamId = first.entries[0]!.streamId;
@@ -339,6 +311,22 @@ export class CommandQueue {
       attempts: 0,
     };
   }
+}
+
+/** Adds what Redis remembers about earlier attempts: failures so far, and a turn that was interrupted. */
+function withHistory(command: QueuedCommand, retries: Map<string, RetryState>, started: Map<string, number>): QueuedCommand {
+  const ids = command.entries.map((e) => e.id);
+  const startedAt = ids.map((id) => started.get(id)).filter((t): t is number => t !== undefined);
+  const last = ids
+    .map((id) => retries.get(id))
+    .filter((s): s is RetryState => s !== undefined)
+    .sort((a, b) => b.attempts - a.attempts)[0];
+  return {
+    ...command,
+    attempts: last?.attempts ?? 0,
+    lastError: last?.error,
+    interruptedAt: startedAt.length ? Math.min(...startedAt) : undefined,
+  };
 }
 
 function withGateway(message: InboundMessage, gateway: InboundMessage["gateway"]): InboundMessage {
