@@ -19,7 +19,15 @@
  * The batch begins, completes, retries and is replayed as a whole.
  */
 import { z } from "zod";
-import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, type RetryState, type StoredCommand } from "../bus/command-queue.js";
+import {
+  PRIORITIES,
+  type CommandQueueStore,
+  type QueueEntry,
+  type QueueLoad,
+  type RetryState,
+  type StoredCommand,
+  type TakeSnapshot,
+} from "../bus/command-queue.js";
 import { mergeDetails, parseGatewayDetails } from "../host/gateway-message.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import { PromptQuota } from "./prompt-quota.js";
@@ -102,6 +110,12 @@ export class CommandQueue {
    * Dropped whenever an answer is recorded through this queue, so alreadyAnswered() never misses one.
    */
   private answeredAtTake = new WeakMap<QueuedCommand, boolean>();
+  /**
+   * take()'s read, sent by complete() right behind its script on the same connection (so Redis runs
+   * it after the completion): the next take() uses it instead of a round trip of its own, unless
+   * anything else went through this queue since (forgetReads).
+   */
+  private prefetched: { now: number; completed: Set<string>; snapshot: Promise<TakeSnapshot | undefined> } | undefined;
 
   /** `store`: the bus's half, `bus.commandQueue(session)`. */
   constructor(
@@ -123,6 +137,7 @@ export class CommandQueue {
   async submit(message: InboundMessage, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
     const parsed = InboundSchema.parse(message);
     this.quota.check(parsed);
+    this.forgetReads();
     const status = await this.store.enqueue(parsed.priority, parsed.id, JSON.stringify(parsed), alsoSeen);
     if (status === "queued") this.quota.add(parsed);
     return status;
@@ -138,9 +153,8 @@ export class CommandQueue {
    * its retry time. A command waiting for a retry never blocks the ones behind it.
    */
   async take(): Promise<QueuedCommand | undefined> {
-    const now = Date.now();
-    // One round trip: every priority's head, the retry states and the started marks.
-    const { heads, retries, started } = await this.store.take(now);
+    const { now, snapshot } = await this.read();
+    const { heads, retries, started } = snapshot;
     const due: Due = (id) => (retries.get(id)?.notBefore ?? 0) <= now;
     const available = heads.map(toCommand);
     if (!available.length) return undefined;
@@ -157,6 +171,29 @@ export class CommandQueue {
   }
 
   /**
+   * Every priority's head, the retry states and the started marks, in one round trip; none when
+   * complete() already sent that read and it still holds. A prefetched read is not used when it
+   * found nothing (a retry may have come due since), failed, or shows an entry the completion
+   * removed (its script ran after the read: ioredis re-sends a script Redis had lost).
+   */
+  private async read(): Promise<{ now: number; snapshot: TakeSnapshot }> {
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    const early = await prefetched?.snapshot;
+    if (early?.heads.length && !early.heads.some((h) => prefetched!.completed.has(`${h.priority}:${h.streamId}`))) {
+      return { now: prefetched!.now, snapshot: early };
+    }
+    const now = Date.now();
+    return { now, snapshot: await this.store.take(now) };
+  }
+
+  /** Something changed the queue: a read made before must not decide the next take(). */
+  private forgetReads(): void {
+    this.prefetched = undefined;
+    this.answeredAtTake = new WeakMap();
+  }
+
+  /**
    * Aged commands first (oldest of them), then by priority; but while a human waits, an aged event
    * or heartbeat goes only right after a human turn (or the first turn of this process).
    */
@@ -169,11 +206,13 @@ export class CommandQueue {
 
   /** Records that the command's turn starts now (kept if an interrupted turn had already started it). */
   begin(command: QueuedCommand): Promise<void> {
+    this.forgetReads();
     return this.store.begin(command.entries.map((e) => e.id));
   }
 
   /** The turn failed but may succeed later: keep the command pending, not to be taken before `state.notBefore`. */
   retryLater(command: QueuedCommand, state: RetryState, journalReason: string): Promise<void> {
+    this.forgetReads();
     return this.store.retryLater(
       command.entries.map((e) => e.id),
       state,
@@ -183,25 +222,44 @@ export class CommandQueue {
 
   /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */
   async deadLetter(command: QueuedCommand, reason: string): Promise<void> {
+    this.forgetReads();
     await this.store.deadLetter(command.entries, { id: command.message.id, json: JSON.stringify(command.message) }, reason);
     this.quota.release(command.entries.map((e) => e.id));
   }
 
-  /** Marks a command answered (so a replay will not answer again), then drops it from the queue. */
+  /**
+   * Marks a command answered (so a replay will not answer again), then drops it from the queue. The
+   * next take()'s read goes in the same round trip, behind the completion (it only reads, and moves
+   * new entries into the pending list, as a take() does).
+   */
   async complete(command: QueuedCommand): Promise<void> {
-    await this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+    this.forgetReads();
+    const completed = this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+    const now = Date.now();
+    const prefetched = {
+      now,
+      completed: new Set(command.entries.map((e) => `${e.priority}:${e.streamId}`)),
+      snapshot: this.store.take(now).catch(() => undefined),
+    };
+    this.prefetched = prefetched;
+    try {
+      await completed;
+    } catch (error) {
+      if (this.prefetched === prefetched) this.prefetched = undefined;
+      throw error;
+    }
     this.quota.release(command.entries.map((e) => e.id));
   }
 
   /** Records every entry of a command as answered, ahead of complete() (a replay then does not run it again). */
   async recordAnswered(command: QueuedCommand): Promise<void> {
-    this.answeredAtTake = new WeakMap();
+    this.forgetReads();
     await Promise.all(command.entries.map((e) => this.store.markAnswered(e.id)));
   }
 
   /** Records a command as answered without running it (its text joined an earlier turn). */
   markAnswered(id: string): Promise<void> {
-    this.answeredAtTake = new WeakMap();
+    this.forgetReads();
     return this.store.markAnswered(id);
   }
 

@@ -2,7 +2,8 @@
  * take() in one round trip (queue-take-6.lua): every priority's head with its retry and started
  * state and its done mark, read in one atomic step. Each test counts the commands the queue's
  * client sends, and checks the edges: empty queues, everything waiting for its retry, a pending
- * entry deleted while pending, replays before new commands, an answered replay.
+ * entry deleted while pending, replays before new commands, an answered replay; and complete()
+ * sending the next take()'s read in its own round trip, unless the queue changed since.
  */
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
@@ -43,10 +44,10 @@ async function counted<T>(f: () => Promise<T>): Promise<{ result: T; sent: strin
   }
 }
 
-/** take() with its cost: must be exactly one command. */
+/** take() with its cost: one command at most (none when complete() already sent its read). */
 async function takeOnce(queue: CommandQueue): Promise<QueuedCommand | undefined> {
   const { result, sent } = await counted(() => queue.take());
-  assert.deepEqual(sent, ["evalsha"], "take() is one round trip");
+  assert.ok(sent.length <= 1 && sent.every((name) => name === "evalsha"), `take() is one round trip at most, sent ${sent.join(", ")}`);
   return result;
 }
 
@@ -132,4 +133,47 @@ test("a replay answered before the crash is known answered from the same step; a
   const steered = (await takeOnce(second))!;
   await second.markAnswered(steered.message.id); // it joined the turn in progress meanwhile
   assert.equal(await second.alreadyAnswered(steered), true);
+});
+
+test("complete() sends the next take()'s read in the same round trip; a command submitted since is not missed", async () => {
+  const queue = newQueue();
+  await queue.init();
+  for (const id of ["e1", "e2"]) await queue.submit(msg(id, "event"));
+  await queue.submit(msg("h1"));
+  const h1 = (await takeOnce(queue))!;
+  const { sent } = await counted(async () => {
+    await queue.complete(h1);
+    const e1 = (await queue.take())!;
+    assert.deepEqual(
+      e1.entries.map((e) => e.id),
+      ["e1", "e2"],
+      "the event turn, batched as before",
+    );
+    await queue.complete(e1);
+  });
+  // complete + read, the batch's own reads, complete + read: the take after a completion sent nothing of its own.
+  assert.equal(sent.filter((name) => name === "evalsha").length, 4);
+  assert.equal(await takeOnce(queue), undefined);
+  // A human submitted after the completion goes before the heartbeat the early read found.
+  await queue.submit(msg("hb", "heartbeat"));
+  await queue.submit(msg("h2"));
+  const h2 = (await takeOnce(queue))!;
+  assert.equal(h2.message.id, "h2");
+  await queue.complete(h2);
+  await queue.submit(msg("h3"));
+  assert.equal((await takeOnce(queue))!.message.id, "h3", "submitted between complete() and take(): the early read is not used");
+});
+
+test("a completion Redis runs after the early read (its script cache was flushed) never hands out the completed command again", async () => {
+  const queue = newQueue();
+  await queue.init();
+  for (const id of ["done-once", "next"]) await queue.submit(msg(id));
+  const first = (await takeOnce(queue))!;
+  await client.script("FLUSH"); // ioredis re-sends both scripts (EVAL) after NOSCRIPT
+  await queue.complete(first);
+  const next = (await takeOnce(queue))!;
+  assert.equal(next.message.id, "next");
+  await queue.complete(next);
+  assert.equal(await takeOnce(queue), undefined);
+  assert.deepEqual(await queue.depth(), { human: 0, event: 0, heartbeat: 0 });
 });
