@@ -174,7 +174,7 @@ export class CommandQueue {
    * Every priority's head, the retry states and the started marks, in one round trip; none when
    * complete() already sent that read and it still holds. A prefetched read is not used when it
    * found nothing (a retry may have come due since), failed, or shows an entry the completion
-   * removed (its script ran after the read: ioredis re-sends a script Redis had lost).
+   * removed (its script ran after the read: the client re-sends a script Redis had lost).
    */
   private async read(): Promise<{ now: number; snapshot: TakeSnapshot }> {
     const prefetched = this.prefetched;
