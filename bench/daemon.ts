@@ -240,7 +240,8 @@ async function durableQueue(redis: Redis, n: number, submitters: number): Promis
   await redis.flushall();
   // The bus over the bench's connection, as the daemon builds its queue: the bus's store, the policy on top.
   const bus = new GatewayBus(redis, { ...DEFAULT_BUS_OPTIONS, prefix: "bench", dedupWindowMs: 86_400_000, deadLetterCap: 10_000, journalCap: 10_000 });
-  const queue = new CommandQueue(bus.commandQueue("gateway"), { agingMs: 60_000, collectWindowMs: 2_000 });
+  // One bench client submits all n: the per-client/channel prompt caps (a daemon's defense) would refuse it past 20.
+  const queue = new CommandQueue(bus.commandQueue("gateway"), { agingMs: 60_000, collectWindowMs: 2_000, promptsPerClient: n, promptsPerChannel: n });
   await queue.init();
   let t = nowMs();
   await submitAll(n, submitters, async (i) => {

@@ -22,6 +22,8 @@ export const LOAD_WINDOW_MS = 60_000;
 const TURNS_CAP = 2_000;
 const GROUP = "daemon";
 const CONSUMER = "daemon";
+/** Pending entries read per XREADGROUP while looking for one that may run. */
+const PENDING_PAGE = 100;
 
 /** One stream entry behind a command. */
 export interface QueueEntry {
@@ -48,6 +50,16 @@ export interface RetryState {
   attempts: number;
   notBefore: number;
   error: string;
+}
+
+/** What `take` reads in one step: the heads that may run now and the state the policy decides on. */
+export interface TakeSnapshot {
+  /** The first command of each priority that may run now, in PRIORITIES order (a priority with none left out). */
+  heads: Array<StoredCommand & { answered: boolean }>;
+  /** Retry states of the commands whose turn failed and will run again (unreadable ones left out). */
+  retries: Map<string, RetryState>;
+  /** Command id -> when its turn started, for every turn that started and never finished. */
+  started: Map<string, number>;
 }
 
 /** What the queue looks like now, and how fast turns went recently. */
@@ -121,6 +133,34 @@ export class CommandQueueStore {
     return new Set(ids.filter((_, i) => scores[i] !== null));
   }
 
+  /**
+   * The first command of each priority that may run now, with the retry and started state, in one
+   * atomic step (queue-take-6.lua): per priority the oldest pending entry whose retry time (against
+   * `now`, this process's clock) has come, else one new entry read into the pending list. A pending
+   * entry deleted while pending is acknowledged away there.
+   */
+  async take(now: number): Promise<TakeSnapshot> {
+    const [retry, started, heads] = (await this.ctx.scripts["queue-take"](
+      [this.keys.retry, this.keys.started, this.keys.done, ...PRIORITIES.map((p) => this.keys.stream(p))],
+      [GROUP, CONSUMER, now, PENDING_PAGE],
+    )) as [string[], string[], Array<[string, string, number] | null>];
+    const retries = new Map<string, RetryState>();
+    for (let i = 0; i < retry.length; i += 2) {
+      try {
+        retries.set(retry[i]!, JSON.parse(retry[i + 1]!) as RetryState);
+      } catch {
+        // An unreadable state must not hold a command back forever: it runs as if it never failed.
+      }
+    }
+    const startedAt = new Map<string, number>();
+    for (let i = 0; i < started.length; i += 2) startedAt.set(started[i]!, Number(started[i + 1]));
+    return {
+      heads: heads.flatMap((head, i) => (head ? [{ ...this.stored(PRIORITIES[i]!, head[0], ["command", head[1]]), answered: head[2] === 1 }] : [])),
+      retries,
+      started: startedAt,
+    };
+  }
+
   /** XREADGROUP on one priority: `from` "0" or an id pages through the pending list, ">" reads new entries. */
   async read(priority: CommandPriority, from: string, count: number): Promise<StoredCommand[]> {
     const reply = (await this.ctx.client.xreadgroup("GROUP", GROUP, CONSUMER, "COUNT", count, "STREAMS", this.keys.stream(priority), from)) as Array<
@@ -135,39 +175,11 @@ export class CommandQueueStore {
     return entries.map(([streamId, fields]) => this.stored(priority, streamId, fields));
   }
 
-  /** Clears a pending entry that was deleted (trimmed) while pending: there is nothing to run. */
-  async dropDeleted(priority: CommandPriority, streamId: string): Promise<void> {
-    await this.ctx.client.xack(this.keys.stream(priority), GROUP, streamId);
-  }
-
   /** Records that these commands' turn starts now (kept if an interrupted turn had already started them). */
   async begin(ids: string[]): Promise<void> {
     const multi = this.ctx.client.multi();
     for (const id of ids) multi.hsetnx(this.keys.started, id, Date.now());
     await multi.exec();
-  }
-
-  /** When each of these commands' turn started, for those whose turn started and never finished. */
-  async startedAt(ids: string[]): Promise<number[]> {
-    return (await this.ctx.client.hmget(this.keys.started, ...ids)).filter((v): v is string => v !== null).map(Number);
-  }
-
-  /** Ids of every command whose turn started and never finished. */
-  async startedIds(): Promise<Set<string>> {
-    return new Set(await this.ctx.client.hkeys(this.keys.started));
-  }
-
-  /** Retry states of the commands whose turn failed and will run again; an unreadable one is left out. */
-  async retryStates(): Promise<Map<string, RetryState>> {
-    const states = new Map<string, RetryState>();
-    for (const [id, json] of Object.entries(await this.ctx.client.hgetall(this.keys.retry))) {
-      try {
-        states.set(id, JSON.parse(json) as RetryState);
-      } catch {
-        // An unreadable state must not hold a command back forever: it runs as if it never failed.
-      }
-    }
-    return states;
   }
 
   /** The turn failed but may succeed later: keep the commands pending, not to be taken before `state.notBefore`. */

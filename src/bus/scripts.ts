@@ -21,6 +21,7 @@ export const SCRIPT_NAMES = [
   "queue-retry",
   "queue-deadletter",
   "queue-complete",
+  "queue-take",
   "advance",
   "notify",
   "notified",

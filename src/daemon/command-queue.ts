@@ -19,7 +19,15 @@
  * The batch begins, completes, retries and is replayed as a whole.
  */
 import { z } from "zod";
-import { PRIORITIES, type CommandQueueStore, type QueueEntry, type QueueLoad, type RetryState, type StoredCommand } from "../bus/command-queue.js";
+import {
+  PRIORITIES,
+  type CommandQueueStore,
+  type QueueEntry,
+  type QueueLoad,
+  type RetryState,
+  type StoredCommand,
+  type TakeSnapshot,
+} from "../bus/command-queue.js";
 import { mergeDetails, parseGatewayDetails } from "../host/gateway-message.js";
 import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
 import { PromptQuota } from "./prompt-quota.js";
@@ -97,6 +105,17 @@ export class CommandQueue {
   private lastTaken: Priority | undefined;
 
   private readonly quota: PromptQuota;
+  /**
+   * Whether the command take() returned was answered when it was read (the done mark, same step).
+   * Dropped whenever an answer is recorded through this queue, so alreadyAnswered() never misses one.
+   */
+  private answeredAtTake = new WeakMap<QueuedCommand, boolean>();
+  /**
+   * take()'s read, sent by complete() right behind its script on the same connection (so Redis runs
+   * it after the completion): the next take() uses it instead of a round trip of its own, unless
+   * anything else went through this queue since (forgetReads).
+   */
+  private prefetched: { now: number; completed: Set<string>; snapshot: Promise<TakeSnapshot | undefined> } | undefined;
 
   /** `store`: the bus's half, `bus.commandQueue(session)`. */
   constructor(
@@ -118,6 +137,7 @@ export class CommandQueue {
   async submit(message: InboundMessage, alsoSeen: string[] = []): Promise<"queued" | "duplicate"> {
     const parsed = InboundSchema.parse(message);
     this.quota.check(parsed);
+    this.forgetReads();
     const status = await this.store.enqueue(parsed.priority, parsed.id, JSON.stringify(parsed), alsoSeen);
     if (status === "queued") this.quota.add(parsed);
     return status;
@@ -133,19 +153,44 @@ export class CommandQueue {
    * its retry time. A command waiting for a retry never blocks the ones behind it.
    */
   async take(): Promise<QueuedCommand | undefined> {
-    const retries = await this.store.retryStates();
-    const now = Date.now();
+    const { now, snapshot } = await this.read();
+    const { heads, retries, started } = snapshot;
     const due: Due = (id) => (retries.get(id)?.notBefore ?? 0) <= now;
-    const heads = await Promise.all(PRIORITIES.map((p) => this.head(p, due)));
-    const available = heads.filter((h): h is NonNullable<typeof h> => h !== undefined);
+    const available = heads.map(toCommand);
     if (!available.length) return undefined;
     const chosen = this.choose(available, now);
     const priority = chosen.entries[0]!.priority;
     this.lastTaken = priority;
     let command = chosen;
     if (chosen.message.mode === "collect") command = await this.collect(chosen, due);
-    else if (priority === "event") command = await this.batchEvents(chosen, due);
-    return this.withHistory(command, retries);
+    else if (priority === "event") command = await this.batchEvents(chosen, due, started);
+    const taken = withHistory(command, retries, started);
+    // Whether it was answered, as read in the same step: alreadyAnswered() needs no round trip then.
+    if (command === chosen) this.answeredAtTake.set(taken, heads[available.indexOf(chosen)]!.answered);
+    return taken;
+  }
+
+  /**
+   * Every priority's head, the retry states and the started marks, in one round trip; none when
+   * complete() already sent that read and it still holds. A prefetched read is not used when it
+   * found nothing (a retry may have come due since), failed, or shows an entry the completion
+   * removed (its script ran after the read: the client re-sends a script Redis had lost).
+   */
+  private async read(): Promise<{ now: number; snapshot: TakeSnapshot }> {
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    const early = await prefetched?.snapshot;
+    if (early?.heads.length && !early.heads.some((h) => prefetched!.completed.has(`${h.priority}:${h.streamId}`))) {
+      return { now: prefetched!.now, snapshot: early };
+    }
+    const now = Date.now();
+    return { now, snapshot: await this.store.take(now) };
+  }
+
+  /** Something changed the queue: a read made before must not decide the next take(). */
+  private forgetReads(): void {
+    this.prefetched = undefined;
+    this.answeredAtTake = new WeakMap();
   }
 
   /**
@@ -161,11 +206,13 @@ export class CommandQueue {
 
   /** Records that the command's turn starts now (kept if an interrupted turn had already started it). */
   begin(command: QueuedCommand): Promise<void> {
+    this.forgetReads();
     return this.store.begin(command.entries.map((e) => e.id));
   }
 
   /** The turn failed but may succeed later: keep the command pending, not to be taken before `state.notBefore`. */
   retryLater(command: QueuedCommand, state: RetryState, journalReason: string): Promise<void> {
+    this.forgetReads();
     return this.store.retryLater(
       command.entries.map((e) => e.id),
       state,
@@ -175,29 +222,53 @@ export class CommandQueue {
 
   /** Gives up on a command: dead letter with the reason, journal entry, out of the queue (one atomic step). */
   async deadLetter(command: QueuedCommand, reason: string): Promise<void> {
+    this.forgetReads();
     await this.store.deadLetter(command.entries, { id: command.message.id, json: JSON.stringify(command.message) }, reason);
     this.quota.release(command.entries.map((e) => e.id));
   }
 
-  /** Marks a command answered (so a replay will not answer again), then drops it from the queue. */
+  /**
+   * Marks a command answered (so a replay will not answer again), then drops it from the queue. The
+   * next take()'s read goes in the same round trip, behind the completion (it only reads, and moves
+   * new entries into the pending list, as a take() does).
+   */
   async complete(command: QueuedCommand): Promise<void> {
-    await this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+    this.forgetReads();
+    const completed = this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
+    const now = Date.now();
+    const prefetched = {
+      now,
+      completed: new Set(command.entries.map((e) => `${e.priority}:${e.streamId}`)),
+      snapshot: this.store.take(now).catch(() => undefined),
+    };
+    this.prefetched = prefetched;
+    try {
+      await completed;
+    } catch (error) {
+      if (this.prefetched === prefetched) this.prefetched = undefined;
+      throw error;
+    }
     this.quota.release(command.entries.map((e) => e.id));
   }
 
   /** Records every entry of a command as answered, ahead of complete() (a replay then does not run it again). */
   async recordAnswered(command: QueuedCommand): Promise<void> {
+    this.forgetReads();
     await Promise.all(command.entries.map((e) => this.store.markAnswered(e.id)));
   }
 
   /** Records a command as answered without running it (its text joined an earlier turn). */
   markAnswered(id: string): Promise<void> {
+    this.forgetReads();
     return this.store.markAnswered(id);
   }
 
-  /** Was this command already answered (a replay after a crash between reply and ack)? */
-  alreadyAnswered(command: QueuedCommand): Promise<boolean> {
-    return this.store.answered(command.entries.map((e) => e.id));
+  /**
+   * Was this command already answered (a replay after a crash between reply and ack)? Answered from
+   * what take() read when no answer was recorded through this queue since (a later mark asks Redis).
+   */
+  async alreadyAnswered(command: QueuedCommand): Promise<boolean> {
+    return this.answeredAtTake.get(command) ?? this.store.answered(command.entries.map((e) => e.id));
   }
 
   depth(): Promise<Record<Priority, number>> {
@@ -219,53 +290,13 @@ export class CommandQueue {
   }
 
   /**
-   * The first command of a priority that may run now: one already taken but not finished (a replay,
-   * or a failed one whose retry time has come), else the next new one. Pending commands still
-   * waiting for their retry are passed over.
-   */
-  private async head(priority: Priority, due: Due): Promise<QueuedCommand | undefined> {
-    for (let after = "0"; ;) {
-      const page = await this.store.read(priority, after, 100);
-      if (!page.length) break;
-      for (const entry of page) {
-        if (entry.command === null) {
-          // Deleted while pending (trimmed): nothing to run, just clear it.
-          await this.store.dropDeleted(priority, entry.streamId);
-          continue;
-        }
-        const command = toCommand(entry);
-        if (due(command.message.id)) return command;
-      }
-      after = page.at(-1)!.streamId;
-    }
-    const [fresh] = await this.store.read(priority, ">", 1);
-    return fresh?.command ? toCommand(fresh) : undefined;
-  }
-
-  /** Adds what Redis remembers about earlier attempts: failures so far, and a turn that was interrupted. */
-  private async withHistory(command: QueuedCommand, retries: Map<string, RetryState>): Promise<QueuedCommand> {
-    const ids = command.entries.map((e) => e.id);
-    const started = await this.store.startedAt(ids);
-    const last = ids
-      .map((id) => retries.get(id))
-      .filter((s): s is RetryState => s !== undefined)
-      .sort((a, b) => b.attempts - a.attempts)[0];
-    return {
-      ...command,
-      attempts: last?.attempts ?? 0,
-      lastError: last?.error,
-      interruptedAt: started.length ? Math.min(...started) : undefined,
-    };
-  }
-
-  /**
    * The event commands that may join `first` in one turn: those already taken but not finished
    * (replays, due retries) first, then new ones, in stream order, while the caps allow. One that
    * does not fit stays pending and heads the next batch; collect-mode ones, ones answering
    * somewhere else than `first`, and ones whose turn started when `first`'s did not (or the
    * reverse) are left for their own turn.
    */
-  private async batchEvents(first: QueuedCommand, due: Due): Promise<QueuedCommand> {
+  private async batchEvents(first: QueuedCommand, due: Due, started: Map<string, number>): Promise<QueuedCommand> {
     const maxEvents = this.options.turnMaxEvents ?? DEFAULT_TURN_MAX_EVENTS;
     const maxBytes = Math.min(this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES, this.windowBytes);
     const members = [first];
@@ -283,7 +314,6 @@ export class CommandQueue {
     };
     // A batch interrupted by a crash is replayed as it was (its "already shown" note true for all of
     // it); commands that never started go together in the next turn, as new.
-    const started = await this.store.startedIds();
     const wasStarted = started.has(first.message.id);
     const joins = (m: InboundMessage) => m.mode !== "collect" && sameReply(m, first.message) && due(m.id) && started.has(m.id) === wasStarted;
     const firstStreamId = first.entries[0]!.streamId;
@@ -339,6 +369,22 @@ export class CommandQueue {
       attempts: 0,
     };
   }
+}
+
+/** Adds what Redis remembers about earlier attempts: failures so far, and a turn that was interrupted. */
+function withHistory(command: QueuedCommand, retries: Map<string, RetryState>, started: Map<string, number>): QueuedCommand {
+  const ids = command.entries.map((e) => e.id);
+  const startedAt = ids.map((id) => started.get(id)).filter((t): t is number => t !== undefined);
+  const last = ids
+    .map((id) => retries.get(id))
+    .filter((s): s is RetryState => s !== undefined)
+    .sort((a, b) => b.attempts - a.attempts)[0];
+  return {
+    ...command,
+    attempts: last?.attempts ?? 0,
+    lastError: last?.error,
+    interruptedAt: startedAt.length ? Math.min(...startedAt) : undefined,
+  };
 }
 
 function withGateway(message: InboundMessage, gateway: InboundMessage["gateway"]): InboundMessage {
