@@ -33,10 +33,12 @@ export async function register(ctx: BusContext, session: SessionRegistration, op
     [session.id, ctx.options.presenceTtlMs, takeover, session.instance, ...fields],
   )) as string[];
   if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
-  const [, instance, pid, host, deadline] = reply;
+  const [, instance, pid, host, deadline, now, reapDue] = reply;
   return {
     status: "owner",
     previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
+    at: Number(now),
+    reapDue: reapDue === "1",
   };
 }
 

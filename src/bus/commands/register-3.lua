@@ -19,8 +19,13 @@
   (`<prefix>:gateway:drainers:<queue>`, by `drains`). The prefix is the info hash's key less its
   `:gateway:session:<sid>` tail.
 
-  Returns {'owner', previous instance, pid, host, presence deadline} ('' where unknown), or
-  {'held', instance, pid, host, kind, since, presence deadline, role} of the live holder.
+  Returns {'owner', previous instance, pid, host, presence deadline, now, reap due} ('' where
+  unknown), or {'held', instance, pid, host, kind, since, presence deadline, role} of the live
+  holder. The previous deadline (server time `now` to compare with) tells a renewing owner that
+  its own presence had lapsed meanwhile (its process was frozen, or Redis was away): pushes to it
+  were refused and, unless its id is durable, it may have been reaped. `reap due` is '1' when some
+  session's presence has lapsed (the earliest deadline is past): only then does the caller run the
+  reaping (retire-3.lua), so a presence tick is one script while nobody died.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,6 +36,18 @@ local holder = prev[1] or ''
 local live = holder ~= '' and holder ~= me and deadline ~= '' and tonumber(deadline) >= now
 if live and takeover ~= '*' and takeover ~= holder then
   return {'held', holder, prev[2] or '', prev[3] or '', prev[4] or '', prev[5] or '', deadline, prev[6] or ''}
+end
+local function reapDue()
+  local earliest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return (earliest[2] and tonumber(earliest[2]) < now) and '1' or '0'
+end
+-- The presence tick of a live owner: its record and indexes are in place (reaping or a clean stop
+-- would have removed its presence entry first), so only the deadline and `seen` move. This runs
+-- every presence interval in every live session: the idle cost of the whole gateway.
+if holder == me and deadline ~= '' and tonumber(deadline) >= now then
+  redis.call('ZADD', KEYS[2], now + ttl, sid)
+  redis.call('HSET', KEYS[3], 'seen', now)
+  return {'owner', holder, prev[2] or '', prev[3] or '', deadline, now, reapDue()}
 end
 redis.call('SADD', KEYS[1], sid)
 redis.call('ZADD', KEYS[2], now + ttl, sid)
@@ -57,4 +74,4 @@ end
 if drains then
   for queue in string.gmatch(drains, '[^,]+') do redis.call('SADD', prefix .. ':gateway:drainers:' .. queue, sid) end
 end
-return {'owner', holder, prev[2] or '', prev[3] or '', deadline}
+return {'owner', holder, prev[2] or '', prev[3] or '', deadline, now, reapDue()}

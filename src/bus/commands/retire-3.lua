@@ -64,11 +64,15 @@ if mode == 'session' then
 else
   -- Registered with a presence deadline in the past; a durable one leaves the presence zset when
   -- retired, so it is read once. (Sessions with no presence entry were never live, or stopped.)
+  -- A lapsed entry with no registration behind it is dropped: it can never be live again, and the
+  -- presence tick (register-3.lua) would otherwise find a lapse to reap on every tick.
   for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do
     local info = prefix .. ':gateway:session:' .. sid
     if redis.call('SISMEMBER', KEYS[1], sid) == 1 and redis.call('EXISTS', info) == 1 then
       out[#out + 1] = sid
       out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery: its presence lapsed and, having no stable id, it will not come back for it')
+    else
+      redis.call('ZREM', KEYS[2], sid)
     end
   end
   if #out == 0 then return out end
