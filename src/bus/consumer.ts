@@ -352,7 +352,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       kind: this.options.kind ?? "pi",
       queues: this.queues,
     };
-    let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined });
+    let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined, renew: this.owned });
     if (result.status === "held" && processGone(result.holder)) {
       // The holder's process is gone (same host): take its place now rather than when its lease
       // runs out, but only from that holder, so two successors of one dead holder cannot both win.

@@ -9,8 +9,14 @@ import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegis
  * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
  * while another instance holds a live lease on the id, unless `takeover` says to take it: "force"
  * from anyone, or an instance token to take it only from that holder (known to be dead).
+ * `renew`: the owner's presence tick, metadata unchanged (a live owner's renewal writes only its
+ * deadline).
  */
-export async function register(ctx: BusContext, session: SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<RegisterResult> {
+export async function register(
+  ctx: BusContext,
+  session: SessionRegistration,
+  options: { takeover?: "force" | string; renew?: boolean } = {},
+): Promise<RegisterResult> {
   const k = ctx.keys;
   const fields: Array<string | number> = [
     "role",
@@ -30,7 +36,7 @@ export async function register(ctx: BusContext, session: SessionRegistration, op
   const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
   const reply = (await ctx.scripts.register(
     [k.sessions, k.presence, k.sessionInfo(session.id)],
-    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, ...fields],
+    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, options.renew ? "renew" : "", ...fields],
   )) as string[];
   if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
   const [, instance, pid, host, deadline, now, reapDue] = reply;

@@ -12,7 +12,8 @@
           --takeover); an instance token: take it only from that holder (known to be dead), so
           two successors of one dead holder cannot both win
   ARGV[4] this instance's token
-  ARGV[5..] metadata field/value pairs
+  ARGV[5] 'renew': the owner's presence tick, with the same metadata as its registration; '' else
+  ARGV[6..] metadata field/value pairs
 
   Keeps the indexes push-5.lua reads instead of scanning the registry: the centrals set
   (`<prefix>:gateway:centrals`, by `role`) and, per queue, the sessions that drain it
@@ -42,9 +43,10 @@ local function reapDue()
   return (earliest[2] and tonumber(earliest[2]) < now) and '1' or '0'
 end
 -- The presence tick of a live owner: its record and indexes are in place (reaping or a clean stop
--- would have removed its presence entry first), so only the deadline and `seen` move. This runs
--- every presence interval in every live session: the idle cost of the whole gateway.
-if holder == me and deadline ~= '' and tonumber(deadline) >= now then
+-- would have removed its presence entry first) and its metadata unchanged, so only the deadline
+-- and `seen` move. This runs every presence interval in every live session: the idle cost of the
+-- whole gateway.
+if ARGV[5] == 'renew' and holder == me and deadline ~= '' and tonumber(deadline) >= now then
   redis.call('ZADD', KEYS[2], now + ttl, sid)
   redis.call('HSET', KEYS[3], 'seen', now)
   return {'owner', holder, prev[2] or '', prev[3] or '', deadline, now, reapDue()}
@@ -52,7 +54,7 @@ end
 redis.call('SADD', KEYS[1], sid)
 redis.call('ZADD', KEYS[2], now + ttl, sid)
 local fields = {'instance', me, 'seen', now}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 -- 'started' is the lease's "since": set when an instance takes the id, kept while it renews.
 if holder ~= me then
   fields[#fields + 1] = 'started'
@@ -62,7 +64,7 @@ redis.call('HSET', KEYS[3], unpack(fields))
 
 local prefix = string.sub(KEYS[3], 1, #KEYS[3] - #(':gateway:session:' .. sid))
 local role, drains = prev[6], nil
-for i = 5, #ARGV - 1, 2 do
+for i = 6, #ARGV - 1, 2 do
   if ARGV[i] == 'role' then role = ARGV[i + 1] end
   if ARGV[i] == 'drains' then drains = ARGV[i + 1] end
 end
