@@ -113,13 +113,6 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private forceTakeover: boolean;
   /** The last presence renewal found a lapsed presence (some session died): reap at this tick. */
   private reapDue = false;
-  /** When expired leases were last recovered (not at every presence tick: see recoverEveryMs). */
-  private recoveredAt = 0;
-  /**
-   * Expired leases are looked for every 2/3 of a lease (10 s by default), at least every presence
-   * tick: a shorter presence interval (faster death detection) must not multiply this cost too.
-   */
-  private readonly recoverEveryMs: number;
   /** Lease operations run one at a time (presence tick, reconnect and drain may overlap). */
   private leaseOp: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
@@ -140,7 +133,6 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.log = options.logger ?? silentLogger;
     this.queues = [...new Set([options.sessionId, ...(options.extraQueues ?? [])])];
     this.forceTakeover = options.takeover ?? false;
-    this.recoverEveryMs = Math.max(presenceIntervalOf(options.bus.options), Math.floor((options.bus.options.leaseMs * 2) / 3));
   }
 
   /** Does this consumer hold the id's lease (and so drain its queues)? */
@@ -320,8 +312,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   }
 
   /**
-   * Presence refresh (every presence interval), reaping of dead sessions (only when the refresh
-   * found a lapsed presence: an idle tick is one script), recovery of expired leases.
+   * Presence refresh (every presence interval), reaping of dead sessions and recovery of expired
+   * leases, each only when the refresh found one due: an idle tick is one script.
    */
   private async maintain(): Promise<void> {
     if (this.stopped || !this.started || this.bus.client.status !== "ready") return;
@@ -369,7 +361,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.owned = true;
     this.holder = undefined;
     if (acquiring) await this.takeOver(result.previous);
-    else if (Date.now() - this.recoveredAt >= this.recoverEveryMs) await this.recover(false);
+    else if (result.recoverDue) await this.recover(false);
     return true;
   }
 
@@ -410,7 +402,6 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   }
 
   private async recover(all: boolean): Promise<void> {
-    this.recoveredAt = Date.now();
     let recovered = 0;
     for (const queue of this.queues) {
       if (all) recovered += await this.bus.recoverAll(queue);

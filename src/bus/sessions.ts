@@ -39,12 +39,13 @@ export async function register(
     [session.id, ctx.options.presenceTtlMs, takeover, session.instance, options.renew ? "renew" : "", ...fields],
   )) as string[];
   if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
-  const [, instance, pid, host, deadline, now, reapDue] = reply;
+  const [, instance, pid, host, deadline, now, reapDue, recoverDue] = reply;
   return {
     status: "owner",
     previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
     at: Number(now),
     reapDue: reapDue === "1",
+    recoverDue: recoverDue === "1",
   };
 }
 

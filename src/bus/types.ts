@@ -97,6 +97,8 @@ export type RegisterResult =
       at: number;
       /** Some session's presence has lapsed: reapExpired() has work to do. */
       reapDue: boolean;
+      /** A queue this session drains holds an in-flight entry whose lease expired: recover it. */
+      recoverDue: boolean;
     }
   | { status: "held"; holder: LeaseHolder };
 

@@ -148,6 +148,30 @@ describe("a satellite killed with SIGKILL (default presence settings)", () => {
   });
 });
 
+test("an in-flight entry whose lease ran out (its holder hung) is put back at the owner's next presence tick", async () => {
+  const sid = "lease-owner";
+  const seen: string[] = [];
+  const owner = new EventConsumer({
+    bus,
+    sessionId: sid,
+    role: "satellite",
+    durable: true,
+    deliver: async ({ events }) => void seen.push(...events.map((e) => e.id)),
+  });
+  await owner.start();
+  try {
+    // Claimed by a holder that hung: in flight, its lease already run out.
+    const stuck = createEvent("death.test", "test", {}, { id: "stuck-1" });
+    await bus.client.hset(bus.keys.inflight(sid), stuck.id, JSON.stringify(stuck));
+    await bus.client.zadd(bus.keys.leases(sid), Date.now() - 1_000, stuck.id);
+    const t0 = Date.now();
+    await waitFor(() => seen.includes("stuck-1"), "the expired entry recovered and delivered", 4_500, 50);
+    console.log(`figure: expired lease recovered by the presence tick after ${Date.now() - t0} ms`);
+  } finally {
+    await owner.stop();
+  }
+});
+
 describe("GATEWAY_PRESENCE_INTERVAL", () => {
   test("defaults to a third of the TTL; one not shorter than the TTL is refused with one clear line", async () => {
     assert.equal(resolveBusOptions({}, {}).presenceTtlMs, 9_000);
