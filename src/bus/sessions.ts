@@ -3,6 +3,7 @@
  * shutdown and reaping of dead sessions (retire-3.lua), and the session table `status` shows.
  */
 import { hostname } from "node:os";
+import { presenceIntervalOf } from "../config/bus-options.js";
 import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
 
 /**
@@ -68,12 +69,14 @@ export async function unregister(ctx: BusContext, sid: string, instance: string)
   await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "session", sid, instance, o.journalCap]);
 }
 
-/** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
+/**
+ * Reaps sessions whose presence expired more than one presence interval ago (the grace lets live
+ * sessions re-register after Redis was away); returns their ids with how many events were dead-lettered.
+ */
 export async function reapExpired(ctx: BusContext): Promise<Array<{ id: string; deadLettered: number }>> {
   const { keys: k, options: o } = ctx;
-  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap])) as Array<
-    string | number
-  >;
+  const args = [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap, presenceIntervalOf(o)];
+  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], args)) as Array<string | number>;
   const reaped: Array<{ id: string; deadLettered: number }> = [];
   for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
   return reaped;

@@ -119,7 +119,7 @@ describe("a satellite killed with SIGKILL (default presence settings)", () => {
     const info = await waitFor(
       async () => (await bus.sessions()).find((s) => s.id === sid && s.presenceDeadline === 0),
       "the dead durable session reaped",
-      12_000,
+      17_000,
       100,
     );
     console.log(`figure: SIGKILLed durable satellite reaped after ${Date.now() - killedAt} ms, ${info.pending} events kept`);
@@ -136,7 +136,7 @@ describe("a satellite killed with SIGKILL (default presence settings)", () => {
     child.proc.kill("SIGSTOP");
     try {
       assert.equal(await pushTo(sid, "while-frozen"), "while-frozen");
-      await waitFor(async () => (await bus.deadLetters(100)).some((l) => l.id === "while-frozen"), "the frozen satellite reaped", 15_000, 100);
+      await waitFor(async () => (await bus.deadLetters(100)).some((l) => l.id === "while-frozen"), "the frozen satellite reaped", 20_000, 100);
     } finally {
       child.proc.kill("SIGCONT");
     }
