@@ -5,8 +5,8 @@
  * presence tick, safety-net poll, reaping) sharing one command client, then:
  *
  *   idle      Redis commands/s and Redis CPU (% of one core: INFO cpu used_cpu_sys+user) over a
- *             window with nothing pushed (BENCH_SESSIONS_WINDOW ms, default 10,500: one presence
- *             tick of the default 30 s presence TTL, two safety-net polls).
+ *             window with nothing pushed (BENCH_SESSIONS_WINDOW ms, default 10,500: three presence
+ *             ticks of the default 3 s presence interval, two safety-net polls).
  *   push      time inside Redis of the push script (SLOWLOG with a 0 µs threshold, the entries of
  *             the push script's SHA), median and p99 over BENCH_SESSIONS_PUSHES pushes (200), and
  *             the client's round trip.

@@ -232,7 +232,7 @@ export class GatewayBus {
   // ---------------------------------------------------------------- presence (sessions.ts)
 
   /** Registers a session or renews its lease and presence; "held" while another live instance holds the id. */
-  register(session: T.SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<T.RegisterResult> {
+  register(session: T.SessionRegistration, options: { takeover?: "force" | string; renew?: boolean } = {}): Promise<T.RegisterResult> {
     return register(this.ctx, session, options);
   }
 

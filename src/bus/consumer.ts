@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import type { GatewayEvent } from "../protocol/event.js";
+import { presenceIntervalOf } from "../config/bus-options.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
@@ -68,6 +69,19 @@ interface ConsumerEvents {
   acquired: [{ waited: boolean }];
   /** Another instance took the id (e.g. `daemon --takeover`): this consumer stopped draining. */
   lost: [LeaseHolder];
+  /**
+   * This owner's presence lapsed before it renewed it (its process was frozen or Redis was away):
+   * pushes to it were refused meanwhile, and it may have been reaped (`reaped`: an ephemeral id's
+   * undelivered events were dead-lettered, a durable id's kept).
+   */
+  presenceLapsed: [PresenceLapse];
+}
+
+export interface PresenceLapse {
+  /** How long the presence had lapsed (ms) when it was renewed; 0 when unknown (reaped). */
+  lapsedMs: number;
+  /** The session was reaped meanwhile (its record was gone, or its presence entry removed). */
+  reaped: boolean;
 }
 
 export interface ConsumerStats {
@@ -97,6 +111,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   private starting = false;
   private owned = false;
   private forceTakeover: boolean;
+  /** The last presence renewal found a lapsed presence (some session died): reap at this tick. */
+  private reapDue = false;
   /** Lease operations run one at a time (presence tick, reconnect and drain may overlap). */
   private leaseOp: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
@@ -150,8 +166,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.started = true;
     this.setState(bus.client.status === "ready" ? "connected" : "reconnecting");
 
-    const { presenceTtlMs, pollIntervalMs } = bus.options;
-    this.every(Math.max(Math.floor(presenceTtlMs / 3), 250), () => this.maintain());
+    this.every(presenceIntervalOf(bus.options), () => this.maintain());
+    const { pollIntervalMs } = bus.options;
     this.every(pollIntervalMs, () => this.requestDrain());
     await this.drain();
   }
@@ -295,11 +311,16 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     this.requestDrain();
   }
 
-  /** Presence refresh, reaping of dead sessions, recovery of expired leases. */
+  /**
+   * Presence refresh (every presence interval), reaping of dead sessions and recovery of expired
+   * leases, each only when the refresh found one due: an idle tick is one script.
+   */
   private async maintain(): Promise<void> {
     if (this.stopped || !this.started || this.bus.client.status !== "ready") return;
     try {
       await this.registerAndRecover();
+      if (!this.reapDue) return;
+      this.reapDue = false;
       const reaped = await this.bus.reapExpired();
       for (const r of reaped) this.log.info(r, "reaped a dead session");
     } catch (error) {
@@ -323,7 +344,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       kind: this.options.kind ?? "pi",
       queues: this.queues,
     };
-    let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined });
+    let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined, renew: this.owned });
     if (result.status === "held" && processGone(result.holder)) {
       // The holder's process is gone (same host): take its place now rather than when its lease
       // runs out, but only from that holder, so two successors of one dead holder cannot both win.
@@ -334,12 +355,35 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       return false;
     }
     this.forceTakeover = false;
+    this.reapDue = result.reapDue;
     const acquiring = !this.owned;
+    if (!acquiring) this.checkLapse(result.previous, result.at);
     this.owned = true;
     this.holder = undefined;
     if (acquiring) await this.takeOver(result.previous);
-    else await this.recover(false);
+    else if (result.recoverDue) await this.recover(false);
     return true;
+  }
+
+  /**
+   * A renewal that finds this owner's presence lapsed (or its record reaped) says so: events
+   * pushed to it meanwhile were refused, or dead-lettered by the reaping, never silently.
+   */
+  private checkLapse(previous: PreviousRegistration, at: number): void {
+    const mine = previous.instance === this.instance;
+    if (mine && previous.presenceDeadline >= at) return;
+    const lapse: PresenceLapse = {
+      lapsedMs: mine && previous.presenceDeadline ? at - previous.presenceDeadline : 0,
+      reaped: !mine || !previous.presenceDeadline,
+    };
+    const durable = this.options.durable;
+    this.log.warn(
+      { session: this.sessionId, ...lapse },
+      lapse.reaped
+        ? `presence lapsed and the session was reaped: ${durable ? "its queue was kept" : "its undelivered events were dead-lettered (pi-gateway dead-letters)"}; registered again`
+        : "presence lapsed: pushes to this session were refused meanwhile; renewed",
+    );
+    this.emit("presenceLapsed", lapse);
   }
 
   /** This consumer just got the id: recover what its predecessor left, tell the host. */

@@ -3,14 +3,21 @@
  * shutdown and reaping of dead sessions (retire-3.lua), and the session table `status` shows.
  */
 import { hostname } from "node:os";
+import { presenceIntervalOf } from "../config/bus-options.js";
 import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
 
 /**
  * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
  * while another instance holds a live lease on the id, unless `takeover` says to take it: "force"
  * from anyone, or an instance token to take it only from that holder (known to be dead).
+ * `renew`: the owner's presence tick, metadata unchanged (a live owner's renewal writes only its
+ * deadline).
  */
-export async function register(ctx: BusContext, session: SessionRegistration, options: { takeover?: "force" | string } = {}): Promise<RegisterResult> {
+export async function register(
+  ctx: BusContext,
+  session: SessionRegistration,
+  options: { takeover?: "force" | string; renew?: boolean } = {},
+): Promise<RegisterResult> {
   const k = ctx.keys;
   const fields: Array<string | number> = [
     "role",
@@ -30,13 +37,16 @@ export async function register(ctx: BusContext, session: SessionRegistration, op
   const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
   const reply = (await ctx.scripts.register(
     [k.sessions, k.presence, k.sessionInfo(session.id)],
-    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, ...fields],
+    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, options.renew ? "renew" : "", ...fields],
   )) as string[];
   if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
-  const [, instance, pid, host, deadline] = reply;
+  const [, instance, pid, host, deadline, now, reapDue, recoverDue] = reply;
   return {
     status: "owner",
     previous: { instance: instance ?? "", pid: pid ? Number(pid) : undefined, host: host ?? "", presenceDeadline: deadline ? Number(deadline) : 0 },
+    at: Number(now),
+    reapDue: reapDue === "1",
+    recoverDue: recoverDue === "1",
   };
 }
 
@@ -59,12 +69,14 @@ export async function unregister(ctx: BusContext, sid: string, instance: string)
   await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "session", sid, instance, o.journalCap]);
 }
 
-/** Reaps sessions whose presence expired; returns their ids with how many events were dead-lettered. */
+/**
+ * Reaps sessions whose presence expired more than one presence interval ago (the grace lets live
+ * sessions re-register after Redis was away); returns their ids with how many events were dead-lettered.
+ */
 export async function reapExpired(ctx: BusContext): Promise<Array<{ id: string; deadLettered: number }>> {
   const { keys: k, options: o } = ctx;
-  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap])) as Array<
-    string | number
-  >;
+  const args = [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap, presenceIntervalOf(o)];
+  const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], args)) as Array<string | number>;
   const reaped: Array<{ id: string; deadLettered: number }> = [];
   for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
   return reaped;

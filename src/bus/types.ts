@@ -89,7 +89,18 @@ export interface LeaseHolder {
   role: string;
 }
 
-export type RegisterResult = { status: "owner"; previous: PreviousRegistration } | { status: "held"; holder: LeaseHolder };
+export type RegisterResult =
+  | {
+      status: "owner";
+      previous: PreviousRegistration;
+      /** Redis server time of the registration (ms): compare `previous.presenceDeadline` with it. */
+      at: number;
+      /** Some session's presence has lapsed: reapExpired() has work to do. */
+      reapDue: boolean;
+      /** A queue this session drains holds an in-flight entry whose lease expired: recover it. */
+      recoverDue: boolean;
+    }
+  | { status: "held"; holder: LeaseHolder };
 
 export interface DeadLetter {
   reason: string;

@@ -3,6 +3,7 @@
  * Nothing is hard-coded elsewhere: the extension, the daemon and the CLI all read this.
  */
 import { LEGACY_SESSION } from "../protocol/keys.js";
+import { formatDuration } from "./duration.js";
 import { settingError } from "./errors.js";
 import { runningEmbeddedRedis } from "./embedded-redis-record.js";
 import { parseRedisUrl } from "./redis-url.js";
@@ -34,6 +35,8 @@ export interface BusOptions {
   deadLetterCap: number;
   /** A session whose presence is not refreshed within this time counts as dead. */
   presenceTtlMs: number;
+  /** How often a session refreshes its presence; unset: a third of the TTL (see presenceIntervalOf). */
+  presenceIntervalMs?: number;
   /** Entries larger than this are dead-lettered unread. */
   maxEventBytes: number;
   /** Most events claimed (and so injected as one message) at a time. */
@@ -56,6 +59,7 @@ const BUS_SETTINGS = {
   journalCap: "GATEWAY_JOURNAL_CAP",
   deadLetterCap: "GATEWAY_DEADLETTER_CAP",
   presenceTtlMs: "GATEWAY_PRESENCE_TTL",
+  presenceIntervalMs: "GATEWAY_PRESENCE_INTERVAL",
   maxEventBytes: "GATEWAY_MAX_EVENT_BYTES",
   batchSize: "GATEWAY_BATCH_SIZE",
   pollIntervalMs: "GATEWAY_POLL_INTERVAL",
@@ -87,7 +91,30 @@ export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env 
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
   }
   if (overrides.redisUrl !== undefined) parseRedisUrl(overrides.redisUrl, "redisUrl");
+  checkPresenceInterval(options, env);
   return options;
+}
+
+/**
+ * How often a session refreshes its presence: GATEWAY_PRESENCE_INTERVAL, else a third of the TTL
+ * (so a live session may miss two refreshes before it counts as dead), at least 250 ms.
+ */
+export function presenceIntervalOf(options: Pick<BusOptions, "presenceTtlMs" | "presenceIntervalMs">): number {
+  return options.presenceIntervalMs ?? Math.max(Math.floor(options.presenceTtlMs / 3), 250);
+}
+
+/** An interval of at least the TTL would let a live session count as dead between two refreshes. */
+function checkPresenceInterval(options: BusOptions, env: Env): void {
+  const interval = options.presenceIntervalMs;
+  if (interval === undefined || interval < options.presenceTtlMs) return;
+  const shown = env.GATEWAY_PRESENCE_INTERVAL?.trim() || formatDuration(interval);
+  const ttl = formatDuration(options.presenceTtlMs);
+  throw settingError(
+    "GATEWAY_PRESENCE_INTERVAL",
+    shown,
+    `is not shorter than GATEWAY_PRESENCE_TTL (${ttl}): a live session would count as dead between two refreshes`,
+    `a duration under ${ttl}, e.g. ${formatDuration(Math.max(Math.floor(options.presenceTtlMs / 3), 100))}, or unset for a third of the TTL`,
+  );
 }
 
 /**

@@ -70,7 +70,21 @@ const BUS = {
   // than one event per second per session, far beyond any producer's retry or a lease recovery.
   GATEWAY_DEDUP_MAX: count({ group: "bus", default: "100000", help: "most ids each dedup set keeps, the oldest dropped first" }),
   GATEWAY_LEASE: duration({ group: "bus", default: "15s", min: 1, help: "how long a claimed batch may stay unacknowledged" }),
-  GATEWAY_PRESENCE_TTL: duration({ group: "bus", default: "30s", min: 1, help: "a session not seen for this long counts as dead" }),
+  // 9 s: a session killed without a word (kill -9, a crash) stops being a push target within 10 s,
+  // while a live one may miss two refreshes (a 6 s stall) before it counts as dead.
+  GATEWAY_PRESENCE_TTL: duration({
+    group: "bus",
+    default: "9s",
+    min: 500,
+    help: "a session not seen for this long counts as dead: pushes to it are refused and it is reaped",
+  }),
+  // Each refresh is one Redis script per live session: a shorter interval multiplies the idle cost.
+  GATEWAY_PRESENCE_INTERVAL: duration({
+    group: "bus",
+    docDefault: "a third of GATEWAY_PRESENCE_TTL (3s)",
+    min: 100,
+    help: "how often a session refreshes its presence (and reaps dead ones); must be shorter than GATEWAY_PRESENCE_TTL",
+  }),
   GATEWAY_POLL_INTERVAL: duration({ group: "bus", default: "5s", min: 1, help: "safety-net drain when no notification arrives" }),
   GATEWAY_PUSH_RETRY: duration({ group: "bus", default: "30s", help: "how long a producer retries while Redis is unreachable" }),
   // Short: a one-shot command must say "Redis is not there" within 2 s of being started, and a

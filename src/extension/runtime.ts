@@ -8,7 +8,7 @@ import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-age
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
 import { RedisClusterError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
-import type { BusOptions } from "../config/bus-options.js";
+import { presenceIntervalOf, type BusOptions } from "../config/bus-options.js";
 import { satelliteOf, type SessionOptions } from "../config/session-options.js";
 import { GatewayHost, type HostAdapter, type HostMessage, type NoticeLevel, type OwnershipChange } from "../host/gateway-host.js";
 import { detailsFor } from "../host/gateway-message.js";
@@ -102,7 +102,7 @@ export class GatewayRuntime {
     this.host = host;
     if (this.session.role === "satellite") {
       await this.refreshCentral();
-      this.centralTimer = setInterval(() => void this.refreshCentral(), Math.max(this.bus.options.presenceTtlMs / 3, 250));
+      this.centralTimer = setInterval(() => void this.refreshCentral(), presenceIntervalOf(this.bus.options));
       this.centralTimer.unref();
     }
     this.showStatus();

@@ -17,7 +17,15 @@ import type { Logger } from "../util/logger.js";
 import { isHeartbeat, messageForBatch, type BatchMessage } from "./batch-message.js";
 import { centralWatchdog } from "./central-watchdog.js";
 import { isHeartbeatAck } from "./heartbeat.js";
-import { followOwnership, restartedEvent, restartedNotice, sessionConsumer, type HostSession, type OwnershipChange } from "./ownership.js";
+import {
+  followOwnership,
+  presenceLapsedNotice,
+  restartedEvent,
+  restartedNotice,
+  sessionConsumer,
+  type HostSession,
+  type OwnershipChange,
+} from "./ownership.js";
 import type { OwnerLoop } from "./owner-loop.js";
 import { startScheduleTicker } from "./schedule-ticker.js";
 import { missedHeartbeatMessage, type HeartbeatWatchdog } from "./watchdog.js";
@@ -89,6 +97,8 @@ export class GatewayHost {
     followOwnership(this.consumer, (change) => this.ownershipChanged(change));
     this.consumer.on("state", () => adapter.changed?.());
     this.consumer.on("predecessorCrashed", (previous) => this.restarted(previous));
+    // The consumer logs it; the user sees it too: events may have been refused or dead-lettered.
+    this.consumer.on("presenceLapsed", (lapse) => adapter.notify?.(presenceLapsedNotice(this.options.session, lapse), "warning"));
     this.consumer.on("drainFailed", (error) => {
       this.lastError = error.message;
       this.log.warn({ err: error.message }, "event drain failed; retrying");

@@ -4,7 +4,8 @@
  * lost to one, acquired), and the tripwire for a predecessor that died without shutting down.
  */
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "../bus/bus.js";
-import { EventConsumer, type ConsumerOptions } from "../bus/consumer.js";
+import { EventConsumer, type ConsumerOptions, type PresenceLapse } from "../bus/consumer.js";
+import { formatDuration } from "../config/duration.js";
 import { createEvent, type GatewayEvent } from "../protocol/event.js";
 import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 
@@ -65,4 +66,12 @@ export function restartedEvent(sessionId: string, previous: PreviousRegistration
 export function restartedNotice(sessionId: string, previous: PreviousRegistration): string {
   const where = previous.pid ? ` (pid ${previous.pid} on ${previous.host || "?"})` : "";
   return `gateway: the previous ${sessionId} session${where} died without shutting down; restarted`;
+}
+
+/** One line for the user when this session's presence had lapsed (frozen process, Redis away). */
+export function presenceLapsedNotice(session: HostSession, lapse: PresenceLapse): string {
+  const how = lapse.lapsedMs ? ` for ${formatDuration(lapse.lapsedMs)}` : "";
+  if (!lapse.reaped) return `gateway: ${session.sessionId} was not seen${how} (GATEWAY_PRESENCE_TTL): pushes to it were refused meanwhile; live again`;
+  const left = session.durable ? "its queue was kept" : "events left for it were dead-lettered (pi-gateway dead-letters)";
+  return `gateway: ${session.sessionId} was not seen${how} and was reaped as dead: ${left}; registered again`;
 }

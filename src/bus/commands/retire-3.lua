@@ -2,8 +2,11 @@
   Take sessions out of service.
 
   Mode 'session': one session shuts down cleanly (only if this instance still owns it).
-  Mode 'expired': reap every session whose presence deadline has passed (the process died
-                  without saying so); sessions registered without metadata are left alone.
+  Mode 'expired': reap every session whose presence deadline has passed by more than the grace
+                  (the process died without saying so); sessions registered without metadata are
+                  left alone. The grace (one presence interval) lets sessions that were alive come
+                  back first after Redis itself was away or frozen (every presence lapsed at once);
+                  pushes stop targeting a lapsed session at its deadline anyway (push-5.lua).
                   Only the expired are read (ZRANGEBYSCORE of the presence zset), never the whole
                   registry: the cost is per expired session, not per registered one.
 
@@ -16,6 +19,7 @@
   ARGV[1] key prefix    ARGV[2] dead-letter cap  ARGV[3] mode
   ARGV[4] session id (mode 'session')            ARGV[5] instance token (mode 'session')
   ARGV[6] journal cap: each dead letter also gets a `dead-letter` journal entry (pi-gateway tail)
+  ARGV[7] grace (ms, mode 'expired'; 0 when absent)
 
   Returns {sid1, moved1, sid2, moved2, ...} for the sessions removed or marked offline.
 ]]
@@ -64,11 +68,15 @@ if mode == 'session' then
 else
   -- Registered with a presence deadline in the past; a durable one leaves the presence zset when
   -- retired, so it is read once. (Sessions with no presence entry were never live, or stopped.)
-  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do
+  -- A lapsed entry with no registration behind it is dropped: it can never be live again, and the
+  -- presence tick (register-3.lua) would otherwise find a lapse to reap on every tick.
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - (tonumber(ARGV[7]) or 0)))) do
     local info = prefix .. ':gateway:session:' .. sid
     if redis.call('SISMEMBER', KEYS[1], sid) == 1 and redis.call('EXISTS', info) == 1 then
       out[#out + 1] = sid
       out[#out + 1] = retire(sid, 'session ' .. sid .. ' died before delivery: its presence lapsed and, having no stable id, it will not come back for it')
+    else
+      redis.call('ZREM', KEYS[2], sid)
     end
   end
   if #out == 0 then return out end
