@@ -39,7 +39,12 @@ describe("pi-gateway schedule", () => {
     assert.equal(list.code, 0);
     const lines = list.stdout.trim().split("\n");
     assert.match(lines[0]!, /^ID\s+SESSION\s+NEXT\s+REPEAT\s+TEXT$/);
-    assert.match(lines[1]!, /^tea\s+gateway\s+\S+\s+once\s+make tea$/);
+    // Sorted by when they are next due: the 09:00 UTC cron can come before "tea" (due in 20 min) near 09:00.
+    assert.equal(lines.length, 4);
+    assert.ok(
+      lines.slice(1).some((line) => /^tea\s+gateway\s+\S+\s+once\s+make tea$/.test(line)),
+      list.stdout,
+    );
     const json = JSON.parse((await runCli(["schedule", "list", "--json"], { env })).stdout) as { schedules: Array<{ id: string }> };
     assert.equal(json.schedules.length, 3);
 
