@@ -3,7 +3,9 @@
 // run time. These files are not *.test.ts, so the default `npm test` never runs them.
 // Usage: node scripts/run-chaos.mjs [substring filters...]
 // Knobs: CHAOS_LOAD_SECONDS, CHAOS_LOAD_RATE, CHAOS_LOAD_PRODUCERS, CHAOS_DAEMON_RATE, CHAOS_LOAD_AOF=0,
-// CHAOS_SOAK_SECONDS, CHAOS_SOAK_RATE (daemon-load; `npm run soak` runs it long)
+// CHAOS_SOAK_SECONDS, CHAOS_SOAK_RATE (daemon-load), CHAOS_RESTART_SOAK_SECONDS, CHAOS_RESTART_SOAK_RATE,
+// CHAOS_RESTART_SOAK_PI_RATE, CHAOS_RESTART_SOAK_REDIS_EVERY, CHAOS_RESTART_SOAK_DAEMON_EVERY (restart-soak;
+// `npm run soak -- --minutes N` runs it long)
 // CHAOS_LOAD_CENTRAL_BATCH (load: the central consumer's claim size),
 // CHAOS_CENTRAL_RATE, CHAOS_CENTRAL_SECONDS, CHAOS_CENTRAL_PRODUCERS, CHAOS_CENTRAL_LLM_MS (central-load)
 import { spawnSync } from "node:child_process";

@@ -15,7 +15,7 @@ import { correctCompactionCut } from "./compaction-cut.js";
 import { ContextKeeper, ContextOverflowError, isPromptMessage } from "./context-keeper.js";
 import { isContextOverflowError } from "./turn-recovery.js";
 import { ORIGIN_ENTRY_TYPE, pageHistoryAcross, type HistoryItem, type TurnOrigin } from "./history.js";
-import { answeredInSession } from "./session-record.js";
+import { answeredInSession, heldEventIds } from "./session-record.js";
 import { historySegment, writeContinuedSession } from "./session-rotation.js";
 import type { InboundImage, ReplyEvent } from "./types.js";
 
@@ -210,6 +210,11 @@ export class AgentRunner {
   /** The reply of a finished turn the session holds for these commands (session-record.ts), if any. */
   answeredInSession(requestIds: string[]): string | undefined {
     return this.session ? answeredInSession(this.session.sessionManager.getBranch(), requestIds) : undefined;
+  }
+
+  /** Which of these event ids a gateway message of the session already records (session-record.ts). */
+  heldEventIds(ids: string[]): Set<string> {
+    return this.session ? heldEventIds(this.session.sessionManager.getBranch(), ids) : new Set();
   }
 
   /**

@@ -352,7 +352,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       message,
       command.entries.map((e) => e.id),
     );
-    const gateway = turnDetails(command);
+    // Shown before (a replay or a retry): the session may hold the earlier attempt's message.
+    const shownBefore = command.interruptedAt !== undefined || command.attempts > 0;
+    const gateway = turnDetails(command, shownBefore && message.gateway ? this.agent.heldEventIds(message.gateway.ids) : new Set());
     route.send({ type: "start", requestId, origin, prompt: capText(message.text, LIVE_PROMPT_MAX), ...(gateway?.events ? { events: gateway.events } : {}) });
     try {
       // Written before pi sees the text: a replay after a crash then knows the agent saw it.
@@ -473,9 +475,18 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
 type TurnOutcome = { result: TurnResult } | { error: Error };
 
 /** A gateway command's details for this attempt: a fresh batch id, and the commands the turn answers. */
-function turnDetails(command: QueuedCommand): GatewayMessageDetails | undefined {
+/**
+ * The details of a turn's gateway message. Events the session already records (an earlier attempt's
+ * message, before a kill -9 or a failed call to the model) are named in `again`, not in `ids`: the
+ * agent is shown them again, the session records each event once.
+ */
+function turnDetails(command: QueuedCommand, held: ReadonlySet<string>): GatewayMessageDetails | undefined {
   const { gateway } = command.message;
-  return gateway && { ...gateway, batch: randomUUID(), requests: command.entries.map((e) => e.id) };
+  if (!gateway) return undefined;
+  const details: GatewayMessageDetails = { ...gateway, batch: randomUUID(), requests: command.entries.map((e) => e.id) };
+  const again = gateway.ids.filter((id) => held.has(id));
+  if (again.length === 0) return details;
+  return { ...details, ids: gateway.ids.filter((id) => !held.has(id)), again };
 }
 
 /** Longest prompt text sent live with a turn's start (the history API has it whole). */

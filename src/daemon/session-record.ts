@@ -41,3 +41,19 @@ export function answeredInSession(entries: readonly unknown[], requestIds: reado
 function isPrompt(entry: EntryLike): boolean {
   return (entry.type === "message" && entry.message?.role === "user") || (entry.type === "custom_message" && entry.customType === GATEWAY_MESSAGE_TYPE);
 }
+
+/**
+ * Which of `ids` the session already records: named in the `ids` of one of its gateway messages.
+ * A command shown again (replayed after a restart, retried after a failure) finds the message of
+ * its earlier attempt here when pi wrote it before the attempt ended.
+ */
+export function heldEventIds(entries: readonly unknown[], ids: readonly string[]): Set<string> {
+  const wanted = new Set(ids);
+  const held = new Set<string>();
+  if (wanted.size === 0) return held;
+  for (const entry of entries as EntryLike[]) {
+    if (entry.type !== "custom_message" || entry.customType !== GATEWAY_MESSAGE_TYPE) continue;
+    for (const id of parseGatewayDetails(entry.details)?.ids ?? []) if (wanted.has(id)) held.add(id);
+  }
+  return held;
+}

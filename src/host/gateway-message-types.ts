@@ -25,6 +25,11 @@ export interface GatewayMessageDetails {
   batch: string;
   /** Event ids the message carries; the session's record of what was delivered. */
   ids: string[];
+  /**
+   * Event ids the message shows again: a replay after a restart or a retry after a failure, whose
+   * events an earlier message of the session already carries in its `ids` (recorded once, there).
+   */
+  again?: string[];
   /** Event types and sources of the batch (for the `replied` journal entry and history badges). */
   types?: string[];
   sources?: string[];

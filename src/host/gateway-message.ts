@@ -84,6 +84,7 @@ const DetailsSchema = z.object({
     .optional()
     .catch(undefined),
   requests: strings,
+  again: strings,
   elapsedMs: z.number().finite().nonnegative().optional().catch(undefined),
 });
 
@@ -96,7 +97,7 @@ export function parseGatewayDetails(details: unknown): GatewayMessageDetails | u
   const parsed = DetailsSchema.safeParse(details);
   if (!parsed.success) return undefined;
   const out: GatewayMessageDetails = { kind: parsed.data.kind, batch: parsed.data.batch, ids: parsed.data.ids };
-  for (const key of ["types", "sources", "events", "requests", "elapsedMs"] as const) {
+  for (const key of ["types", "sources", "events", "requests", "again", "elapsedMs"] as const) {
     if (parsed.data[key] !== undefined) (out as unknown as Record<string, unknown>)[key] = parsed.data[key];
   }
   return out;

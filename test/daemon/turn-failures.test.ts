@@ -6,6 +6,7 @@
  * so every provider error reaches the daemon, which alone decides: retry later, or dead-letter.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { beforeEach, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import type { JournalEntry } from "../../src/bus/bus.js";
@@ -15,6 +16,7 @@ import { runCli } from "../helpers/cli.js";
 import type { FakeLlmRequest } from "../helpers/fake-llm.js";
 import { startFakeTelegram, type FakeTelegram } from "../helpers/fake-telegram.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
+import { gatewayDetailsIn, recordedEventIds } from "../helpers/session-records.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 const TOKEN = "turn-failures-test-token-0123456789";
@@ -259,5 +261,48 @@ describe("daemon: failed and interrupted turns", () => {
     await waitFor(() => telegram.messagesIn(OWNER).some((t) => t.includes("turn aborted after 1.5s")), "the owner told", 10_000);
     assert.equal(requestsFor("slow-ev").length, 1, "an abort is not retried");
     assert.equal(await queueDepth(), 0);
+  });
+  test("an event retried after the model failed: the session records it once, the retry's message names it as shown again", async () => {
+    let failures = 0;
+    suite.llm.setResponder((r) => {
+      if (r.lastUserText.includes("event-id: `unreachable-1`") && failures < 2) {
+        failures += 1;
+        return { status: 503 };
+      }
+      return { text: "noted" };
+    });
+    await daemon({ GATEWAY_TURN_RETRY_BACKOFF: "300ms" });
+    await suite.bus.push(createEvent("build.done", "ci", {}, { id: "unreachable-1" }));
+    await waitFor(() => requestsFor("event-id: `unreachable-1`").length === 3, "two failures, one success", 20_000);
+    await waitFor(async () => (await queueDepth()) === 0, "completed", 15_000);
+    const sessions = join(suite.piEnv.agentDir, "sessions");
+    assert.equal(recordedEventIds(sessions).get("unreachable-1"), 1, "recorded once in the session");
+    const again = gatewayDetailsIn(sessions).filter((d) => Array.isArray(d.again) && d.again.includes("unreachable-1"));
+    assert.equal(again.length, 2, "both retries name it as shown again");
+  });
+
+  test("kill -9 mid-turn of an event: after the replay the session records the event once", async () => {
+    suite.llm.setResponder((r) =>
+      r.lastUserText.includes("event-id: `killed-1`") && !r.lastUserText.includes("restarted")
+        ? { text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(" "), chunkDelayMs: 100 }
+        : { text: "ok" },
+    );
+    const first = await daemon();
+    // pi writes its session file from the first reply on: one turn ends before the one killed.
+    await suite.bus.push(createEvent("build.done", "ci", {}, { id: "before-1" }));
+    await waitFor(async () => requestsFor("before-1").length === 1 && (await queueDepth()) === 0, "a first turn", 30_000);
+    await suite.bus.push(createEvent("build.done", "ci", {}, { id: "killed-1" }));
+    await suite.llm.waitForRequest((r) => r.lastUserText.includes("event-id: `killed-1`"), 15_000);
+    await sleep(500);
+    await first.kill();
+    await daemon();
+    await waitFor(() => requestsFor("killed-1").length === 2, "replayed", 30_000);
+    await waitFor(async () => (await queueDepth()) === 0, "completed", 15_000);
+    const sessions = join(suite.piEnv.agentDir, "sessions");
+    assert.equal(recordedEventIds(sessions).get("killed-1"), 1, "recorded once in the session");
+    assert.ok(
+      gatewayDetailsIn(sessions).some((d) => Array.isArray(d.again) && d.again.includes("killed-1")),
+      "the replay names it as shown again",
+    );
   });
 });

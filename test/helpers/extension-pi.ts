@@ -4,16 +4,16 @@
  * are registered in `cleanups` (run in reverse after each test).
  */
 import type { PiSuite } from "./pi-suite.js";
-import { createPiEnv, startRpcPi, type RpcPi } from "./pi-env.js";
+import { createPiEnv, startRpcPi, type PiEnv, type RpcPi } from "./pi-env.js";
 
 const extensionPath = new URL("../../dist/extension/index.js", import.meta.url).pathname;
 
 export async function startExtensionPi(
-  suite: PiSuite,
+  suite: { llm: Pick<PiSuite["llm"], "url">; redis: Pick<PiSuite["redis"], "url"> },
   cleanups: Array<() => Promise<void> | void>,
   env: Record<string, string>,
   presenceTtl: string,
-): Promise<RpcPi> {
+): Promise<RpcPi & { piEnv: PiEnv }> {
   const piEnv = createPiEnv({
     llmUrl: suite.llm.url,
     extensions: [extensionPath],
@@ -22,5 +22,5 @@ export async function startExtensionPi(
   const pi = await startRpcPi(piEnv);
   cleanups.push(() => piEnv.cleanup());
   cleanups.push(() => pi.stop());
-  return pi;
+  return { ...pi, piEnv };
 }

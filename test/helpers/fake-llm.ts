@@ -73,6 +73,12 @@ export interface FakeLlmOptions {
    * requests does not hold every conversation in memory. Default true.
    */
   keepMessages?: boolean;
+  /**
+   * What the server keeps of the requests it saw: "all" (default) every request in `requests`;
+   * "counts" none of them, only `counts` (a long soak's thousands of requests, each holding the whole
+   * conversation, would fill the test's memory): read each one as it arrives with `observe`.
+   */
+  record?: "all" | "counts";
 }
 
 /** OpenAI's answer to a request longer than the model's window (HTTP 400). */
@@ -121,6 +127,10 @@ export interface FakeLlm {
   requests: FakeLlmRequest[];
   /** Only the POST /v1/chat/completions requests. */
   chatRequests(): FakeLlmRequest[];
+  /** How many requests arrived (all routes, and chat completions), whatever `record` keeps. */
+  counts: { all: number; chat: number };
+  /** Calls `fn` with every chat-completions request as it arrives (before it is answered); returns the unsubscribe. */
+  observe(fn: (req: FakeLlmRequest) => void): () => void;
   /**
    * Resolve with the first chat-completions request matching `predicate`, checking
    * already-recorded requests first, then waiting for new ones. Rejects after timeoutMs.
@@ -186,6 +196,8 @@ function promptTokensOf(body: ChatCompletionBody, usage: FakeLlmOptions["usage"]
 export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
   const requests: FakeLlmRequest[] = [];
   const waiters = new Set<(req: FakeLlmRequest) => void>();
+  const observers = new Set<(req: FakeLlmRequest) => void>();
+  const counts = { all: 0, chat: 0 };
   let responder: Responder | undefined;
   let seq = 0;
   let completionSeq = 0;
@@ -303,7 +315,8 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         promptTokens: promptTokensOf(body, options.usage),
         overflowed: false,
       };
-      requests.push(record);
+      counts.all += 1;
+      if (options.record !== "counts") requests.push(record);
 
       if (record.method === "GET" && path.endsWith("/models")) {
         res.writeHead(200, { "content-type": "application/json" });
@@ -311,6 +324,8 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         return;
       }
       if (record.method === "POST" && path.endsWith("/chat/completions")) {
+        counts.chat += 1;
+        for (const o of [...observers]) o(record);
         for (const w of [...waiters]) w(record);
         await handleChat(record, res);
         if (options.keepMessages === false) record.body = { ...record.body, messages: record.body.messages?.slice(0, 1) };
@@ -332,6 +347,11 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     url: `http://127.0.0.1:${port}`,
     requests,
     chatRequests: () => requests.filter(isChat),
+    counts,
+    observe(fn) {
+      observers.add(fn);
+      return () => observers.delete(fn);
+    },
     waitForRequest(predicate, timeoutMs = 5000) {
       const existing = requests.find((r) => isChat(r) && predicate(r));
       if (existing) return Promise.resolve(existing);
@@ -355,6 +375,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     },
     close() {
       waiters.clear();
+      observers.clear();
       // Drop keep-alive / still-streaming connections so close() resolves promptly.
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));

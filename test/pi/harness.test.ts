@@ -95,3 +95,24 @@ test("rpc pi: extension's sendUserMessage on session_start reaches the fake LLM"
     rmSync(extDir, { recursive: true, force: true });
   }
 });
+
+test('fake LLM with record: "counts": a pi turn is counted and observed as it arrives, no request kept (a long soak must not hold every conversation)', async () => {
+  const llm = await startFakeLlm({ record: "counts" });
+  const env = createPiEnv({ llmUrl: llm.url });
+  const seen: string[] = [];
+  llm.observe((r) => seen.push(r.lastUserText));
+  try {
+    const pi = await startRpcPi(env);
+    try {
+      await pi.promptAndWait("hello", 10_000);
+    } finally {
+      await pi.stop();
+    }
+    assert.deepEqual(seen, ["hello"]);
+    assert.equal(llm.counts.chat, 1);
+    assert.equal(llm.requests.length, 0, "nothing kept");
+  } finally {
+    env.cleanup();
+    await llm.close();
+  }
+});
