@@ -181,6 +181,9 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     // Kept for the steps after the turn: abort, checkpoint, channels.
     const reserve = Math.min(1_000, grace / 4);
     const interrupted = this.current?.command.message.id;
+    // Known before any step: with Redis gone, what the steps could not write waits for the next start
+    // even when each step gave up at once (a closed client fails fast) rather than timing out.
+    const redisDown = this.bus !== undefined && this.bus.client.status !== "ready";
     await budget.step("notification delivery", this.notificationRelay?.stop(), reserve);
     await budget.step("the session's lease and event drain", this.host?.stop(), reserve);
     this.requestWake();
@@ -190,14 +193,18 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     await budget.step("the turn's checkpoint in Redis", this.loop);
     await Promise.all(this.options.channels.map((channel) => budget.step(`the ${channel.name} channel`, channel.stop())));
     await this.agent.stop();
-    if (budget.leftMs > 0 && (await budget.step("closing the Redis connection", this.bus?.close()))) return this.leftBehind(budget, interrupted);
+    if (budget.leftMs > 0 && (await budget.step("closing the Redis connection", this.bus?.close()))) return this.leftBehind(budget, interrupted, redisDown);
     this.bus?.disconnect();
-    return this.leftBehind(budget, interrupted);
+    return this.leftBehind(budget, interrupted, redisDown);
   }
 
   /** What a stop left for the next start, in words (empty when it finished everything). */
-  private leftBehind(budget: ShutdownBudget, interrupted: string | undefined): string[] {
-    const notes = budget.abandoned.map((step) => `${step} did not finish within ${formatDuration(this.options.shutdownGraceMs)}`);
+  private leftBehind(budget: ShutdownBudget, interrupted: string | undefined, redisDown: boolean): string[] {
+    const notes = [
+      ...(redisDown ? ["Redis was unreachable during the stop: the session's lease, acknowledgements and checkpoints could not be written"] : []),
+      ...budget.abandoned.map((step) => `${step} did not finish within ${formatDuration(this.options.shutdownGraceMs)}`),
+      ...budget.failed.map(({ step, error }) => `${step} failed: ${oneLine(error)}`),
+    ];
     if (interrupted && budget.abandoned.includes("the running turn")) notes.push(`command ${interrupted} was interrupted: the next start replays it`);
     if (notes.length) this.log.warn({ leftBehind: notes }, "shutdown left work for the next start");
     return notes;

@@ -11,6 +11,8 @@ export class ShutdownBudget {
   private readonly deadline: number;
   /** Steps that did not finish in time, in order. */
   readonly abandoned: string[] = [];
+  /** Steps that ended in an error (Redis gone, a channel failing), with the error's message. */
+  readonly failed: Array<{ step: string; error: string }> = [];
 
   constructor(graceMs: number, now = Date.now()) {
     this.deadline = now + graceMs;
@@ -23,13 +25,17 @@ export class ShutdownBudget {
 
   /**
    * Waits for `work` at most what is left (minus `reserveMs`, kept for the steps after it); true when
-   * it finished. A step that fails counts as finished: shutdown goes on, the failure is its own log.
+   * it finished. A step that fails counts as finished (shutdown goes on) and is kept in `failed`:
+   * what it was to write is still to do, which the daemon says like an abandoned step.
    */
   async step(name: string, work: Promise<unknown> | undefined, reserveMs = 0): Promise<boolean> {
     if (!work) return true;
     const guarded = work.then(
       () => true,
-      () => true,
+      (error: unknown) => {
+        this.failed.push({ step: name, error: error instanceof Error ? error.message : String(error) });
+        return true;
+      },
     );
     const timer = new AbortController();
     const finished = await Promise.race([guarded, sleep(Math.max(0, this.leftMs - reserveMs), false, { signal: timer.signal }).catch(() => false)]);
