@@ -47,8 +47,17 @@ test(`DAEMON LOAD: ${options.rate} ev/s + a prompt every 5 s for ${options.secon
   const loadEnd = options.seconds * 1000;
   const fileMaxKiB = 256;
   assert.equal(SOAK_BOUNDS.GATEWAY_SESSION_FILE_MAX, `${fileMaxKiB}KiB`);
-  const largestFile = Math.max(0, ...r.samples.map((s) => s.sessionKiB));
-  assert.ok(largestFile < 3 * fileMaxKiB, `the session file stays bounded: at most ${largestFile} KiB`);
+  // Bounded means a sawtooth: the file grows until a compaction, is then continued in a new file, and
+  // the next peak is no higher than the first. How high a peak is depends on the bytes written per
+  // token until the compaction threshold: since gateway messages carry payload previews for the
+  // renderers (issue #15), about 850 KiB here with a 256 KiB bound.
+  const sizes = r.samples.map((s) => s.sessionKiB);
+  const firstRotation = sizes.findIndex((size, i) => i > 0 && size < sizes[i - 1]! * 0.75);
+  assert.ok(firstRotation > 0, `the session file was continued in a new one at least once: ${sizes.map(Math.round).join(", ")} KiB`);
+  const firstPeak = Math.max(...sizes.slice(0, firstRotation));
+  const laterPeak = Math.max(...sizes.slice(firstRotation));
+  assert.ok(laterPeak <= firstPeak * 1.1, `the session file stays bounded: peaks ${Math.round(firstPeak)} then ${Math.round(laterPeak)} KiB`);
+  assert.ok(firstPeak < 4 * fileMaxKiB, `a compaction cycle writes less than 4 × the bound: peak ${Math.round(firstPeak)} KiB`);
   if (options.seconds < 120) return;
   for (const verdict of judgeMemory(r.samples, loadEnd)) {
     assert.ok(verdict.flatness, `${verdict.name}: samples after warm-up`);
