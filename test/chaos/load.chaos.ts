@@ -1,10 +1,8 @@
 /**
  * LOAD: CHAOS_LOAD_RATE events/s (default 5,000) for CHAOS_LOAD_SECONDS (default 60) pushed by
  * CHAOS_LOAD_PRODUCERS paced producer processes, targeted round-robin at 5 durable satellite
- * sessions, with a central session registered on the same key space: each event is fanned out to
- * its target and to the central (push-5.lua), so the central takes the whole rate. 6 consumer
- * processes (the central's with CHAOS_LOAD_CENTRAL_BATCH events per claim, default 200) drain
- * meanwhile into sinks in a separate Redis.
+ * sessions drained meanwhile by 5 consumer processes (sinks in a separate Redis). No central
+ * session is registered on that key space, so each event goes to exactly its target.
  *
  * At the same time the real daemon (embedded pi + fake LLM) runs against the SAME Redis server
  * under its own key prefix (GATEWAY_PREFIX=chaosd): the central session gets a copy of every event
@@ -13,8 +11,7 @@
  * one burst per second) plus a WebSocket prompt every 3 s, while sharing the server and the CPU
  * with the load.
  *
- * Asserts, for the satellites and the central alike: nothing lost, nothing duplicated, nothing
- * misrouted (each push reached exactly [central, target]) or dead-lettered; consumers and
+ * Asserts: nothing lost, nothing duplicated, nothing misrouted or dead-lettered; consumers and
  * daemon alive; every daemon event reaches the LLM exactly once and every WebSocket prompt is
  * answered; RSS growth bounded (< 100 MiB and < 2x). The achieved push rate is measured and
  * printed, not assumed.
@@ -50,11 +47,7 @@ const LOAD_RATE = envNumber("CHAOS_LOAD_RATE", 5000);
 const PRODUCERS = envNumber("CHAOS_LOAD_PRODUCERS", 2);
 const DAEMON_RATE = envNumber("CHAOS_DAEMON_RATE", 20);
 const AOF = process.env.CHAOS_LOAD_AOF !== "0";
-const CENTRAL_BATCH = envNumber("CHAOS_LOAD_CENTRAL_BATCH", 200);
 const SESSIONS = ["s1", "s2", "s3", "s4", "s5"];
-const CENTRAL = "central";
-/** Every session of the load key space: the satellites, then the central. */
-const ALL = [...SESSIONS, CENTRAL];
 const DAEMON_PREFIX = "chaosd";
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -64,7 +57,7 @@ after(async () => {
 });
 
 test(
-  `LOAD: ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s into 5 sessions and a central while they drain, with the daemon beside it`,
+  `LOAD: ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s into 5 sessions while they drain, with the daemon beside it`,
   { timeout: (LOAD_SECONDS + 300) * 1000 },
   async () => {
     const { redis, sinkServer, sink, bus } = await busWithSink(cleanups, { aof: AOF });
@@ -81,22 +74,15 @@ test(
     await waitFor(async () => (await daemonBus.sessions()).find((s) => s.id === "gateway" && s.live), "daemon registered", 30_000);
 
     // ---- consumers
-    const consumers: Child[] = [
-      ...SESSIONS.map((sid) => spawnFixture(`consumer ${sid}`, "chaos-consumer.ts", { REDIS_URL: redis.url, SINK_URL: sinkServer.url, SID: sid })),
-      spawnFixture(`consumer ${CENTRAL}`, "chaos-consumer.ts", {
-        REDIS_URL: redis.url,
-        SINK_URL: sinkServer.url,
-        SID: CENTRAL,
-        ROLE: "central",
-        BATCH: String(CENTRAL_BATCH),
-      }),
-    ];
+    const consumers: Child[] = SESSIONS.map((sid) =>
+      spawnFixture(`consumer ${sid}`, "chaos-consumer.ts", { REDIS_URL: redis.url, SINK_URL: sinkServer.url, SID: sid }),
+    );
     await Promise.all(consumers.map((c) => c.waitForLine(/^ready$/, 60_000)));
     const sessions = await bus.sessions();
     assert.deepEqual(
-      sessions.map((s) => `${s.id}:${s.role}`).sort(),
-      [`${CENTRAL}:central`, ...SESSIONS.map((s) => `${s}:satellite`)].sort(),
-      "the 5 satellites and the central on the load key space",
+      sessions.map((s) => `${s.id}:${s.role}`),
+      SESSIONS.map((s) => `${s}:satellite`),
+      "only the 5 satellites on the load key space",
     );
 
     // A little traffic first so "before" is a warmed-up process, not a cold one.
@@ -114,7 +100,6 @@ test(
         REDIS_URL: redis.url,
         ID_PREFIX: `p${n}`,
         SESSIONS: SESSIONS.join(","),
-        CENTRALS: CENTRAL,
         RATE: String(LOAD_RATE / PRODUCERS),
         SECONDS: String(LOAD_SECONDS),
       }),
@@ -153,22 +138,12 @@ test(
     await daemonFeed;
     const reports = producers.map((p) => p.last<ProducerReport>("done")!);
     const pushed = reports.reduce((sum, r) => sum + r.pushed, 0);
-    const expected = new Map<string, Set<string>>(ALL.map((s) => [s, new Set<string>()]));
-    for (const report of reports) {
-      for (const [sid, ids] of expectedIds(report)) {
-        for (const id of ids) {
-          expected.get(sid)!.add(id);
-          expected.get(CENTRAL)!.add(id);
-        }
-      }
-    }
+    const expected = new Map<string, Set<string>>(SESSIONS.map((s) => [s, new Set<string>()]));
+    for (const report of reports) for (const [sid, ids] of expectedIds(report)) for (const id of ids) expected.get(sid)!.add(id);
 
     // ---- drain
-    const delivered = async () => (await Promise.all(ALL.map((s) => sink.scard(`seen:${s}`)))).reduce((a, b) => a + b, 0);
-    await waitFor(async () => (await delivered()) >= 2 * pushed, `all ${pushed} events delivered to their targets and the central`, 120_000, 100).catch(
-      () => undefined, // asserted below with the numbers
-    );
-    const centralSeen = await sink.scard(`seen:${CENTRAL}`);
+    const delivered = async () => (await Promise.all(SESSIONS.map((s) => sink.scard(`seen:${s}`)))).reduce((a, b) => a + b, 0);
+    await waitFor(async () => (await delivered()) >= pushed, `all ${pushed} events delivered`, 120_000, 100);
     const drainLagMs = Date.now() - pushEnd;
     const idsSeenByLlm = () => new Set(llm.chatRequests().flatMap((r) => eventIdsIn(r.lastUserText)));
     await waitFor(
@@ -192,7 +167,7 @@ test(
     let extra = 0;
     let duplicated = 0;
     let misrouted = 0;
-    for (const sid of ALL) {
+    for (const sid of SESSIONS) {
       const seen = new Set(await sink.smembers(`seen:${sid}`));
       const logLength = await sink.llen(`log:${sid}`);
       duplicated += logLength - seen.size;
@@ -201,7 +176,7 @@ test(
       misrouted += Number((await sink.get(`misrouted:${sid}`)) ?? 0);
     }
     const deadLetters = await bus.client.llen(bus.keys.deadLetters);
-    const backlog = await Promise.all(ALL.map(async (s) => (await bus.pending(s)) + (await bus.client.hlen(bus.keys.inflight(s)))));
+    const backlog = await Promise.all(SESSIONS.map(async (s) => (await bus.pending(s)) + (await bus.client.hlen(bus.keys.inflight(s)))));
 
     // Daemon: each event in exactly one LLM prompt.
     const promptCount = new Map<string, number>();
@@ -223,8 +198,8 @@ test(
     const achieved = pushed / Math.max(...reports.map((r) => r.seconds));
     const growth = rssAfter.map((a, i) => a - rssBefore[i]!);
     figure(
-      `LOAD: ${pushed} pushed by ${PRODUCERS} producers into 5 sessions + a central that gets a copy of each (target ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s${AOF ? ", AOF appendfsync always" : ", no AOF"}), ` +
-        `${2 * pushed - lost + extra} delivered (${centralSeen} to the central), ${lost} lost, ${duplicated} duplicated, ${misrouted} misrouted, ${deadLetters} dead-lettered, ` +
+      `LOAD: ${pushed} pushed by ${PRODUCERS} producers into 5 sessions (target ${LOAD_RATE} ev/s for ${LOAD_SECONDS}s${AOF ? ", AOF appendfsync always" : ", no AOF"}), ` +
+        `${pushed - lost + extra} delivered, ${lost} lost, ${duplicated} duplicated, ${misrouted} misrouted, ${deadLetters} dead-lettered, ` +
         `${Math.round(achieved)} ev/s achieved (${achieved >= LOAD_RATE * 0.98 ? "target sustained" : `target NOT sustained: ${Math.round((100 * achieved) / LOAD_RATE)}%`}), ` +
         `push p99 ${Math.max(...reports.map((r) => r.p99LatencyMs))} ms max ${Math.max(...reports.map((r) => r.maxLatencyMs))} ms, drained ${seconds(drainLagMs)} after the last push, ` +
         `consumer RSS ${mib(Math.min(...rssBefore))}-${mib(Math.max(...rssBefore))} -> ${mib(Math.min(...rssAfter))}-${mib(Math.max(...rssAfter))} MiB (peak ${mib(Math.max(...rssMax))}, max growth ${mib(Math.max(...growth))} MiB)`,
@@ -243,18 +218,18 @@ test(
     assert.equal(
       reports.reduce((sum, r) => sum + r.misrouted, 0),
       0,
-      "every push went to exactly [central, target]",
+      "every push went to exactly [target]",
     );
     assert.equal(deadLetters, 0, "nothing dead-lettered (backlog cap never hit)");
-    assert.deepEqual(backlog, [0, 0, 0, 0, 0, 0], "queues and in-flight sets empty");
-    assert.deepEqual(alive, [true, true, true, true, true, true], "no consumer crashed");
+    assert.deepEqual(backlog, [0, 0, 0, 0, 0], "queues and in-flight sets empty");
+    assert.deepEqual(alive, [true, true, true, true, true], "no consumer crashed");
     assert.ok(
       finals.every((s) => !s.polluted),
       "no prototype pollution",
     );
     for (const [i, before] of rssBefore.entries()) {
       const afterRss = rssAfter[i]!;
-      assert.ok(afterRss - before < 100 && afterRss < 2 * before, `consumer ${ALL[i]} RSS bounded: ${mib(before)} -> ${mib(afterRss)} MiB`);
+      assert.ok(afterRss - before < 100 && afterRss < 2 * before, `consumer ${SESSIONS[i]} RSS bounded: ${mib(before)} -> ${mib(afterRss)} MiB`);
     }
     assert.ok(achieved > 0.5 * LOAD_RATE, `achieved push rate ${Math.round(achieved)} ev/s is within 2x of the target (something is badly wrong otherwise)`);
     assert.ok(daemonAlive, `daemon alive through the load:\n${daemon.output().slice(-3000)}`);
