@@ -183,7 +183,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const interrupted = this.current?.command.message.id;
     // Known before any step: with Redis gone, what the steps could not write waits for the next start
     // even when each step gave up at once (a closed client fails fast) rather than timing out.
-    const redisDown = this.bus !== undefined && this.bus.client.status !== "ready";
+    const redisDown = this.bus !== undefined && !this.bus.isReady;
     await budget.step("notification delivery", this.notificationRelay?.stop(), reserve);
     await budget.step("the session's lease and event drain", this.host?.stop(), reserve);
     this.requestWake();
