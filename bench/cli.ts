@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { defineSection } from "./section.js";
-import { fmt, nowMs, round, summarize, table } from "./stats.js";
+import { fmt, interleaved, nowMs, round, summarize, table } from "./stats.js";
 
 export interface CliResult extends Record<string, unknown> {
   runs: number;
@@ -38,16 +38,16 @@ export const cliSection = defineSection<CliResult>({
     const redis = await ctx.redis();
     const runs = Number(process.env.BENCH_CLI_RUNS ?? (process.env.BENCH_QUICK ? 8 : 20));
     const env = { ...process.env, REDIS_URL: redis.url, GATEWAY_PREFIX: "benchcli" };
-    const push: number[] = [];
-    const bare: number[] = [];
-    const unbundled: number[] = [];
-    timed([MAIN, "push", "bench.cli"], env); // warm the file cache
-    timed([UNBUNDLED, "push", "bench.cli"], env);
-    for (let i = 0; i < runs; i++) {
-      push.push(timed([MAIN, "push", "bench.cli"], env));
-      bare.push(timed(["-e", "0"], env));
-      unbundled.push(timed([UNBUNDLED, "push", "bench.cli"], env));
-    }
+    // One warm-up round (the file cache), then the three alternately.
+    const { push, bare, unbundled } = await interleaved(
+      runs,
+      {
+        push: () => timed([MAIN, "push", "bench.cli"], env),
+        bare: () => timed(["-e", "0"], env),
+        unbundled: () => timed([UNBUNDLED, "push", "bench.cli"], env),
+      },
+      1,
+    );
     const p = summarize(push);
     const n = summarize(bare);
     const u = summarize(unbundled);

@@ -20,7 +20,7 @@ import { EventConsumer } from "../src/bus/consumer.js";
 import { createEvent } from "../src/protocol/event.js";
 import { keySpace } from "../src/protocol/keys.js";
 import { defineSection } from "./section.js";
-import { fmt, nowMs, round, summarize, table, type Summary } from "./stats.js";
+import { fmt, interleaved, nowMs, round, summarize, table, type Summary } from "./stats.js";
 
 const PREFIX = "benchlat";
 const SESSION = "gateway";
@@ -114,31 +114,34 @@ export const latencySection = defineSection<LatencyResult>({
     });
     await consumer.start();
 
-    const raw: number[] = [];
-    const seed: number[] = [];
-    const ours: number[] = [];
+    let raw: number[], seed: number[], ours: number[];
     try {
-      for (let i = 0; i < warmup + samples; i++) {
-        const keep = i >= warmup;
-        let arrived = rawArrival.wait();
-        let t0 = nowMs();
-        await rawPub.publish("bench:raw", "x");
-        let at = await arrived;
-        if (keep) raw.push(at - t0);
-
-        arrived = seedArrival.wait();
-        t0 = nowMs();
-        const json = JSON.stringify({ id: `seed-${i}`, type: "bench.latency", source: "bench", payload: PAYLOAD, ts: Date.now() });
-        await seedPub.multi().lpush(seedList, json).publish(seedChannel, "1").exec();
-        at = await arrived;
-        if (keep) seed.push(at - t0);
-
-        arrived = oursArrival.wait();
-        t0 = nowMs();
-        await bus.push(createEvent("bench.latency", "bench", PAYLOAD));
-        at = await arrived;
-        if (keep) ours.push(at - t0);
-      }
+      // One sample of each path per round (interleaved), after `warmup` unmeasured rounds.
+      ({ raw, seed, ours } = await interleaved(
+        samples,
+        {
+          raw: async () => {
+            const arrived = rawArrival.wait();
+            const t0 = nowMs();
+            await rawPub.publish("bench:raw", "x");
+            return (await arrived) - t0;
+          },
+          seed: async (i) => {
+            const arrived = seedArrival.wait();
+            const t0 = nowMs();
+            const json = JSON.stringify({ id: `seed-${i}`, type: "bench.latency", source: "bench", payload: PAYLOAD, ts: Date.now() });
+            await seedPub.multi().lpush(seedList, json).publish(seedChannel, "1").exec();
+            return (await arrived) - t0;
+          },
+          ours: async () => {
+            const arrived = oursArrival.wait();
+            const t0 = nowMs();
+            await bus.push(createEvent("bench.latency", "bench", PAYLOAD));
+            return (await arrived) - t0;
+          },
+        },
+        warmup,
+      ));
     } finally {
       await consumer.stop();
       await bus.close();

@@ -65,3 +65,24 @@ export function table(headers: string[], rows: string[][]): string {
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   return [line(headers), rule, ...rows.map(line)].join("\n");
 }
+
+/**
+ * Interleaved (alternating) sampling: each round takes one sample of every way in turn, so a noisy
+ * moment on a shared machine hits all of them alike and their ratio stays fair. `warmup` rounds
+ * run first and are not kept. A way returns its sample (e.g. milliseconds), or a promise of it.
+ */
+export async function interleaved<K extends string>(
+  rounds: number,
+  ways: Record<K, (round: number) => number | Promise<number>>,
+  warmup = 0,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(ways) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (let round = 0; round < warmup + rounds; round++) {
+    for (const name of names) {
+      const sample = await ways[name](round);
+      if (round >= warmup) samples[name].push(sample);
+    }
+  }
+  return samples;
+}

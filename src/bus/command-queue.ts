@@ -135,15 +135,44 @@ export class CommandQueueStore {
 
   /**
    * The first command of each priority that may run now, with the retry and started state, in one
-   * atomic step (queue-take-6.lua): per priority the oldest pending entry whose retry time (against
+   * atomic step (queue-take-7.lua): per priority the oldest pending entry whose retry time (against
    * `now`, this process's clock) has come, else one new entry read into the pending list. A pending
    * entry deleted while pending is acknowledged away there.
    */
   async take(now: number): Promise<TakeSnapshot> {
-    const [retry, started, heads] = (await this.ctx.scripts["queue-take"](
-      [this.keys.retry, this.keys.started, this.keys.done, ...PRIORITIES.map((p) => this.keys.stream(p))],
-      [GROUP, CONSUMER, now, PENDING_PAGE],
-    )) as [string[], string[], Array<[string, string, number] | null>];
+    return this.snapshot(await this.takeScript(now, [], 0));
+  }
+
+  /**
+   * Marks a turn's commands answered (so a replay will not answer again), drops them from the
+   * queue, and reads what take() reads, in the same script (queue-take-7.lua): one call for both.
+   */
+  async completeThenTake(entries: QueueEntry[], eventsCarried: number, now: number): Promise<TakeSnapshot> {
+    if (!entries.length) throw new Error("completeThenTake: no entries to complete");
+    return this.snapshot(await this.takeScript(now, entries, eventsCarried));
+  }
+
+  private takeScript(now: number, completed: QueueEntry[], eventsCarried: number): Promise<unknown> {
+    const { dedupWindowMs, dedupMax } = this.ctx.options;
+    return this.ctx.scripts["queue-take"](
+      [this.keys.retry, this.keys.started, this.keys.done, ...PRIORITIES.map((p) => this.keys.stream(p)), this.keys.turns],
+      [
+        GROUP,
+        CONSUMER,
+        now,
+        PENDING_PAGE,
+        dedupWindowMs,
+        eventsCarried,
+        TURNS_CAP,
+        dedupMax,
+        ...completed.flatMap((e) => [PRIORITIES.indexOf(e.priority) + 1, e.streamId, e.id]),
+      ],
+    );
+  }
+
+  /** queue-take's reply, parsed. */
+  private snapshot(reply: unknown): TakeSnapshot {
+    const [retry, started, heads] = reply as [string[], string[], Array<[string, string, number] | null>];
     const retries = new Map<string, RetryState>();
     for (let i = 0; i < retry.length; i += 2) {
       try {
@@ -197,15 +226,6 @@ export class CommandQueueStore {
     await this.ctx.scripts["queue-deadletter"](
       [this.ctx.keys.deadLetters, this.ctx.keys.journal, this.keys.stream(entries[0]!.priority), this.keys.retry, this.keys.started],
       [this.session, deadLetterCap, journalCap, GROUP, reason, command.json, command.id, ...entries.flatMap((e) => [e.streamId, e.id])],
-    );
-  }
-
-  /** Marks a turn's commands answered (so a replay will not answer again), then drops them from the queue. */
-  async complete(entries: QueueEntry[], eventsCarried: number): Promise<void> {
-    const { dedupWindowMs, dedupMax } = this.ctx.options;
-    await this.ctx.scripts["queue-complete"](
-      [this.keys.done, this.keys.started, this.keys.retry, this.keys.turns, ...PRIORITIES.map((p) => this.keys.stream(p))],
-      [GROUP, dedupWindowMs, eventsCarried, TURNS_CAP, dedupMax, ...entries.flatMap((e) => [PRIORITIES.indexOf(e.priority) + 1, e.streamId, e.id])],
     );
   }
 

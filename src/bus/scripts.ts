@@ -20,7 +20,6 @@ export const SCRIPT_NAMES = [
   "queue-enqueue",
   "queue-retry",
   "queue-deadletter",
-  "queue-complete",
   "queue-take",
   "advance",
   "notify",

@@ -111,11 +111,10 @@ export class CommandQueue {
    */
   private answeredAtTake = new WeakMap<QueuedCommand, boolean>();
   /**
-   * take()'s read, sent by complete() right behind its script on the same connection (so Redis runs
-   * it after the completion): the next take() uses it instead of a round trip of its own, unless
-   * anything else went through this queue since (forgetReads).
+   * take()'s read, made by complete() in the same script as the completion: the next take() uses it
+   * instead of a round trip of its own, unless anything else went through this queue since (forgetReads).
    */
-  private prefetched: { now: number; completed: Set<string>; snapshot: Promise<TakeSnapshot | undefined> } | undefined;
+  private prefetched: { now: number; snapshot: Promise<TakeSnapshot> } | undefined;
 
   /** `store`: the bus's half, `bus.commandQueue(session)`. */
   constructor(
@@ -172,17 +171,14 @@ export class CommandQueue {
 
   /**
    * Every priority's head, the retry states and the started marks, in one round trip; none when
-   * complete() already sent that read and it still holds. A prefetched read is not used when it
-   * found nothing (a retry may have come due since), failed, or shows an entry the completion
-   * removed (its script ran after the read: the client re-sends a script Redis had lost).
+   * complete() already read them and nothing went through this queue since. A read that found
+   * nothing is not used (a retry may have come due since).
    */
   private async read(): Promise<{ now: number; snapshot: TakeSnapshot }> {
     const prefetched = this.prefetched;
     this.prefetched = undefined;
-    const early = await prefetched?.snapshot;
-    if (early?.heads.length && !early.heads.some((h) => prefetched!.completed.has(`${h.priority}:${h.streamId}`))) {
-      return { now: prefetched!.now, snapshot: early };
-    }
+    const early = await prefetched?.snapshot.catch(() => undefined);
+    if (early?.heads.length) return { now: prefetched!.now, snapshot: early };
     const now = Date.now();
     return { now, snapshot: await this.store.take(now) };
   }
@@ -229,21 +225,18 @@ export class CommandQueue {
 
   /**
    * Marks a command answered (so a replay will not answer again), then drops it from the queue. The
-   * next take()'s read goes in the same round trip, behind the completion (it only reads, and moves
-   * new entries into the pending list, as a take() does).
+   * next take()'s read is made in the same script, right after the completion (it only reads, and
+   * moves new entries into the pending list, as a take() does): one round trip for both.
    */
   async complete(command: QueuedCommand): Promise<void> {
     this.forgetReads();
-    const completed = this.store.complete(command.entries, command.entries[0]!.priority === "event" ? eventCount(command.message) : 0);
     const now = Date.now();
-    const prefetched = {
-      now,
-      completed: new Set(command.entries.map((e) => `${e.priority}:${e.streamId}`)),
-      snapshot: this.store.take(now).catch(() => undefined),
-    };
+    const events = command.entries[0]!.priority === "event" ? eventCount(command.message) : 0;
+    // Set before the await: anything that goes through this queue meanwhile drops it (forgetReads).
+    const prefetched = { now, snapshot: this.store.completeThenTake(command.entries, events, now) };
     this.prefetched = prefetched;
     try {
-      await completed;
+      await prefetched.snapshot;
     } catch (error) {
       if (this.prefetched === prefetched) this.prefetched = undefined;
       throw error;
