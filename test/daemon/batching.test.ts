@@ -85,7 +85,7 @@ async function pushSpaced(ids: string[], gapMs: number): Promise<void> {
 
 describe("daemon: events batched into turns", () => {
   test("the event commands waiting when a turn ends become one turn, one origin record naming them all; shown in status and /metrics", async () => {
-    suite.llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(30) : { text: "noted" }));
+    suite.llm.setResponder((r) => (r.lastUserText.includes("long question") ? slow(60) : { text: "noted" }));
     const d = await daemon();
     const ws = await wsClient(d.url);
     const asked = ws.prompt("long question");
@@ -93,7 +93,19 @@ describe("daemon: events batched into turns", () => {
     const ids = Array.from({ length: 12 }, (_, i) => `batch-${i}`);
     await pushSpaced(ids, 60);
     await waitFor(async () => (await eventDepth()) >= 2, "several event commands queued", 10_000);
-    const commands = await eventDepth();
+    // The last pushes may still be on their way into the daemon's queue: read the depth once it holds still.
+    let commands = await eventDepth();
+    await waitFor(
+      async () => {
+        await sleep(300);
+        const now = await eventDepth();
+        const settled = now === commands;
+        commands = now;
+        return settled;
+      },
+      "the queue depth settled",
+      10_000,
+    );
 
     // While the human turn runs, the queue shows the waiting events.
     const during = await api<{ daemon: DaemonStatus }>(d.url, "/api/status");
