@@ -5,8 +5,9 @@
  * loop gives up on 409 Conflict and 401, and sleeps a fixed 3 s on other errors; ours logs, backs
  * off (capped exponential with jitter) and keeps going until stop().
  * Flood control is declared once on the bot's API (grammY plugins), for polling and replies alike:
- * calls to one chat are spaced to Telegram's limits (transformer-throttler), and a 429 waits its
- * retry_after before the call is repeated, a 5xx backs off (auto-retry).
+ * messages to one chat are spaced to Telegram's limits (transformer-throttler; a chat action is not a
+ * message and is not held back), and a 429 waits its retry_after before the call is repeated, a 5xx
+ * backs off (auto-retry).
  * Senders on no allowlist and not paired get nothing back, or with pairing a one-time code in a
  * private chat (pairing-gate.ts); nothing of theirs reaches the agent (fail closed). Photos, files
  * in and out: media.ts and files-out.ts.
@@ -14,7 +15,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { autoRetry } from "@grammyjs/auto-retry";
 import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-throttler";
-import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
+import { Bot, BotError, GrammyError, HttpError, type Api, type Context, type Transformer } from "grammy";
 import type { Update } from "grammy/types";
 import { MAX_IMAGE_BASE64, type Channel, type ChannelContext, type DaemonStatus, type InboundImage, type OwnerNotice } from "../../daemon/types.js";
 import { QuotaExceededError } from "../../daemon/prompt-quota.js";
@@ -45,7 +46,7 @@ export interface TelegramChannelOptions {
   retryBaseMs?: number;
   /** ...up to this (default 60 000 ms). */
   retryMaxMs?: number;
-  /** Per-chat and global rate limits of outgoing calls (default: the throttler's, Telegram's documented limits). */
+  /** Per-chat and global rate limits of outgoing messages (default: the throttler's, Telegram's documented limits). */
   throttle?: APIThrottlerOptions;
   /** Where received documents, voice and audio are saved (under telegram/<date>/); without it they are refused. */
   filesDir?: string;
@@ -76,6 +77,21 @@ const grammySignal = (signal: AbortSignal): GrammySignal => signal as unknown as
  * loop backs off by itself, and a reply that cannot reach Telegram is logged as not sent.
  */
 const FLOOD_RETRY = { maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true } as const;
+
+/**
+ * Methods with a chat_id that the per-chat pacing leaves alone. Telegram's limits are on messages
+ * (about one a second per chat, 20 a minute per group); a typing indicator is not one. Paced, it took
+ * the chat's slot: a reply's first message waited a second behind its own typing indicator, and the
+ * next turn's typing a second behind the last reply. Calls without a chat_id (getUpdates, getMe,
+ * getFile, setMyCommands) are never paced by the throttler.
+ */
+const UNPACED_METHODS: ReadonlySet<string> = new Set(["sendChatAction"]);
+
+/** transformer-throttler for the calls that put a message in a chat, and only those. */
+function pacedMessages(options: APIThrottlerOptions | undefined): Transformer {
+  const throttle = apiThrottler(options);
+  return (prev, method, payload, signal) => (UNPACED_METHODS.has(method) ? prev(method, payload, signal) : throttle(prev, method, payload, signal));
+}
 
 /** Giving up on an update whose command can't be queued after this many tries (it is then skipped). */
 const MAX_UPDATE_ATTEMPTS = 5;
@@ -111,7 +127,7 @@ export class TelegramChannel implements Channel {
     this.allowedChats = new Set(options.allowedChatIds ?? []);
     this.bot = new Bot(options.token, { client: options.apiRoot ? { apiRoot: options.apiRoot.replace(/\/+$/, "") } : {} });
     // Installed in this order, auto-retry wraps the throttler: every repeated call is throttled again.
-    this.bot.api.config.use(apiThrottler(options.throttle));
+    this.bot.api.config.use(pacedMessages(options.throttle));
     this.bot.api.config.use(autoRetry(FLOOD_RETRY));
     this.replies = new ReplyStreamer(
       this.bot.api,
