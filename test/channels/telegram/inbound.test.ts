@@ -11,7 +11,7 @@ test("an allowed user's message is submitted with its update id and reply addres
   const h = await startHarness();
   try {
     h.onSubmit = (message) => {
-      void answer(h.channel, message.replyTo?.to ?? "", message.id, "Hello **there**, world! This reply streams in.", { pieces: 8, gapMs: 50 });
+      void answer(h.channel, message.replyTo?.to ?? "", message.id, "Hello **there**, world! This reply streams in.", { pieces: 12, gapMs: 50 });
     };
     const updateId = h.fake.injectMessage({ chatId: OWNER.chatId, userId: OWNER.userId, username: OWNER.username, text: "hi agent" });
     await waitFor(() => h.submits.length === 1, "the submit");
