@@ -53,7 +53,7 @@ export class GatewayBus {
     readonly client: Redis,
     readonly options: BusOptions,
   ) {
-    this.keys = keySpace(options.prefix);
+    this.keys = keySpace(options.prefix, { cluster: false });
     this.ctx = { client, scripts: installScripts(client), keys: this.keys, options };
   }
 
