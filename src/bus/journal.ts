@@ -2,7 +2,7 @@
  * The journal stream: what was pushed, delivered, retried, dead-lettered and what the agent
  * replied. Read back for `tail`, the web page and doctor; `replied` entries written here.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import { capText } from "../util/text.js";
 import type { BusContext, JournalEntry, RepliedEntry } from "./types.js";
 
@@ -41,7 +41,7 @@ export async function journalSince(ctx: BusContext, afterId: string, limit: numb
 }
 
 /** A JournalReader on `reader`, a connected client that only this reader uses. */
-export function journalReader(ctx: BusContext, reader: Redis): JournalReader {
+export function journalReader(ctx: BusContext, reader: RedisClient): JournalReader {
   return {
     async next(lastId, blockMs) {
       const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as Array<

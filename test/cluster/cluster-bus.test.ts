@@ -1,0 +1,120 @@
+/**
+ * The bus on a real Redis Cluster (3 primaries + 3 replicas): the connection detects it and uses a
+ * cluster client, key names carry the hash tags, and every operation that stays within one
+ * session's slot (a raw producer's LPUSH, claim, ack, reject, renew, recover, duplicates, the
+ * daemon's command queue, notifications on a second client) works for sessions on every primary.
+ * The cross-slot operations (fan-out push, registration, reaping) are not split yet, so a cluster
+ * is still refused without `acceptCluster` (test/cluster/refuse-cluster.test.ts).
+ */
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { after, before, describe, test } from "node:test";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { RedisClusterError } from "../../src/bus/errors.js";
+import { createEvent } from "../../src/protocol/event.js";
+import { freePort } from "../helpers/redis-server.js";
+import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
+import { waitFor } from "../helpers/wait.js";
+
+const keySlot = createRequire(import.meta.url)("cluster-key-slot") as (key: string) => number;
+
+let cluster: RedisCluster;
+let bus: GatewayBus;
+/** One session id per primary (slots 0-5460, 5461-10922, 10923-16383), found by their events list's slot. */
+const sessions: string[] = [];
+
+before(async () => {
+  cluster = await startRedisCluster();
+  bus = await GatewayBus.connect({ redisUrl: cluster.seeds[0]!, acceptCluster: true, persistent: true });
+  for (const [low, high] of [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ] as const) {
+    for (let i = 0; ; i++) {
+      const slot = keySlot(`agent:events:s${i}`);
+      if (slot >= low && slot <= high && !sessions.includes(`s${i}`)) {
+        sessions.push(`s${i}`);
+        break;
+      }
+    }
+  }
+});
+after(async () => {
+  await bus?.close();
+  await cluster?.stop();
+});
+
+const raw = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ ...createEvent("t", "test", { id }), id, ...extra });
+
+describe("a Redis Cluster behind REDIS_URL", () => {
+  test("is detected: a cluster client, tagged key names; without acceptCluster it is still refused", async () => {
+    assert.equal(bus.keys.cluster, true);
+    assert.equal(bus.keys.inflight("main"), "{agent:events:main}:inflight");
+    assert.equal(bus.keys.sessions, "{agent:gateway}:sessions");
+    await assert.rejects(GatewayBus.connect({ redisUrl: cluster.seeds[1]! }), RedisClusterError);
+  });
+
+  test("a raw producer's LPUSH on every primary is claimed, acknowledged and deduplicated in its own slot", async () => {
+    for (const sid of sessions) {
+      await bus.client.lpush(bus.keys.events(sid), raw(`${sid}-1`), raw(`${sid}-2`), "not json");
+      const claimed = await bus.claim(sid, 10);
+      assert.deepEqual(
+        claimed.events.map((e) => e.id),
+        [`${sid}-1`, `${sid}-2`],
+      );
+      assert.equal(claimed.deadLettered, 1);
+      assert.equal(await bus.renew(sid, [`${sid}-1`, `${sid}-2`]), 2);
+      assert.equal(await bus.ack(sid, [`${sid}-1`]), 1);
+      assert.equal(await bus.release(sid, [`${sid}-2`]), 1);
+      // The acknowledged id again: a duplicate, counted in the session's own counters.
+      await bus.client.lpush(bus.keys.events(sid), raw(`${sid}-1`));
+      const again = await bus.claim(sid, 10);
+      assert.deepEqual(
+        again.events.map((e) => e.id),
+        [`${sid}-2`],
+      );
+      assert.equal(again.duplicates, 1);
+      assert.equal(await bus.reject(sid, [[`${sid}-2`, "refused by the test"]]), 1);
+      assert.equal(await bus.client.hget(bus.keys.countersOf(sid), "duplicates"), "1");
+      assert.equal(await bus.client.llen(bus.keys.deadLettersOf(sid)), 2);
+      const kinds = (await bus.client.xrange(bus.keys.journalOf(sid), "-", "+")).map(([, fields]) => fields[1]);
+      assert.deepEqual(kinds, ["dead-letter", "delivered", "duplicate", "dead-letter"]);
+    }
+  });
+
+  test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
+    const subscriber = bus.duplicateClient("test:sub");
+    const heard: string[] = [];
+    subscriber.on("message", (channel: string) => heard.push(channel));
+    await subscriber.subscribe(...sessions.map((sid) => bus.keys.notify(sid)));
+    for (const sid of sessions) await bus.client.publish(bus.keys.notify(sid), "{}");
+    await waitFor(() => heard.length === sessions.length, "every notification", 5_000);
+    subscriber.disconnect();
+  });
+
+  test("the daemon's command queue runs in its session's slot", async () => {
+    for (const sid of sessions) {
+      const queue = bus.commandQueue(sid);
+      await queue.init();
+      assert.equal(await queue.enqueue("event", `c-${sid}`, "{}"), "queued");
+      assert.equal(await queue.enqueue("event", `c-${sid}`, "{}"), "duplicate");
+      const { heads } = await queue.take(Date.now());
+      assert.equal(heads[0]?.command, "{}");
+      await queue.begin([`c-${sid}`]);
+      await queue.deadLetter([{ priority: "event", streamId: heads[0]!.streamId, id: `c-${sid}` }], { id: `c-${sid}`, json: "{}" }, "test");
+      assert.equal((await queue.depth()).event, 0);
+    }
+  });
+
+  test("REDIS_URL's node down: the REDIS_CLUSTER_NODES seeds answer for it", async () => {
+    const down = `redis://127.0.0.1:${await freePort()}`;
+    const other = await GatewayBus.connect({ redisUrl: down, clusterNodes: cluster.seeds.slice(2), acceptCluster: true });
+    try {
+      assert.equal(other.keys.cluster, true);
+      assert.equal(await other.pending(sessions[0]!), await bus.pending(sessions[0]!));
+    } finally {
+      await other.close();
+    }
+  });
+});
