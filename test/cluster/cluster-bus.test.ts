@@ -83,6 +83,53 @@ describe("a Redis Cluster behind REDIS_URL", () => {
     }
   });
 
+  test("dead letters, journal, counters and sessions are read across the slots of the registered sessions", async () => {
+    // The seed's plain registration (SADD) puts them in the registry.
+    await bus.client.sadd(bus.keys.sessions, ...sessions);
+    assert.equal(await bus.deadLetterCount(), 6);
+    const letters = await bus.deadLetters(4);
+    assert.equal(letters.length, 4);
+    assert.deepEqual(
+      letters.map((l) => l.at),
+      letters.map((l) => l.at).sort((a, b) => b - a),
+    );
+    assert.deepEqual(new Set((await bus.deadLetters(100)).map((l) => l.session)), new Set(sessions));
+    const entries = await bus.journal(100);
+    assert.equal(entries.length, 12);
+    assert.deepEqual(
+      entries.map((e) => e.streamId),
+      [...entries.map((e) => e.streamId)].sort(
+        (a, b) => Number(a.split("-")[0]) - Number(b.split("-")[0]) || Number(a.split("-")[1]) - Number(b.split("-")[1]),
+      ),
+    );
+    assert.deepEqual(
+      (await bus.journalSince(entries[5]!.streamId, 3)).map((e) => e.streamId),
+      entries.slice(6, 9).map((e) => e.streamId),
+    );
+    const status = await bus.status();
+    assert.equal(status.duplicates, 3);
+    assert.equal(status.journalLength, 12);
+    assert.equal(status.deadLetters, 6);
+    assert.deepEqual(
+      status.sessions.map((s) => [s.id, s.pending, s.inFlight]),
+      [...sessions].sort().map((sid) => [sid, 0, 0]),
+    );
+    const reader = await bus.journalReader("test:tail");
+    try {
+      const waiting = reader.next(entries.at(-1)!.streamId, 3_000);
+      await bus.client.lpush(bus.keys.events(sessions[2]!), "[]");
+      await bus.claim(sessions[2]!, 10);
+      assert.deepEqual(
+        (await waiting).map((e) => [e.kind, e.sessions]),
+        [["dead-letter", [sessions[2]]]],
+      );
+    } finally {
+      reader.close();
+    }
+    await bus.purgeDeadLetters();
+    assert.equal(await bus.deadLetterCount(), 0);
+  });
+
   test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
     const subscriber = bus.duplicateClient("test:sub");
     const heard: string[] = [];
