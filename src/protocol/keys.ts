@@ -35,6 +35,12 @@ export interface KeySpace {
    * the claim checks the claimer's lease without reading its info hash (another slot).
    */
   owner(queue: string): string;
+  /**
+   * Where a claim of `queue` by session `claimer` reads the claimer's lease instance, as [hash key,
+   * field]: the claimer's info hash (`instance`) on a single Redis; on a cluster the queue's `owner`
+   * mirror (field: the claimer's id), in the queue's slot.
+   */
+  leaseOf(queue: string, claimer: string): [key: string, field: string];
   /** Where this session's scripts dead-letter: the global list on a single Redis, the session's own on a cluster. */
   deadLettersOf(sid: string): string;
   /** Where this session's scripts journal: the global stream on a single Redis, the session's own on a cluster. */
@@ -102,6 +108,8 @@ export function keySpace(prefix: string = DEFAULT_PREFIX, options: KeySpaceOptio
   const g = cluster ? `{${p}:gateway}` : `${p}:gateway`;
   // A session's key `what`: the original name on a single Redis, else tagged with its events list.
   const own = (what: string, sid: string, original: string) => (cluster ? `{${sessionTag(`${p}:events:${sid}`)}}:${what}` : original);
+  const sessionInfo = (sid: string) => own("info", sid, `${p}:gateway:session:${sid}`);
+  const owner = (queue: string) => own("owner", queue, `${p}:owner:${queue}`);
   return {
     prefix: p,
     cluster,
@@ -110,9 +118,10 @@ export function keySpace(prefix: string = DEFAULT_PREFIX, options: KeySpaceOptio
     inflight: (sid) => own("inflight", sid, `${p}:inflight:${sid}`),
     leases: (sid) => own("leases", sid, `${p}:leases:${sid}`),
     delivered: (sid) => own("delivered", sid, `${p}:delivered:${sid}`),
-    sessionInfo: (sid) => own("info", sid, `${p}:gateway:session:${sid}`),
+    sessionInfo,
     enqueued: (sid) => own("enqueued", sid, `${p}:enqueued:${sid}`),
-    owner: (queue) => own("owner", queue, `${p}:owner:${queue}`),
+    owner,
+    leaseOf: (queue, claimer) => (cluster ? [owner(queue), claimer] : [sessionInfo(claimer), "instance"]),
     deadLettersOf: (sid) => own("deadletter", sid, `${g}:deadletter`),
     journalOf: (sid) => own("journal", sid, `${g}:journal`),
     countersOf: (sid) => own("counters", sid, `${g}:counters`),

@@ -130,6 +130,25 @@ describe("a Redis Cluster behind REDIS_URL", () => {
     assert.equal(await bus.deadLetterCount(), 0);
   });
 
+  test("a claimer draining another session's queue (the central and `main`) checks its lease in the queue's slot", async () => {
+    const [queue, claimer] = ["main", "gateway"];
+    assert.notEqual(keySlot(bus.keys.events(queue)), keySlot(bus.keys.events(claimer)));
+    await bus.client.lpush(bus.keys.events(queue), raw("m-1"), raw("m-2"));
+    // The owner mirror names this instance (what registration writes into each drained queue's slot).
+    await bus.client.hset(bus.keys.owner(queue), claimer, "i-1");
+    const claimed = await bus.claim(queue, 1, { session: claimer, instance: "i-1" });
+    assert.deepEqual(
+      claimed.events.map((e) => e.id),
+      ["m-1"],
+    );
+    // Another instance took the id over: the displaced one claims nothing, in the same atomic step.
+    await bus.client.hset(bus.keys.owner(queue), claimer, "i-2");
+    assert.deepEqual(await bus.claim(queue, 10, { session: claimer, instance: "i-1" }), { events: [], duplicates: 0, deadLettered: 0, displaced: true });
+    assert.equal(await bus.pending(queue), 1);
+    assert.equal(await bus.ack(queue, ["m-1"]), 1);
+    await bus.client.del(bus.keys.events(queue), bus.keys.owner(queue));
+  });
+
   test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
     const subscriber = bus.duplicateClient("test:sub");
     const heard: string[] = [];

@@ -80,6 +80,8 @@ test("single Redis: every original name is unchanged, and a session's journal, d
   assert.equal(k.journal, "agent:gateway:journal");
   assert.equal(k.deadLetters, "agent:gateway:deadletter");
   assert.deepEqual([k.journalOf("s"), k.deadLettersOf("s"), k.countersOf("s")], [k.journal, k.deadLetters, k.counters]);
+  // A claimer's lease is its own record's `instance`, as before.
+  assert.deepEqual(k.leaseOf("main", "gateway"), ["agent:gateway:session:gateway", "instance"]);
   assert.equal(keySpace("other").sessions, "other:gateway:sessions");
 });
 
@@ -95,6 +97,9 @@ test("cluster: every key of a session hashes to the slot of its untagged events 
       assert.deepEqual([...slots], [keySlot(k.events(sid))], `${prefix} ${sid}: ${sessionKeys(k, sid).join(" ")}`);
     }
     assert.deepEqual(new Set(globalKeys(k).map(keySlot)).size, 1, globalKeys(k).join(" "));
+    // The claim reads the claimer's lease in the queue's own slot.
+    const [lease, field] = k.leaseOf("main", "gateway");
+    assert.deepEqual([keySlot(lease), field], [keySlot(k.events("main")), "gateway"]);
   }
   // The slots docs/cluster.md quotes.
   const k = keySpace("agent", { cluster: true });
