@@ -6,15 +6,25 @@
  * loader, scripts.ts). No code outside src/bus sees a Redis client.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
 import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { createEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
 import { CommandQueueStore } from "./command-queue.js";
-import { connectClient, createClient, dropClient, redisUnreachable, refuseCluster } from "./connection.js";
+import { Cluster, type Redis } from "ioredis";
+import {
+  connectClient,
+  createClient,
+  createClusterClient,
+  dropClient,
+  isClusterNode,
+  redactUrl,
+  redisUnreachable,
+  refuseCluster,
+  type RedisClient,
+} from "./connection.js";
 import { deadLetterCount, deadLetters, purgeDeadLetters } from "./dead-letters.js";
 import { ack, claim, recover, reject, renew } from "./delivery.js";
-import { RedisUnreachableError } from "./errors.js";
+import { RedisClusterError, RedisUnreachableError } from "./errors.js";
 import { journal, journalReader, journalReplied, journalSince, type JournalReader } from "./journal.js";
 import { push, pushWithRetry, retryPauseMs } from "./producing.js";
 import { installScripts } from "./scripts.js";
@@ -38,6 +48,12 @@ export interface ConnectBusOptions extends Partial<BusOptions> {
   name?: string;
   /** See ClientOptions.persistent. */
   persistent?: boolean;
+  /**
+   * Use a Redis Cluster instead of refusing it (RedisClusterError). Not a setting: the refusal
+   * stands until every cross-slot operation is split into per-slot steps (docs/cluster.md §3);
+   * the cluster tests drive the parts that are.
+   */
+  acceptCluster?: boolean;
 }
 
 export class GatewayBus {
@@ -50,10 +66,10 @@ export class GatewayBus {
    * named methods (test/architecture/redis-boundary.test.ts keeps src to that).
    */
   constructor(
-    readonly client: Redis,
+    readonly client: RedisClient,
     readonly options: BusOptions,
   ) {
-    this.keys = keySpace(options.prefix);
+    this.keys = keySpace(options.prefix, { cluster: client instanceof Cluster });
     this.ctx = { client, scripts: installScripts(client), keys: this.keys, options };
   }
 
@@ -63,18 +79,36 @@ export class GatewayBus {
     return new GatewayBus(createClient(options.redisUrl, { ...client, connectTimeoutMs, caFile }), options);
   }
 
-  /** Creates a client, waits until Redis answers (or fails with a clear error), returns the bus. */
+  /**
+   * Creates a client, waits until Redis answers (or fails with a clear error), returns the bus. A
+   * Redis Cluster node (INFO cluster) gets a cluster client on REDIS_URL and REDIS_CLUSTER_NODES.
+   */
   static async connect(overrides: ConnectBusOptions = {}): Promise<GatewayBus> {
-    const { name = "pi-gateway", persistent = false, ...rest } = overrides;
+    const { name = "pi-gateway", persistent = false, acceptCluster = false, ...rest } = overrides;
     const bus = GatewayBus.create(resolveBusOptions(rest), { name, persistent });
+    const { redisUrl: url, connectTimeoutMs, clusterNodes = [], redisCaFile: caFile } = bus.options;
+    let clusterNode: boolean;
     try {
-      await connectClient(bus.client, bus.options.redisUrl, bus.options.connectTimeoutMs);
-      await bus.refuseCluster();
+      await connectClient(bus.client, url, connectTimeoutMs);
+      // create() made a single client; the same connection tells which kind of server answered.
+      clusterNode = await isClusterNode(bus.client as Redis, url);
     } catch (error) {
       dropClient(bus.client);
+      // REDIS_URL's node is down: the other seeds of a cluster may answer for it.
+      if (!(acceptCluster && clusterNodes.length && error instanceof RedisUnreachableError)) throw error;
+      clusterNode = true;
+    }
+    if (!clusterNode) return bus;
+    dropClient(bus.client);
+    if (!acceptCluster) throw new RedisClusterError(redactUrl(url));
+    const cluster = createClusterClient(url, clusterNodes, { name, persistent, connectTimeoutMs, caFile });
+    try {
+      await connectClient(cluster, url, connectTimeoutMs);
+    } catch (error) {
+      dropClient(cluster);
       throw error;
     }
-    return bus;
+    return new GatewayBus(cluster, bus.options);
   }
 
   /**
@@ -127,6 +161,7 @@ export class GatewayBus {
    * before its first operation (it waits for Redis like any command).
    */
   refuseCluster(): Promise<void> {
+    if (this.client instanceof Cluster) return Promise.resolve();
     return refuseCluster(this.client, this.options.redisUrl);
   }
 
@@ -145,9 +180,11 @@ export class GatewayBus {
     return this.client.status === "ready";
   }
 
-  /** A second client on the same server, e.g. for pub/sub or blocking reads (src/bus only). */
-  duplicateClient(name: string): Redis {
-    return createClient(this.options.redisUrl, { name, persistent: true, connectTimeoutMs: this.options.connectTimeoutMs, caFile: this.options.redisCaFile });
+  /** A second client on the same server (or cluster), e.g. for pub/sub or blocking reads (src/bus only). */
+  duplicateClient(name: string): RedisClient {
+    const { redisUrl: url, connectTimeoutMs, redisCaFile: caFile, clusterNodes = [] } = this.options;
+    const options = { name, persistent: true, connectTimeoutMs, caFile };
+    return this.keys.cluster ? createClusterClient(url, clusterNodes, options) : createClient(url, options);
   }
 
   /** Says goodbye politely (QUIT); drops the connection when Redis does not answer. */

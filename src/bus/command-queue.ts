@@ -9,7 +9,6 @@
  * finished. After a crash, whatever is still pending is taken again first. A "done" set written
  * before the acknowledgement makes sure a command whose reply already went out is not answered twice.
  */
-import { DEFAULT_CENTRAL_SESSION } from "../protocol/keys.js";
 import type { BusContext } from "./types.js";
 
 /** Human messages go before events, events before heartbeats (with aging, so nothing starves). */
@@ -74,10 +73,9 @@ export interface QueueLoad {
   eventsPerTurn: number | null;
 }
 
-/** The daemon queue's keys for a session: the default id keeps the original names (an upgrade finds its commands). */
+/** The daemon queue's keys for a session (one hash tag on a cluster: every queue script stays in one slot). */
 function queueKeys(ctx: BusContext, session: string) {
-  const p = ctx.keys.prefix;
-  const d = session === DEFAULT_CENTRAL_SESSION ? `${p}:daemon` : `${p}:daemon:${session}`;
+  const d = ctx.keys.daemon(session);
   return {
     stream: (priority: CommandPriority) => `${d}:queue:${priority}`,
     seen: `${d}:seen`,
@@ -215,7 +213,7 @@ export class CommandQueueStore {
   async retryLater(ids: string[], state: RetryState, journalReason: string): Promise<void> {
     const { journalCap } = this.ctx.options;
     await this.ctx.scripts["queue-retry"](
-      [this.keys.retry, this.keys.started, this.ctx.keys.journal],
+      [this.keys.retry, this.keys.started, this.ctx.keys.journalOf(this.session)],
       [journalCap, this.session, JSON.stringify(state), journalReason, ...ids],
     );
   }
@@ -224,7 +222,13 @@ export class CommandQueueStore {
   async deadLetter(entries: QueueEntry[], command: { id: string; json: string }, reason: string): Promise<void> {
     const { deadLetterCap, journalCap } = this.ctx.options;
     await this.ctx.scripts["queue-deadletter"](
-      [this.ctx.keys.deadLetters, this.ctx.keys.journal, this.keys.stream(entries[0]!.priority), this.keys.retry, this.keys.started],
+      [
+        this.ctx.keys.deadLettersOf(this.session),
+        this.ctx.keys.journalOf(this.session),
+        this.keys.stream(entries[0]!.priority),
+        this.keys.retry,
+        this.keys.started,
+      ],
       [this.session, deadLetterCap, journalCap, GROUP, reason, command.json, command.id, ...entries.flatMap((e) => [e.streamId, e.id])],
     );
   }

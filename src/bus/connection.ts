@@ -9,10 +9,13 @@
  */
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { redactUrl } from "../config/bus-options.js";
 import { backoffDelay, type Backoff } from "../util/backoff.js";
 import { classifyRedisError, RedisClusterError, RedisUnreachableError } from "./errors.js";
+
+/** A connection to a single Redis, or a Redis Cluster client (routes each command to its slot's primary). */
+export type RedisClient = Redis | Cluster;
 
 export interface ClientOptions {
   /** Shown in CLIENT LIST, helps when debugging a shared Redis. */
@@ -33,7 +36,16 @@ export function reconnectDelay(attempt: number): number {
 }
 
 export function createClient(url: string, options: ClientOptions): Redis {
-  const client = new Redis(url, {
+  const client = new Redis(url, redisOptions(url, options));
+  // Errors surface through connection state and failed commands; an unhandled 'error' event
+  // would otherwise crash the host process (pi itself, for the extension).
+  client.on("error", () => undefined);
+  return client;
+}
+
+/** What every connection to a Redis server gets, alone or as a node of a cluster client. */
+function redisOptions(url: string, options: ClientOptions): RedisOptions {
+  return {
     connectionName: options.name,
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs,
@@ -45,9 +57,42 @@ export function createClient(url: string, options: ClientOptions): Redis {
     // A failover leaves us talking to a replica: reconnect and resend instead of failing writes.
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false),
     ...(options.caFile && url.startsWith("rediss:") ? { tls: { ca: [...rootCertificates, readFileSync(options.caFile, "utf8")] } } : {}),
+  };
+}
+
+/**
+ * A Redis Cluster client: REDIS_URL and the REDIS_CLUSTER_NODES seeds are where it first asks for
+ * the slot map; the user, password and TLS of REDIS_URL serve every node (a cluster has one ACL
+ * per node but is set up alike). Commands follow MOVED/ASK redirects and wait out a failover
+ * (CLUSTERDOWN, a primary gone) like a single client waits out a reconnect.
+ */
+export function createClusterClient(url: string, seeds: string[], options: ClientOptions): Cluster {
+  const parsed = new URL(url);
+  const nodes = [url, ...seeds].map((seed) => {
+    const { hostname, port } = new URL(seed);
+    return { host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || 6379) };
   });
-  // Errors surface through connection state and failed commands; an unhandled 'error' event
-  // would otherwise crash the host process (pi itself, for the extension).
+  const { connectionName, connectTimeout, maxRetriesPerRequest, disconnectTimeout, tls } = redisOptions(url, options);
+  const client = new Cluster(nodes, {
+    lazyConnect: true,
+    clusterRetryStrategy: reconnectDelay,
+    // During a failover the slot's primary is gone until its replica takes over (seconds): retry
+    // the command meanwhile instead of failing it (a one-shot client still gives up: maxRetriesPerRequest).
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 64,
+    slotsRefreshTimeout: options.connectTimeoutMs,
+    redisOptions: {
+      connectionName,
+      connectTimeout,
+      maxRetriesPerRequest,
+      disconnectTimeout,
+      ...(tls ? { tls } : {}),
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    },
+  });
   client.on("error", () => undefined);
   return client;
 }
@@ -58,7 +103,7 @@ export function createClient(url: string, options: ClientOptions): Redis {
  * why and what to do: this is start-up, where the user is waiting. A persistent client that was
  * not disconnected keeps reconnecting in the background regardless.
  */
-export async function connectClient(client: Redis, url: string, timeoutMs: number): Promise<void> {
+export async function connectClient(client: RedisClient, url: string, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(undefined), timeoutMs);
@@ -85,29 +130,35 @@ export async function connectClient(client: Redis, url: string, timeoutMs: numbe
 }
 
 /**
- * Refuses a Redis Cluster node (see RedisClusterError): asked once per connection, before any
- * script runs. A server that will not answer INFO (an ACL without it, a renamed command) cannot be
- * told apart and is used as before; a connection lost meanwhile is the usual "unreachable".
+ * Is the server behind `client` a Redis Cluster node (INFO cluster: cluster_enabled:1)? Asked once
+ * per connection, before any script runs. A server that will not answer INFO (an ACL without it, a
+ * renamed command) cannot be told apart and is taken for a single Redis; a connection lost
+ * meanwhile is the usual "unreachable".
  */
-export async function refuseCluster(client: Redis, url: string): Promise<void> {
+export async function isClusterNode(client: Redis, url: string): Promise<boolean> {
   let info: string;
   try {
     info = await client.info("cluster");
   } catch (error) {
     // A ReplyError is the server saying no to INFO, not a failed connection.
-    if ((error as Error).name === "ReplyError") return;
+    if ((error as Error).name === "ReplyError") return false;
     throw redisUnreachable(url, error as Error);
   }
-  if (/^cluster_enabled:1\s*$/m.test(info)) throw new RedisClusterError(redactUrl(url));
+  return /^cluster_enabled:1\s*$/m.test(info);
+}
+
+/** Refuses a Redis Cluster node (see RedisClusterError). */
+export async function refuseCluster(client: Redis, url: string): Promise<void> {
+  if (await isClusterNode(client, url)) throw new RedisClusterError(redactUrl(url));
 }
 
 /**
  * Gives up on a client at once: disconnect() alone ends the socket politely and waits for the
  * server's reply, which a server that never answers never sends.
  */
-export function dropClient(client: Redis): void {
+export function dropClient(client: RedisClient): void {
   // Destroy first: once disconnect() has begun the polite end, the socket closes only after it.
-  (client.stream as Redis["stream"] | undefined)?.destroy();
+  if (client instanceof Redis) (client.stream as Redis["stream"] | undefined)?.destroy();
   client.disconnect();
 }
 

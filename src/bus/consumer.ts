@@ -17,7 +17,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import type { Redis } from "ioredis";
+import { Cluster } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import { presenceIntervalOf } from "../config/bus-options.js";
 import { silentLogger, type Logger } from "../util/logger.js";
@@ -100,7 +101,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
   /** The live holder of the id while this consumer does not own it. */
   holder: LeaseHolder | undefined;
 
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
   private timers: NodeJS.Timeout[] = [];
   private draining: Promise<void> | undefined;
   private drainAgain = false;
@@ -127,7 +128,9 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
     super();
     this.bus = options.bus;
     // A consumer lives through Redis outages: its commands must wait for the reconnect, not fail.
-    if (options.bus.client.options.maxRetriesPerRequest !== null) {
+    const { client } = options.bus;
+    const retries = client instanceof Cluster ? client.options.redisOptions?.maxRetriesPerRequest : client.options.maxRetriesPerRequest;
+    if (retries !== null) {
       throw new Error("EventConsumer needs a persistent client: GatewayBus.connect({ persistent: true })");
     }
     this.log = options.logger ?? silentLogger;

@@ -2,22 +2,32 @@
  * The dead-letter list: entries that could not be delivered, each with the reason, newest first.
  * Written by the Lua scripts (push, claim, reject, retire, queue-deadletter); read and purged here.
  */
+import { allOf } from "./boxes.js";
 import type { BusContext, DeadLetter } from "./types.js";
 
-/** The newest `limit` dead letters, newest first. */
+/** The dead-letter lists: one on a single Redis, the global one and each session's on a cluster (boxes.ts). */
+function lists(ctx: BusContext): Promise<string[]> {
+  return allOf(ctx, ctx.keys.deadLetters, ctx.keys.deadLettersOf);
+}
+
+/** The newest `limit` dead letters, newest first (merged by time across the lists of a cluster). */
 export async function deadLetters(ctx: BusContext, limit: number): Promise<DeadLetter[]> {
-  const raw = await ctx.client.lrange(ctx.keys.deadLetters, 0, limit - 1);
-  return raw.map(readDeadLetter);
+  const keys = await lists(ctx);
+  const raw = await Promise.all(keys.map((key) => ctx.client.lrange(key, 0, limit - 1)));
+  const letters = raw.flat().map(readDeadLetter);
+  // One list is already newest first; a stable sort keeps that order for equal times.
+  return keys.length === 1 ? letters : letters.sort((a, b) => b.at - a.at).slice(0, limit);
 }
 
-/** How many dead letters the list holds. */
-export function deadLetterCount(ctx: BusContext): Promise<number> {
-  return ctx.client.llen(ctx.keys.deadLetters);
+/** How many dead letters the lists hold. */
+export async function deadLetterCount(ctx: BusContext): Promise<number> {
+  const lengths = await Promise.all((await lists(ctx)).map((key) => ctx.client.llen(key)));
+  return lengths.reduce((sum, n) => sum + n, 0);
 }
 
-/** Deletes every dead letter. */
+/** Deletes every dead letter (one DEL per list: on a cluster they live in different slots). */
 export async function purgeDeadLetters(ctx: BusContext): Promise<void> {
-  await ctx.client.del(ctx.keys.deadLetters);
+  await Promise.all((await lists(ctx)).map((key) => ctx.client.del(key)));
 }
 
 /**

@@ -11,9 +11,10 @@ import type { BusContext, ClaimResult } from "./types.js";
  */
 export async function claim(ctx: BusContext, sid: string, count: number, claimer?: { session: string; instance: string }): Promise<ClaimResult> {
   const { keys: k, options: o } = ctx;
+  const [lease, leaseField] = k.leaseOf(sid, claimer?.session ?? sid);
   const reply = (await ctx.scripts.claim(
-    [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLetters, k.journal, k.counters, k.sessionInfo(claimer?.session ?? sid)],
-    [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? ""],
+    [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLettersOf(sid), k.journalOf(sid), k.countersOf(sid), lease],
+    [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? "", leaseField],
   )) as Array<string | number>;
   if (Number(reply[0]) === -1) return { events: [], duplicates: 0, deadLettered: 0, displaced: true };
   const duplicates = Number(reply[0]);
@@ -34,14 +35,16 @@ export async function claim(ctx: BusContext, sid: string, count: number, claimer
 export async function ack(ctx: BusContext, sid: string, ids: string[]): Promise<number> {
   if (!ids.length) return 0;
   const { keys: k, options: o } = ctx;
-  return Number(await ctx.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journal], [sid, o.journalCap, o.dedupMax, ...ids]));
+  return Number(await ctx.scripts.ack([k.inflight(sid), k.leases(sid), k.delivered(sid), k.journalOf(sid)], [sid, o.journalCap, o.dedupMax, ...ids]));
 }
 
 /** Moves in-flight entries to the dead-letter list with a reason each. */
 export async function reject(ctx: BusContext, sid: string, entries: Array<[id: string, reason: string]>): Promise<number> {
   if (!entries.length) return 0;
   const { keys: k, options: o } = ctx;
-  return Number(await ctx.scripts.reject([k.inflight(sid), k.leases(sid), k.deadLetters, k.journal], [sid, o.deadLetterCap, o.journalCap, ...entries.flat()]));
+  return Number(
+    await ctx.scripts.reject([k.inflight(sid), k.leases(sid), k.deadLettersOf(sid), k.journalOf(sid)], [sid, o.deadLetterCap, o.journalCap, ...entries.flat()]),
+  );
 }
 
 /**

@@ -2,8 +2,10 @@
  * The journal stream: what was pushed, delivered, retried, dead-lettered and what the agent
  * replied. Read back for `tail`, the web page and doctor; `replied` entries written here.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import { capText } from "../util/text.js";
+import { allOf } from "./boxes.js";
 import type { BusContext, JournalEntry, RepliedEntry } from "./types.js";
 
 /** Longest reply line kept in a `replied` journal entry. */
@@ -28,25 +30,60 @@ export function firstLine(text: string, max = REPLY_LINE_MAX): string {
   );
 }
 
+type Rows = Array<[string, string[]]>;
+
+/** The journal streams: one on a single Redis, the global one and each session's on a cluster (boxes.ts). */
+export function journalStreams(ctx: BusContext): Promise<string[]> {
+  return allOf(ctx, ctx.keys.journal, ctx.keys.journalOf);
+}
+
+/** Stream ids compare as (ms, seq): entries of several streams merge in time order. */
+function compareIds(a: string, b: string): number {
+  const [ams = 0, aseq = 0] = a.split("-").map(Number);
+  const [bms = 0, bseq = 0] = b.split("-").map(Number);
+  return ams - bms || aseq - bseq;
+}
+
+/** Rows of several streams, oldest first. */
+function merged(rows: Rows[]): Rows {
+  return rows.length === 1 ? rows[0]! : rows.flat().sort(([a], [b]) => compareIds(a, b));
+}
+
 /** The newest `count` journal entries, oldest first. */
 export async function journal(ctx: BusContext, count: number): Promise<JournalEntry[]> {
-  const rows = await ctx.client.xrevrange(ctx.keys.journal, "+", "-", "COUNT", count);
-  return rows.reverse().map(toJournalEntry);
+  const streams = await journalStreams(ctx);
+  const rows = await Promise.all(streams.map((key) => ctx.client.xrevrange(key, "+", "-", "COUNT", count)));
+  return merged(rows.map((r) => r.reverse()))
+    .slice(-count)
+    .map(toJournalEntry);
 }
 
-/** Up to `limit` journal entries strictly after `afterId`, oldest first (paging forward never skips). */
+/**
+ * Up to `limit` journal entries strictly after `afterId`, oldest first (paging forward never skips).
+ * On a cluster the streams of different nodes are merged by id, which follows each node's clock.
+ */
 export async function journalSince(ctx: BusContext, afterId: string, limit: number): Promise<JournalEntry[]> {
-  const rows = await ctx.client.xrange(ctx.keys.journal, `(${afterId}`, "+", "COUNT", limit);
-  return rows.map(toJournalEntry);
+  const streams = await journalStreams(ctx);
+  const rows = await Promise.all(streams.map((key) => ctx.client.xrange(key, `(${afterId}`, "+", "COUNT", limit)));
+  return merged(rows).slice(0, limit).map(toJournalEntry);
 }
+
+/** How long a cluster's journal reader waits between two looks (a blocking XREAD of many keys needs one slot). */
+const CLUSTER_POLL_MS = 250;
 
 /** A JournalReader on `reader`, a connected client that only this reader uses. */
-export function journalReader(ctx: BusContext, reader: Redis): JournalReader {
+export function journalReader(ctx: BusContext, reader: RedisClient): JournalReader {
   return {
     async next(lastId, blockMs) {
-      const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as Array<
-        [string, Array<[string, string[]]>]
-      > | null;
+      if (ctx.keys.cluster) {
+        const deadline = Date.now() + blockMs;
+        for (;;) {
+          const entries = await journalSince({ ...ctx, client: reader }, lastId, 500);
+          if (entries.length || Date.now() >= deadline) return entries;
+          await sleep(Math.min(CLUSTER_POLL_MS, Math.max(deadline - Date.now(), 0)));
+        }
+      }
+      const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as Array<[string, Rows]> | null;
       return reply?.[0]?.[1].map(toJournalEntry) ?? [];
     },
     close: () => reader.disconnect(),

@@ -5,7 +5,7 @@
  * which runs them by SHA and reloads them after a Redis restart.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 
 export const SCRIPT_NAMES = [
   "push",
@@ -62,7 +62,7 @@ function loadSources(): Map<ScriptName, ScriptSource> {
 }
 
 /** Registers every script on the client and returns typed callers that check the key count. */
-export function installScripts(client: Redis): ScriptRunner {
+export function installScripts(client: RedisClient): ScriptRunner {
   const runner = {} as ScriptRunner;
   for (const [name, source] of loadSources()) {
     const command = `gw_${name.replaceAll("-", "_")}`;

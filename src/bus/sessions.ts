@@ -88,14 +88,16 @@ export async function sessions(ctx: BusContext): Promise<SessionInfo[]> {
   const ids = (await ctx.client.smembers(k.sessions)).sort();
   if (!ids.length) return [];
   const now = await serverTime(ctx);
-  const pipeline = ctx.client.pipeline();
-  for (const id of ids) {
-    pipeline.hgetall(k.sessionInfo(id));
-    pipeline.zscore(k.presence, id);
-    pipeline.llen(k.events(id));
-    pipeline.hlen(k.inflight(id));
-  }
-  const results = (await pipeline.exec()) ?? [];
+  const commands = ids.flatMap((id) => [
+    ["hgetall", k.sessionInfo(id)],
+    ["zscore", k.presence, id],
+    ["llen", k.events(id)],
+    ["hlen", k.inflight(id)],
+  ]);
+  // A pipeline must stay within one slot on a cluster: there, one per command (the client batches per node).
+  const results = k.cluster
+    ? await Promise.all(commands.map(async (command) => ((await ctx.client.pipeline([command]).exec()) ?? [])[0]))
+    : ((await ctx.client.pipeline(commands).exec()) ?? []);
   return ids.map((id, i) => {
     const [info, deadline, pending, inFlight] = results.slice(i * 4, i * 4 + 4).map((r) => r?.[1]);
     return toSessionInfo(id, (info ?? {}) as Record<string, string>, Number(deadline ?? 0), now, Number(pending ?? 0), Number(inFlight ?? 0));

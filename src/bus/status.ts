@@ -2,7 +2,9 @@
  * What the bus looks like as a whole: the Redis server's facts, backlog, dead letters, journal
  * length, the last heartbeat and the settings shared through Redis (the config hash).
  */
+import { allOf } from "./boxes.js";
 import { deadLetterCount } from "./dead-letters.js";
+import { journalStreams } from "./journal.js";
 import { sessions } from "./sessions.js";
 import type { BusContext, BusStatus, ServerInfo } from "./types.js";
 
@@ -31,16 +33,27 @@ export function sharedConfig(ctx: BusContext): Promise<Record<string, string>> {
   return ctx.client.hgetall(ctx.keys.config);
 }
 
+/** Running totals (duplicates, pushed), summed over the counters of a cluster's slots (boxes.ts). */
+async function counters(ctx: BusContext): Promise<[number, number]> {
+  const keys = await allOf(ctx, ctx.keys.counters, ctx.keys.countersOf);
+  const rows = await Promise.all(keys.map((key) => ctx.client.hmget(key, "duplicates", "pushed")));
+  return rows.reduce<[number, number]>(([d, p], [dup, pushed]) => [d + Number(dup ?? 0), p + Number(pushed ?? 0)], [0, 0]);
+}
+
+async function journalLengthOf(ctx: BusContext): Promise<number> {
+  const lengths = await Promise.all((await journalStreams(ctx)).map((key) => ctx.client.xlen(key)));
+  return lengths.reduce((sum, n) => sum + n, 0);
+}
+
 export async function status(ctx: BusContext): Promise<BusStatus> {
-  const k = ctx.keys;
   const [server, appendfsync, registered, deadLetters, [duplicates, pushed], journalLength, heartbeat] = await Promise.all([
     serverInfo(ctx),
     // CONFIG is often disabled on managed Redis; status still works without it.
     ctx.client.config("GET", "appendfsync").catch(() => ["appendfsync", "unknown"]),
     sessions(ctx),
     deadLetterCount(ctx),
-    ctx.client.hmget(k.counters, "duplicates", "pushed"),
-    ctx.client.xlen(k.journal),
+    counters(ctx),
+    journalLengthOf(ctx),
     lastHeartbeat(ctx),
   ]);
   // sessions() already counted each session's queue; only the legacy queue may be unregistered.
@@ -56,8 +69,8 @@ export async function status(ctx: BusContext): Promise<BusStatus> {
     sessions: registered,
     backlog,
     deadLetters,
-    duplicates: Number(duplicates ?? 0),
-    pushed: Number(pushed ?? 0),
+    duplicates,
+    pushed,
     journalLength,
     lastHeartbeat: heartbeat,
   };

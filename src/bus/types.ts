@@ -3,7 +3,7 @@
  * and the context every bus module works on. None of them carries an ioredis type except the
  * context, which never leaves src/bus.
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 import type { BusOptions } from "../config/bus-options.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import type { KeySpace } from "../protocol/keys.js";
@@ -15,7 +15,7 @@ export type { BusStatus, JournalEntry, SessionInfo, SessionRole };
 
 /** What each bus module (delivery, sessions, journal...) works on: one command client and its scripts. */
 export interface BusContext {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly scripts: ScriptRunner;
   readonly keys: KeySpace;
   readonly options: BusOptions;

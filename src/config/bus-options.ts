@@ -15,6 +15,8 @@ export { parseRedisUrl, redactUrl, REDIS_URL_FORM } from "./redis-url.js";
 export interface BusOptions {
   /** redis:// or rediss:// (TLS), with optional user:password and /db. */
   redisUrl: string;
+  /** More seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES), asked for the slot map besides redisUrl. */
+  clusterNodes?: string[];
   /** CA certificate (PEM file) to trust for rediss://, e.g. a managed Redis with a private CA. */
   redisCaFile?: string;
   /** Key prefix; "agent" gives the original design's key names. */
@@ -73,7 +75,7 @@ export const DEFAULT_BUS_OPTIONS: BusOptions = {
   legacySession: LEGACY_SESSION,
   ...(Object.fromEntries(Object.entries(BUS_SETTINGS).map(([key, name]) => [key, SETTINGS[name].defaultValue])) as Omit<
     BusOptions,
-    "redisUrl" | "legacySession"
+    "redisUrl" | "legacySession" | "clusterNodes"
   >),
 };
 
@@ -83,9 +85,10 @@ export const BUS_ENV_VARS = settingNames("bus");
 /** Defaults (from the schema), overridden by the environment, overridden by explicit values. */
 export function resolveBusOptions(overrides: Partial<BusOptions> = {}, env: Env = process.env): BusOptions {
   const options: BusOptions = { ...DEFAULT_BUS_OPTIONS };
-  const config = resolveSettings(env, [...Object.values(BUS_SETTINGS), "REDIS_URL", "GATEWAY_REDIS_CA_FILE"]);
+  const config = resolveSettings(env, [...Object.values(BUS_SETTINGS), "REDIS_URL", "REDIS_CLUSTER_NODES", "GATEWAY_REDIS_CA_FILE"]);
   for (const [key, name] of Object.entries(BUS_SETTINGS)) (options as unknown as Record<string, unknown>)[key] = config[name];
   options.redisUrl = config.REDIS_URL ?? defaultRedisUrl(env);
+  if (config.REDIS_CLUSTER_NODES?.length) options.clusterNodes = config.REDIS_CLUSTER_NODES;
   if (config.GATEWAY_REDIS_CA_FILE) options.redisCaFile = config.GATEWAY_REDIS_CA_FILE;
   for (const [key, value] of Object.entries(overrides)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;

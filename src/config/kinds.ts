@@ -196,6 +196,31 @@ export function list<T, D extends string | undefined = undefined>(item: z.ZodTyp
   return define("list", schema, spec.form, spec);
 }
 
+/**
+ * Comma-separated Redis URLs of more seed nodes of a Redis Cluster (only host and port are used).
+ * A cluster has only database 0, so a seed naming another is refused; an item is shown without
+ * its password.
+ */
+export function redisSeedList<D extends string | undefined = undefined>(spec: Spec<D>, show: (raw: string) => string) {
+  const schema = z.string().transform((value, ctx) => {
+    const seeds: string[] = [];
+    for (const part of value
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const problem =
+        redisUrlProblem(part) ?? (/^\/[1-9]\d*$/.test(new URL(part).pathname) ? "names a database, but a Redis Cluster has only database 0" : undefined);
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: `has ${quoteInput(show(part), 60)}, which ${problem}` });
+        return z.NEVER;
+      }
+      seeds.push(part);
+    }
+    return seeds;
+  });
+  return define("list", schema, "redis://host:port,redis://host:port,… (seed nodes of a Redis Cluster)", spec, (raw) => raw.split(",").map(show).join(","));
+}
+
 /** A JSON document whose shape `shape` checks. */
 export function json<T, D extends string | undefined = undefined>(shape: z.ZodType<T>, spec: Spec<D> & { form: string }) {
   const schema = z.string().transform((value, ctx) => {

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { DEFAULT_PREFIX } from "../protocol/keys.js";
 import { EVENT_TYPE_PATTERN } from "../protocol/event.js";
-import { count, decimal, duration, size, flag, httpUrl, json, list, oneOf, path, port, redisUrl, text } from "./kinds.js";
+import { count, decimal, duration, size, flag, httpUrl, json, list, oneOf, path, port, redisSeedList, redisUrl, text } from "./kinds.js";
 import { redactUrl } from "./redis-url.js";
 
 const HookSchema = z.strictObject({
@@ -53,6 +53,14 @@ const BUS = {
       group: "bus",
       docDefault: "the daemon's embedded Redis while it runs, else redis://127.0.0.1:6379",
       help: "redis:// or rediss:// (TLS), with user:password@ and /db",
+    },
+    redactUrl,
+  ),
+  REDIS_CLUSTER_NODES: redisSeedList(
+    {
+      group: "bus",
+      docDefault: "(none)",
+      help: "more seed nodes of a Redis Cluster besides REDIS_URL, comma-separated redis:// URLs (host and port used; REDIS_URL's user, password and TLS serve every node); read only when REDIS_URL is a cluster node",
     },
     redactUrl,
   ),

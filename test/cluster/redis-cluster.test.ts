@@ -45,8 +45,13 @@ test("kill -9 of a primary: its replica takes over its slots, the data and the c
   // A key on primary 0 (slots 0-5460), replicated before the kill.
   let key = "";
   for (let i = 0; !key; i++) if (Number(await client.cluster("KEYSLOT", `pigw:k${i}`)) <= 5460) key = `pigw:k${i}`;
-  await client.set(key, "before-failover");
-  await client.wait(1, 2_000);
+  // WAIT has no key: alone, a cluster client sends it to any node. In a pipeline with the SET it
+  // goes to the key's primary, which then answers once its replica has the write.
+  const replies = (await client.pipeline().set(key, "before-failover").wait(1, 2_000).exec())!;
+  assert.deepEqual(
+    replies.map(([, reply]) => reply),
+    ["OK", 1],
+  );
   const { killed, promoted, failoverMs } = await cluster.killPrimary(0);
   console.log(`failover: primary on port ${killed.port} killed, replica on port ${promoted.port} took over in ${failoverMs} ms`);
   assert.equal(killed.port, first!.port);

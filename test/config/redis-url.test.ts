@@ -80,3 +80,40 @@ describe("REDIS_URL in resolveBusOptions", () => {
     );
   });
 });
+
+describe("REDIS_CLUSTER_NODES in resolveBusOptions", () => {
+  const seeds = (value: string | undefined) => resolveBusOptions({}, value === undefined ? {} : { REDIS_CLUSTER_NODES: value }).clusterNodes;
+  const refusal = (value: string, message: RegExp) =>
+    assert.throws(
+      () => seeds(value),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError, value);
+        assert.match(error.message, message, value);
+        assert.match(error.message, /\(expected redis:\/\/host:port,redis:\/\/host:port,… \(seed nodes of a Redis Cluster\)\)$/, value);
+        assert.ok(!error.message.includes("hunter2"), error.message);
+        return true;
+      },
+    );
+
+  test("unset, empty and blanks mean none; a list gives its items, blank items skipped", () => {
+    assert.equal(seeds(undefined), undefined);
+    assert.equal(seeds(""), undefined);
+    assert.equal(seeds(" , "), undefined);
+    assert.deepEqual(seeds(" redis://10.0.0.1:7000,, rediss://u:p@[::1]:7001 ,redis://h:7002/0"), [
+      "redis://10.0.0.1:7000",
+      "rediss://u:p@[::1]:7001",
+      "redis://h:7002/0",
+    ]);
+  });
+
+  test("malformed and hostile items are refused naming the item, its problem and the form, never a password", () => {
+    refusal(
+      "redis://h:7000,redis://h:notaport",
+      /^REDIS_CLUSTER_NODES=".*" has "redis:\/\/h:notaport", which has port "notaport", not a number from 1 to 65535 /,
+    );
+    refusal("10.0.0.1:7000", /^REDIS_CLUSTER_NODES=".*" has "10\.0\.0\.1:7000", which is not a URL /);
+    refusal("redis://:hunter2@h:7000,ftp://:hunter2@h:1", /has "ftp:\/\/:\*\*\*@h:1", which has the scheme ftp:\/\//);
+    refusal("redis://:hunter2@h:7000/3", /has "redis:\/\/:\*\*\*@h:7000\/3", which names a database, but a Redis Cluster has only database 0 /);
+    refusal("redis://h:7000\nredis://evil:1", /which has blanks or control characters|is not a valid URL/);
+  });
+});

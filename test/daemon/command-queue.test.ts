@@ -12,7 +12,7 @@ let bus: GatewayBus;
 let client: Redis;
 useRedisBus({ aof: true, flushEach: true, bus: { prefix: "agent", dedupWindowMs: 60_000, deadLetterCap: 100, journalCap: 100 } }, (_redis, b) => {
   bus = b;
-  client = b.client;
+  client = b.client as Redis;
 });
 const options = { agingMs: 60_000, collectWindowMs: 200, session: "gateway" };
 

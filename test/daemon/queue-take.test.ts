@@ -17,7 +17,7 @@ let bus: GatewayBus;
 let client: Redis;
 useRedisBus({ flushEach: true, bus: { prefix: "agent", dedupWindowMs: 60_000, deadLetterCap: 100, journalCap: 100 } }, (_redis, b) => {
   bus = b;
-  client = b.client;
+  client = b.client as Redis;
 });
 
 const HUMAN = "agent:daemon:queue:human";

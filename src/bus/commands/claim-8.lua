@@ -13,10 +13,12 @@
 
   KEYS[1] pending list   KEYS[2] in-flight hash   KEYS[3] leases zset
   KEYS[4] delivered zset KEYS[5] dead-letter list KEYS[6] journal stream
-  KEYS[7] counters hash (duplicates)   KEYS[8] the claiming session's info hash (its lease)
+  KEYS[7] counters hash (duplicates)   KEYS[8] the hash holding the claimer's lease instance: its
+          info hash on a single Redis, the queue's owner mirror on a cluster (same slot as KEYS[1])
   ARGV[1] max count      ARGV[2] lease (ms)       ARGV[3] dedup window (ms)
   ARGV[4] session id     ARGV[5] dead-letter cap  ARGV[6] journal cap
   ARGV[7] max entry size (bytes)      ARGV[8] the claimer's instance ('' = no lease check)
+  ARGV[9] the field of KEYS[8] holding it ('instance', or the claimer's id in an owner mirror)
 
   Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first, or {-1, 0} when the
   claimer no longer holds its session's lease (taken over): a displaced owner claims nothing, in
@@ -27,7 +29,7 @@ local sid, deadCap, journalCap, maxBytes = ARGV[4], tonumber(ARGV[5]), tonumber(
 local counters = KEYS[7]
 
 if ARGV[8] ~= '' then
-  local holder = redis.call('HGET', KEYS[8], 'instance')
+  local holder = redis.call('HGET', KEYS[8], ARGV[9])
   if holder and holder ~= ARGV[8] then return {-1, 0} end
 end
 

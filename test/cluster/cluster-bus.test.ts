@@ -1,0 +1,186 @@
+/**
+ * The bus on a real Redis Cluster (3 primaries + 3 replicas): the connection detects it and uses a
+ * cluster client, key names carry the hash tags, and every operation that stays within one
+ * session's slot (a raw producer's LPUSH, claim, ack, reject, renew, recover, duplicates, the
+ * daemon's command queue, notifications on a second client) works for sessions on every primary.
+ * The cross-slot operations (fan-out push, registration, reaping) are not split yet, so a cluster
+ * is still refused without `acceptCluster` (test/cluster/refuse-cluster.test.ts).
+ */
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { after, before, describe, test } from "node:test";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { RedisClusterError } from "../../src/bus/errors.js";
+import { createEvent } from "../../src/protocol/event.js";
+import { freePort } from "../helpers/redis-server.js";
+import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
+import { waitFor } from "../helpers/wait.js";
+
+const keySlot = createRequire(import.meta.url)("cluster-key-slot") as (key: string) => number;
+
+let cluster: RedisCluster;
+let bus: GatewayBus;
+/** One session id per primary (slots 0-5460, 5461-10922, 10923-16383), found by their events list's slot. */
+const sessions: string[] = [];
+
+before(async () => {
+  cluster = await startRedisCluster();
+  bus = await GatewayBus.connect({ redisUrl: cluster.seeds[0]!, acceptCluster: true, persistent: true });
+  for (const [low, high] of [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ] as const) {
+    for (let i = 0; ; i++) {
+      const slot = keySlot(`agent:events:s${i}`);
+      if (slot >= low && slot <= high && !sessions.includes(`s${i}`)) {
+        sessions.push(`s${i}`);
+        break;
+      }
+    }
+  }
+});
+after(async () => {
+  await bus?.close();
+  await cluster?.stop();
+});
+
+const raw = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ ...createEvent("t", "test", { id }), id, ...extra });
+
+describe("a Redis Cluster behind REDIS_URL", () => {
+  test("is detected: a cluster client, tagged key names; without acceptCluster it is still refused", async () => {
+    assert.equal(bus.keys.cluster, true);
+    assert.equal(bus.keys.inflight("main"), "{agent:events:main}:inflight");
+    assert.equal(bus.keys.sessions, "{agent:gateway}:sessions");
+    await assert.rejects(GatewayBus.connect({ redisUrl: cluster.seeds[1]! }), RedisClusterError);
+  });
+
+  test("a raw producer's LPUSH on every primary is claimed, acknowledged and deduplicated in its own slot", async () => {
+    for (const sid of sessions) {
+      await bus.client.lpush(bus.keys.events(sid), raw(`${sid}-1`), raw(`${sid}-2`), "not json");
+      const claimed = await bus.claim(sid, 10);
+      assert.deepEqual(
+        claimed.events.map((e) => e.id),
+        [`${sid}-1`, `${sid}-2`],
+      );
+      assert.equal(claimed.deadLettered, 1);
+      assert.equal(await bus.renew(sid, [`${sid}-1`, `${sid}-2`]), 2);
+      assert.equal(await bus.ack(sid, [`${sid}-1`]), 1);
+      assert.equal(await bus.release(sid, [`${sid}-2`]), 1);
+      // The acknowledged id again: a duplicate, counted in the session's own counters.
+      await bus.client.lpush(bus.keys.events(sid), raw(`${sid}-1`));
+      const again = await bus.claim(sid, 10);
+      assert.deepEqual(
+        again.events.map((e) => e.id),
+        [`${sid}-2`],
+      );
+      assert.equal(again.duplicates, 1);
+      assert.equal(await bus.reject(sid, [[`${sid}-2`, "refused by the test"]]), 1);
+      assert.equal(await bus.client.hget(bus.keys.countersOf(sid), "duplicates"), "1");
+      assert.equal(await bus.client.llen(bus.keys.deadLettersOf(sid)), 2);
+      const kinds = (await bus.client.xrange(bus.keys.journalOf(sid), "-", "+")).map(([, fields]) => fields[1]);
+      assert.deepEqual(kinds, ["dead-letter", "delivered", "duplicate", "dead-letter"]);
+    }
+  });
+
+  test("dead letters, journal, counters and sessions are read across the slots of the registered sessions", async () => {
+    // The seed's plain registration (SADD) puts them in the registry.
+    await bus.client.sadd(bus.keys.sessions, ...sessions);
+    assert.equal(await bus.deadLetterCount(), 6);
+    const letters = await bus.deadLetters(4);
+    assert.equal(letters.length, 4);
+    assert.deepEqual(
+      letters.map((l) => l.at),
+      letters.map((l) => l.at).sort((a, b) => b - a),
+    );
+    assert.deepEqual(new Set((await bus.deadLetters(100)).map((l) => l.session)), new Set(sessions));
+    const entries = await bus.journal(100);
+    assert.equal(entries.length, 12);
+    assert.deepEqual(
+      entries.map((e) => e.streamId),
+      [...entries.map((e) => e.streamId)].sort(
+        (a, b) => Number(a.split("-")[0]) - Number(b.split("-")[0]) || Number(a.split("-")[1]) - Number(b.split("-")[1]),
+      ),
+    );
+    assert.deepEqual(
+      (await bus.journalSince(entries[5]!.streamId, 3)).map((e) => e.streamId),
+      entries.slice(6, 9).map((e) => e.streamId),
+    );
+    const status = await bus.status();
+    assert.equal(status.duplicates, 3);
+    assert.equal(status.journalLength, 12);
+    assert.equal(status.deadLetters, 6);
+    assert.deepEqual(
+      status.sessions.map((s) => [s.id, s.pending, s.inFlight]),
+      [...sessions].sort().map((sid) => [sid, 0, 0]),
+    );
+    const reader = await bus.journalReader("test:tail");
+    try {
+      const waiting = reader.next(entries.at(-1)!.streamId, 3_000);
+      await bus.client.lpush(bus.keys.events(sessions[2]!), "[]");
+      await bus.claim(sessions[2]!, 10);
+      assert.deepEqual(
+        (await waiting).map((e) => [e.kind, e.sessions]),
+        [["dead-letter", [sessions[2]]]],
+      );
+    } finally {
+      reader.close();
+    }
+    await bus.purgeDeadLetters();
+    assert.equal(await bus.deadLetterCount(), 0);
+  });
+
+  test("a claimer draining another session's queue (the central and `main`) checks its lease in the queue's slot", async () => {
+    const [queue, claimer] = ["main", "gateway"];
+    assert.notEqual(keySlot(bus.keys.events(queue)), keySlot(bus.keys.events(claimer)));
+    await bus.client.lpush(bus.keys.events(queue), raw("m-1"), raw("m-2"));
+    // The owner mirror names this instance (what registration writes into each drained queue's slot).
+    await bus.client.hset(bus.keys.owner(queue), claimer, "i-1");
+    const claimed = await bus.claim(queue, 1, { session: claimer, instance: "i-1" });
+    assert.deepEqual(
+      claimed.events.map((e) => e.id),
+      ["m-1"],
+    );
+    // Another instance took the id over: the displaced one claims nothing, in the same atomic step.
+    await bus.client.hset(bus.keys.owner(queue), claimer, "i-2");
+    assert.deepEqual(await bus.claim(queue, 10, { session: claimer, instance: "i-1" }), { events: [], duplicates: 0, deadLettered: 0, displaced: true });
+    assert.equal(await bus.pending(queue), 1);
+    assert.equal(await bus.ack(queue, ["m-1"]), 1);
+    await bus.client.del(bus.keys.events(queue), bus.keys.owner(queue));
+  });
+
+  test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
+    const subscriber = bus.duplicateClient("test:sub");
+    const heard: string[] = [];
+    subscriber.on("message", (channel: string) => heard.push(channel));
+    await subscriber.subscribe(...sessions.map((sid) => bus.keys.notify(sid)));
+    for (const sid of sessions) await bus.client.publish(bus.keys.notify(sid), "{}");
+    await waitFor(() => heard.length === sessions.length, "every notification", 5_000);
+    subscriber.disconnect();
+  });
+
+  test("the daemon's command queue runs in its session's slot", async () => {
+    for (const sid of sessions) {
+      const queue = bus.commandQueue(sid);
+      await queue.init();
+      assert.equal(await queue.enqueue("event", `c-${sid}`, "{}"), "queued");
+      assert.equal(await queue.enqueue("event", `c-${sid}`, "{}"), "duplicate");
+      const { heads } = await queue.take(Date.now());
+      assert.equal(heads[0]?.command, "{}");
+      await queue.begin([`c-${sid}`]);
+      await queue.deadLetter([{ priority: "event", streamId: heads[0]!.streamId, id: `c-${sid}` }], { id: `c-${sid}`, json: "{}" }, "test");
+      assert.equal((await queue.depth()).event, 0);
+    }
+  });
+
+  test("REDIS_URL's node down: the REDIS_CLUSTER_NODES seeds answer for it", async () => {
+    const down = `redis://127.0.0.1:${await freePort()}`;
+    const other = await GatewayBus.connect({ redisUrl: down, clusterNodes: cluster.seeds.slice(2), acceptCluster: true });
+    try {
+      assert.equal(other.keys.cluster, true);
+      assert.equal(await other.pending(sessions[0]!), await bus.pending(sessions[0]!));
+    } finally {
+      await other.close();
+    }
+  });
+});
