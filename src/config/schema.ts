@@ -199,8 +199,8 @@ const DAEMON = {
   }),
   GATEWAY_TURN_MAX_EVENTS: count({
     group: "daemon",
-    default: "1000",
-    help: "most events one batched event turn carries (the prompt bytes are the tighter bound under load)",
+    default: "5000",
+    help: "most events one batched event turn carries (past GATEWAY_TURN_SHOWN_EVENTS they are summed up; each is still recorded by id)",
   }),
   GATEWAY_TURN_MAX_BYTES: count({ group: "daemon", default: "262144", help: "most prompt bytes one batched event turn carries" }),
   GATEWAY_TURN_SHOWN_EVENTS: count({

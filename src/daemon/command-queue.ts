@@ -96,7 +96,7 @@ export interface CommandQueueOptions {
   promptsPerChannel?: number;
 }
 
-export const DEFAULT_TURN_MAX_EVENTS = 1000;
+export const DEFAULT_TURN_MAX_EVENTS = 5000;
 export const DEFAULT_TURN_MAX_BYTES = 256 * 1024;
 
 type Due = (id: string) => boolean;

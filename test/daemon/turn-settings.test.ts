@@ -13,13 +13,13 @@ import { runCli } from "../helpers/cli.js";
 
 const base = { GATEWAY_TOKEN: "turn-settings-token-0123456789abcdef" };
 
-test("unset or empty: the defaults (1,000 events, 256 KiB); a positive whole number is taken", () => {
+test("unset or empty: the defaults (5,000 events, 256 KiB, 50 shown); a positive whole number is taken", () => {
   for (const env of [base, { ...base, GATEWAY_TURN_MAX_EVENTS: "", GATEWAY_TURN_MAX_BYTES: "", GATEWAY_TURN_SHOWN_EVENTS: "" }]) {
     const settings = resolveDaemonSettings(env);
     assert.equal(settings.turnShownEvents, SHOWN_EVENTS_MAX);
     assert.equal(settings.turnShownEvents, 50);
     assert.equal(settings.turnMaxEvents, DEFAULT_TURN_MAX_EVENTS);
-    assert.equal(settings.turnMaxEvents, 1000);
+    assert.equal(settings.turnMaxEvents, 5000);
     assert.equal(settings.turnMaxBytes, DEFAULT_TURN_MAX_BYTES);
     assert.equal(settings.turnMaxBytes, 262_144);
   }
@@ -40,7 +40,7 @@ test("0, negative, fractional or not a number: refused, naming the variable", ()
       );
     }
     // Blank means unset, as everywhere: the default.
-    assert.equal(resolveDaemonSettings({ ...base, [name]: " " }).turnMaxEvents, 1000);
+    assert.equal(resolveDaemonSettings({ ...base, [name]: " " }).turnMaxEvents, 5000);
     assert.equal(resolveDaemonSettings({ ...base, [name]: " " }).turnShownEvents, 50);
   }
 });

@@ -102,16 +102,15 @@ test("a large batch's details stay small: every id, the count, distinct types an
   const lines = render(details, false)!.join("\n");
   assert.match(lines, /🔔 300 gateway events/);
   assert.match(lines, /… and 250 more \(summed up in the message the agent reads\)/);
-});
 
-test("details written before the count (one type and source per event) still read: count, lines, ids", () => {
+  // Details written before the count (one type and source per event) still read: count, lines, ids.
   const old = { kind: "events", batch: "b0", ids: ["o1", "o2", "o3"], types: ["a.x", "a.x", "b.y"], sources: ["s1", "s1", "s2"] };
   const parsed = parseGatewayDetails(old)!;
   assert.deepEqual(parsed.ids, ["o1", "o2", "o3"]);
   assert.equal(parsed.count, undefined);
-  const lines = render(old, false)!.join("\n");
-  assert.match(lines, /🔔 3 gateway events/);
-  assert.match(lines, /b\.y · s2/);
+  const oldLines = render(old, false)!.join("\n");
+  assert.match(oldLines, /🔔 3 gateway events/);
+  assert.match(oldLines, /b\.y · s2/);
   // A malformed count is dropped, never the entry: its ids still count.
   assert.deepEqual(parseGatewayDetails({ ...old, count: "lots" })?.ids, ["o1", "o2", "o3"]);
   assert.equal(parseGatewayDetails({ ...old, count: -1 })?.count, undefined);
