@@ -133,7 +133,8 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   llm.setResponder(() => ({ text: "noted", delayMs: options.llmMs }));
   const piEnv = createPiEnv({ llmUrl: llm.url });
   cleanups.push(() => piEnv.cleanup());
-  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { ...options.env } });
+  // Empty: the default, events past the first 50 of a turn summed up (daemon-kit names them all).
+  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_TURN_SHOWN_EVENTS: "", ...options.env } });
   const ledger = llmLedger(llm);
 
   // ---- quiet phase
