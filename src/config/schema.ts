@@ -207,10 +207,15 @@ const DAEMON = {
   }),
   GATEWAY_TURN_MAX_EVENTS: count({
     group: "daemon",
-    default: "1000",
-    help: "most events one batched event turn carries (the prompt bytes are the tighter bound under load)",
+    default: "5000",
+    help: "most events one batched event turn carries (past GATEWAY_TURN_SHOWN_EVENTS they are summed up; each is still recorded by id)",
   }),
   GATEWAY_TURN_MAX_BYTES: count({ group: "daemon", default: "262144", help: "most prompt bytes one batched event turn carries" }),
+  GATEWAY_TURN_SHOWN_EVENTS: count({
+    group: "daemon",
+    default: "50",
+    help: "events a turn shows the agent one by one (the oldest); the rest are summed up: counts by type and source, the id range",
+  }),
 };
 
 /** pi's default for a model without a contextWindow; below MIN a system prompt and tools nearly fill it. */

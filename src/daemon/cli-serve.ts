@@ -182,6 +182,7 @@ function createDaemon(
     collectWindowMs: settings.collectWindowMs,
     turnMaxEvents: settings.turnMaxEvents,
     turnMaxBytes: settings.turnMaxBytes,
+    turnShownEvents: settings.turnShownEvents,
     promptsPerClient: settings.promptsPerClient,
     promptsPerChannel: settings.promptsPerChannel,
     context: settings.context,

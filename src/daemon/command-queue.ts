@@ -29,7 +29,8 @@ import {
   type TakeSnapshot,
 } from "../bus/command-queue.js";
 import { mergeDetails, parseGatewayDetails } from "../host/gateway-message.js";
-import { eventCount, mergeBatch, sameReply } from "./event-batch.js";
+import { SHOWN_EVENTS_MAX } from "../host/event-prompt.js";
+import { DIGEST_BYTES, eventCount, mergeBatch, sameReply, TurnShown } from "./event-batch.js";
 import { PromptQuota } from "./prompt-quota.js";
 import { MAX_IMAGE_BASE64, MAX_IMAGES, type InboundMessage, type Priority, type QueueMode } from "./types.js";
 
@@ -86,14 +87,16 @@ export interface CommandQueueOptions {
   collectWindowMs: number;
   /** Most events one turn carries (the first command is taken whole, however many it holds). */
   turnMaxEvents?: number;
-  /** Most prompt bytes one turn carries (same exception). */
+  /** Most prompt bytes one turn carries (same exception): the bytes it shows, not those it only sums up. */
   turnMaxBytes?: number;
+  /** Events a turn shows one by one; the commands past them are summed up (event-batch.ts). */
+  turnShownEvents?: number;
   /** Human prompts one client / one channel may have waiting (prompt-quota.ts); default 20 / 200. */
   promptsPerClient?: number;
   promptsPerChannel?: number;
 }
 
-export const DEFAULT_TURN_MAX_EVENTS = 1000;
+export const DEFAULT_TURN_MAX_EVENTS = 5000;
 export const DEFAULT_TURN_MAX_BYTES = 256 * 1024;
 
 type Due = (id: string) => boolean;
@@ -292,15 +295,20 @@ export class CommandQueue {
   private async batchEvents(first: QueuedCommand, due: Due, started: Map<string, number>): Promise<QueuedCommand> {
     const maxEvents = this.options.turnMaxEvents ?? DEFAULT_TURN_MAX_EVENTS;
     const maxBytes = Math.min(this.options.turnMaxBytes ?? DEFAULT_TURN_MAX_BYTES, this.windowBytes);
+    const shownMax = this.options.turnShownEvents ?? SHOWN_EVENTS_MAX;
     const members = [first];
     let events = eventCount(first.message);
     let bytes = Buffer.byteLength(first.message.text);
+    const shown = new TurnShown(shownMax, events);
     /** Adds the command if it fits; false once the batch is full (keeps the stream order). */
     const join = (command: QueuedCommand): boolean => {
       const n = eventCount(command.message);
-      const size = Buffer.byteLength(command.message.text);
+      // A command the turn only sums up adds no prompt bytes: the digest's bound is counted once, with the first.
+      const whole = shown.fits(n);
+      const size = whole ? Buffer.byteLength(command.message.text) : shown.summing ? 0 : DIGEST_BYTES;
       if (events + n > maxEvents || bytes + size > maxBytes) return false;
       members.push(command);
+      shown.add(n, whole);
       events += n;
       bytes += size;
       return true;
@@ -317,12 +325,12 @@ export class CommandQueue {
         for (const entry of page) {
           if (entry.command === null || entry.streamId === firstStreamId) continue;
           const command = toCommand(entry);
-          if (joins(command.message) && !join(command)) return mergeBatch(members);
+          if (joins(command.message) && !join(command)) return mergeBatch(members, shownMax);
         }
         after = page.at(-1)!.streamId;
       }
     }
-    return mergeBatch(members);
+    return mergeBatch(members, shownMax);
   }
 
   /**

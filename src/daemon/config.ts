@@ -54,6 +54,8 @@ export interface DaemonSettings {
   collectWindowMs: number;
   turnMaxEvents: number;
   turnMaxBytes: number;
+  /** GATEWAY_TURN_SHOWN_EVENTS: events a turn shows one by one; the rest are summed up. */
+  turnShownEvents: number;
   /** GATEWAY_CONTEXT_WINDOW, GATEWAY_COMPACT_AT: when the embedded pi's conversation is compacted. */
   context: ContextSettings;
 }
@@ -166,6 +168,7 @@ export function resolveDaemonSettings(env: Env = process.env, flags: { host?: st
     collectWindowMs: config.GATEWAY_COLLECT_WINDOW,
     turnMaxEvents: config.GATEWAY_TURN_MAX_EVENTS,
     turnMaxBytes: config.GATEWAY_TURN_MAX_BYTES,
+    turnShownEvents: config.GATEWAY_TURN_SHOWN_EVENTS,
     context: resolveContextSettings(env),
   };
 }
@@ -181,3 +184,17 @@ function ownerOf(owner: string | undefined, telegram: TelegramSettings | undefin
   }
   return undefined;
 }
+
+/**
+ * The daemon claims DAEMON_BATCH_SIZE events at a time unless GATEWAY_BATCH_SIZE says otherwise
+ * (undefined: the setting, checked with the other bus settings, applies). Each claim is a few round
+ * trips to Redis (claim, dedup check, store the command, acknowledge), each waiting for an fsync
+ * with AOF always: 50 at a time held the central to a few hundred events/s while producers pushed
+ * 5,000/s. The daemon's claims become commands that are batched into turns again, so the size of
+ * one claim does not change what the agent sees (a pi's claim is one message: it keeps the 50).
+ */
+export function daemonBatchSize(env: Record<string, string | undefined>): number | undefined {
+  return env.GATEWAY_BATCH_SIZE?.trim() ? undefined : DAEMON_BATCH_SIZE;
+}
+
+export const DAEMON_BATCH_SIZE = 500;

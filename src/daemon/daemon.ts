@@ -59,6 +59,8 @@ export interface DaemonOptions {
   /** Most events (and prompt bytes) the event commands batched into one turn may carry. */
   turnMaxEvents?: number;
   turnMaxBytes?: number;
+  /** Events a turn shows one by one, the rest summed up in a digest (event-prompt.ts). */
+  turnShownEvents?: number;
   /** Human prompts one client / one channel may have waiting (GATEWAY_PROMPTS_PER_CLIENT, _PER_CHANNEL). */
   promptsPerClient?: number;
   promptsPerChannel?: number;
@@ -110,6 +112,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
       collectWindowMs: options.collectWindowMs,
       turnMaxEvents: options.turnMaxEvents,
       turnMaxBytes: options.turnMaxBytes,
+      turnShownEvents: options.turnShownEvents,
       promptsPerClient: options.promptsPerClient,
       promptsPerChannel: options.promptsPerChannel,
     });
@@ -139,7 +142,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const { heartbeatFile, watchdogThresholdMs, watchdogCheckMs } = options;
     const session = { sessionId, role: "central" as const, durable: true, heartbeatFile, watchdogThresholdMs, watchdogCheckMs };
     this.host = new GatewayHost(
-      { bus: this.bus, session, kind: "daemon", takeover: options.takeover, logger: this.log },
+      { bus: this.bus, session, kind: "daemon", takeover: options.takeover, logger: this.log, shownMax: options.turnShownEvents },
       {
         deliver: (message) => this.acceptMessage(message),
         busy: async () => {
@@ -297,7 +300,7 @@ export class GatewayDaemon implements CommandSink, DaemonControl {
     const seenIds = message.ids.map((id) => `event:${id}`);
     const first = message.shown[0]!.id;
     // The session holds the batch as a gateway message: its details name the events (the history's badges).
-    const gateway = detailsFor(message, "");
+    const gateway = detailsFor(message, "", this.options.turnShownEvents);
     if (message.kind === "heartbeat") {
       await this.queue.submit({ id: `heartbeat:${first}`, channel: "heartbeat", text: message.text, priority: "heartbeat", gateway }, seenIds);
     } else {

@@ -12,6 +12,7 @@ import { Box, Text } from "@mariozechner/pi-tui";
 import { formatDuration } from "../config/duration.js";
 import {
   clockOf,
+  countOf,
   eventLabel,
   eventLine,
   eventSummariesOf,
@@ -49,15 +50,15 @@ export function gatewayMessageLines(details: GatewayMessageDetails, expanded: bo
     const last = events.at(-1);
     return [theme.fg("dim", `💓 heartbeat ${last ? eventLine(last) : ""}`.trimEnd())];
   }
-  // The events shown to the agent (`types` has one per event; `ids` also names heartbeats left out).
-  const n = Math.max(details.types?.length ?? 0, events.length);
+  // The events shown to the agent (`ids` also names heartbeats left out).
+  const n = countOf(details);
   const head = theme.fg("customMessageLabel", theme.bold(`🔔 ${n} gateway event${n === 1 ? "" : "s"}`));
   const lines = [head];
   for (const event of events) {
     lines.push(`  ${theme.fg("accent", clockOf(event.ts))} ${theme.fg("customMessageText", eventLabel(event))}${collapsedNote(event, expanded, theme)}`);
     if (expanded && event.preview) lines.push(...previewLines(event).map((l) => `    ${theme.fg("muted", l)}`));
   }
-  if (events.length < n) lines.push(theme.fg("dim", `  … and ${n - events.length} more (in the message the agent reads)`));
+  if (events.length < n) lines.push(theme.fg("dim", `  … and ${n - events.length} more (summed up in the message the agent reads)`));
   if (!expanded && events.some((e) => e.preview)) lines.push(theme.fg("dim", "  payloads collapsed: expand to see them"));
   return lines;
 }

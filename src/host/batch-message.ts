@@ -28,6 +28,8 @@ export interface BatchMessageOptions {
   heartbeatFile: string;
   /** Does the agent have other work (a running turn, queued commands)? Asked only for a heartbeat-only batch. */
   busy: () => boolean | Promise<boolean>;
+  /** Events the message shows one by one; the rest are summed up (event-prompt.ts). Default SHOWN_EVENTS_MAX. */
+  shownMax?: number;
 }
 
 export function isHeartbeat(event: Pick<GatewayEvent, "type">): boolean {
@@ -38,7 +40,8 @@ export function isHeartbeat(event: Pick<GatewayEvent, "type">): boolean {
 export async function messageForBatch(events: GatewayEvent[], options: BatchMessageOptions): Promise<BatchMessage | undefined> {
   const ids = events.map((e) => e.id);
   const others = events.filter((e) => !isHeartbeat(e));
-  if (others.length) return { kind: "events", text: formatEventPrompt(others), shown: others, ids };
+  const { shownMax } = options;
+  if (others.length) return { kind: "events", text: formatEventPrompt(others, { shownMax }), shown: others, ids };
   if (!events.length || (await options.busy())) return undefined;
-  return { kind: "heartbeat", text: formatEventPrompt(events, { closing: heartbeatInstruction(options.heartbeatFile) }), shown: events, ids };
+  return { kind: "heartbeat", text: formatEventPrompt(events, { closing: heartbeatInstruction(options.heartbeatFile), shownMax }), shown: events, ids };
 }

@@ -68,6 +68,8 @@ export interface GatewayHostOptions {
   /** After a predecessor died without shutting down, push a `gateway.session.restarted` event to this session. */
   announceRestarts?: boolean;
   logger: Logger;
+  /** Events a message shows one by one, the rest summed up (event-prompt.ts); default SHOWN_EVENTS_MAX. */
+  shownMax?: number;
 }
 
 export class GatewayHost {
@@ -175,7 +177,11 @@ export class GatewayHost {
       this.watchdog?.beat();
       await this.options.bus.recordHeartbeat();
     }
-    const message = await messageForBatch(events, { heartbeatFile: this.options.session.heartbeatFile, busy: () => this.adapter.busy() });
+    const message = await messageForBatch(events, {
+      heartbeatFile: this.options.session.heartbeatFile,
+      busy: () => this.adapter.busy(),
+      shownMax: this.options.shownMax,
+    });
     if (message?.kind !== "heartbeat" && beats) {
       this.heartbeatsSkipped += beats;
       this.log.info({ id: events.find(isHeartbeat)!.id }, message ? "heartbeat left out: real events came with it" : "heartbeat skipped: agent busy");

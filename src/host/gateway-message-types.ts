@@ -30,10 +30,15 @@ export interface GatewayMessageDetails {
    * events an earlier message of the session already carries in its `ids` (recorded once, there).
    */
   again?: string[];
-  /** Event types and sources of the batch (for the `replied` journal entry and history badges). */
+  /**
+   * Events the message carries (heartbeats left out next to real events not counted). Absent in
+   * entries written before it, whose `types` had one value per event.
+   */
+  count?: number;
+  /** Distinct event types and sources of the batch (for the `replied` journal entry and history badges). */
   types?: string[];
   sources?: string[];
-  /** The events shown, one summary each (at most SUMMARIES_MAX). */
+  /** The events the prompt shows one by one, one summary each (at most SUMMARIES_MAX); the rest are only counted. */
   events?: EventSummary[];
   /** The daemon's commands this message answers (its turn's request ids). */
   requests?: string[];

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { GatewayEvent } from "../protocol/event.js";
+import { SHOWN_EVENTS_MAX } from "./event-prompt.js";
 import type { EventSummary, GatewayMessageDetails, GatewayMessageKind } from "./gateway-message-types.js";
 
 /** The customType of every message the gateway puts into a pi session. */
@@ -83,6 +84,7 @@ const DetailsSchema = z.object({
     )
     .optional()
     .catch(undefined),
+  count: z.number().int().nonnegative().optional().catch(undefined),
   requests: strings,
   again: strings,
   elapsedMs: z.number().finite().nonnegative().optional().catch(undefined),
@@ -97,7 +99,7 @@ export function parseGatewayDetails(details: unknown): GatewayMessageDetails | u
   const parsed = DetailsSchema.safeParse(details);
   if (!parsed.success) return undefined;
   const out: GatewayMessageDetails = { kind: parsed.data.kind, batch: parsed.data.batch, ids: parsed.data.ids };
-  for (const key of ["types", "sources", "events", "requests", "again", "elapsedMs"] as const) {
+  for (const key of ["count", "types", "sources", "events", "requests", "again", "elapsedMs"] as const) {
     if (parsed.data[key] !== undefined) (out as unknown as Record<string, unknown>)[key] = parsed.data[key];
   }
   return out;
@@ -106,6 +108,8 @@ export function parseGatewayDetails(details: unknown): GatewayMessageDetails | u
 /** The events a message's details describe; entries written before per-event details give their types and sources. */
 export function eventSummariesOf(details: GatewayMessageDetails): EventSummary[] {
   if (details.events) return details.events;
+  // Since `count`, types and sources are distinct values, not one per event.
+  if (details.count !== undefined) return [];
   return (details.types ?? []).map((type, i) => ({ id: details.ids[i] ?? "", type, source: details.sources?.[i] ?? "?", ts: 0 }));
 }
 
@@ -136,32 +140,60 @@ export function flat(value: string, max = 200): string {
 /** What a host message carries, structurally (gateway-host.ts HostMessage). */
 export type DetailsSource = { kind: "events" | "heartbeat"; shown: readonly GatewayEvent[]; ids: readonly string[] } | { kind: "alarm"; elapsedMs: number };
 
-/** The details for one delivery of a host message; `batch` identifies this attempt's entry. */
-export function detailsFor(message: DetailsSource, batch: string): GatewayMessageDetails {
+/** Most distinct types (and sources) a message's details name. */
+export const DISTINCT_MAX = 50;
+
+/**
+ * The details for one delivery of a host message; `batch` identifies this attempt's entry. Kept
+ * small, since pi holds every entry of its session in memory: the ids once (the record), the count,
+ * the distinct types and sources, and summaries of only the events the prompt shows one by one.
+ */
+export function detailsFor(message: DetailsSource, batch: string, shownMax = SHOWN_EVENTS_MAX): GatewayMessageDetails {
   if (message.kind === "alarm") return { kind: "alarm", batch, ids: [], elapsedMs: message.elapsedMs };
   return {
     kind: message.kind,
     batch,
     ids: [...message.ids],
-    types: message.shown.map((e) => e.type),
-    sources: message.shown.map((e) => e.source),
-    events: summarizeEvents(message.shown),
+    count: message.shown.length,
+    types: distinct(message.shown.map((e) => e.type)),
+    sources: distinct(message.shown.map((e) => e.source)),
+    events: summarizeEvents(message.shown.slice(0, shownMax)),
   };
 }
 
-/** Several messages' details as one (the daemon batches event commands into one turn); undefined when none has any. */
+/** Values in order of first appearance, at most DISTINCT_MAX. */
+export function distinct(values: Iterable<string>): string[] {
+  const out = new Set<string>();
+  for (const value of values) {
+    if (out.size >= DISTINCT_MAX) break;
+    out.add(value);
+  }
+  return [...out];
+}
+
+/**
+ * Several messages' details as one (the daemon batches event commands into one turn); undefined
+ * when none has any. Summaries are those the members carry: a member whose events the turn only
+ * sums up comes without them (event-batch.ts).
+ */
 export function mergeDetails(list: ReadonlyArray<GatewayMessageDetails | undefined>): GatewayMessageDetails | undefined {
   const present = list.filter((d): d is GatewayMessageDetails => d !== undefined);
   if (present.length <= 1) return present[0];
-  const all = (key: "ids" | "types" | "sources") => present.flatMap((d) => d[key] ?? []);
+  const all = (key: "types" | "sources") => distinct(present.flatMap((d) => d[key] ?? []));
   return {
     kind: present.some((d) => d.kind === "events") ? "events" : present[0]!.kind,
     batch: present[0]!.batch,
-    ids: all("ids"),
+    ids: present.flatMap((d) => d.ids),
+    count: present.reduce((sum, d) => sum + countOf(d), 0),
     types: all("types"),
     sources: all("sources"),
     events: withinTotal(present.flatMap((d) => d.events ?? []).slice(0, SUMMARIES_MAX)),
   };
+}
+
+/** Events a message carries (not counting heartbeats left out); entries before `count` had one type per event. */
+export function countOf(details: GatewayMessageDetails): number {
+  return details.count ?? Math.max(details.types?.length ?? 0, details.events?.length ?? 0);
 }
 
 /** Previews past the per-message total are left out (their size still said). */

@@ -4,10 +4,12 @@
  * `rate` events/s for `seconds`, after a short quiet phase at a tenth of that rate, so the events
  * per turn of both phases show the batching growing with load.
  *
- * Measured from the LLM's side (the prompts it receives; compaction summaries excluded): every
- * event in exactly one batch, events per turn, the backlog (events pushed and not yet in a turn,
- * sampled every 500 ms), how long the backlog takes to drain after the producers stop, and the
- * daemon's RSS. Shared by the chaos scenario (central-load.chaos.ts) and the short variant in the
+ * Measured from the LLM's side (the prompts it receives; compaction summaries excluded): events
+ * per turn (named one by one, or summed up in a turn's digest), the backlog (events pushed and not
+ * yet in a turn, sampled every 500 ms), how long the backlog takes to drain after the producers
+ * stop, and the daemon's RSS; and from the daemon's session files, the record of what was
+ * delivered: every event in exactly one gateway message. An event the LLM was shown twice, named
+ * or summed up, would make the LLM's count exceed the events pushed. Shared by the chaos scenario (central-load.chaos.ts) and the short variant in the
  * default suite (test/daemon/central-load.test.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -15,7 +17,8 @@ import { join } from "node:path";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { isSummaryRequest, startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv } from "../helpers/pi-env.js";
-import { eventIdsIn } from "../helpers/prompt-ids.js";
+import { eventIdsIn, summedUpIn } from "../helpers/prompt-ids.js";
+import { recordedEventMessages } from "../helpers/session-records.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon } from "./daemon-kit.js";
@@ -49,14 +52,20 @@ export interface CentralLoadReport {
   quiet: PhaseFigures | undefined;
   load: PhaseFigures;
   pushed: number;
+  /** Not recorded in the daemon's session files / recorded in two gateway messages. */
   missing: number;
   twice: number;
+  /** Events the LLM was shown (named or summed up), and those named in two turns. */
+  reachedLlm: number;
+  namedTwice: number;
   /** Events that reached the LLM per second over the loaded phase (push start to drained). */
   drainedPerSecond: number;
   backlogMax: number;
   drainMs: number;
   rss: { before: number; peak: number; after: number };
   deadLettered: number;
+  /** Dead letters by reason (the list keeps the newest GATEWAY_DEADLETTER_CAP). */
+  deadLetterReasons: Record<string, number>;
   /** Still waiting at the end: in the bus queue, claimed and unacknowledged, event commands. */
   left: { bus: number; inFlight: number; commands: number };
   daemonAlive: boolean;
@@ -66,24 +75,31 @@ export interface CentralLoadReport {
   output: string;
 }
 
-/** Counts what the fake LLM was shown, reading only the requests that arrived since the last call. */
+/**
+ * Counts what the fake LLM was shown, reading only the requests that arrived since the last call:
+ * the ids named one by one, and how many events the turns' digests sum up.
+ */
 function llmLedger(llm: FakeLlm) {
   const count = new Map<string, number>();
   const perTurn: Array<{ at: number; events: number }> = [];
   let read = 0;
+  let summed = 0;
   return {
     count,
     perTurn,
+    /** Events shown so far, named or summed up. */
     update(): number {
       const requests = llm.chatRequests();
       for (; read < requests.length; read++) {
         const request = requests[read]!;
         if (isSummaryRequest(request)) continue;
         const ids = eventIdsIn(request.lastUserText);
-        if (ids.length) perTurn.push({ at: request.receivedAt, events: ids.length });
+        const more = summedUpIn(request.lastUserText);
+        if (ids.length + more) perTurn.push({ at: request.receivedAt, events: ids.length + more });
+        summed += more;
         for (const id of ids) count.set(id, (count.get(id) ?? 0) + 1);
       }
-      return count.size;
+      return count.size + summed;
     },
   };
 }
@@ -117,7 +133,8 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   llm.setResponder(() => ({ text: "noted", delayMs: options.llmMs }));
   const piEnv = createPiEnv({ llmUrl: llm.url });
   cleanups.push(() => piEnv.cleanup());
-  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { ...options.env } });
+  // Empty: the default, events past the first 50 of a turn summed up (daemon-kit names them all).
+  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_TURN_SHOWN_EVENTS: "", ...options.env } });
   const ledger = llmLedger(llm);
 
   // ---- quiet phase
@@ -126,10 +143,10 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
     const rate = Math.max(1, Math.round(options.rate / 10));
     const reports = await finished(startProducers(redis.url, "q", rate, options.quietSeconds, 1), options.quietSeconds);
     const ids = idsOf(reports);
-    await waitFor(() => ledger.update() >= 0 && ids.every((id) => ledger.count.has(id)), "the quiet phase drained", 60_000, 100);
+    await waitFor(() => ledger.update() >= ids.length, "the quiet phase drained", 60_000, 100);
     quiet = phase(rate, reports, ledger.perTurn.splice(0));
   }
-  const quietIds = ledger.count.size;
+  const quietIds = ledger.update();
 
   // ---- loaded phase
   const rssBefore = rssMiB(daemon.child.pid);
@@ -138,11 +155,17 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const progress = new Map<string, number>();
   const producers = startProducers(redis.url, "p", options.rate, options.seconds, options.producers);
   const started = Date.now();
+  // When the LLM last got more events: the drain rate ends there, not at a wait for events that were dead-lettered.
+  let lastProgressAt = started;
+  let reachedBefore = 0;
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, rssMiB(daemon.child.pid));
     for (const p of producers) progress.set(p.name, p.last<{ completed: number }>("progress")?.completed ?? 0);
     const pushedSoFar = [...progress.values()].reduce((a, b) => a + b, 0);
-    backlogMax = Math.max(backlogMax, pushedSoFar - (ledger.update() - quietIds));
+    const reached = ledger.update() - quietIds;
+    if (reached > reachedBefore) lastProgressAt = Date.now();
+    reachedBefore = reached;
+    backlogMax = Math.max(backlogMax, pushedSoFar - reached);
   }, 500);
   cleanups.push(() => clearInterval(sampler));
   const reports = await finished(producers, options.seconds);
@@ -150,30 +173,36 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const ids = idsOf(reports);
   backlogMax = Math.max(backlogMax, ids.length - (ledger.update() - quietIds));
   await waitFor(() => ledger.update() - quietIds >= ids.length, `all ${ids.length} events in a turn`, 120_000, 100).catch(() => undefined);
-  const drainMs = Date.now() - pushEnd;
   clearInterval(sampler);
-  const drainedPerSecond = (ledger.count.size - quietIds) / ((Date.now() - started) / 1000);
+  const reachedAll = ledger.update() - quietIds >= ids.length;
+  if (reachedAll || ledger.update() - quietIds > reachedBefore) lastProgressAt = Date.now();
+  const drainMs = lastProgressAt - pushEnd;
+  const drainedPerSecond = (ledger.update() - quietIds) / (Math.max(1, lastProgressAt - started) / 1000);
   await sleep(1_500); // anything that would arrive twice arrives now
-  ledger.update();
+  const reachedLlm = ledger.update() - quietIds;
   const rssAfter = rssMiB(daemon.child.pid);
-  const { deadLettered, left } = await leftovers(redis.url);
+  const { deadLettered, reasons, left } = await leftovers(redis.url);
   const daemonAlive = daemon.child.exitCode === null && daemon.child.signalCode === null;
   // How it ended, when it ended before the stop (an exit code, or the signal that killed it).
   const endedBy = daemonAlive ? undefined : String(daemon.child.signalCode ?? daemon.child.exitCode);
   const daemonExit = await daemon.stop();
+  const recorded = recordedEventMessages(join(piEnv.agentDir, "sessions"));
   mkdirSync(join(ROOT, ".tmp"), { recursive: true });
   writeFileSync(join(ROOT, ".tmp", "central-load-daemon.log"), daemon.output());
   return {
     quiet,
     load: phase(options.rate, reports, ledger.perTurn),
     pushed: ids.length,
-    missing: ids.filter((id) => !ledger.count.has(id)).length,
-    twice: [...ledger.count.values()].filter((n) => n > 1).length,
+    missing: ids.filter((id) => !recorded.has(id)).length,
+    twice: ids.filter((id) => (recorded.get(id) ?? 0) > 1).length,
+    reachedLlm,
+    namedTwice: [...ledger.count.values()].filter((n) => n > 1).length,
     drainedPerSecond,
     backlogMax,
     drainMs,
     rss: { before: rssBefore, peak: Math.max(rssPeak, rssAfter), after: rssAfter },
     deadLettered,
+    deadLetterReasons: reasons,
     left,
     daemonAlive,
     endedBy,
@@ -194,10 +223,18 @@ function phase(rate: number, reports: ProducerReport[], turns: Array<{ events: n
 }
 
 /** Dead letters (the bus's and the command queue's share one list), and what is left in the central's queues. */
-async function leftovers(redisUrl: string): Promise<{ deadLettered: number; left: { bus: number; inFlight: number; commands: number } }> {
+async function leftovers(
+  redisUrl: string,
+): Promise<{ deadLettered: number; reasons: Record<string, number>; left: { bus: number; inFlight: number; commands: number } }> {
   const bus = await GatewayBus.connect({ redisUrl });
   try {
+    const reasons: Record<string, number> = {};
+    for (const raw of await bus.client.lrange(bus.keys.deadLetters, 0, -1)) {
+      const reason = String((JSON.parse(raw) as { reason?: unknown }).reason ?? "?").slice(0, 80);
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
     return {
+      reasons,
       deadLettered: await bus.client.llen(bus.keys.deadLetters),
       left: {
         bus: await bus.pending("gateway"),
@@ -216,7 +253,7 @@ export function reportCentralLoad(name: string, options: CentralLoadOptions, r: 
   figure(
     `${name}: the daemon's central (real pi SDK, fake LLM ${options.llmMs} ms per turn${options.aof ? ", AOF always" : ""}) fed by ${options.producers} producers for ${options.seconds}s: ` +
       `${r.quiet ? `quiet phase ${phaseText(r.quiet)}; ` : ""}load ${phaseText(r.load)}; ` +
-      `${r.pushed - r.missing}/${r.pushed} reached the LLM (${r.missing} lost, ${r.twice} twice, ${r.deadLettered} dead-lettered; left: ${r.left.bus} in the bus queue, ${r.left.inFlight} in flight, ${r.left.commands} event commands), ` +
+      `${r.reachedLlm}/${r.pushed} reached the LLM (${r.namedTwice} named twice), ${r.pushed - r.missing}/${r.pushed} recorded in the session (${r.missing} lost, ${r.twice} twice, ${r.deadLettered} dead-lettered${r.deadLettered ? ` ${JSON.stringify(r.deadLetterReasons)}` : ""}; left: ${r.left.bus} in the bus queue, ${r.left.inFlight} in flight, ${r.left.commands} event commands), ` +
       `${Math.round(r.drainedPerSecond)} ev/s drained, backlog max ${r.backlogMax} events, drained ${seconds(r.drainMs)} after the producers stopped; ` +
       `daemon RSS ${mib(r.rss.before)} -> ${mib(r.rss.after)} MiB (peak ${mib(r.rss.peak)})`,
   );

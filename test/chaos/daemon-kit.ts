@@ -27,6 +27,9 @@ export async function startChaosDaemon(options: ChaosDaemonOptions): Promise<Dae
     GATEWAY_TOKEN: TOKEN,
     GATEWAY_SHUTDOWN_GRACE: "5s",
     GATEWAY_LOG_LEVEL: "warn",
+    // The scenarios count every event by the id the LLM is shown: no turn sums any up. CENTRAL
+    // LOAD, which measures the digest, sets it back to the default.
+    GATEWAY_TURN_SHOWN_EVENTS: "1000000",
     ...options.env,
   };
   if (options.telegram) {

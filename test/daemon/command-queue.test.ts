@@ -386,3 +386,46 @@ test("queued prompts are capped per client and per channel; refused ones are not
   await queue.deadLetter(next!, "gave up");
   await queue.submit(from("c1", "carol"));
 });
+
+test("a turn shows its oldest commands whole up to GATEWAY_TURN_SHOWN_EVENTS and sums up the rest: the prompt stops growing, the record does not", async () => {
+  const queue = newQueue({ ...options, turnShownEvents: 50, turnMaxBytes: 16 * 1024 });
+  await queue.init();
+  const ids = (c: string) => Array.from({ length: 30 }, (_, i) => `${c}-${i}`);
+  for (const c of ["a", "b", "c", "d"]) {
+    const gateway = {
+      kind: "events" as const,
+      batch: "",
+      ids: ids(c),
+      count: 30,
+      types: [`t.${c}`],
+      sources: ["cron"],
+      events: [{ id: `${c}-0`, type: `t.${c}`, source: "cron", ts: 0 }],
+    };
+    // As the daemon stores a drained batch: one type and one source per event in its meta.
+    const meta = { types: Array(30).fill(`t.${c}`).join(","), sources: Array(30).fill("cron").join(","), events: "30" };
+    await queue.submit(eventMsg(c, 30, { text: `prompt of ${c} `.padEnd(5_000, "."), gateway, meta }));
+  }
+  const batch = (await queue.take())!;
+  // Whole, 4 × 5,000 bytes would pass the 16 KiB cap at the fourth: summed up, they all fit.
+  assert.deepEqual(
+    batch.entries.map((e) => e.id),
+    ["a", "b", "c", "d"],
+  );
+  const { text } = batch.message;
+  assert.ok(text.includes("prompt of a") && !/prompt of [bcd]/.test(text), "only the first command whole (30 + 30 > 50)");
+  assert.match(text, /^# 120 gateway events in 4 deliveries, oldest first\n/);
+  assert.match(
+    text,
+    /\n### … and 90 more events, summed up \(not shown one by one\)\nids: `b-0` … `d-29`\nby type: `t\.b` ×30, `t\.c` ×30, `t\.d` ×30\nby source: `cron` ×90\n/,
+  );
+  assert.ok(text.length < 6_000, `prompt ${text.length} bytes`);
+  const details = batch.message.gateway!;
+  assert.deepEqual(details.ids, [...ids("a"), ...ids("b"), ...ids("c"), ...ids("d")], "every event recorded");
+  assert.equal(details.count, 120);
+  assert.deepEqual(
+    details.events?.map((e) => e.id),
+    ["a-0"],
+    "summaries only of what the prompt shows",
+  );
+  assert.deepEqual(details.types, ["t.a", "t.b", "t.c", "t.d"]);
+});

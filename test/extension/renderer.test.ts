@@ -88,3 +88,30 @@ test("payload previews are bounded per event and per message; entries written be
   const old = render({ kind: "events", batch: "old", ids: ["o1"], types: ["job.done"], sources: ["worker"] }, false)!.join("\n");
   assert.match(old, /--:--:-- job\.done · worker/);
 });
+
+test("a large batch's details stay small: every id, the count, distinct types and sources, summaries of the events shown only", () => {
+  const many = Array.from({ length: 300 }, (_, i) => createEvent(i % 2 ? "build.done" : "deploy.done", "ci", { n: i }, { id: `m${i}`, ts: at }));
+  const details = detailsFor({ kind: "events", shown: many, ids: many.map((e) => e.id) }, "b2");
+  assert.equal(details.ids.length, 300, "the record names every event");
+  assert.equal(details.count, 300);
+  assert.deepEqual(details.types, ["deploy.done", "build.done"]);
+  assert.deepEqual(details.sources, ["ci"]);
+  assert.equal(details.events?.length, 50, "one summary per event the prompt shows");
+  // Before: one type, one source and one summary (with its preview) per event, up to 200 summaries.
+  assert.ok(JSON.stringify(details).length < 8_000, `${JSON.stringify(details).length} bytes`);
+  const lines = render(details, false)!.join("\n");
+  assert.match(lines, /🔔 300 gateway events/);
+  assert.match(lines, /… and 250 more \(summed up in the message the agent reads\)/);
+
+  // Details written before the count (one type and source per event) still read: count, lines, ids.
+  const old = { kind: "events", batch: "b0", ids: ["o1", "o2", "o3"], types: ["a.x", "a.x", "b.y"], sources: ["s1", "s1", "s2"] };
+  const parsed = parseGatewayDetails(old)!;
+  assert.deepEqual(parsed.ids, ["o1", "o2", "o3"]);
+  assert.equal(parsed.count, undefined);
+  const oldLines = render(old, false)!.join("\n");
+  assert.match(oldLines, /🔔 3 gateway events/);
+  assert.match(oldLines, /b\.y · s2/);
+  // A malformed count is dropped, never the entry: its ids still count.
+  assert.deepEqual(parseGatewayDetails({ ...old, count: "lots" })?.ids, ["o1", "o2", "o3"]);
+  assert.equal(parseGatewayDetails({ ...old, count: -1 })?.count, undefined);
+});

@@ -1,7 +1,7 @@
 // What a test reads off the LLM's side: the event ids a gateway prompt names, outside its fenced
 // payloads (a payload may contain an `event-id:` line of its own). Production code never does
 // this: the gateway knows what it delivered from the structured details of its messages.
-import { EVENT_ID_MARKER } from "../../src/host/event-prompt.js";
+import { DIGEST_HEADING, EVENT_ID_MARKER } from "../../src/host/event-prompt.js";
 
 export function eventIdsIn(text: string): string[] {
   const ids: string[] = [];
@@ -19,4 +19,24 @@ export function eventIdsIn(text: string): string[] {
     if (line.startsWith(EVENT_ID_MARKER)) ids.push(line.slice(EVENT_ID_MARKER.length).replace(/^`+ ?| ?`+$/g, ""));
   }
   return ids;
+}
+
+/** Events a gateway prompt sums up instead of naming them (its digests' `… and N more events` headings, outside fences). */
+export function summedUpIn(text: string): number {
+  let n = 0;
+  let fence: string | undefined;
+  for (const line of text.split("\n")) {
+    if (fence) {
+      if (line === fence) fence = undefined;
+      continue;
+    }
+    const open = /^(`{3,})/.exec(line);
+    if (open) {
+      fence = open[1];
+      continue;
+    }
+    const digest = new RegExp(`^### ${DIGEST_HEADING}(\\d+) more event`).exec(line);
+    if (digest) n += Number(digest[1]);
+  }
+  return n;
 }
