@@ -315,8 +315,10 @@ describe("pi extension in rpc mode", () => {
     process.kill(info.pid, "SIGKILL");
     await first.pi.stop();
     const seq = suite.llm.requests.length;
+    // The successor takes the central id once the killed one's presence lapses (GATEWAY_PRESENCE_TTL, 9 s),
+    // then starts a turn: on a loaded machine that can take longer than 10 s (how fast is test/bus/death.test.ts's).
     await startPi({ GATEWAY_ROLE: "central" });
-    const notice = await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("gateway.session.restarted"), 10_000);
+    const notice = await suite.llm.waitForRequest((r) => r.seq >= seq && r.lastUserText.includes("gateway.session.restarted"), 25_000);
     assert.match(notice.lastUserText, new RegExp(`"pid": ${info.pid}`));
   });
 });
