@@ -71,14 +71,20 @@ export const FIGURES: GrowthFigure[] = [
   },
   { key: "daemonHeap", name: "daemon live heap", unit: "MiB", settleMs: DAEMON_SETTLE_MS },
   { key: "daemonFds", name: "daemon fds", unit: "", slack: 2 },
-  { key: "piHeap", name: "pi live heap", unit: "MiB", allowance: { key: "piEvents", each: PI_HEAP_KIB_PER_EVENT / 1024, per: "pi event" } },
+  {
+    key: "piHeap",
+    name: "pi live heap",
+    unit: "MiB",
+    allowance: { key: "piEvents", each: PI_HEAP_KIB_PER_EVENT / 1024, per: "pi event" },
+    firstReadingAfter: "the pi's first full GC",
+  },
   {
     key: "piRss",
     name: "pi RSS",
     unit: "MiB",
     reportedWhileFlat: {
       key: "piHeap",
-      why: "RSS also holds garbage not yet collected, more of it as pi sends its whole conversation every turn (after a full GC a pi's RSS stayed at 150-165 MiB over 1,500 turns, with the extension or not)",
+      why: "RSS also holds garbage not yet collected, more of it as pi sends its whole conversation every turn (after a full GC a pi's RSS stayed at 147-165 MiB over 1,500 turns, with the extension or not)",
     },
   },
   { key: "piFds", name: "pi fds", unit: "", slack: 2 },

@@ -104,3 +104,22 @@ test("reported, not judged, while the figure it follows is within the rule; judg
   assert.equal(judged!.ok, false, "no live heap in the last window: RSS is judged");
   assert.match(growthRule(w, [heap, rss]), /pi RSS reported, not judged, while pi live heap is within the rule/);
 });
+
+test("a figure with no reading before something happens: not judged while the first window has none; then RSS that follows it is judged", () => {
+  const w = growthWindows(LOAD_MS, restarts);
+  const late = keeping(3).map((s) => (s.atMs < 7 * 60_000 ? { ...s, values: { ...s.values, rss: Number.NaN } } : s));
+  const [strict] = judgeGrowth(late, [heap], w);
+  assert.equal(strict!.ok, false, "without the option: no sample in a window fails");
+  const waiting = { ...heap, firstReadingAfter: "the first full GC" };
+  const rss = { key: "rss2", name: "pi RSS", unit: "MiB", reportedWhileFlat: { key: "rss", why: "garbage" } };
+  const [v, follower] = judgeGrowth(
+    late.map((s) => ({ ...s, values: { ...s.values, rss2: 150 } })),
+    [waiting, rss],
+    w,
+  );
+  assert.ok(v!.ok, JSON.stringify(v));
+  assert.match(v!.unknown ?? "", /no reading yet in the first window \(it has one only after the first full GC\)/);
+  assert.ok(follower!.ok && follower!.reported === undefined, "judged, since the live heap was not");
+  const none = late.map((s) => (s.atMs >= LOAD_MS - 60_000 ? { ...s, values: { ...s.values, rss: Number.NaN } } : s));
+  assert.equal(judgeGrowth(none, [waiting], w)[0]!.ok, false, "no reading in the last window still fails");
+});

@@ -41,6 +41,8 @@ export interface GrowthFigure {
   allowance?: { key: string; each: number; per: string };
   /** Reported, not judged, while the figure `key` is judged and within the rule (`why` printed). */
   reportedWhileFlat?: { key: string; why: string };
+  /** A figure that has no reading until something happens (`why`): not judged when it had none yet by the end of the first window. */
+  firstReadingAfter?: string;
 }
 
 export interface Restart {
@@ -135,6 +137,8 @@ function judgeOne(samples: GrowthSample[], figure: GrowthFigure, w: GrowthWindow
   const first = level(w.warmUpMs, w.warmUpMs + w.windowMs);
   const last = level(w.endMs - w.windowMs, w.endMs);
   const common = { figure, first: first.value, last: last.value };
+  if (!first.measured && last.measured && figure.firstReadingAfter)
+    return { ...common, ok: true, unknown: `not judged: no reading yet in the first window (it has one only after ${figure.firstReadingAfter})` };
   if (!first.measured || !last.measured) return { ...common, ok: false, unknown: "no sample in a window" };
   if (!Number.isFinite(first.value) || !Number.isFinite(last.value))
     return { ...common, ok: true, unknown: "not judged: every sample of a window taken while settling after a restart" };
