@@ -21,6 +21,7 @@ import { Cluster } from "ioredis";
 import type { RedisClient } from "./connection.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import { presenceIntervalOf } from "../config/bus-options.js";
+import { processMemory } from "../util/live-heap.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
@@ -346,6 +347,8 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       instance: this.instance,
       kind: this.options.kind ?? "pi",
       queues: this.queues,
+      // Published with every tick (`pi-gateway sessions --json`): a pi's memory is readable only from inside it.
+      memory: processMemory(),
     };
     let result = await this.bus.register(registration, { takeover: this.forceTakeover ? "force" : undefined, renew: this.owned });
     if (result.status === "held" && processGone(result.holder)) {

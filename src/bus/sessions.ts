@@ -3,8 +3,9 @@
  * shutdown and reaping of dead sessions (retire-3.lua), and the session table `status` shows.
  */
 import { hostname } from "node:os";
+import { z } from "zod";
 import { presenceIntervalOf } from "../config/bus-options.js";
-import type { BusContext, LeaseHolder, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
+import type { BusContext, LeaseHolder, ProcessMemory, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
 
 /**
  * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
@@ -33,6 +34,7 @@ export async function register(
     "kind",
     session.kind ?? "pi",
     ...(session.queues ? ["drains", session.queues.join(",")] : []),
+    ...(session.memory ? ["memory", JSON.stringify(session.memory)] : []),
   ];
   const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
   const reply = (await ctx.scripts.register(
@@ -121,6 +123,7 @@ function toSessionInfo(id: string, info: Record<string, string>, deadline: numbe
     lastSeen: info.seen ? Number(info.seen) : undefined,
     watchdog: info.watchdog,
     watchdogThresholdMs: info.watchdogThreshold ? Number(info.watchdogThreshold) : undefined,
+    memory: parseMemory(info.memory),
     pending,
     inFlight,
   };
@@ -148,4 +151,18 @@ function toLeaseHolder(sessionId: string, [instance, pid, host, kind, since, dea
     expires: deadline ? Number(deadline) : 0,
     role: role ?? "",
   };
+}
+
+const bytes = z.number().int().nonnegative();
+const MemorySchema = z.object({ rss: bytes, heapUsed: bytes, external: bytes, liveHeap: bytes.optional(), at: bytes });
+
+/** The `memory` a session published (JSON), or undefined when absent or not what a session writes. */
+function parseMemory(raw: string | undefined): ProcessMemory | undefined {
+  if (!raw) return undefined;
+  try {
+    const parsed = MemorySchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,8 +5,9 @@
  */
 
 import type { SessionRole } from "../protocol/keys.js";
+import type { ProcessMemory } from "../util/memory-types.js";
 
-export type { SessionRole };
+export type { ProcessMemory, SessionRole };
 
 export interface SessionInfo {
   id: string;
@@ -25,6 +26,8 @@ export interface SessionInfo {
   /** Watchdog state published by a central session: armed / alarm / stopped. */
   watchdog?: string;
   watchdogThresholdMs?: number;
+  /** Its process's memory in bytes at its latest presence tick (a session of a version before it: absent). */
+  memory?: ProcessMemory;
 }
 
 export interface JournalEntry {

@@ -8,10 +8,10 @@ import type { BusOptions } from "../config/bus-options.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import type { KeySpace } from "../protocol/keys.js";
 import type { ScriptRunner } from "./scripts.js";
-import type { BusStatus, JournalEntry, SessionInfo, SessionRole } from "./status-types.js";
+import type { BusStatus, JournalEntry, ProcessMemory, SessionInfo, SessionRole } from "./status-types.js";
 
 /** What the web page reads too lives in status-types.ts (no Node imports); re-exported for the bus's callers. */
-export type { BusStatus, JournalEntry, SessionInfo, SessionRole };
+export type { BusStatus, JournalEntry, ProcessMemory, SessionInfo, SessionRole };
 
 /** What each bus module (delivery, sessions, journal...) works on: one command client and its scripts. */
 export interface BusContext {
@@ -64,6 +64,8 @@ export interface SessionRegistration {
   kind?: string;
   /** Queues this session drains (its own and, for a central, the legacy `main`); push-5.lua reads it. */
   queues?: string[];
+  /** Its process's memory, published with every presence tick (SessionInfo.memory). */
+  memory?: ProcessMemory;
 }
 
 export interface PreviousRegistration {

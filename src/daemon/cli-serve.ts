@@ -15,7 +15,7 @@ import { resolveSessionOptions } from "../config/session-options.js";
 import type { DaemonRedis } from "../setup/embedded-redis.js";
 import type { Logger } from "../util/logger.js";
 import { mountWebRoutes } from "../web/assets.js";
-import { watchLiveHeap } from "./live-heap.js";
+import { watchLiveHeap } from "../util/live-heap.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonSettings } from "./config.js";
 import { GatewayDaemon } from "./daemon.js";

@@ -128,7 +128,7 @@ const idsOf = (reports: ProducerReport[]) => reports.flatMap((r) => Array.from({
 export async function runCentralLoad(options: CentralLoadOptions, cleanups: Array<() => unknown>): Promise<CentralLoadReport> {
   const redis = await startRedis({ aof: options.aof });
   cleanups.push(() => redis.stop());
-  const llm = await startFakeLlm({ keepMessages: false });
+  const llm = await startFakeLlm({ record: "lean" });
   cleanups.push(() => llm.close());
   llm.setResponder(() => ({ text: "noted", delayMs: options.llmMs }));
   const piEnv = createPiEnv({ llmUrl: llm.url });

@@ -18,7 +18,7 @@ import { eventIdsIn } from "../helpers/prompt-ids.js";
 import type { DaemonProcess } from "../helpers/daemon.js";
 import { isSummaryRequest, startFakeLlm, type FakeLlmRequest } from "../helpers/fake-llm.js";
 import { createPiEnv } from "../helpers/pi-env.js";
-import { startRedis } from "../helpers/redis-server.js";
+import { startRedis, type RedisServer } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon, TOKEN, wsPrompt, type WsReply } from "./daemon-kit.js";
 import { figure, mib, percentile, prng, rssMiB, seconds } from "./harness.js";
@@ -43,6 +43,22 @@ export const SOAK_BOUNDS = {
   GATEWAY_JOURNAL_CAP: "1000",
   GATEWAY_SESSION_FILE_MAX: "256KiB",
 } as const;
+
+/**
+ * The soaks' Redis (AOF, fsync always) and the producer's bus on it, both ended by `cleanups`. The
+ * producer's bus keeps pushed ids too: the same caps as the daemon's.
+ */
+export async function startSoakRedis(cleanups: Array<() => unknown>): Promise<{ redis: RedisServer; bus: GatewayBus }> {
+  const redis = await startRedis({ aof: true });
+  cleanups.push(() => redis.stop());
+  const bus = await GatewayBus.connect({
+    redisUrl: redis.url,
+    dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX),
+    journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP),
+  });
+  cleanups.push(() => bus.close());
+  return { redis, bus };
+}
 export interface Sample extends MemorySample {
   eventQueue: number;
   oldestEventAgeMs: number;
@@ -91,15 +107,7 @@ async function turnWatcher(url: string): Promise<{ durations: () => number[]; cl
 }
 
 export async function runDaemonSoak(options: SoakOptions, cleanups: Array<() => unknown>): Promise<SoakReport> {
-  const redis = await startRedis({ aof: true });
-  cleanups.push(() => redis.stop());
-  // The producer's bus keeps pushed ids too: the same cap as the daemon's.
-  const bus = await GatewayBus.connect({
-    redisUrl: redis.url,
-    dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX),
-    journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP),
-  });
-  cleanups.push(() => bus.close());
+  const { redis, bus } = await startSoakRedis(cleanups);
   const llm = await startFakeLlm();
   cleanups.push(() => llm.close());
   llm.setResponder(llmResponder(prng(13)));

@@ -8,25 +8,24 @@
  *   with the built extension (durable satellite `soak-pi`) gets the events that target it too.
  * - Each has its own fake LLM keeping only counts (`record: "counts"`): the event ids each request
  *   names are counted as it arrives, so a 30-minute run does not keep every conversation.
- * - Every 5 s: RSS, heap and open file descriptors of the daemon, RSS and descriptors of the pi,
- *   Redis DBSIZE and used_memory; printed at the start and every minute.
+ * - Every 5 s: RSS, heap and open file descriptors of the daemon, live heap (as the extension
+ *   publishes it in the pi's session record), RSS and descriptors of the pi, Redis DBSIZE and
+ *   used_memory; printed at the start and every minute.
  * - The verdict: every event reached each LLM it was for, and each session file records it once
  *   (a distinct gateway message); no figure grows beyond the rule of soak-growth.ts.
  */
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { GatewayBus } from "../../src/bus/bus.js";
 import { createEvent } from "../../src/protocol/event.js";
 import type { DaemonProcess } from "../helpers/daemon.js";
 import { startExtensionPi } from "../helpers/extension-pi.js";
 import { isSummaryRequest, startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv } from "../helpers/pi-env.js";
 import { eventIdsIn } from "../helpers/prompt-ids.js";
-import { startRedis } from "../helpers/redis-server.js";
 import { recordedEventMessages } from "../helpers/session-records.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon, TOKEN } from "./daemon-kit.js";
-import { SOAK_BOUNDS } from "./daemon-soak.js";
+import { SOAK_BOUNDS, startSoakRedis } from "./daemon-soak.js";
 import { figure, openFds, rssMiB, seconds } from "./harness.js";
 import { growthRule, growthWindows, judgeGrowth, verdictText, type GrowthFigure, type GrowthSample, type GrowthVerdict, type Restart } from "./soak-growth.js";
 
@@ -49,11 +48,45 @@ export interface RestartSoakOptions {
 /** A daemon started again reaches its steady heap in a minute or two (its session loaded, a backlog drained). */
 const DAEMON_SETTLE_MS = 90_000;
 
+/**
+ * What a pi's live heap may grow by per event delivered to it: pi keeps every entry of its session
+ * in memory (the entry and the agent's message, sharing one details object). Measured side by side
+ * on one fake LLM, one event a turn, a full GC before each reading (README, "Soak with restarts"):
+ * an extension pi keeps 1.7–3.0 KiB per event turn, a plain pi 0.75–0.95 KiB per prompt of the same
+ * text (the rest is the gateway message's details); the extension itself keeps nothing that grows
+ * but its capped record of delivered ids.
+ */
+export const PI_HEAP_KIB_PER_EVENT = 4;
+
 export const FIGURES: GrowthFigure[] = [
-  { key: "daemonRss", name: "daemon RSS", unit: "MiB", settleMs: DAEMON_SETTLE_MS },
+  {
+    key: "daemonRss",
+    name: "daemon RSS",
+    unit: "MiB",
+    settleMs: DAEMON_SETTLE_MS,
+    reportedWhileFlat: {
+      key: "daemonHeap",
+      why: "RSS also holds garbage not yet collected (a 160-350 MiB sawtooth around a flat live heap: a window's lowest sample says how much garbage was left then, not what is kept)",
+    },
+  },
   { key: "daemonHeap", name: "daemon live heap", unit: "MiB", settleMs: DAEMON_SETTLE_MS },
   { key: "daemonFds", name: "daemon fds", unit: "", slack: 2 },
-  { key: "piRss", name: "pi RSS", unit: "MiB" },
+  {
+    key: "piHeap",
+    name: "pi live heap",
+    unit: "MiB",
+    allowance: { key: "piEvents", each: PI_HEAP_KIB_PER_EVENT / 1024, per: "pi event" },
+    firstReadingAfter: "the pi's first full GC",
+  },
+  {
+    key: "piRss",
+    name: "pi RSS",
+    unit: "MiB",
+    reportedWhileFlat: {
+      key: "piHeap",
+      why: "RSS also holds garbage not yet collected, more of it as pi sends its whole conversation every turn (after a full GC a pi's RSS stayed at 147-165 MiB over 1,500 turns, with the extension or not)",
+    },
+  },
   { key: "piFds", name: "pi fds", unit: "", slack: 2 },
   { key: "redisKeys", name: "Redis keys", unit: "" },
   { key: "redisMiB", name: "Redis used_memory", unit: "MiB" },
@@ -113,14 +146,7 @@ async function daemonLiveHeapMiB(url: string): Promise<number> {
 }
 
 export async function runRestartSoak(options: RestartSoakOptions, cleanups: Array<() => unknown>, log: (line: string) => void): Promise<RestartSoakReport> {
-  const redis = await startRedis({ aof: true });
-  cleanups.push(() => redis.stop());
-  const bus = await GatewayBus.connect({
-    redisUrl: redis.url,
-    dedupMax: Number(SOAK_BOUNDS.GATEWAY_DEDUP_MAX),
-    journalCap: Number(SOAK_BOUNDS.GATEWAY_JOURNAL_CAP),
-  });
-  cleanups.push(() => bus.close());
+  const { redis, bus } = await startSoakRedis(cleanups);
   const daemonLlm = await startFakeLlm({ record: "counts" });
   cleanups.push(() => daemonLlm.close());
   const piLlm = await startFakeLlm({ record: "counts" });
@@ -153,9 +179,11 @@ export async function runRestartSoak(options: RestartSoakOptions, cleanups: Arra
 
   const sample = async (): Promise<GrowthSample> => {
     const d = daemon;
-    const [keys, memory] = redisUp
-      ? await Promise.all([bus.client.dbsize(), bus.client.info("memory")]).catch(() => [Number.NaN, ""] as const)
-      : ([Number.NaN, ""] as const);
+    const [keys, memory, sessions] = redisUp
+      ? await Promise.all([bus.client.dbsize(), bus.client.info("memory"), bus.sessions()]).catch(() => [Number.NaN, "", []] as const)
+      : ([Number.NaN, "", []] as const);
+    // The pi's live heap as its extension published it at its latest presence tick (absent before its first full GC).
+    const piLiveHeap = sessions.find((s) => s.id === PI_ID)?.memory?.liveHeap;
     // The rpc client keeps every event pi prints; the soak reads none of them.
     pi.events.splice(0);
     return {
@@ -164,6 +192,8 @@ export async function runRestartSoak(options: RestartSoakOptions, cleanups: Arra
         daemonRss: rssMiB(d?.child.pid),
         daemonHeap: d ? await daemonLiveHeapMiB(d.url) : Number.NaN,
         daemonFds: openFds(d?.child.pid),
+        piHeap: piLiveHeap !== undefined ? piLiveHeap / MiB : Number.NaN,
+        piEvents: piSeen.size,
         piRss: rssMiB(piPid),
         piFds: openFds(piPid),
         redisKeys: Number(keys),
@@ -176,7 +206,7 @@ export async function runRestartSoak(options: RestartSoakOptions, cleanups: Arra
     const v = s.values;
     const n = (x: number | undefined, digits = 0) => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : "?");
     log(
-      `  t=${seconds(s.atMs)} daemon rss ${n(v.daemonRss)} MiB live heap ${n(v.daemonHeap, 1)} MiB fds ${n(v.daemonFds)} | pi rss ${n(v.piRss)} MiB fds ${n(v.piFds)} | ` +
+      `  t=${seconds(s.atMs)} daemon rss ${n(v.daemonRss)} MiB live heap ${n(v.daemonHeap, 1)} MiB fds ${n(v.daemonFds)} | pi live heap ${n(v.piHeap, 1)} MiB rss ${n(v.piRss)} MiB fds ${n(v.piFds)} | ` +
         `redis keys ${n(v.redisKeys)} used_memory ${n(v.redisMiB, 1)} MiB | pushed ${pushed.daemon.length + pushed.pi.length}, ` +
         `daemon LLM saw ${daemonSeen.size}, pi LLM saw ${piSeen.size} | restarts redis ${restarts.redis}, daemon ${restarts.term} TERM ${restarts.kill} KILL`,
     );

@@ -68,17 +68,14 @@ export interface FakeLlmOptions {
    */
   contextWindow?: number;
   /**
-   * false: once answered, a recorded request keeps only its first message (what isSummaryRequest
-   * reads) besides lastUserText and the token count, so a load test with thousands of large
-   * requests does not hold every conversation in memory. Default true.
+   * What the server keeps of the requests it saw (each holds the whole conversation, so a load test
+   * or a soak of thousands of them would fill the test's memory):
+   * - "all" (default): every request in `requests`, whole;
+   * - "lean": every request, but once answered only its first message (what isSummaryRequest
+   *   reads) besides lastUserText and the token count;
+   * - "counts": none of them, only `counts`: read each one as it arrives with `observe`.
    */
-  keepMessages?: boolean;
-  /**
-   * What the server keeps of the requests it saw: "all" (default) every request in `requests`;
-   * "counts" none of them, only `counts` (a long soak's thousands of requests, each holding the whole
-   * conversation, would fill the test's memory): read each one as it arrives with `observe`.
-   */
-  record?: "all" | "counts";
+  record?: "all" | "lean" | "counts";
 }
 
 /** OpenAI's answer to a request longer than the model's window (HTTP 400). */
@@ -328,7 +325,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         for (const o of [...observers]) o(record);
         for (const w of [...waiters]) w(record);
         await handleChat(record, res);
-        if (options.keepMessages === false) record.body = { ...record.body, messages: record.body.messages?.slice(0, 1) };
+        if (options.record === "lean") record.body = { ...record.body, messages: record.body.messages?.slice(0, 1) };
         return;
       }
       res.writeHead(404, { "content-type": "application/json" });

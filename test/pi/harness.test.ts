@@ -116,3 +116,24 @@ test('fake LLM with record: "counts": a pi turn is counted and observed as it ar
     await llm.close();
   }
 });
+
+test('fake LLM with record: "lean": every request kept, but once answered only its first message besides its last user text', async () => {
+  const llm = await startFakeLlm({ record: "lean" });
+  try {
+    const messages = [
+      { role: "system", content: "you are a test" },
+      { role: "user", content: "a long conversation" },
+      { role: "assistant", content: "ok" },
+      { role: "user", content: "the last question" },
+    ];
+    const res = await fetch(`${llm.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", messages }) });
+    assert.equal(res.status, 200);
+    await res.text();
+    const [request] = llm.chatRequests();
+    assert.equal(request?.lastUserText, "the last question");
+    assert.deepEqual(request?.body.messages, [messages[0]], "the conversation is dropped once answered");
+    assert.ok(request!.promptTokens > 10, "the token count stays");
+  } finally {
+    await llm.close();
+  }
+});

@@ -12,7 +12,8 @@
           --takeover); an instance token: take it only from that holder (known to be dead), so
           two successors of one dead holder cannot both win
   ARGV[4] this instance's token
-  ARGV[5] 'renew': the owner's presence tick, with the same metadata as its registration; '' else
+  ARGV[5] 'renew': the owner's presence tick, with the same metadata as its registration (but for
+          `memory`, its process's memory now, JSON); '' else
   ARGV[6..] metadata field/value pairs
 
   Keeps the indexes push-5.lua reads instead of scanning the registry: the centrals set
@@ -51,12 +52,19 @@ local function owner(drains)
   return {'owner', holder, prev[2] or '', prev[3] or '', deadline, now, reapDue, recoverDue}
 end
 -- The presence tick of a live owner: its record and indexes are in place (reaping or a clean stop
--- would have removed its presence entry first) and its metadata unchanged, so only the deadline
--- and `seen` move. This runs every presence interval in every live session: the idle cost of the
--- whole gateway.
+-- would have removed its presence entry first) and its metadata unchanged, so only the deadline,
+-- `seen` and the process's `memory` (read anew each tick) move. This runs every presence interval
+-- in every live session: the idle cost of the whole gateway.
 if ARGV[5] == 'renew' and holder == me and deadline ~= '' and tonumber(deadline) >= now then
   redis.call('ZADD', KEYS[2], now + ttl, sid)
-  redis.call('HSET', KEYS[3], 'seen', now)
+  local moved = {'seen', now}
+  for i = 6, #ARGV - 1, 2 do
+    if ARGV[i] == 'memory' then
+      moved[3] = 'memory'
+      moved[4] = ARGV[i + 1]
+    end
+  end
+  redis.call('HSET', KEYS[3], unpack(moved))
   return owner(prev[7])
 end
 redis.call('SADD', KEYS[1], sid)

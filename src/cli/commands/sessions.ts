@@ -27,9 +27,17 @@ function presenceLabel(session: SessionInfo): string {
   return session.durable ? "offline" : "dead";
 }
 
+/** "rss 160M, heap 48M" of a live session's process (heap: after its latest full GC); "-" when not known or not live. */
+function memoryLabel(session: SessionInfo): string {
+  const m = session.live ? session.memory : undefined;
+  if (!m) return "-";
+  const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))}M`;
+  return `rss ${mib(m.rss)}${m.liveHeap !== undefined ? `, heap ${mib(m.liveHeap)}` : ""}`;
+}
+
 export function sessionTable(sessions: SessionInfo[]): string {
   return table(
-    ["SESSION", "ROLE", "STATE", "PENDING", "IN-FLIGHT", "OWNER", "HOST", "SINCE", "SEEN", "CWD"],
+    ["SESSION", "ROLE", "STATE", "PENDING", "IN-FLIGHT", "OWNER", "HOST", "SINCE", "SEEN", "MEMORY", "CWD"],
     sessions.map((s) => [
       s.id,
       s.role,
@@ -41,6 +49,7 @@ export function sessionTable(sessions: SessionInfo[]): string {
       s.host ?? "-",
       ago(s.started),
       ago(s.lastSeen),
+      memoryLabel(s),
       s.cwd ?? "-",
     ]),
   );

@@ -1,12 +1,12 @@
 /**
- * The live heap (src/daemon/live-heap.ts): the heap right after the latest full GC, so memory
+ * The live heap (src/util/live-heap.ts): the heap right after the latest full GC, so memory
  * still held shows in it and garbage does not. Full collections are forced here with V8's gc().
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { watchLiveHeap } from "../../src/daemon/live-heap.js";
+import { watchLiveHeap } from "../../src/util/live-heap.js";
 import { waitFor } from "../helpers/wait.js";
 
 setFlagsFromString("--expose-gc");
