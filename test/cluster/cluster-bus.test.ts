@@ -149,6 +149,69 @@ describe("a Redis Cluster behind REDIS_URL", () => {
     await bus.client.del(bus.keys.events(queue), bus.keys.owner(queue));
   });
 
+  test("registration runs in per-slot steps: the lease in the session's slot, the registry and routes globally, the owner mirror in each drained queue's slot", async () => {
+    const central = { id: "gateway", role: "central" as const, durable: true, instance: "c-1", queues: ["gateway", "main"] };
+    const first = await bus.register(central);
+    assert.equal(first.status, "owner");
+    assert.equal(await bus.client.sismember(bus.keys.sessions, "gateway"), 1);
+    assert.equal(await bus.client.sismember(bus.keys.centrals, "gateway"), 1);
+    assert.equal(await bus.client.sismember(bus.keys.drainers("main"), "gateway"), 1);
+    assert.deepEqual(JSON.parse((await bus.client.hget(bus.keys.routes, "gateway"))!), { role: "central", durable: "1", drains: "gateway,main" });
+    assert.equal(await bus.client.hget(bus.keys.owner("main"), "gateway"), "c-1");
+    assert.equal(await bus.client.hget(bus.keys.owner("gateway"), "gateway"), "c-1");
+    // The lease decision reads the record's own deadline: a second instance is refused while it lies ahead.
+    const held = await bus.register({ ...central, instance: "c-2" });
+    assert.equal(held.status, "held");
+    assert.equal((await bus.leaseHolder("gateway"))?.instance, "c-1");
+    const renewed = await bus.register(central, { renew: true });
+    assert.equal(renewed.status === "owner" && renewed.previous.instance, "c-1");
+    // Taken over: the mirror in main's slot names the new instance, and the displaced one claims nothing.
+    assert.equal((await bus.register({ ...central, instance: "c-2" }, { takeover: "force" })).status, "owner");
+    assert.equal(await bus.client.hget(bus.keys.owner("main"), "gateway"), "c-2");
+    await bus.client.lpush(bus.keys.events("main"), raw("r-1"));
+    assert.equal((await bus.claim("main", 10, { session: "gateway", instance: "c-1" })).displaced, true);
+    assert.deepEqual(
+      (await bus.claim("main", 10, { session: "gateway", instance: "c-2" })).events.map((e) => e.id),
+      ["r-1"],
+    );
+    await bus.ack("main", ["r-1"]);
+    // A clean stop of a durable id keeps its record and frees the lease for the next start.
+    await bus.unregister("gateway", "c-2");
+    assert.equal(await bus.leaseHolder("gateway"), undefined);
+    assert.equal(await bus.client.zscore(bus.keys.presence, "gateway"), null);
+    assert.equal((await bus.register({ ...central, instance: "c-3" })).status, "owner");
+    await bus.unregister("gateway", "c-3");
+  });
+
+  test("reaping reads candidates globally, retires each in its slot only if its own deadline is still past, and keeps its records in sight", async () => {
+    const [dead, alive] = [sessions[0]!, sessions[1]!];
+    for (const sid of [dead, alive]) assert.equal((await bus.register({ id: sid, role: "satellite", durable: false, instance: `i-${sid}` })).status, "owner");
+    await bus.client.lpush(bus.keys.events(dead), raw(`${dead}-left`));
+    // Both presence scores lapsed; only `dead`'s record agrees (`alive` renewed its record, and its
+    // global step is still to come).
+    for (const sid of [dead, alive]) await bus.client.zadd(bus.keys.presence, 1, sid);
+    await bus.client.hset(bus.keys.sessionInfo(dead), "deadline", 1);
+    assert.equal((await bus.register({ id: "obs", role: "satellite", durable: false, instance: "o" })).status === "owner", true);
+    const reaped = await bus.reapExpired();
+    assert.deepEqual(reaped, [{ id: dead, deadLettered: 1 }]);
+    assert.equal(await bus.client.sismember(bus.keys.sessions, dead), 0);
+    assert.equal(await bus.client.hexists(bus.keys.routes, dead), 0);
+    assert.equal(await bus.client.exists(bus.keys.sessionInfo(dead), bus.keys.events(dead), bus.keys.owner(dead)), 0);
+    assert.equal(await bus.client.sismember(bus.keys.sessions, alive), 1);
+    assert.equal((await bus.leaseHolder(alive))?.instance, `i-${alive}`);
+    // Out of the registry, its dead letter is still read (the letterboxes index).
+    assert.equal(await bus.client.sismember(bus.keys.letterboxes, dead), 1);
+    assert.ok((await bus.deadLetters(100)).some((l) => l.session === dead && l.id === `${dead}-left`));
+    // Run again: nothing left to do for `dead`; `alive` stays while its record is live.
+    assert.deepEqual(await bus.reapExpired(), []);
+    for (const [sid, instance] of [
+      [alive, `i-${alive}`],
+      ["obs", "o"],
+    ] as const)
+      await bus.unregister(sid, instance);
+    await bus.purgeDeadLetters();
+  });
+
   test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
     const subscriber = bus.duplicateClient("test:sub");
     const heard: string[] = [];

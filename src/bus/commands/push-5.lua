@@ -48,7 +48,7 @@ end
 
 -- No scan of the registry: centrals have their own index (`<prefix>:gateway:centrals`), and the
 -- sessions draining a queue theirs (`<prefix>:gateway:drainers:<queue>`), both kept by
--- register-3.lua and retire-3.lua. A registry written before these indexes existed is indexed
+-- register-5.lua and retire-3.lua. A registry written before these indexes existed is indexed
 -- here once, in this same atomic step (the `<prefix>:gateway:indexed` marker says it was done).
 local centralsKey, marker = prefix .. ':gateway:centrals', prefix .. ':gateway:indexed'
 if redis.call('GET', marker) ~= '1' then
