@@ -1,5 +1,5 @@
 /**
- * One live owner per session id (register-3.lua and the consumer's lease handling): held ids are
+ * One live owner per session id (register-5.lua and the consumer's lease handling): held ids are
  * refused, expired ones taken over, explicit takeovers win, a displaced holder stops draining at
  * once, and concurrent starters end with exactly one owner.
  */

@@ -2,9 +2,9 @@
  * The bus on a real Redis Cluster (3 primaries + 3 replicas): the connection detects it and uses a
  * cluster client, key names carry the hash tags, and every operation that stays within one
  * session's slot (a raw producer's LPUSH, claim, ack, reject, renew, recover, duplicates, the
- * daemon's command queue, notifications on a second client) works for sessions on every primary.
- * The cross-slot operations (fan-out push, registration, reaping) are not split yet, so a cluster
- * is still refused without `acceptCluster` (test/cluster/refuse-cluster.test.ts).
+ * daemon's command queue, notifications on a second client) works for sessions on every primary, and
+ * registration and reaping run in their per-slot steps. The fan-out push is not split yet, so a
+ * cluster is still refused without `acceptCluster` (test/cluster/refuse-cluster.test.ts).
  */
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
