@@ -14,6 +14,9 @@ import type { RedisClient } from "./connection.js";
 
 export const SCRIPT_NAMES = [
   "push",
+  "push-route",
+  "push-enqueue",
+  "push-routed",
   "claim",
   "ack",
   "reject",

@@ -11,6 +11,8 @@ import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { RedisClusterError } from "../../src/bus/errors.js";
+import { pushInSlots } from "../../src/bus/producing.js";
+import { installScripts } from "../../src/bus/scripts.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { freePort } from "../helpers/redis-server.js";
 import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
@@ -210,6 +212,34 @@ describe("a Redis Cluster behind REDIS_URL", () => {
     ] as const)
       await bus.unregister(sid, instance);
     await bus.purgeDeadLetters();
+  });
+
+  test("a fan-out push runs route / enqueue / routed across slots; a producer stopped after any step and retried with the same id delivers once to every target", async () => {
+    const ctx = { client: bus.client, scripts: installScripts(bus.client), keys: bus.keys, options: bus.options };
+    const [origin, target] = [sessions[1]!, sessions[2]!];
+    await bus.register({ id: "gateway", role: "central", durable: true, instance: "c", queues: ["gateway", "main"] });
+    for (const sid of [origin, target]) await bus.register({ id: sid, role: "satellite", durable: false, instance: `i-${sid}` });
+    const targets = ["gateway", origin, target];
+    const ids = (queue: string) => bus.client.lrange(bus.keys.events(queue), 0, -1).then((all) => all.map((e) => (JSON.parse(e) as { id: string }).id));
+    const full = await bus.push(createEvent("t", "test", {}, { id: "f-0", target, originSession: origin }));
+    assert.deepEqual([full.status, full.sessions], ["pushed", targets]);
+    for (let steps = 1; steps <= targets.length + 1; steps++) {
+      const event = createEvent("t", "test", {}, { id: `f-${steps}`, target, originSession: origin });
+      await pushInSlots(ctx, event, JSON.stringify(event), target, origin, false, steps);
+      // Routing changes meanwhile: the retry still goes where the first try went.
+      await bus.register({ id: "late", role: "central", durable: false, instance: "l" });
+      const retry = await bus.push(event);
+      assert.deepEqual([retry.status, retry.sessions], ["pushed", targets], `stopped after ${steps} step(s)`);
+      assert.equal((await bus.push(event)).status, "duplicate");
+      await bus.unregister("late", "l");
+    }
+    for (const sid of targets) assert.deepEqual((await ids(sid)).sort(), ["f-0", "f-1", "f-2", "f-3", "f-4"], sid);
+    assert.deepEqual(await ids("late"), []);
+    const pushed = (await bus.journal(200)).filter((e) => e.kind === "pushed" && e.id.startsWith("f-"));
+    assert.equal(pushed.length, 5);
+    for (const sid of [origin, target]) await bus.unregister(sid, `i-${sid}`);
+    await bus.client.del(bus.keys.events("gateway"));
+    await bus.unregister("gateway", "c");
   });
 
   test("a second client (pub/sub) hears a PUBLISH sent to any node", async () => {
