@@ -42,7 +42,10 @@ export interface BusBackend {
  * Cluster (3 primaries + 3 replicas, test/helpers/redis-cluster.ts). `flushEach` empties every
  * primary before each test (a FLUSHALL through a cluster client reaches one node only).
  */
-export function onSingleAndCluster(options: { flushEach?: boolean }, body: (backend: () => BusBackend, cluster: boolean) => void): void {
+export function onSingleAndCluster(
+  options: { flushEach?: boolean; bus?: Parameters<typeof GatewayBus.connect>[0] },
+  body: (backend: () => BusBackend, cluster: boolean) => void,
+): void {
   for (const cluster of [false, true]) {
     describe(cluster ? "on a Redis Cluster" : "on a single Redis", () => {
       let backend: BusBackend | undefined;
@@ -51,7 +54,7 @@ export function onSingleAndCluster(options: { flushEach?: boolean }, body: (back
       before(async () => {
         if (cluster) {
           const nodes = await startRedisCluster();
-          const bus = await GatewayBus.connect({ redisUrl: nodes.seeds[0]! });
+          const bus = await GatewayBus.connect({ redisUrl: nodes.seeds[0]!, ...options.bus });
           backend = { url: nodes.seeds[0]!, bus, cluster };
           stop = async () => void (await Promise.all([bus.close(), nodes.stop()]));
           flush = async () => {
@@ -62,7 +65,7 @@ export function onSingleAndCluster(options: { flushEach?: boolean }, body: (back
           };
         } else {
           const redis = await startRedis({});
-          const bus = await GatewayBus.connect({ redisUrl: redis.url });
+          const bus = await GatewayBus.connect({ redisUrl: redis.url, ...options.bus });
           backend = { url: redis.url, bus, cluster };
           stop = async () => (await bus.close(), await redis.stop());
           flush = async () => void (await bus.client.flushall());
