@@ -35,6 +35,8 @@ export interface BusBackend {
   url: string;
   bus: GatewayBus;
   cluster: boolean;
+  /** Empties every primary. */
+  flush(): Promise<void>;
 }
 
 /**
@@ -55,7 +57,7 @@ export function onSingleAndCluster(
         if (cluster) {
           const nodes = await startRedisCluster();
           const bus = await GatewayBus.connect({ redisUrl: nodes.seeds[0]!, ...options.bus });
-          backend = { url: nodes.seeds[0]!, bus, cluster };
+          backend = { url: nodes.seeds[0]!, bus, cluster, flush: () => flush() };
           stop = async () => void (await Promise.all([bus.close(), nodes.stop()]));
           flush = async () => {
             for (const node of await nodes.primaries()) {
@@ -66,7 +68,7 @@ export function onSingleAndCluster(
         } else {
           const redis = await startRedis({});
           const bus = await GatewayBus.connect({ redisUrl: redis.url, ...options.bus });
-          backend = { url: redis.url, bus, cluster };
+          backend = { url: redis.url, bus, cluster, flush: () => flush() };
           stop = async () => (await bus.close(), await redis.stop());
           flush = async () => void (await bus.client.flushall());
         }
