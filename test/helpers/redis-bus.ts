@@ -37,6 +37,8 @@ export interface BusBackend {
   cluster: boolean;
   /** Empties every primary. */
   flush(): Promise<void>;
+  /** The single Redis (to kill and restart it); undefined on a cluster. */
+  server: RedisServer | undefined;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface BusBackend {
  * primary before each test (a FLUSHALL through a cluster client reaches one node only).
  */
 export function onSingleAndCluster(
-  options: { flushEach?: boolean; bus?: Parameters<typeof GatewayBus.connect>[0] },
+  options: { flushEach?: boolean; aof?: boolean; bus?: Parameters<typeof GatewayBus.connect>[0] },
   body: (backend: () => BusBackend, cluster: boolean) => void,
 ): void {
   for (const cluster of [false, true]) {
@@ -55,9 +57,9 @@ export function onSingleAndCluster(
       let flush: () => Promise<void> = async () => undefined;
       before(async () => {
         if (cluster) {
-          const nodes = await startRedisCluster();
+          const nodes = await startRedisCluster({ aof: options.aof });
           const bus = await GatewayBus.connect({ redisUrl: nodes.seeds[0]!, ...options.bus });
-          backend = { url: nodes.seeds[0]!, bus, cluster, flush: () => flush() };
+          backend = { url: nodes.seeds[0]!, bus, cluster, flush: () => flush(), server: undefined };
           stop = async () => void (await Promise.all([bus.close(), nodes.stop()]));
           flush = async () => {
             for (const node of await nodes.primaries()) {
@@ -66,9 +68,9 @@ export function onSingleAndCluster(
             }
           };
         } else {
-          const redis = await startRedis({});
+          const redis = await startRedis({ aof: options.aof });
           const bus = await GatewayBus.connect({ redisUrl: redis.url, ...options.bus });
-          backend = { url: redis.url, bus, cluster, flush: () => flush() };
+          backend = { url: redis.url, bus, cluster, flush: () => flush(), server: redis };
           stop = async () => (await bus.close(), await redis.stop());
           flush = async () => void (await bus.client.flushall());
         }
