@@ -5,17 +5,16 @@
  * a reader reads the global key plus one per session, merging on read: O(sessions), only when asked
  * (`status`, `tail`, `dead-letters`).
  *
- * The sessions read: the registry and the legacy queue (drained without being registered). A
- * session reaped from the registry takes its own records out of sight: the reaping split
- * (docs/cluster.md §3, not built yet) is to keep an index of those.
+ * The sessions read: the registry, the legacy queue (drained without being registered) and the
+ * letterboxes: sessions reaped or stopped whose own records outlive them (retire-global-5.lua).
  */
 import type { BusContext } from "./types.js";
 
 /** The ids whose own journal / dead letters / counters exist besides the global ones; [] on a single Redis. */
 export async function sessionBoxes(ctx: BusContext): Promise<string[]> {
   if (!ctx.keys.cluster) return [];
-  const registered = await ctx.client.smembers(ctx.keys.sessions);
-  return [...new Set([...registered, ctx.options.legacySession])].sort();
+  const [registered, letterboxes] = await Promise.all([ctx.client.smembers(ctx.keys.sessions), ctx.client.smembers(ctx.keys.letterboxes)]);
+  return [...new Set([...registered, ...letterboxes, ctx.options.legacySession])].sort();
 }
 
 /** Every key holding one kind of record: the global key, then each session's own (cluster only). */

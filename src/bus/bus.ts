@@ -17,14 +17,13 @@ import {
   createClusterClient,
   dropClient,
   isClusterNode,
-  redactUrl,
   redisUnreachable,
   refuseCluster,
   type RedisClient,
 } from "./connection.js";
 import { deadLetterCount, deadLetters, purgeDeadLetters } from "./dead-letters.js";
 import { ack, claim, recover, reject, renew } from "./delivery.js";
-import { RedisClusterError, RedisUnreachableError } from "./errors.js";
+import { RedisUnreachableError } from "./errors.js";
 import { journal, journalReader, journalReplied, journalSince, type JournalReader } from "./journal.js";
 import { push, pushWithRetry, retryPauseMs } from "./producing.js";
 import { installScripts } from "./scripts.js";
@@ -48,12 +47,6 @@ export interface ConnectBusOptions extends Partial<BusOptions> {
   name?: string;
   /** See ClientOptions.persistent. */
   persistent?: boolean;
-  /**
-   * Use a Redis Cluster instead of refusing it (RedisClusterError). Not a setting: the refusal
-   * stands until every cross-slot operation is split into per-slot steps (docs/cluster.md §3);
-   * the cluster tests drive the parts that are.
-   */
-  acceptCluster?: boolean;
 }
 
 export class GatewayBus {
@@ -84,7 +77,7 @@ export class GatewayBus {
    * Redis Cluster node (INFO cluster) gets a cluster client on REDIS_URL and REDIS_CLUSTER_NODES.
    */
   static async connect(overrides: ConnectBusOptions = {}): Promise<GatewayBus> {
-    const { name = "pi-gateway", persistent = false, acceptCluster = false, ...rest } = overrides;
+    const { name = "pi-gateway", persistent = false, ...rest } = overrides;
     const bus = GatewayBus.create(resolveBusOptions(rest), { name, persistent });
     const { redisUrl: url, connectTimeoutMs, clusterNodes = [], redisCaFile: caFile } = bus.options;
     let clusterNode: boolean;
@@ -95,12 +88,11 @@ export class GatewayBus {
     } catch (error) {
       dropClient(bus.client);
       // REDIS_URL's node is down: the other seeds of a cluster may answer for it.
-      if (!(acceptCluster && clusterNodes.length && error instanceof RedisUnreachableError)) throw error;
+      if (!(clusterNodes.length && error instanceof RedisUnreachableError)) throw error;
       clusterNode = true;
     }
     if (!clusterNode) return bus;
     dropClient(bus.client);
-    if (!acceptCluster) throw new RedisClusterError(redactUrl(url));
     const cluster = createClusterClient(url, clusterNodes, { name, persistent, connectTimeoutMs, caFile });
     try {
       await connectClient(cluster, url, connectTimeoutMs);
@@ -156,9 +148,9 @@ export class GatewayBus {
   }
 
   /**
-   * Throws RedisClusterError (code REDIS_CLUSTER) when Redis is a cluster node, which the gateway
-   * does not support yet. connect() checks it; a bus made by create() (the extension) awaits this
-   * before its first operation (it waits for Redis like any command).
+   * Throws RedisClusterError (code REDIS_CLUSTER) when Redis is a cluster node: a bus made by create()
+   * (the extension) has a single-node client and cannot switch to a cluster client yet. It awaits this
+   * before its first operation (it waits for Redis like any command); connect() picks the right client.
    */
   refuseCluster(): Promise<void> {
     if (this.client instanceof Cluster) return Promise.resolve();

@@ -10,7 +10,7 @@
  * Drains are triggered by the session's notify channel, by a safety-net poll, and by every
  * (re)connection, so events pushed during an outage are picked up as soon as Redis is back.
  *
- * A session id has one live owner at a time (its lease, register-3.lua, renewed with presence):
+ * A session id has one live owner at a time (its lease, register-5.lua, renewed with presence):
  * a consumer whose id is held by another live instance drains nothing and keeps asking on every
  * presence tick, taking the id when the holder's lease expires; one whose lease was taken stops
  * draining at its next claim, so two instances never split a queue between them.

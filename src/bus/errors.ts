@@ -77,8 +77,11 @@ export class RedisClusterError extends GatewayError {
   constructor(
     /** Already redacted. */
     readonly url: string,
+    /** What does not support it yet, and why. */
+    readonly what = "the pi extension",
+    readonly why = "it connects before Redis answers, with a single-node client; switching it to a cluster client is not built",
   ) {
-    const summary = `Redis at ${url} is a Redis Cluster node (INFO cluster: cluster_enabled:1), which pi-gateway does not support yet (its scripts would fail with CROSSSLOT/MOVED errors)`;
+    const summary = `Redis at ${url} is a Redis Cluster node (INFO cluster: cluster_enabled:1), which ${what} does not support yet (${why})`;
     super(summary, "REDIS_CLUSTER");
     this.summary = summary;
     this.message = `${summary}: ${this.hint}`;

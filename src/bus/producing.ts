@@ -1,6 +1,7 @@
 /**
- * Putting events on the bus: one push (push-5.lua does the routing, dedup and backlog cap), and
- * the producer's retry through a Redis outage, always with the same event id.
+ * Putting events on the bus: one push (push-5.lua does the routing, dedup and backlog cap; on a
+ * Redis Cluster its three steps run one by one, each in its slot), and the producer's retry through
+ * a Redis outage, always with the same event id.
  */
 import { wellFormedJson } from "../util/text.js";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,31 +24,71 @@ export async function push(ctx: BusContext, event: GatewayEvent, options: PushOp
   if (Buffer.byteLength(raw) > o.maxEventBytes) {
     throw new GatewayError(`event is ${Buffer.byteLength(raw)} bytes, over the ${o.maxEventBytes}-byte limit (GATEWAY_MAX_EVENT_BYTES)`, "EVENT_TOO_LARGE");
   }
-  const reply = (await ctx.scripts.push(
-    [k.sessions, k.presence, k.pushed, k.deadLetters, k.journal],
-    [
-      k.prefix,
-      event.id,
-      raw,
-      event.type,
-      target,
-      origin,
-      o.legacySession,
-      o.backlogCap,
-      o.dedupWindowMs,
-      o.journalCap,
-      o.deadLetterCap,
-      event.source,
-      o.dedupMax,
-      options.exclusive ? "1" : "0",
-    ],
-  )) as unknown[];
+  const reply = k.cluster
+    ? await pushInSlots(ctx, event, raw, target, origin, options.exclusive === true)
+    : ((await ctx.scripts.push(
+        [k.sessions, k.presence, k.pushed, k.deadLetters, k.journal],
+        [
+          k.prefix,
+          event.id,
+          raw,
+          event.type,
+          target,
+          origin,
+          o.legacySession,
+          o.backlogCap,
+          o.dedupWindowMs,
+          o.journalCap,
+          o.deadLetterCap,
+          event.source,
+          o.dedupMax,
+          options.exclusive ? "1" : "0",
+        ],
+      )) as unknown[]);
   const [status, queued = [], undrained = []] = reply as [string, string[]?, string[]?];
   if (status === "unknown-target") {
     const known = (await sessions(ctx)).map((s) => s.id);
     throw new GatewayError(`unknown session "${target}" (registered: ${known.length ? known.join(", ") : "none"})`, "UNKNOWN_SESSION");
   }
   return { status: status === "duplicate" ? "duplicate" : "pushed", sessions: queued, undrained, event, attempts: 1 };
+}
+
+/**
+ * push-5.lua's steps on a Redis Cluster (docs/cluster.md §3): route in the global slot (dedup; the
+ * targets, recorded while the fan-out is in progress), enqueue in each target's slot (idempotent per
+ * queue), routed in the global slot (the id counts as pushed). A producer that dies between steps is
+ * retried with the same id: the route step returns the targets it recorded, the enqueue step skips the
+ * queues that already have the event, so no target is lost and none gets it twice. `steps` (tests):
+ * run only that many steps, as a producer stopped there would.
+ */
+export async function pushInSlots(
+  ctx: BusContext,
+  event: GatewayEvent,
+  raw: string,
+  target: string,
+  origin: string,
+  exclusive: boolean,
+  steps = Infinity,
+): Promise<unknown[]> {
+  const { keys: k, options: o } = ctx;
+  const route = (await ctx.scripts["push-route"](
+    [k.sessions, k.presence, k.pushed, k.journal, k.counters, k.routes, k.fanout(event.id)],
+    [k.prefix, event.id, event.type, target, origin, o.legacySession, o.dedupWindowMs, o.journalCap, event.source, exclusive ? "1" : "0", "routes"],
+  )) as [string, string[]?, string[]?];
+  const targets = route[1] ?? [];
+  if (route[0] !== "ok" || steps <= 1) return route;
+  const enqueue = (sid: string) =>
+    ctx.scripts["push-enqueue"](
+      [k.events(sid), k.deadLettersOf(sid), k.journalOf(sid), k.enqueued(sid)],
+      [event.id, raw, event.type, sid, o.backlogCap, o.deadLetterCap, o.journalCap, o.dedupWindowMs, o.dedupMax, "1", k.notify(sid)],
+    );
+  await Promise.all(targets.slice(0, steps - 1).map(enqueue));
+  if (steps <= targets.length + 1) return route;
+  await ctx.scripts["push-routed"](
+    [k.pushed, k.journal, k.counters, k.fanout(event.id)],
+    [event.id, raw, event.type, event.source, targets.join(","), o.journalCap, o.dedupMax],
+  );
+  return route;
 }
 
 /**

@@ -3,19 +3,32 @@
  * operation, named `<name>-<number of keys>.lua` (the BullMQ convention); the daemon's command
  * queue has its own `queue-` prefix. They are registered on a client with ioredis's defineCommand,
  * which runs them by SHA and reloads them after a Redis restart.
+ *
+ * An operation split into per-slot steps for a Redis Cluster (docs/cluster.md §3) keeps one script on
+ * a single Redis: that script names its steps with `--@step <name>` lines, and the loader puts each
+ * step's source there as a local Lua function `<name with _>(KEYS, ARGV)`, so the logic is written once
+ * and a single Redis still runs it in one atomic round trip.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { RedisClient } from "./connection.js";
 
 export const SCRIPT_NAMES = [
   "push",
+  "push-route",
+  "push-enqueue",
+  "push-routed",
   "claim",
   "ack",
   "reject",
   "recover",
   "renew",
   "register",
+  "register-session",
+  "register-global",
+  "lapsed-leases",
   "retire",
+  "retire-session",
+  "retire-global",
   "replied",
   "queue-enqueue",
   "queue-retry",
@@ -57,8 +70,21 @@ function loadSources(): Map<ScriptName, ScriptSource> {
   for (const name of SCRIPT_NAMES) {
     if (!sources.has(name)) throw new Error(`missing Lua script for "${name}" in ${commandsDir.pathname}`);
   }
+  for (const source of sources.values()) source.lua = withSteps(source.lua, sources);
   cache = sources;
   return sources;
+}
+
+/**
+ * Replaces each `--@step <name>` line by that step's source as a local function of (KEYS, ARGV): its
+ * own KEYS and ARGV shadow the caller's, and its `return` is the function's answer.
+ */
+export function withSteps(lua: string, sources: ReadonlyMap<ScriptName, ScriptSource>): string {
+  return lua.replace(/^--@step ([a-z-]+)$/gm, (_line, name: string) => {
+    const step = sources.get(name as ScriptName);
+    if (!step || /^--@step /m.test(step.lua)) throw new Error(`--@step ${name}: no such step script (or it has steps itself)`);
+    return `local function ${name.replaceAll("-", "_")}(KEYS, ARGV)\n${step.lua}\nend`;
+  });
 }
 
 /** Registers every script on the client and returns typed callers that check the key count. */

@@ -1,5 +1,5 @@
 /**
- * Sessions on the bus: registration and its lease (register-3.lua), who holds an id, clean
+ * Sessions on the bus: registration and its lease (register-5.lua), who holds an id, clean
  * shutdown and reaping of dead sessions (retire-3.lua), and the session table `status` shows.
  */
 import { hostname } from "node:os";
@@ -8,7 +8,7 @@ import { presenceIntervalOf } from "../config/bus-options.js";
 import type { BusContext, LeaseHolder, ProcessMemory, RegisterResult, SessionInfo, SessionRegistration, SessionRole } from "./types.js";
 
 /**
- * Registers a session or renews its lease and presence (see register-3.lua). Refused ("held")
+ * Registers a session or renews its lease and presence (see register-5.lua). Refused ("held")
  * while another instance holds a live lease on the id, unless `takeover` says to take it: "force"
  * from anyone, or an instance token to take it only from that holder (known to be dead).
  * `renew`: the owner's presence tick, metadata unchanged (a live owner's renewal writes only its
@@ -37,10 +37,10 @@ export async function register(
     ...(session.memory ? ["memory", JSON.stringify(session.memory)] : []),
   ];
   const takeover = options.takeover === "force" ? "*" : (options.takeover ?? "");
-  const reply = (await ctx.scripts.register(
-    [k.sessions, k.presence, k.sessionInfo(session.id)],
-    [session.id, ctx.options.presenceTtlMs, takeover, session.instance, options.renew ? "renew" : "", ...fields],
-  )) as string[];
+  const args = [session.id, ctx.options.presenceTtlMs, takeover, session.instance, options.renew ? "renew" : "", "", ...fields];
+  const reply = k.cluster
+    ? await registerInSlots(ctx, session, args)
+    : ((await ctx.scripts.register([k.sessions, k.presence, k.sessionInfo(session.id), k.centrals, k.routes], args)) as string[]);
   if (reply[0] === "held") return { status: "held", holder: toLeaseHolder(session.id, reply.slice(1)) };
   const [, instance, pid, host, deadline, now, reapDue, recoverDue] = reply;
   return {
@@ -52,36 +52,124 @@ export async function register(
   };
 }
 
+/** The global keys' common prefix (`<prefix>:gateway`, tagged on a cluster): scripts build drainers keys from it. */
+const globalPrefix = (ctx: BusContext) => ctx.keys.sessions.slice(0, -":sessions".length);
+
+/**
+ * Registration on a Redis Cluster: register-5.lua's steps one by one, each in its slot (docs/cluster.md
+ * §3). The session step decides the lease from the record's own deadline; then, only if it says
+ * owner, the global step (registry, presence, indexes) and, in each drained queue's slot, the owner
+ * mirror the claim checks. Both are written on every tick, so a step lost to a crash is redone by the
+ * next one; a holder taken over is told 'held' at its next tick and stops writing its mirror.
+ * Answers as register-5.lua.
+ */
+async function registerInSlots(ctx: BusContext, session: SessionRegistration, args: Array<string | number>): Promise<string[]> {
+  const k = ctx.keys;
+  args[5] = "record";
+  const r = (await ctx.scripts["register-session"]([k.sessionInfo(session.id)], args)) as string[];
+  if (r[0] === "held") return r;
+  const [, instance, pid, host, deadline, now, until, renewed, prevRole, hadDrains, prevDrains] = r.map(String);
+  const global = [session.id, until!, renewed!, globalPrefix(ctx), prevRole!, hadDrains!, prevDrains!, ...args.slice(6)];
+  const queues = session.queues ?? [session.id];
+  const [reapDue, ...lapsed] = await Promise.all([
+    ctx.scripts["register-global"]([k.sessions, k.presence, k.centrals, k.routes], global),
+    ...queues.map((queue) => ctx.scripts["lapsed-leases"]([k.leases(queue)], [now!])),
+    ...queues.map((queue) => ctx.client.hset(k.owner(queue), session.id, session.instance)),
+  ]);
+  const recoverDue = lapsed.slice(0, queues.length).some((n) => Number(n) === 1);
+  return ["owner", instance!, pid!, host!, deadline!, now!, String(reapDue), recoverDue ? "1" : "0"];
+}
+
 /** The live holder of a session id's lease, or undefined when nobody holds it (free or expired). */
 export async function leaseHolder(ctx: BusContext, sid: string): Promise<LeaseHolder | undefined> {
   const k = ctx.keys;
-  const [fields, deadline, now] = await Promise.all([
-    ctx.client.hmget(k.sessionInfo(sid), "instance", "pid", "host", "kind", "started", "role"),
+  const [fields, presence, now] = await Promise.all([
+    ctx.client.hmget(k.sessionInfo(sid), "instance", "pid", "host", "kind", "started", "role", "deadline"),
     ctx.client.zscore(k.presence, sid),
     serverTime(ctx),
   ]);
-  const [instance, pid, host, kind, started, role] = fields;
+  const [instance, pid, host, kind, started, role, recorded] = fields;
+  // The lease decision's deadline: on a cluster the record's own (register-session-1.lua), else the presence score.
+  const deadline = k.cluster ? recorded : presence;
   if (!instance || !deadline || Number(deadline) < now) return undefined;
   return toLeaseHolder(sid, [instance, pid ?? "", host ?? "", kind ?? "", started ?? "", deadline, role ?? ""]);
 }
 
+const STOPPED = (sid: string) => `session ${sid} ended before delivery: it shut down and, having no stable id, will not come back for it`;
+const DIED = (sid: string) => `session ${sid} died before delivery: its presence lapsed and, having no stable id, it will not come back for it`;
+
 /** A session shuts down cleanly (see retire-3.lua for what happens to its queue). */
 export async function unregister(ctx: BusContext, sid: string, instance: string): Promise<void> {
   const { keys: k, options: o } = ctx;
+  if (k.cluster) {
+    await retireInSlots(ctx, sid, "session", instance, STOPPED(sid));
+    return;
+  }
   await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], [k.prefix, o.deadLetterCap, "session", sid, instance, o.journalCap]);
 }
 
 /**
  * Reaps sessions whose presence expired more than one presence interval ago (the grace lets live
  * sessions re-register after Redis was away); returns their ids with how many events were dead-lettered.
+ * On a cluster (docs/cluster.md §3): the candidates from the presence zset, then per candidate the
+ * session step in its slot (which checks the record's own deadline again: a session that renewed
+ * meanwhile stays) and the global cleanup only after it acted. A reaper dying between the steps
+ * leaves a candidate in the presence zset: the next pass finishes it (each step is idempotent).
  */
 export async function reapExpired(ctx: BusContext): Promise<Array<{ id: string; deadLettered: number }>> {
   const { keys: k, options: o } = ctx;
+  const reaped: Array<{ id: string; deadLettered: number }> = [];
+  if (k.cluster) {
+    const before = (await serverTime(ctx)) - presenceIntervalOf(o);
+    for (const sid of await ctx.client.zrangebyscore(k.presence, "-inf", `(${before}`)) {
+      const r = await retireInSlots(ctx, sid, "expired", "", DIED(sid));
+      if (r && r.status !== "gone") reaped.push({ id: sid, deadLettered: r.moved });
+    }
+    return reaped;
+  }
   const args = [k.prefix, o.deadLetterCap, "expired", "", "", o.journalCap, presenceIntervalOf(o)];
   const reply = (await ctx.scripts.retire([k.sessions, k.presence, k.deadLetters], args)) as Array<string | number>;
-  const reaped: Array<{ id: string; deadLettered: number }> = [];
   for (let i = 0; i < reply.length; i += 2) reaped.push({ id: String(reply[i]), deadLettered: Number(reply[i + 1]) });
   return reaped;
+}
+
+/** retire-3.lua's steps for one session on a cluster, each in its slot; undefined when the session step skipped it. */
+async function retireInSlots(
+  ctx: BusContext,
+  sid: string,
+  mode: "session" | "expired",
+  instance: string,
+  reason: string,
+): Promise<{ status: string; moved: number } | undefined> {
+  const { keys: k, options: o } = ctx;
+  const own = [
+    k.sessionInfo(sid),
+    k.events(sid),
+    k.inflight(sid),
+    k.leases(sid),
+    k.delivered(sid),
+    k.deadLettersOf(sid),
+    k.journalOf(sid),
+    k.owner(sid),
+    k.enqueued(sid),
+  ];
+  const args = [sid, mode, instance, reason, o.deadLetterCap, o.journalCap, "record", presenceIntervalOf(o)];
+  const [status, moved, hadDrains, drains, left] = ((await ctx.scripts["retire-session"](own, args)) as Array<string | number>).map(String);
+  if (status === "skip") return undefined;
+  await ctx.scripts["retire-global"](
+    [k.sessions, k.presence, k.centrals, k.routes, k.letterboxes],
+    [sid, status!, hadDrains!, drains!, globalPrefix(ctx), left!],
+  );
+  // The owner mirrors in the other drained queues' slots (its own went with its keys).
+  if (status === "retired" && hadDrains === "1") {
+    await Promise.all(
+      drains!
+        .split(",")
+        .filter((q) => q && q !== sid)
+        .map((queue) => ctx.client.hdel(k.owner(queue), sid)),
+    );
+  }
+  return { status: status!, moved: Number(moved) };
 }
 
 /** Every registered session with its record, liveness, pending and in-flight counts, by id. */

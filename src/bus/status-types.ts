@@ -46,7 +46,8 @@ export interface JournalEntry {
 }
 
 export interface BusStatus {
-  redis: { url: string; version: string; aof: boolean; appendfsync: string };
+  /** `primaries`: a Redis Cluster, how many primaries serve its slots (absent on a single Redis). */
+  redis: { url: string; version: string; aof: boolean; appendfsync: string; primaries?: number };
   sessions: SessionInfo[];
   /** Pending events per queue, including queues without a registered session (like `main`). */
   backlog: Record<string, number>;

@@ -2,6 +2,7 @@
  * What the bus looks like as a whole: the Redis server's facts, backlog, dead letters, journal
  * length, the last heartbeat and the settings shared through Redis (the config hash).
  */
+import { Cluster } from "ioredis";
 import { allOf } from "./boxes.js";
 import { deadLetterCount } from "./dead-letters.js";
 import { journalStreams } from "./journal.js";
@@ -16,7 +17,8 @@ export function pending(ctx: BusContext, sid: string): Promise<number> {
 /** The Redis version and whether it persists with an append-only file. */
 export async function serverInfo(ctx: BusContext): Promise<ServerInfo> {
   const [server, persistence] = await Promise.all([ctx.client.info("server"), ctx.client.info("persistence")]);
-  return { version: /redis_version:(\S+)/.exec(server)?.[1], aof: /aof_enabled:1/.test(persistence) };
+  const primaries = ctx.client instanceof Cluster ? ctx.client.nodes("master").length : undefined;
+  return { version: /redis_version:(\S+)/.exec(server)?.[1], aof: /aof_enabled:1/.test(persistence), ...(primaries ? { primaries } : {}) };
 }
 
 export async function lastHeartbeat(ctx: BusContext): Promise<number | null> {
@@ -64,6 +66,7 @@ export async function status(ctx: BusContext): Promise<BusStatus> {
       url: ctx.options.redisUrl,
       version: server.version ?? "unknown",
       aof: server.aof,
+      ...(server.primaries ? { primaries: server.primaries } : {}),
       appendfsync: String((appendfsync as string[])[1] ?? "unknown"),
     },
     sessions: registered,

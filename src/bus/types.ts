@@ -134,6 +134,13 @@ export interface ServerInfo {
   version: string | undefined;
   /** Append-only file on: a Redis crash loses at most what appendfsync allows. */
   aof: boolean;
+  /** A Redis Cluster: how many primaries serve its slots (absent on a single Redis). */
+  primaries?: number;
+}
+
+/** How status and doctor name the server: "Redis Cluster (3 primaries)" or "Redis". */
+export function serverKind(info: { primaries?: number }): string {
+  return info.primaries ? `Redis Cluster (${info.primaries} primar${info.primaries === 1 ? "y" : "ies"})` : "Redis";
 }
 
 /** The Redis connection's state as ioredis names it: wait, connecting, connect, ready, reconnecting, close, end. */

@@ -121,7 +121,7 @@ Exit status:
   1  failure (a check failed, the daemon refused a token, an unknown session...)
   2  usage error: unknown command or flag, missing argument, bad flag or setting value
   3  Redis unreachable: refused, no answer, wrong password or TLS trouble (one line says which)
-  4  Redis is a Redis Cluster node: not supported yet; use a single Redis or a primary with replicas
+  4  Redis is a Redis Cluster node where it is not supported (no command today: only the extension refuses one)
 `;
 
 export function exitCodeFor(error: unknown): number {

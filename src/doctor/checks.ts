@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { GatewayBus, type SessionInfo } from "../bus/bus.js";
+import { GatewayBus, serverKind, type SessionInfo } from "../bus/bus.js";
 import { RedisClusterError, RedisUnreachableError } from "../bus/errors.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
@@ -123,7 +123,7 @@ async function connectForChecks(options: DoctorOptions): Promise<{ bus?: Gateway
 async function redisSummary(bus: GatewayBus): Promise<string> {
   const status = await bus.status();
   const durability = status.redis.aof ? `AOF on, appendfsync ${status.redis.appendfsync}` : "AOF off: a Redis crash can lose queued events";
-  return `Redis ${status.redis.version} (${durability})`;
+  return `${serverKind(status.redis)} ${status.redis.version} (${durability})`;
 }
 
 function checkExtensionInstalled(paths: SetupPaths): CheckResult {

@@ -57,6 +57,16 @@ export interface KeySpace {
   centrals: string;
   /** Set of the session ids whose `drains` lists this queue (kept by register/retire, read by push). */
   drainers(queue: string): string;
+  /**
+   * Hash session id -> JSON {role, durable, drains}: what routing needs of each registered record,
+   * kept in the global slot by registration (the records are in their sessions' slots on a cluster).
+   */
+  routes: string;
+  /**
+   * Cluster only: set of the session ids reaped or stopped with records left in their own journal or
+   * dead-letter list, so the readers still find them once the id has left the registry.
+   */
+  letterboxes: string;
   /** "1" once the push script has indexed a registry written before `centrals`/`drainers` existed. */
   indexed: string;
   /** Sorted set event id -> time pushed (ms): makes a producer's retry with the same id a no-op. */
@@ -129,6 +139,8 @@ export function keySpace(prefix: string = DEFAULT_PREFIX, options: KeySpaceOptio
     presence: `${g}:presence`,
     centrals: `${g}:centrals`,
     drainers: (queue) => `${g}:drainers:${queue}`,
+    routes: `${g}:routes`,
+    letterboxes: `${g}:letterboxes`,
     indexed: `${g}:indexed`,
     pushed: `${g}:pushed`,
     fanout: (id) => `${g}:fanout:${id}`,

@@ -60,7 +60,7 @@ async function pushTo(sid: string, id: string): Promise<string | undefined> {
 }
 
 async function delivered(id: string): Promise<boolean> {
-  return (await bus.client.sismember("test:seen", id)) === 1;
+  return (await bus.client.sismember("{test}:seen", id)) === 1;
 }
 
 describe("a satellite killed with SIGKILL (default presence settings)", () => {

@@ -1,5 +1,5 @@
 /**
- * A session publishes its process's memory in its record (register-3.lua, `memory` of
+ * A session publishes its process's memory in its record (register-session-1.lua, `memory` of
  * `pi-gateway sessions --json`): on registration and on every presence tick, only while it owns
  * the id; a record whose `memory` is not what a session writes reads as none.
  */

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { QueueLoad } from "../../bus/command-queue.js";
 import { redactUrl } from "../../bus/connection.js";
+import { serverKind } from "../../bus/bus.js";
 import { describeHolder } from "../../bus/lease.js";
 import { formatDuration } from "../../config/duration.js";
 import { DEFAULT_CENTRAL_SESSION } from "../../protocol/keys.js";
@@ -25,7 +26,9 @@ export function registerStatus(program: Command): void {
           status.redis.url = redactUrl(status.redis.url);
           if (options.json) return printJson({ ok: true, ...status, central: central ?? null, daemonQueue: daemon, pendingNotifications: notifications });
           const r = status.redis;
-          print(`redis        ${r.url} (v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`);
+          print(
+            `redis        ${r.url} (${r.primaries ? `${serverKind(r)}, ` : ""}v${r.version}, ${r.aof ? `AOF on, appendfsync ${r.appendfsync}` : "AOF off: a Redis crash can lose queued events"})`,
+          );
           print(`central      ${DEFAULT_CENTRAL_SESSION}: ${central ? `held by ${describeHolder(central)}` : "no live owner (its events wait in its queue)"}`);
           print(`heartbeat    ${status.lastHeartbeat ? `${ago(status.lastHeartbeat)} (${new Date(status.lastHeartbeat).toISOString()})` : "never seen"}`);
           print(`dead letters ${status.deadLetters}${status.deadLetters ? "  (pi-gateway dead-letters to inspect)" : ""}`);

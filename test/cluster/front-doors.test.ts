@@ -1,8 +1,8 @@
 /**
- * Until its keys are hash-tagged (docs/cluster.md) the gateway refuses a Redis Cluster node at
- * connect, with one line naming what to use instead, instead of CROSSSLOT/MOVED errors (and a daemon
- * that never exits). Against a real cluster: `push`, `status`, the daemon and the extension in a
- * real pi all refuse, quickly.
+ * The front doors on a real Redis Cluster. The CLI and the daemon connect with a cluster client and
+ * work (push, status and doctor name it "Redis Cluster (3 primaries)", the daemon registers its central
+ * session). The extension in pi still refuses it at once, with one line naming why (it connects before
+ * Redis answers, with a single-node client), instead of CROSSSLOT/MOVED errors.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,17 +11,16 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { runCli } from "../helpers/cli.js";
+import { startDaemon } from "../helpers/daemon.js";
 import { createPiEnv, startRpcPi, type RpcEvent } from "../helpers/pi-env.js";
 import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
 import { waitFor } from "../helpers/wait.js";
 
 /** Start to exit, on 2 shared cores: a refusal is one INFO after the connection, not a timeout. */
 const BOUND_MS = 5_000;
-const REFUSAL =
-  /^pi-gateway: Redis at redis:\/\/127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster: cluster_enabled:1\), which pi-gateway does not support yet .*: set REDIS_URL \/ --redis-url to a single Redis, or to the primary of a primary with replicas \(see docs\/cluster\.md\)\n$/;
 
 let cluster: RedisCluster;
-const home = mkdtempSync(join(tmpdir(), "pigw-refuse-cluster-"));
+const home = mkdtempSync(join(tmpdir(), "pigw-cluster-doors-"));
 const env = () => ({
   REDIS_URL: cluster.seeds[0]!,
   HOME: home,
@@ -38,44 +37,39 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-async function timed(args: string[], extra: Record<string, string> = {}) {
-  const started = Date.now();
-  const result = await runCli(args, { env: { ...env(), ...extra }, timeoutMs: 30_000 });
-  return { ...result, ms: Date.now() - started };
-}
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { env: { ...env(), ...extra }, timeoutMs: 30_000 });
 
-for (const args of [["push", "build.done", "-p", "{}"], ["status"], ["sessions"]]) {
-  test(`pi-gateway ${args[0]} on a cluster node: one line, exit 4`, async () => {
-    const result = await timed(args);
-    console.log(`${args[0]}: exit ${result.code} in ${result.ms} ms`);
-    assert.match(result.stderr, REFUSAL);
-    assert.equal(result.code, 4);
-    assert.ok(result.ms < BOUND_MS, `refused within ${BOUND_MS} ms (took ${result.ms})`);
-  });
-}
-
-test("--json: the error code is REDIS_CLUSTER", async () => {
-  const result = await timed(["status", "--json"]);
-  assert.equal(result.code, 4);
-  assert.equal((JSON.parse(result.stdout) as { code: string }).code, "REDIS_CLUSTER");
+test("pi-gateway push, status and sessions work on a cluster; status names it", async () => {
+  const pushed = await cli(["push", "build.done", "-p", "{}"]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const status = await cli(["status"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /^redis +redis:\/\/127\.0\.0\.1:\d+ \(Redis Cluster \(3 primaries\), v[\d.]+, /m);
+  assert.match(status.stdout, /main/);
+  const json = JSON.parse((await cli(["status", "--json"])).stdout) as { redis: { primaries: number }; backlog: Record<string, number> };
+  assert.equal(json.redis.primaries, 3);
+  assert.equal(json.backlog.main, 1);
+  assert.equal((await cli(["sessions"])).code, 0);
 });
 
-test("the daemon refuses at start and exits 4 (before: CROSSSLOT, and it never exited)", async () => {
-  const result = await timed(["daemon", "--port", "0"]);
-  console.log(`daemon: exit ${result.code} in ${result.ms} ms`);
-  assert.match(result.stderr, REFUSAL);
-  assert.equal(result.code, 4);
-  assert.ok(result.ms < BOUND_MS * 2, `exited within ${BOUND_MS * 2} ms (took ${result.ms})`);
+test("doctor's Redis check names the cluster", async () => {
+  const doctor = await cli(["doctor"]);
+  assert.match(doctor.stdout, /Redis Cluster \(3 primaries\) [\d.]+ \(AOF/);
 });
 
-test("a daemon whose default address is a cluster node says so instead of starting its own Redis", async () => {
-  const result = await timed(["daemon", "--port", "0"], { REDIS_URL: "" });
-  assert.match(result.stderr, REFUSAL);
-  assert.equal(result.code, 4);
-  assert.doesNotMatch(result.stdout, /embedded/);
+test("the daemon starts on a cluster and registers its central session; stops cleanly", async () => {
+  // No turn is run: the LLM address is never used.
+  const piEnv = createPiEnv({ llmUrl: "http://127.0.0.1:9" });
+  const daemon = await startDaemon({ ...piEnv.env, ...env(), GATEWAY_LOG_LEVEL: "warn" }, ["--cwd", piEnv.cwd], 60_000);
+  try {
+    await waitFor(async () => /gateway +central/.test((await cli(["sessions"])).stdout), "the daemon's central session in `sessions`", 20_000);
+  } finally {
+    assert.equal(await daemon.stop(), 0, daemon.output());
+    piEnv.cleanup();
+  }
 });
 
-test("the extension in a real pi: session_start says it (notice and status bar) and stops connecting; pi runs on", async () => {
+test("the extension in a real pi still refuses it: session_start says it (notice and status bar) and stops connecting; pi runs on", async () => {
   const extension = new URL("../../dist/extension/index.js", import.meta.url).pathname;
   // No turn is run: the LLM address is never used.
   const piEnv = createPiEnv({
@@ -90,7 +84,10 @@ test("the extension in a real pi: session_start says it (notice and status bar) 
     const isUi = (method: string, pattern: RegExp) => (e: RpcEvent) => e.type === "extension_ui_request" && e.method === method && pattern.test(text(e));
     const notice = await pi.waitForEvent(isUi("notify", /Redis Cluster node/), BOUND_MS);
     console.log(`extension: refused ${Date.now() - started} ms after pi started`);
-    assert.match(text(notice), /^gateway: Redis at redis:\/\/127\.0\.0\.1:\d+ is a Redis Cluster node .*see docs\/cluster\.md\)$/);
+    assert.match(
+      text(notice),
+      /^gateway: Redis at redis:\/\/127\.0\.0\.1:\d+ is a Redis Cluster node .*, which the pi extension does not support yet \(it connects before Redis answers, with a single-node client; .*see docs\/cluster\.md\)$/,
+    );
     await pi.waitForEvent(isUi("setStatus", /^⛔ gateway not started \(\/gateway says why\)$/), BOUND_MS);
     // No connection left open to the cluster by the extension (it would reconnect forever).
     const port = Number(new URL(cluster.seeds[2]!).port);
