@@ -1,8 +1,7 @@
 /**
  * Streams one command's reply events into a Telegram chat: a typing indicator while the agent
  * works, a live preview message edited as deltas arrive (throttled), and on "end" the final text
- * as formatted HTML chunks (the preview is replaced by the first one). The first preview waits one
- * preview interval after the first text: a reply done by then goes out as its final text alone. State is kept per request
+ * as formatted HTML chunks (the preview is replaced by the first one). State is kept per request
  * (requestId + chat), never as a global "current chat"; each request's API calls run in order.
  * Flood waits (429) and Telegram's 5xx are retried by the API itself (the plugins channel.ts installs).
  */
@@ -29,7 +28,6 @@ interface RequestState {
   /** The deltas so far (the agent's raw Markdown). */
   text: string;
   preview?: { messageId: number; text: string };
-  /** A preview has been queued (a text too long to preview is then not rescheduled: the last preview stays). */
   previewStarted: boolean;
   /**
    * A preview update waits in the request's chain (or a typing action is in flight): no second one
@@ -37,7 +35,6 @@ interface RequestState {
    */
   previewQueued: boolean;
   typingInFlight: boolean;
-  /** When the last preview was queued, or the first text arrived (0: no previewable text yet). */
   lastPreviewAt: number;
   previewTimer?: NodeJS.Timeout;
   /** Previews paused until this time after a flood wait too long for auto-retry to wait out inside the call. */
@@ -216,22 +213,24 @@ export class ReplyStreamer {
     if (mightBecomeHeartbeatAck(state.text)) return;
     if (state.text.length >= TELEGRAM_MESSAGE_LIMIT && state.previewStarted) return;
     const now = Date.now();
-    // The first preview waits an interval too. Sent at once, a reply that ends a moment later was
-    // a preview plus an edit: two messages to the chat, the edit paced a second behind the preview.
-    if (state.lastPreviewAt === 0) state.lastPreviewAt = now;
     const due = Math.max(state.lastPreviewAt + this.options.previewIntervalMs, state.previewPausedUntil);
-    if (now >= due) return this.queuePreview(state);
+    if (!state.previewStarted || now >= due) {
+      state.previewStarted = true;
+      state.lastPreviewAt = now;
+      this.queuePreview(state);
+      return;
+    }
     state.previewTimer = setTimeout(() => {
       state.previewTimer = undefined;
-      if (!state.finished) this.queuePreview(state);
+      if (state.finished) return;
+      state.lastPreviewAt = Date.now();
+      this.queuePreview(state);
     }, due - now);
     state.previewTimer.unref();
   }
 
   /** One queued preview at a time: when its turn comes it sends the newest text anyway. */
   private queuePreview(state: RequestState): void {
-    state.previewStarted = true;
-    state.lastPreviewAt = Date.now();
     if (state.previewQueued) return;
     state.previewQueued = true;
     void this.enqueue(state, "preview", () => {
