@@ -3,8 +3,8 @@
 // this: the gateway knows what it delivered from the structured details of its messages.
 import { DIGEST_HEADING, EVENT_ID_MARKER } from "../../src/host/event-prompt.js";
 
-export function eventIdsIn(text: string): string[] {
-  const ids: string[] = [];
+/** The lines of a prompt outside its fenced blocks (payloads are fenced and may contain anything). */
+function* linesOutsideFences(text: string): Generator<string> {
   let fence: string | undefined;
   for (const line of text.split("\n")) {
     if (fence) {
@@ -16,6 +16,13 @@ export function eventIdsIn(text: string): string[] {
       fence = open[1];
       continue;
     }
+    yield line;
+  }
+}
+
+export function eventIdsIn(text: string): string[] {
+  const ids: string[] = [];
+  for (const line of linesOutsideFences(text)) {
     if (line.startsWith(EVENT_ID_MARKER)) ids.push(line.slice(EVENT_ID_MARKER.length).replace(/^`+ ?| ?`+$/g, ""));
   }
   return ids;
@@ -23,19 +30,10 @@ export function eventIdsIn(text: string): string[] {
 
 /** Events a gateway prompt sums up instead of naming them (its digests' `… and N more events` headings, outside fences). */
 export function summedUpIn(text: string): number {
+  const heading = new RegExp(`^### ${DIGEST_HEADING}(\\d+) more event`);
   let n = 0;
-  let fence: string | undefined;
-  for (const line of text.split("\n")) {
-    if (fence) {
-      if (line === fence) fence = undefined;
-      continue;
-    }
-    const open = /^(`{3,})/.exec(line);
-    if (open) {
-      fence = open[1];
-      continue;
-    }
-    const digest = new RegExp(`^### ${DIGEST_HEADING}(\\d+) more event`).exec(line);
+  for (const line of linesOutsideFences(text)) {
+    const digest = heading.exec(line);
     if (digest) n += Number(digest[1]);
   }
   return n;
