@@ -176,8 +176,15 @@ export function httpUrl<D extends string | undefined = undefined>(spec: Spec<D>)
   return define("url", schema, "http(s)://host[:port][/path]", spec);
 }
 
-/** Comma-separated items, each parsed by `item`; blank items are skipped. */
-export function list<T, D extends string | undefined = undefined>(item: z.ZodType<T, string>, spec: Spec<D> & { form: string }) {
+/**
+ * Comma-separated items, each parsed by `item`; blank items are skipped. `show` is how an item (and
+ * the whole value) appears in messages: a secret inside an item (a URL's password) stays masked.
+ */
+export function list<T, D extends string | undefined = undefined>(
+  item: z.ZodType<T, string>,
+  spec: Spec<D> & { form: string },
+  show: (raw: string) => string = (raw) => raw,
+) {
   const schema = z.string().transform((value, ctx) => {
     const items: T[] = [];
     for (const part of value
@@ -186,14 +193,14 @@ export function list<T, D extends string | undefined = undefined>(item: z.ZodTyp
       .filter(Boolean)) {
       const result = item.safeParse(part);
       if (!result.success) {
-        ctx.addIssue({ code: "custom", message: `has ${quoteInput(part, 40)}, which ${result.error.issues[0]!.message}` });
+        ctx.addIssue({ code: "custom", message: `has ${quoteInput(show(part), 60)}, which ${result.error.issues[0]!.message}` });
         return z.NEVER;
       }
       items.push(result.data);
     }
     return items;
   });
-  return define("list", schema, spec.form, spec);
+  return define("list", schema, spec.form, spec, (raw) => raw.split(",").map(show).join(","));
 }
 
 /**
@@ -202,23 +209,14 @@ export function list<T, D extends string | undefined = undefined>(item: z.ZodTyp
  * its password.
  */
 export function redisSeedList<D extends string | undefined = undefined>(spec: Spec<D>, show: (raw: string) => string) {
-  const schema = z.string().transform((value, ctx) => {
-    const seeds: string[] = [];
-    for (const part of value
-      .split(",")
-      .map((p) => p.trim())
-      .filter(Boolean)) {
-      const problem =
-        redisUrlProblem(part) ?? (/^\/[1-9]\d*$/.test(new URL(part).pathname) ? "names a database, but a Redis Cluster has only database 0" : undefined);
-      if (problem) {
-        ctx.addIssue({ code: "custom", message: `has ${quoteInput(show(part), 60)}, which ${problem}` });
-        return z.NEVER;
-      }
-      seeds.push(part);
-    }
-    return seeds;
+  const seed = z.string().transform((part, ctx) => {
+    const problem =
+      redisUrlProblem(part) ?? (/^\/[1-9]\d*$/.test(new URL(part).pathname) ? "names a database, but a Redis Cluster has only database 0" : undefined);
+    if (!problem) return part;
+    ctx.addIssue({ code: "custom", message: problem });
+    return z.NEVER;
   });
-  return define("list", schema, "redis://host:port,redis://host:port,… (seed nodes of a Redis Cluster)", spec, (raw) => raw.split(",").map(show).join(","));
+  return list(seed, { ...spec, form: "redis://host:port,redis://host:port,… (seed nodes of a Redis Cluster)" }, show);
 }
 
 /** A JSON document whose shape `shape` checks. */
