@@ -7,11 +7,12 @@
  *   node --import tsx bench/index.ts [--json] [--quick] [section ...]
  *
  * --json prints only the JSON document on stdout (progress still goes to stderr).
+ * BENCH_RESULTS_DIR writes the JSON there instead of bench/results/.
  * Sections: see SECTIONS below; each is a bench/<name>.ts exporting a Section (bench/section.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { startRedis, type RedisServer } from "../test/helpers/redis-server.js";
 import { busSection } from "./bus.js";
 import { cliSection } from "./cli.js";
@@ -128,7 +129,8 @@ async function main(): Promise<void> {
   const failed = Object.keys(failures).length > 0;
   const resultFile = RESULT_FILE(cli.sections.length === SECTIONS.length);
   if (!failed) {
-    const dir = fileURLToPath(new URL("./results/", import.meta.url));
+    // BENCH_RESULTS_DIR: elsewhere (the bench's own test), so a check never replaces a real run's file.
+    const dir = process.env.BENCH_RESULTS_DIR ? `${process.env.BENCH_RESULTS_DIR}/` : fileURLToPath(new URL("./results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
     writeFileSync(`${dir}${resultFile}`, `${JSON.stringify(doc, null, 2)}\n`);
   } else {
@@ -139,7 +141,10 @@ async function main(): Promise<void> {
   if (failed) process.exitCode = 1;
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`bench: ${error.message}\n`);
-  process.exitCode = 1;
-});
+// Run only as the entry point: the bench's own test imports SECTIONS from here.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: Error) => {
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exitCode = 1;
+  });
+}

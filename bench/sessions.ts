@@ -12,10 +12,9 @@
  *             the client's round trip.
  *   sessions  client time of bus.sessions() (what `status` lists), median of 5.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { GatewayBus } from "../src/bus/bus.js";
 import { EventConsumer } from "../src/bus/consumer.js";
+import { scriptSha } from "../src/bus/scripts.js";
 import { createEvent } from "../src/protocol/event.js";
 import { defineSection, type BenchContext } from "./section.js";
 import { fmt, nowMs, round, summarize, table } from "./stats.js";
@@ -55,9 +54,8 @@ function counts(): number[] {
   return list;
 }
 
-const PUSH_SHA = createHash("sha1")
-  .update(readFileSync(new URL("../src/bus/commands/push-5.lua", import.meta.url), "utf8"))
-  .digest("hex");
+// The composed script (push-5.lua with its steps inlined), as Redis names it.
+const PUSH_SHA = scriptSha("push");
 
 function infoNumber(info: string, field: string): number {
   const match = new RegExp(`^${field}:([0-9.]+)`, "m").exec(info);

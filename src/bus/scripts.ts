@@ -9,6 +9,7 @@
  * step's source there as a local Lua function `<name with _>(KEYS, ARGV)`, so the logic is written once
  * and a single Redis still runs it in one atomic round trip.
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import type { RedisClient } from "./connection.js";
 
@@ -85,6 +86,11 @@ export function withSteps(lua: string, sources: ReadonlyMap<ScriptName, ScriptSo
     if (!step || /^--@step /m.test(step.lua)) throw new Error(`--@step ${name}: no such step script (or it has steps itself)`);
     return `local function ${name.replaceAll("-", "_")}(KEYS, ARGV)\n${step.lua}\nend`;
   });
+}
+
+/** The SHA1 Redis knows a script by once loaded (after its steps are composed): what SLOWLOG and INFO name. */
+export function scriptSha(name: ScriptName): string {
+  return createHash("sha1").update(loadSources().get(name)!.lua).digest("hex");
 }
 
 /** Registers every script on the client and returns typed callers that check the key count. */
