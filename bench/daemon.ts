@@ -13,8 +13,10 @@
  *    with the real pi SDK embedded, the fake LLM answering a short text at once, the fake Telegram
  *    API and one WebSocket client. Sequential round trips: WebSocket prompt -> first `delta` and
  *    `end`; Telegram message injected into the fake -> the bot's final (HTML) reply arriving at the
- *    fake API. The Telegram path includes the long-poll pickup and the preview message sent before
- *    the final edit.
+ *    fake API, including the long-poll pickup. Telegram rounds alternate: a message into a chat
+ *    quiet for a second (a person reading the last reply before writing), and one sent the moment
+ *    the previous reply arrived, whose reply waits out Telegram's one message a second per chat
+ *    (the channel keeps that pacing on purpose).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { Redis } from "ioredis";
@@ -28,7 +30,7 @@ import { startDaemon, type DaemonProcess } from "../test/helpers/daemon.js";
 import { startFakeLlm, type FakeLlm } from "../test/helpers/fake-llm.js";
 import { startFakeTelegram, type ApiCall, type FakeTelegram } from "../test/helpers/fake-telegram.js";
 import { createPiEnv, type PiEnv } from "../test/helpers/pi-env.js";
-import { waitFor } from "../test/helpers/wait.js";
+import { sleep, waitFor } from "../test/helpers/wait.js";
 import { defineSection } from "./section.js";
 import { fmt, interleaved, nowMs, round, summarize, table, type Summary } from "./stats.js";
 
@@ -53,6 +55,8 @@ interface DaemonResult extends Record<string, unknown> {
   daemonStartMs: number;
   websocket: { queued: Summary; start: Summary; llmRequest: Summary; firstDelta: Summary; end: Summary; slowest: WsSample; over250ms: number };
   telegram: { typing: Summary; llmRequest: Summary; preview: Summary; final: Summary; slowest: TgSample; over250ms: number };
+  /** Messages sent the moment the previous reply arrived: the reply waits for the chat's pacing. */
+  telegramAfterReply: { typing: Summary; final: Summary };
 }
 
 export const daemonSection = defineSection<DaemonResult>({
@@ -108,11 +112,15 @@ export const daemonSection = defineSection<DaemonResult>({
       const fake = telegram;
       await waitFor(() => fake.polling, "the daemon's Telegram long poll", 10_000, 5);
       const tgSamples: TgSample[] = [];
+      const tgAfterReply: TgSample[] = [];
       for (let i = 0; i < rounds + WARMUPS; i++) {
-        const sample = await telegramRound(fake, llm, `btg${String(i).padStart(4, "0")}`);
-        if (i >= WARMUPS) tgSamples.push(sample);
+        const quiet = await telegramRound(fake, llm, `btg${String(2 * i).padStart(4, "0")}`, "quiet");
+        const after = await telegramRound(fake, llm, `btg${String(2 * i + 1).padStart(4, "0")}`, "after-reply");
+        if (i < WARMUPS) continue;
+        tgSamples.push(quiet);
+        tgAfterReply.push(after);
       }
-      ctx.log(`daemon: ${tgSamples.length} Telegram round trips measured`);
+      ctx.log(`daemon: ${tgSamples.length} + ${tgAfterReply.length} Telegram round trips measured`);
 
       const pick = <T>(samples: T[], key: keyof T) => summarize(samples.map((s) => s[key] as number).filter(Number.isFinite));
       return {
@@ -136,6 +144,7 @@ export const daemonSection = defineSection<DaemonResult>({
           slowest: slowest(tgSamples, "final"),
           over250ms: tgSamples.filter((s) => s.final > 250).length,
         },
+        telegramAfterReply: { typing: pick(tgAfterReply, "typing"), final: pick(tgAfterReply, "final") },
       };
     } catch (error) {
       const output = daemon?.output().trim();
@@ -173,6 +182,7 @@ export const daemonSection = defineSection<DaemonResult>({
           lrow("WebSocket prompt -> first delta", ws.firstDelta),
           lrow("WebSocket prompt -> end", ws.end),
           lrow("Telegram message -> final reply (incl. long-poll pickup)", tg.final),
+          lrow("  the same, sent the moment the last reply arrived", result.telegramAfterReply.final),
         ],
       ),
       "",
@@ -184,7 +194,8 @@ export const daemonSection = defineSection<DaemonResult>({
           ["Telegram", "-", p50(tg.typing), p50(tg.llmRequest), p50(tg.preview), p50(tg.final)],
         ],
       ),
-      'Telegram "turn start" = the typing indicator call, "first delta / preview" = the preview sendMessage, "final" = the HTML editMessageText arriving at the fake API (1 ms clock).',
+      'Telegram (into a chat quiet for a second): "turn start" = the typing indicator call, "first delta / preview" = a plain-text preview sendMessage (none when the answer is done within the 1 s preview interval), "final" = the HTML message or edit arriving at the fake API (1 ms clock).',
+      `Telegram sent the moment the last reply arrived: typing p50 ${p50(result.telegramAfterReply.typing)} ms, final p50 ${p50(result.telegramAfterReply.final)} ms (the reply waits out the chat's one message a second).`,
       `rounds over 250 ms: WebSocket ${ws.over250ms} of ${ws.end.count}, Telegram ${tg.over250ms} of ${tg.final.count}`,
       `slowest WebSocket round (ms): ${describe(ws.slowest)}`,
       `slowest Telegram round (ms):  ${describe(tg.slowest)}`,
@@ -426,12 +437,20 @@ interface TgSample {
   final: number;
 }
 
-async function telegramRound(telegram: FakeTelegram, llm: FakeLlm, marker: string): Promise<TgSample> {
-  // The bot is back in its long poll before each message (as after any quiet moment in a chat).
+/** A chat counts as quiet this long after the last message to it (Telegram's pacing of one a second, and a margin). */
+const QUIET_CHAT_MS = 1_050;
+
+async function telegramRound(telegram: FakeTelegram, llm: FakeLlm, marker: string, when: "quiet" | "after-reply"): Promise<TgSample> {
+  const toOwner = (c: ApiCall) => String(c.params.chat_id) === String(OWNER);
+  if (when === "quiet") {
+    const lastMessage = telegram.sent.findLast((c) => toOwner(c) && c.method !== "sendChatAction")?.time ?? 0;
+    const wait = lastMessage + QUIET_CHAT_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  // The bot is back in its long poll before each message.
   await waitFor(() => telegram.polling, "the daemon's Telegram long poll", ROUND_TIMEOUT_MS, 1);
   const from = telegram.sent.length;
   const reply = `pong ${marker}`;
-  const toOwner = (c: ApiCall) => String(c.params.chat_id) === String(OWNER);
   // Everything here is on the fake's Date.now() clock (ms).
   const t0 = Date.now();
   telegram.injectMessage({ chatId: OWNER, userId: OWNER, text: `ping ${marker}` });

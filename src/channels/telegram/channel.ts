@@ -4,16 +4,15 @@
  * (see replies.ts). Polling is supervised here rather than by `bot.start()`: grammY's built-in
  * loop gives up on 409 Conflict and 401, and sleeps a fixed 3 s on other errors; ours logs, backs
  * off (capped exponential with jitter) and keeps going until stop().
- * Flood control is declared once on the bot's API (grammY plugins), for polling and replies alike:
- * calls to one chat are spaced to Telegram's limits (transformer-throttler), and a 429 waits its
- * retry_after before the call is repeated, a 5xx backs off (auto-retry).
+ * Flood control is declared once on the bot's API, for polling and replies alike (flood-control.ts:
+ * messages to one chat are paced, 429 flood waits and 5xx are retried; replies, errors, files and
+ * notifications on a second API with the same pacing and more tries).
  * Senders on no allowlist and not paired get nothing back, or with pairing a one-time code in a
  * private chat (pairing-gate.ts); nothing of theirs reaches the agent (fail closed). Photos, files
  * in and out: media.ts and files-out.ts.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { autoRetry } from "@grammyjs/auto-retry";
-import { apiThrottler, type APIThrottlerOptions } from "@grammyjs/transformer-throttler";
+import type { APIThrottlerOptions } from "@grammyjs/transformer-throttler";
 import { Bot, BotError, GrammyError, HttpError, type Api, type Context } from "grammy";
 import type { Update } from "grammy/types";
 import { MAX_IMAGE_BASE64, type Channel, type ChannelContext, type DaemonStatus, type InboundImage, type OwnerNotice } from "../../daemon/types.js";
@@ -21,6 +20,7 @@ import { QuotaExceededError } from "../../daemon/prompt-quota.js";
 import { backoffDelay } from "../../util/backoff.js";
 import { silentLogger, type Logger } from "../../util/logger.js";
 import { cutCaption, FileSender, CAPTION_MAX } from "./files-out.js";
+import { installFloodControl } from "./flood-control.js";
 import { describeSavedFile, formatBytes, MediaReceiver } from "./media.js";
 import { PairingGate, type PairingOptions } from "./pairing-gate.js";
 import { describeError, ReplyStreamer } from "./replies.js";
@@ -45,7 +45,7 @@ export interface TelegramChannelOptions {
   retryBaseMs?: number;
   /** ...up to this (default 60 000 ms). */
   retryMaxMs?: number;
-  /** Per-chat and global rate limits of outgoing calls (default: the throttler's, Telegram's documented limits). */
+  /** Per-chat and global rate limits of outgoing messages (default: the throttler's, Telegram's documented limits). */
   throttle?: APIThrottlerOptions;
   /** Where received documents, voice and audio are saved (under telegram/<date>/); without it they are refused. */
   filesDir?: string;
@@ -68,14 +68,6 @@ export const TELEGRAM_COMMANDS = [
 /** grammY types its signals with the abort-controller polyfill's class; Node's native one works at runtime. */
 type GrammySignal = NonNullable<Parameters<Api["getMe"]>[0]>;
 const grammySignal = (signal: AbortSignal): GrammySignal => signal as unknown as GrammySignal;
-
-/**
- * A 429 or 5xx is retried this many times (then the caller sees it). A flood wait longer than a
- * minute is not waited out inside a call: the caller sees it at once. Network errors are never
- * retried by the plugin (it would retry them forever, with waits growing to an hour): the polling
- * loop backs off by itself, and a reply that cannot reach Telegram is logged as not sent.
- */
-const FLOOD_RETRY = { maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true } as const;
 
 /** Giving up on an update whose command can't be queued after this many tries (it is then skipped). */
 const MAX_UPDATE_ATTEMPTS = 5;
@@ -110,11 +102,10 @@ export class TelegramChannel implements Channel {
     this.allowedUsers = new Set(options.allowedUserIds ?? []);
     this.allowedChats = new Set(options.allowedChatIds ?? []);
     this.bot = new Bot(options.token, { client: options.apiRoot ? { apiRoot: options.apiRoot.replace(/\/+$/, "") } : {} });
-    // Installed in this order, auto-retry wraps the throttler: every repeated call is throttled again.
-    this.bot.api.config.use(apiThrottler(options.throttle));
-    this.bot.api.config.use(autoRetry(FLOOD_RETRY));
+    const deliveries = installFloodControl(this.bot.api, options.throttle);
     this.replies = new ReplyStreamer(
       this.bot.api,
+      deliveries,
       () => this.logger,
       { previewIntervalMs: options.previewIntervalMs ?? 1000, typingIntervalMs: options.typingIntervalMs ?? 4000 },
       (requestId) => this.questions.get(requestId),
@@ -129,7 +120,7 @@ export class TelegramChannel implements Channel {
       fileUrl: (path) => `${apiRoot}/file/bot${options.token}/${path.split("/").map(encodeURIComponent).join("/")}`,
     });
     this.gate = new PairingGate(options.pairing, () => this.logger);
-    this.files = new FileSender(this.bot.api);
+    this.files = new FileSender(deliveries);
     this.installHandlers();
   }
 

@@ -1,9 +1,13 @@
 /**
  * Streams one command's reply events into a Telegram chat: a typing indicator while the agent
  * works, a live preview message edited as deltas arrive (throttled), and on "end" the final text
- * as formatted HTML chunks (the preview is replaced by the first one). State is kept per request
- * (requestId + chat), never as a global "current chat"; each request's API calls run in order.
- * Flood waits (429) and Telegram's 5xx are retried by the API itself (the plugins channel.ts installs).
+ * as formatted HTML chunks (the preview is replaced by the first one). The first preview waits one
+ * preview interval after the first text: a reply done by then goes out as its final text alone.
+ * State is kept per request (requestId + chat), never as a global "current chat"; each request's
+ * API calls run in order.
+ * Flood waits (429) and Telegram's 5xx are retried by the API itself (flood-control.ts): typing
+ * and previews on the bot's API, what the user must get (the final text, errors, files) on the
+ * deliveries API, which tries longer.
  */
 import { GrammyError, type Api } from "grammy";
 import { isHeartbeatAck } from "../../host/heartbeat.js";
@@ -28,6 +32,7 @@ interface RequestState {
   /** The deltas so far (the agent's raw Markdown). */
   text: string;
   preview?: { messageId: number; text: string };
+  /** A preview has been queued (a text too long to preview is then not rescheduled: the last preview stays). */
   previewStarted: boolean;
   /**
    * A preview update waits in the request's chain (or a typing action is in flight): no second one
@@ -35,6 +40,7 @@ interface RequestState {
    */
   previewQueued: boolean;
   typingInFlight: boolean;
+  /** When the last preview was queued, or the first text arrived (0: no previewable text yet). */
   lastPreviewAt: number;
   previewTimer?: NodeJS.Timeout;
   /** Previews paused until this time after a flood wait too long for auto-retry to wait out inside the call. */
@@ -88,7 +94,10 @@ export class ReplyStreamer {
   private readonly states = new Map<string, RequestState>();
 
   constructor(
+    /** Typing and previews: a failure is superseded by the next call. */
     private readonly api: Api,
+    /** The final text, errors and files: the same pacing, a longer retry budget. */
+    private readonly deliveries: Api,
     private readonly logger: () => Logger,
     private readonly options: ReplyStreamerOptions,
     /** The incoming message a request answers (replies quote it), if known. */
@@ -96,7 +105,7 @@ export class ReplyStreamer {
     /** Directories a reply's `MEDIA:` lines may send files from (none: every such file is refused, and said so). */
     private readonly fileDirs: string[] = [],
   ) {
-    this.fileSender = new FileSender(api);
+    this.fileSender = new FileSender(deliveries);
   }
 
   private readonly fileSender: FileSender;
@@ -213,24 +222,22 @@ export class ReplyStreamer {
     if (mightBecomeHeartbeatAck(state.text)) return;
     if (state.text.length >= TELEGRAM_MESSAGE_LIMIT && state.previewStarted) return;
     const now = Date.now();
+    // The first preview waits an interval too. Sent at once, a reply that ends a moment later was
+    // a preview plus an edit: two messages to the chat, the edit paced a second behind the preview.
+    if (state.lastPreviewAt === 0) state.lastPreviewAt = now;
     const due = Math.max(state.lastPreviewAt + this.options.previewIntervalMs, state.previewPausedUntil);
-    if (!state.previewStarted || now >= due) {
-      state.previewStarted = true;
-      state.lastPreviewAt = now;
-      this.queuePreview(state);
-      return;
-    }
+    if (now >= due) return this.queuePreview(state);
     state.previewTimer = setTimeout(() => {
       state.previewTimer = undefined;
-      if (state.finished) return;
-      state.lastPreviewAt = Date.now();
-      this.queuePreview(state);
+      if (!state.finished) this.queuePreview(state);
     }, due - now);
     state.previewTimer.unref();
   }
 
   /** One queued preview at a time: when its turn comes it sends the newest text anyway. */
   private queuePreview(state: RequestState): void {
+    state.previewStarted = true;
+    state.lastPreviewAt = Date.now();
     if (state.previewQueued) return;
     state.previewQueued = true;
     void this.enqueue(state, "preview", () => {
@@ -303,7 +310,7 @@ export class ReplyStreamer {
       }
       if (problem === undefined) continue;
       this.logger().warn({ chatId: state.chatId, requestId: state.requestId, path, err: problem }, "telegram: a file named in a reply was not sent");
-      await this.api.sendMessage(state.chatId, `⚠️ File not sent: ${path} (${problem})`);
+      await this.deliveries.sendMessage(state.chatId, `⚠️ File not sent: ${path} (${problem})`);
     }
   }
 
@@ -313,14 +320,14 @@ export class ReplyStreamer {
     this.states.delete(state.key);
     const short = message.length > 500 ? `${message.slice(0, 500)}…` : message;
     await this.enqueue(state, "error", async () => {
-      await this.api.sendMessage(state.chatId, `⚠️ Error: ${short}`, this.replyOptions(state.requestId));
+      await this.deliveries.sendMessage(state.chatId, `⚠️ Error: ${short}`, this.replyOptions(state.requestId));
     });
   }
 
   /** Edits the preview into the first final chunk; false when the preview can't be edited. */
   private async replacePreview(state: RequestState, messageId: number, chunk: ReplyChunk): Promise<boolean> {
     try {
-      await this.api.editMessageText(state.chatId, messageId, chunk.html, { parse_mode: "HTML" });
+      await this.deliveries.editMessageText(state.chatId, messageId, chunk.html, { parse_mode: "HTML" });
       return true;
     } catch (error) {
       if (isNotModified(error)) return true;
@@ -328,7 +335,7 @@ export class ReplyStreamer {
       if (isParseError(error)) {
         this.logger().warn({ chatId: state.chatId, err: describeError(error) }, "telegram: formatted reply rejected; sending it as plain text");
         try {
-          await this.api.editMessageText(state.chatId, messageId, chunk.markdown);
+          await this.deliveries.editMessageText(state.chatId, messageId, chunk.markdown);
           return true;
         } catch (plainError) {
           if (isNotModified(plainError)) return true;
@@ -343,11 +350,11 @@ export class ReplyStreamer {
   private async sendChunk(state: RequestState, chunk: ReplyChunk, quote: boolean): Promise<void> {
     const reply = quote ? this.replyOptions(state.requestId) : {};
     try {
-      await this.api.sendMessage(state.chatId, chunk.html, { ...reply, parse_mode: "HTML" });
+      await this.deliveries.sendMessage(state.chatId, chunk.html, { ...reply, parse_mode: "HTML" });
     } catch (error) {
       if (!isParseError(error)) throw error;
       this.logger().warn({ chatId: state.chatId, err: describeError(error) }, "telegram: formatted reply rejected; sending it as plain text");
-      await this.api.sendMessage(state.chatId, chunk.markdown, reply);
+      await this.deliveries.sendMessage(state.chatId, chunk.markdown, reply);
     }
   }
 

@@ -81,7 +81,12 @@ test("Markdown goes out as Telegram HTML; a chunk Telegram can't parse is resent
       error_code: 400,
       description: "Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"b\"",
     });
-    await answer(h.channel, TO, "req-fallback-edit", "Streaming *then* refused", { pieces: 3 });
+    const streamed = "req-fallback-edit";
+    await h.channel.deliver(TO, { type: "start", requestId: streamed });
+    await h.channel.deliver(TO, { type: "delta", requestId: streamed, text: "Streaming *then*" });
+    await waitFor(() => h.fake.messagesIn(CHAT).length === 3, "the preview");
+    await h.channel.deliver(TO, { type: "delta", requestId: streamed, text: " refused" });
+    await h.channel.deliver(TO, { type: "end", requestId: streamed, text: "Streaming *then* refused" });
     assert.equal(h.fake.messagesIn(CHAT).at(-1), "Streaming *then* refused");
     assert.equal(h.fake.messagesIn(CHAT).length, 3, "the preview was replaced, not duplicated");
     assert.deepEqual(
@@ -190,6 +195,35 @@ test("deliver never throws: a gone chat is logged; a 429 on sendMessage is retri
   }
 });
 
+test("an instant answer's one sendMessage failing four times in a row (429, 500, 429, 500) is retried until it lands: the reply arrives once, never twice", async () => {
+  // The default 1 s preview interval: the answer is done before a preview is due, so its only
+  // message is the final sendMessage, and no preview's own tries can soak up the failures.
+  const h = await startHarness({ previewIntervalMs: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    const faults = [
+      { error_code: 429, description: "Too Many Requests: retry after 1", retry_after: 1 },
+      { error_code: 500 },
+      { error_code: 429, description: "Too Many Requests: retry after 1", retry_after: 1 },
+      { error_code: 500 },
+    ];
+    for (const fault of faults) h.fake.failNext("sendMessage", fault);
+    // Resolves once the final text is sent (or given up).
+    await answer(h.channel, TO, "req-faults", "the answer, *once*", { pieces: 2 });
+    assert.deepEqual(
+      h.fake.calls("sendMessage", CHAT).map((call) => call.outcome),
+      [429, 500, 429, 500, true],
+      "four refused tries, then the one that landed",
+    );
+    await sleep(500); // a second copy would come now
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["the answer, once"]);
+    assert.equal(h.fake.calls("editMessageText", CHAT).length, 0, "no preview to edit: the reply is that one message");
+    assert.ok(!h.logs.some((entry) => /send failed/.test(entry.msg)), "nothing logged as not sent");
+  } finally {
+    await h.stop();
+  }
+});
+
 test("a flood wait longer than a minute is not waited out: the reply is logged as not sent, and the next one goes out", async () => {
   const h = await startHarness();
   try {
@@ -218,8 +252,18 @@ test("under the default throttle a streamed reply does not pile up previews: the
     const took = Date.now() - started;
     assert.ok(took < 9_000, `the reply took ${took} ms for 4 s of deltas`);
     assert.equal(h.fake.messagesIn(CHAT).at(-1), "the final answer");
-    const calls = h.fake.calls("sendMessage", CHAT).length + h.fake.calls("editMessageText", CHAT).length + h.fake.calls("sendChatAction", CHAT).length;
-    assert.ok(calls <= 12, `${calls} calls for a 4 s reply (one queued preview and one typing action at a time)`);
+    const messages = h.fake.calls("sendMessage", CHAT).length + h.fake.calls("editMessageText", CHAT).length;
+    assert.ok(messages <= 8, `${messages} messages and edits for a 4 s reply (one queued preview at a time)`);
+    // Previews and the final text go through two APIs (different retry budgets) but one pacing:
+    // the final edit waits its turn behind the last preview like any other message to the chat.
+    const paced = h.fake.callsTo(CHAT).filter((call) => call.method !== "sendChatAction");
+    for (let i = 1; i < paced.length; i++) {
+      const gap = paced[i]!.time - paced[i - 1]!.time;
+      assert.ok(gap >= 900, `${paced[i - 1]!.method} then ${paced[i]!.method} only ${gap} ms apart`);
+    }
+    // Typing is not paced with the messages: renewed once per typingIntervalMs (100 ms here), never more.
+    const typing = h.fake.calls("sendChatAction", CHAT).length;
+    assert.ok(typing <= took / 100 + 1, `${typing} typing actions in ${took} ms`);
   } finally {
     await h.stop();
   }
@@ -237,6 +281,75 @@ test("the default throttle spaces calls to one private chat about a second apart
     assert.equal(sends.length, 2);
     assert.ok(sends[1]!.time - sends[0]!.time >= 900, `spaced ${sends[1]!.time - sends[0]!.time} ms`);
     assert.deepEqual([...h.fake.messagesIn(CHAT)].sort(), ["first", "second"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("an instant answer goes out as one final sendMessage within 300 ms of the update, typing first; the next reply's typing is not held behind it (default throttle and intervals)", async () => {
+  // Telegram's pacing and the default 1 s preview interval, as in production.
+  const h = await startHarness({ throttle: undefined, previewIntervalMs: undefined, typingIntervalMs: undefined });
+  try {
+    h.fake.addChat(CHAT);
+    // The agent answers at once: start, two deltas and the end within a millisecond or two.
+    h.onSubmit = (message) => void answer(h.channel, TO, message.id, `pong ${message.text}`, { pieces: 2 });
+    const isFinal = (text: string) => (call: { params: Record<string, unknown> }) => call.params.parse_mode === "HTML" && call.params.text === text;
+
+    const injected = Date.now();
+    h.fake.injectMessage({ chatId: CHAT, userId: OWNER.userId, text: "one" });
+    const final = await waitFor(() => h.fake.callsTo(CHAT).find(isFinal("pong one")), "the final reply", 5_000, 2);
+    assert.ok(final.time - injected < 300, `final reply (${final.method}) ${final.time - injected} ms after the update`);
+    const typing = h.fake.calls("sendChatAction", CHAT);
+    assert.ok(typing.length >= 1 && typing[0]!.time <= final.time, "the typing indicator went out first");
+    // No preview, no edit: the turn ended before a preview was due.
+    assert.deepEqual(
+      h.fake
+        .callsTo(CHAT)
+        .filter((call) => call.method !== "sendChatAction")
+        .map((call) => call.method),
+      ["sendMessage"],
+    );
+
+    // A second message right away: its typing shows at once; its reply still keeps a second from the last one.
+    const again = Date.now();
+    h.fake.injectMessage({ chatId: CHAT, userId: OWNER.userId, text: "two" });
+    const second = await waitFor(() => h.fake.callsTo(CHAT).find(isFinal("pong two")), "the second reply", 5_000, 2);
+    const secondTyping = h.fake.calls("sendChatAction", CHAT).find((call) => call.time >= again);
+    assert.ok(secondTyping && secondTyping.time - again < 300, `second typing ${secondTyping ? secondTyping.time - again : "never"} ms after its update`);
+    assert.ok(second.time - final.time >= 900, `messages to the chat still paced: ${second.time - final.time} ms apart`);
+    assert.deepEqual(h.fake.messagesIn(CHAT), ["pong one", "pong two"]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("a long streamed answer: the first preview one interval after the first text, the next ones an interval apart, then the final edit", async () => {
+  const previewIntervalMs = 400;
+  // Times are when the calls reach the fake: an HTTP round trip on a loaded machine adds jitter.
+  const slack = 100;
+  const h = await startHarness({ previewIntervalMs });
+  try {
+    h.fake.addChat(CHAT);
+    const text = words(60, 5);
+    const started = Date.now();
+    // Deltas every 50 ms for about 2 s.
+    await answer(h.channel, TO, "req-long-stream", text, { pieces: 40, gapMs: 50 });
+    const previews = h.fake.callsTo(CHAT).filter((call) => call.method !== "sendChatAction" && call.params.parse_mode === undefined);
+    assert.equal(previews[0]?.method, "sendMessage");
+    assert.ok(
+      previews.slice(1).every((call) => call.method === "editMessageText"),
+      "then the preview is edited",
+    );
+    assert.ok(previews.length >= 3, `${previews.length} previews for 2 s of text`);
+    assert.ok(previews[0]!.time - started >= previewIntervalMs - slack, `first preview ${previews[0]!.time - started} ms after the first text`);
+    for (let i = 1; i < previews.length; i++) {
+      const gap = previews[i]!.time - previews[i - 1]!.time;
+      assert.ok(gap >= previewIntervalMs - slack, `previews ${i - 1} and ${i} ${gap} ms apart`);
+    }
+    const last = h.fake.callsTo(CHAT).at(-1);
+    assert.equal(last?.method, "editMessageText");
+    assert.equal(last?.params.parse_mode, "HTML");
+    assert.deepEqual(h.fake.messagesIn(CHAT), [text]);
   } finally {
     await h.stop();
   }
