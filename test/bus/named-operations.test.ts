@@ -71,30 +71,44 @@ test("connection state: open() gives a ready bus, disconnect() ends it", async (
 
 test("openPatiently: tries again while Redis is down and opens once it answers; an abort ends the wait", async () => {
   const options = resolveBusOptions({ redisUrl: redis.url, connectTimeoutMs: 1_000 });
-  await redis.kill("SIGKILL");
-  const waits: string[] = [];
-  const opening = GatewayBus.openPatiently(options, { name: "test:patient", persistent: true }, new AbortController().signal, (e) => waits.push(e.failure));
-  await waitFor(() => waits.length >= 2, "two failed attempts", 10_000);
-  assert.ok(
-    waits.every((w) => w === "refused"),
-    waits.join(),
-  );
-  await redis.restart();
-  const opened = await opening;
+  let down = false;
+  const kill = async () => {
+    down = true;
+    await redis.kill("SIGKILL");
+  };
+  const restart = async () => {
+    await redis.restart();
+    down = false;
+  };
   try {
-    assert.equal(opened.isReady, true);
-    assert.equal(await opened.pending("nobody"), 0);
+    await kill();
+    const waits: string[] = [];
+    const opening = GatewayBus.openPatiently(options, { name: "test:patient", persistent: true }, new AbortController().signal, (e) => waits.push(e.failure));
+    await waitFor(() => waits.length >= 2, "two failed attempts", 10_000);
+    assert.ok(
+      waits.every((w) => w === "refused"),
+      waits.join(),
+    );
+    await restart();
+    const opened = await opening;
+    try {
+      assert.equal(opened.isReady, true);
+      assert.equal(await opened.pending("nobody"), 0);
+    } finally {
+      opened.disconnect();
+    }
+    const abort = new AbortController();
+    await kill();
+    const aborted = GatewayBus.openPatiently(options, { name: "test:aborted", persistent: true }, abort.signal, () => abort.abort());
+    await assert.rejects(aborted, { name: "AbortError" });
+    await restart();
+    // A client left behind would reconnect within its backoff (100 ms, then 200 ms...).
+    await sleep(1_000);
+    assert.doesNotMatch(String(await bus.client.client("LIST")), /name=test:aborted/);
   } finally {
-    opened.disconnect();
+    // The later tests need their Redis, whatever happened here.
+    if (down) await redis.restart();
   }
-  const abort = new AbortController();
-  await redis.kill("SIGKILL");
-  const aborted = GatewayBus.openPatiently(options, { name: "test:aborted", persistent: true }, abort.signal, () => abort.abort());
-  await assert.rejects(aborted, { name: "AbortError" });
-  await redis.restart();
-  // A client left behind would reconnect within its backoff (100 ms, then 200 ms...).
-  await sleep(1_000);
-  assert.doesNotMatch(String(await bus.client.client("LIST")), /name=test:aborted/);
 });
 
 test("journalReader: nothing new within the wait is an empty list; new entries come in order; close ends a waiting read", async () => {
