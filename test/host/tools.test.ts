@@ -138,7 +138,7 @@ describe("gateway tools without the gateway", () => {
 
   test("no bus yet while connecting (the extension before Redis first answered): waits its bounded time, takes the bus once there", async () => {
     const start = Date.now();
-    await refused("gateway_sessions", {}, /^Redis is unreachable \(not answered since pi started for 300 ms\): could not /, {
+    await refused("gateway_sessions", {}, /^Redis is unreachable \(not reached since the session started; waited 300 ms\): could not /, {
       bus: () => undefined,
       connecting: () => true,
       timeoutMs: 300,
