@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, test } from "node:test";
+import { GatewayBus } from "../../src/bus/bus.js";
+import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
 import { createPiEnv, startRpcPi, type PiEnv, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
@@ -109,6 +111,27 @@ test("central pi on a cluster: events from `pi-gateway push` and from a raw clus
   const status = JSON.parse(await cli("status", "--json")) as { backlog: Record<string, number> };
   assert.equal(status.backlog.gateway ?? 0, 0, "nothing left in the central's queue");
   assert.equal(status.backlog.main ?? 0, 0, "nothing left in main");
+});
+
+test("200 events from 4 producers on a cluster into a central pi: every one in the session and shown to the LLM once", async () => {
+  const pi = await startPi({ GATEWAY_ROLE: "central" });
+  await pi.waitForEvent(isUi("setStatus", /^🔗 central$/), 20_000);
+  const producers = await Promise.all([0, 1, 2, 3].map((p) => GatewayBus.connect({ redisUrl: cluster.seeds[p]!, name: `test:producer-${p}` })));
+  cleanups.push(() => Promise.all(producers.map((bus) => bus.close())).then(() => undefined));
+  const ids = Array.from({ length: 200 }, (_, i) => `load-${i}`);
+  const started = Date.now();
+  await Promise.all(
+    producers.map(async (bus, p) => {
+      for (const id of ids.filter((_, i) => i % producers.length === p)) await bus.pushWithRetry(createEvent("job.done", `producer-${p}`, { id }, { id }));
+    }),
+  );
+  const pushedMs = Date.now() - started;
+  await waitFor(() => ids.every((id) => promptCounts(llm).has(id)), "every event shown to the LLM", 60_000);
+  const drainedMs = Date.now() - started;
+  await assertSeenOnce(llm, pi, ids);
+  console.log(
+    `EXTENSION-CLUSTER: 200 events pushed in ${pushedMs} ms by 4 producers, all in the session once and shown to the LLM once within ${drainedMs} ms`,
+  );
 });
 
 test("a satellite pi on a cluster gets the events targeted at it, the central those that are not", async () => {
