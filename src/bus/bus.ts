@@ -10,17 +10,8 @@ import { resolveBusOptions, type BusOptions } from "../config/bus-options.js";
 import { createEvent, type GatewayEvent } from "../protocol/event.js";
 import { keySpace, type KeySpace } from "../protocol/keys.js";
 import { CommandQueueStore } from "./command-queue.js";
-import { Cluster, type Redis } from "ioredis";
-import {
-  connectClient,
-  createClient,
-  createClusterClient,
-  dropClient,
-  isClusterNode,
-  redisUnreachable,
-  refuseCluster,
-  type RedisClient,
-} from "./connection.js";
+import { Cluster } from "ioredis";
+import { connectClient, createClient, createClusterClient, dropClient, isClusterNode, redisUnreachable, type RedisClient } from "./connection.js";
 import { deadLetterCount, deadLetters, purgeDeadLetters } from "./dead-letters.js";
 import { ack, claim, recover, reject, renew } from "./delivery.js";
 import { RedisUnreachableError } from "./errors.js";
@@ -66,41 +57,76 @@ export class GatewayBus {
     this.ctx = { client, scripts: installScripts(client), keys: this.keys, options };
   }
 
-  /** A bus whose client is not connected yet: connect() starts it (the extension: pi must not wait for Redis). */
-  static create(options: BusOptions, client: { name: string; persistent: boolean }): GatewayBus {
-    const { connectTimeoutMs, redisCaFile: caFile } = options;
-    return new GatewayBus(createClient(options.redisUrl, { ...client, connectTimeoutMs, caFile }), options);
-  }
-
   /**
    * Creates a client, waits until Redis answers (or fails with a clear error), returns the bus. A
    * Redis Cluster node (INFO cluster) gets a cluster client on REDIS_URL and REDIS_CLUSTER_NODES.
    */
   static async connect(overrides: ConnectBusOptions = {}): Promise<GatewayBus> {
     const { name = "pi-gateway", persistent = false, ...rest } = overrides;
-    const bus = GatewayBus.create(resolveBusOptions(rest), { name, persistent });
-    const { redisUrl: url, connectTimeoutMs, clusterNodes = [], redisCaFile: caFile } = bus.options;
+    return GatewayBus.open(resolveBusOptions(rest), { name, persistent });
+  }
+
+  /** connect() with the options already resolved. */
+  static async open(options: BusOptions, client: { name: string; persistent: boolean }): Promise<GatewayBus> {
+    const { redisUrl: url, connectTimeoutMs, clusterNodes = [], redisCaFile: caFile } = options;
+    const clientOptions = { ...client, connectTimeoutMs, caFile };
+    // A single-node client asks first; on a single Redis it becomes the bus's client as it is.
+    const single = createClient(url, clientOptions);
     let clusterNode: boolean;
     try {
-      await connectClient(bus.client, url, connectTimeoutMs);
-      // create() made a single client; the same connection tells which kind of server answered.
-      clusterNode = await isClusterNode(bus.client as Redis, url);
+      await connectClient(single, url, connectTimeoutMs);
+      clusterNode = await isClusterNode(single, url);
     } catch (error) {
-      dropClient(bus.client);
+      dropClient(single);
       // REDIS_URL's node is down: the other seeds of a cluster may answer for it.
       if (!(clusterNodes.length && error instanceof RedisUnreachableError)) throw error;
       clusterNode = true;
     }
-    if (!clusterNode) return bus;
-    dropClient(bus.client);
-    const cluster = createClusterClient(url, clusterNodes, { name, persistent, connectTimeoutMs, caFile });
+    if (!clusterNode) return new GatewayBus(single, options);
+    dropClient(single);
+    const cluster = createClusterClient(url, clusterNodes, clientOptions);
     try {
       await connectClient(cluster, url, connectTimeoutMs);
     } catch (error) {
       dropClient(cluster);
       throw error;
     }
-    return new GatewayBus(cluster, bus.options);
+    return new GatewayBus(cluster, options);
+  }
+
+  /**
+   * For a host that must neither wait for Redis nor give up on it (the extension inside pi): opens
+   * the bus as connect() does, trying again with the producer's pauses for as long as Redis is
+   * unreachable, until `signal` aborts (then it rejects with the signal's reason and leaves no client
+   * behind). `onWait` hears every failed attempt, so the host can say why it still waits. A wrong
+   * password or certificate is not retried: it will not fix itself.
+   *
+   * Why the bus is made only once Redis answered, rather than a bus whose client is swapped for a
+   * cluster client after the fact: a bus's client and key space then stay fixed for its life, so no
+   * operation can run with single-node key names on a cluster, and the detection is the one
+   * connect() gives the CLI and the daemon. The host's part is to run without a bus meanwhile.
+   */
+  static async openPatiently(
+    options: BusOptions,
+    client: { name: string; persistent: boolean },
+    signal: AbortSignal,
+    onWait: (error: RedisUnreachableError) => void,
+  ): Promise<GatewayBus> {
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted();
+      let bus: GatewayBus;
+      try {
+        bus = await GatewayBus.open(options, client);
+      } catch (error) {
+        if (!(error instanceof RedisUnreachableError) || !error.retryable) throw error;
+        onWait(error);
+        await sleep(retryPauseMs(attempt), undefined, { signal });
+        continue;
+      }
+      if (signal.aborted) bus.disconnect();
+      signal.throwIfAborted();
+      return bus;
+    }
   }
 
   /**
@@ -141,21 +167,6 @@ export class GatewayBus {
   }
 
   // ---------------------------------------------------------------- connection
-
-  /** Starts connecting a bus made by create(); a persistent client keeps trying in the background. */
-  async connect(): Promise<void> {
-    await this.client.connect();
-  }
-
-  /**
-   * Throws RedisClusterError (code REDIS_CLUSTER) when Redis is a cluster node: a bus made by create()
-   * (the extension) has a single-node client and cannot switch to a cluster client yet. It awaits this
-   * before its first operation (it waits for Redis like any command); connect() picks the right client.
-   */
-  refuseCluster(): Promise<void> {
-    if (this.client instanceof Cluster) return Promise.resolve();
-    return refuseCluster(this.client, this.options.redisUrl);
-  }
 
   /** Calls `listener` at each attempt to reconnect after the connection to Redis was lost (metrics). */
   onReconnecting(listener: () => void): void {

@@ -12,7 +12,7 @@ import { rootCertificates } from "node:tls";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { redactUrl } from "../config/bus-options.js";
 import { backoffDelay, type Backoff } from "../util/backoff.js";
-import { classifyRedisError, RedisClusterError, RedisUnreachableError } from "./errors.js";
+import { classifyRedisError, RedisUnreachableError } from "./errors.js";
 
 /** A connection to a single Redis, or a Redis Cluster client (routes each command to its slot's primary). */
 export type RedisClient = Redis | Cluster;
@@ -168,11 +168,6 @@ export async function isClusterNode(client: Redis, url: string): Promise<boolean
     throw redisUnreachable(url, error as Error);
   }
   return /^cluster_enabled:1\s*$/m.test(info);
-}
-
-/** Refuses a Redis Cluster node (see RedisClusterError). */
-export async function refuseCluster(client: Redis, url: string): Promise<void> {
-  if (await isClusterNode(client, url)) throw new RedisClusterError(redactUrl(url));
 }
 
 /**

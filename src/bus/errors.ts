@@ -64,30 +64,6 @@ export class RedisUnreachableError extends GatewayError {
   }
 }
 
-/**
- * The Redis at REDIS_URL is a Redis Cluster node. The gateway's scripts touch keys of several
- * sessions at once, which a cluster refuses (CROSSSLOT) or sends elsewhere (MOVED): until every key
- * is hash-tagged (docs/cluster.md) the gateway refuses a cluster at connect, with what to use instead.
- */
-export class RedisClusterError extends GatewayError {
-  override name = "RedisClusterError";
-  readonly summary: string;
-  readonly hint = "set REDIS_URL / --redis-url to a single Redis, or to the primary of a primary with replicas (see docs/cluster.md)";
-
-  constructor(
-    /** Already redacted. */
-    readonly url: string,
-    /** What does not support it yet, and why. */
-    readonly what = "the pi extension",
-    readonly why = "it connects before Redis answers, with a single-node client; switching it to a cluster client is not built",
-  ) {
-    const summary = `Redis at ${url} is a Redis Cluster node (INFO cluster: cluster_enabled:1), which ${what} does not support yet (${why})`;
-    super(summary, "REDIS_CLUSTER");
-    this.summary = summary;
-    this.message = `${summary}: ${this.hint}`;
-  }
-}
-
 /** Sorts a connection error (ioredis, net, tls) into the failures a user can act on. */
 export function classifyRedisError(error: Error | undefined, waitedMs?: number): RedisFailureInfo {
   if (!error) return { failure: "timeout", waitedMs };

@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
-import { GatewayError, RedisClusterError, RedisUnreachableError } from "../bus/errors.js";
+import { GatewayError, RedisUnreachableError } from "../bus/errors.js";
 import { parseRedisUrl, type BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { ConfigError } from "../config/errors.js";
@@ -113,7 +113,7 @@ export function usage<T>(fn: () => T, what?: string): T {
 }
 
 /** The exit statuses, as documented in the README and in `pi-gateway --help`. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, redisUnreachable: 3, redisCluster: 4 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, redisUnreachable: 3 } as const;
 
 export const EXIT_CODES_HELP = `
 Exit status:
@@ -121,12 +121,10 @@ Exit status:
   1  failure (a check failed, the daemon refused a token, an unknown session...)
   2  usage error: unknown command or flag, missing argument, bad flag or setting value
   3  Redis unreachable: refused, no answer, wrong password or TLS trouble (one line says which)
-  4  Redis is a Redis Cluster node where it is not supported (no command today: only the extension refuses one)
 `;
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof RedisUnreachableError) return EXIT.redisUnreachable;
-  if (error instanceof RedisClusterError) return EXIT.redisCluster;
   if (error instanceof ConfigError || (error instanceof GatewayError && error.code === "USAGE")) return EXIT.usage;
   return EXIT.failure;
 }

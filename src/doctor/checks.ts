@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayBus, serverKind, type SessionInfo } from "../bus/bus.js";
-import { RedisClusterError, RedisUnreachableError } from "../bus/errors.js";
+import { RedisUnreachableError } from "../bus/errors.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { createEvent } from "../protocol/event.js";
@@ -106,8 +106,6 @@ async function connectForChecks(options: DoctorOptions): Promise<{ bus?: Gateway
     await bus?.close().catch(() => undefined);
     // The shared classification says why (refused, no answer, password, TLS) and what to do.
     const known = error instanceof RedisUnreachableError;
-    if (error instanceof RedisClusterError)
-      return { result: { id: "redis", title: "Redis reachable", status: "fail", detail: error.summary, fix: error.hint } };
     return {
       result: {
         id: "redis",

@@ -6,7 +6,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { GatewayBus, type LeaseHolder } from "../bus/bus.js";
-import { RedisClusterError } from "../bus/errors.js";
 import { describeHolder } from "../bus/lease.js";
 import { presenceIntervalOf, type BusOptions } from "../config/bus-options.js";
 import { satelliteOf, type SessionOptions } from "../config/session-options.js";
@@ -21,7 +20,11 @@ import { gatewayReport, statusText, type StatusSnapshot } from "./status.js";
 const STATUS_KEY = "gateway";
 
 export class GatewayRuntime {
-  readonly bus: GatewayBus;
+  /**
+   * Made once Redis first answers (GatewayBus.openPatiently: a single Redis or a cluster, as it
+   * answers); undefined while pi runs without it, which is never waited for.
+   */
+  bus: GatewayBus | undefined;
   readonly injector: PiInjector;
   /** Created once the role is known (at once, or once Redis answers for an automatic role). */
   host: GatewayHost | undefined;
@@ -34,23 +37,25 @@ export class GatewayRuntime {
   private stopped = false;
   private ctx: ExtensionContext | undefined;
   private lastError: string | undefined;
+  /** Why the bus is not there yet (the last failed attempt), shown by the status bar and /gateway. */
+  private waitingFor: string | undefined;
+  private readonly opening = new AbortController();
 
   constructor(
     pi: ExtensionAPI,
     ctx: ExtensionContext,
     session: SessionOptions,
-    busOptions: BusOptions,
+    private readonly busOptions: BusOptions,
     readonly log: Logger,
   ) {
     this.ctx = ctx;
     this.session = session;
     this.decided = !session.autoRole;
-    this.bus = GatewayBus.create(busOptions, { name: `pi-gateway:${session.autoRole ? "auto" : session.sessionId}`, persistent: true });
     this.injector = new PiInjector(pi, () => this.ctx, session.deliverAs, session.acceptTimeoutMs);
   }
 
-  private createHost(session: SessionOptions): GatewayHost {
-    return new GatewayHost({ bus: this.bus, session, kind: "pi", announceRestarts: true, logger: this.log }, this.adapter);
+  private createHost(bus: GatewayBus, session: SessionOptions): GatewayHost {
+    return new GatewayHost({ bus, session, kind: "pi", announceRestarts: true, logger: this.log }, this.adapter);
   }
 
   /** What differs from the daemon: pi's custom messages, pi's idle state, pi's UI. */
@@ -71,26 +76,37 @@ export class GatewayRuntime {
     // What this session already holds, from its own records: a batch handed out again after a
     // crash is acknowledged, not shown twice.
     this.injector.indexSession();
-    this.bus.connect().catch(() => undefined);
     void this.run().catch((error: Error) => {
+      if (this.stopped) return;
       this.lastError = error.message;
       this.log.error({ err: error.message }, "gateway consumer failed to start");
       this.notify(`gateway: ${error.message}`, "error");
-      // A Redis the gateway cannot use stays so: stop reconnecting to it; pi runs on without the gateway.
-      if (error instanceof RedisClusterError) this.bus.disconnect();
       this.showStatus();
     });
   }
 
+  /** Opens the bus in the background, trying again while Redis is unreachable (the status bar says so). */
+  private async openBus(): Promise<GatewayBus> {
+    const name = `pi-gateway:${this.session.autoRole ? "auto" : this.session.sessionId}`;
+    const bus = await GatewayBus.openPatiently(this.busOptions, { name, persistent: true }, this.opening.signal, (error) => {
+      if (!this.waitingFor) this.log.warn({ err: error.message }, "waiting for Redis");
+      this.waitingFor = error.summary;
+      this.showStatus();
+    });
+    this.waitingFor = undefined;
+    this.log.info({ cluster: bus.keys.cluster }, "connected to Redis");
+    return bus;
+  }
+
   private async run(): Promise<void> {
-    await this.bus.refuseCluster();
-    let host = this.createHost(this.session);
+    const bus = (this.bus = await this.openBus());
+    let host = this.createHost(bus, this.session);
     // An automatic role is decided once Redis answers (commands wait for it): central if this
     // session can take the central id, else a satellite that names the central.
     if (this.session.autoRole && !(await host.acquire())) {
       this.central = host.consumer.holder;
       this.session = satelliteOf(this.session);
-      host = this.createHost(this.session);
+      host = this.createHost(bus, this.session);
       this.notify(`gateway: running as satellite ${this.session.sessionId}: the central is ${describeHolder(this.central!)}`, "info");
     }
     if (!this.decided) {
@@ -112,7 +128,7 @@ export class GatewayRuntime {
   /** A satellite names its central in the status bar: look it up again now and then. */
   private async refreshCentral(): Promise<void> {
     try {
-      this.central = await this.bus.leaseHolder(DEFAULT_CENTRAL_SESSION);
+      this.central = await this.bus?.leaseHolder(DEFAULT_CENTRAL_SESSION);
       this.showStatus();
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, "could not look up the central session");
@@ -121,12 +137,13 @@ export class GatewayRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.opening.abort();
     if (this.centralTimer) clearInterval(this.centralTimer);
     const stopping = this.host?.stop();
     this.injector.cancelAll();
     // Never hold pi's shutdown hostage to an unreachable Redis.
     if (stopping) await Promise.race([stopping, sleep(1_500, undefined, { ref: false })]);
-    this.bus.disconnect();
+    this.bus?.disconnect();
     this.ctx = undefined;
   }
 
@@ -185,11 +202,17 @@ export class GatewayRuntime {
   describe(): Promise<string> {
     const holding = this.injector.holding;
     const waiting = `${holding} events${holding && !this.ctx?.isIdle() ? " (sent when the running turn ends)" : ""}`;
-    return gatewayReport(this.snapshot(), this.bus, waiting);
+    return gatewayReport(this.snapshot(), { bus: this.bus, url: this.busOptions.redisUrl }, waiting);
+  }
+
+  /** Waiting for Redis to answer before the bus exists (the gateway tools say so rather than "not running"). */
+  get connecting(): boolean {
+    return !this.bus && !this.stopped && !this.lastError;
   }
 
   private snapshot(): StatusSnapshot {
-    return { session: this.session, decided: this.decided, host: this.host, central: this.central, lastError: this.host?.lastError ?? this.lastError };
+    const { session, decided, host, central, waitingFor } = this;
+    return { session, decided, host, central, waitingFor, lastError: host?.lastError ?? this.lastError };
   }
 
   private showStatus(): void {

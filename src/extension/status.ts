@@ -19,15 +19,19 @@ export interface StatusSnapshot {
   host: GatewayHost | undefined;
   /** Who holds the central id, as a satellite sees it. */
   central: LeaseHolder | undefined;
+  /** Why there is no bus yet: the last failed attempt to reach Redis (it is tried again). */
+  waitingFor: string | undefined;
   /** The last failure worth showing (start, drain). */
   lastError: string | undefined;
 }
 
 /** The status bar always names the role, or says why the session does not drain. */
-export function statusText({ session, decided, host, central, lastError }: StatusSnapshot): string {
+export function statusText({ session, decided, host, central, waitingFor, lastError }: StatusSnapshot): string {
   if (!host && lastError) return "⛔ gateway not started (/gateway says why)";
   const consumer = host?.consumer;
   const state = consumer?.state ?? "connecting";
+  const role = decided ? "" : "; role decided once Redis answers";
+  if (!host && waitingFor) return `⏳ gateway waiting for Redis (retrying${role}; /gateway says why)`;
   if (state === "connecting") return decided ? "⏳ gateway connecting" : "⏳ gateway connecting (role decided once Redis answers)";
   if (state === "reconnecting") return "⏳ gateway reconnecting";
   if (state === "disconnected") return "⚠️ gateway disconnected";
@@ -60,22 +64,29 @@ export function heartbeatLine({ session, host }: StatusSnapshot, lastBeat: numbe
   return `last heartbeat: ${beatText}; watchdog: ${wd.state} (threshold ${formatDuration(wd.thresholdMs)}, alarms ${wd.alarms}); heartbeats skipped while busy: ${host.heartbeatsSkipped}`;
 }
 
-/** Multi-line report for the /gateway command. */
-export async function gatewayReport(snapshot: StatusSnapshot, bus: GatewayBus, waiting: string): Promise<string> {
+/**
+ * Multi-line report for the /gateway command. `bus` is undefined until Redis first answered (the
+ * extension makes its bus then, single or cluster); `url` is where it is looking.
+ */
+export async function gatewayReport(snapshot: StatusSnapshot, { bus, url }: { bus: GatewayBus | undefined; url: string }, waiting: string): Promise<string> {
   const { session, host } = snapshot;
   const consumer = host?.consumer;
   const queues = consumer?.queues ?? [];
-  const backlog = await withinASecond(
-    Promise.all(queues.map(async (q) => `${q}=${await bus.pending(q)}`)).then((parts) => parts.join(" ") || "unknown (role not decided yet)"),
-    "unknown (Redis not answering)",
-  ).catch(() => "unknown");
-  const lastBeat = await withinASecond(bus.lastHeartbeat(), "unknown" as const).catch(() => "unknown" as const);
+  const backlog = !bus
+    ? "unknown (Redis not answering)"
+    : await withinASecond(
+        Promise.all(queues.map(async (q) => `${q}=${await bus.pending(q)}`)).then((parts) => parts.join(" ") || "unknown (role not decided yet)"),
+        "unknown (Redis not answering)",
+      ).catch(() => "unknown");
+  const lastBeat = !bus ? ("unknown" as const) : await withinASecond(bus.lastHeartbeat(), "unknown" as const).catch(() => "unknown" as const);
+  const connection = consumer?.state ?? bus?.connectionState ?? `waiting for Redis${snapshot.waitingFor ? `: ${snapshot.waitingFor}` : ""} (trying again)`;
+  const kind = bus ? (bus.keys.cluster ? " (Redis Cluster)" : "") : "";
   const stats = consumer?.stats ?? { delivered: 0, batches: 0, duplicates: 0, deadLettered: 0 };
   const lines = [
     `role: ${roleLine(snapshot)}`,
     `session id: ${session.sessionId}${session.durable ? " (durable)" : ""}  (exported to child processes as GATEWAY_SESSION_ID)`,
     `owner: ${ownerLine(snapshot)}`,
-    `redis: ${redactUrl(bus.options.redisUrl)} — ${consumer?.state ?? bus.connectionState}`,
+    `redis: ${redactUrl(url)}${kind} — ${connection}`,
     `backlog: ${backlog}`,
     `waiting for pi to record: ${waiting}`,
     `delivered: ${stats.delivered} events in ${stats.batches} messages; duplicates skipped: ${stats.duplicates}; dead-lettered: ${stats.deadLettered}`,

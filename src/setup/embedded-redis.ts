@@ -17,7 +17,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { GatewayError, RedisClusterError } from "../bus/errors.js";
+import { GatewayError } from "../bus/errors.js";
 import { parseSetting } from "../config/resolve.js";
 import { embeddedRedisDir, embeddedRedisRecordFile, readEmbeddedRedisRecord, type EmbeddedRedisRecord } from "../config/embedded-redis-record.js";
 import { processAlive } from "../util/process.js";
@@ -80,8 +80,6 @@ export async function daemonRedis(explicitUrl: string | undefined, announce: (li
   if (await somethingListens(address)) {
     const check = await checkRedis(address, 2_000);
     if (check.ok) return { url: address };
-    // A cluster there is the user's Redis too: say why it cannot be used rather than start another.
-    if (check.error instanceof RedisClusterError) throw check.error;
     // A Redis that wants a password is the user's Redis: starting a second one would hide the mistake.
     if (/NOAUTH|WRONGPASS|password/i.test(check.detail)) {
       throw new GatewayError(`the Redis at ${address} needs a password: set REDIS_URL=redis://:<password>@${new URL(address).host}`, "REDIS_AUTH");

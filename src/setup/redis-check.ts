@@ -9,8 +9,6 @@ export interface RedisCheck {
   detail: string;
   version?: string;
   aof?: boolean;
-  /** Why it is not ok, as thrown (e.g. a RedisClusterError: there is a Redis, but not one we can use). */
-  error?: Error;
 }
 
 export async function checkRedis(redisUrl: string, timeoutMs = 2_000): Promise<RedisCheck> {
@@ -24,7 +22,7 @@ export async function checkRedis(redisUrl: string, timeoutMs = 2_000): Promise<R
       await bus.close();
     }
   } catch (error) {
-    return { ok: false, url, detail: (error as Error).message, error: error as Error };
+    return { ok: false, url, detail: (error as Error).message };
   }
 }
 

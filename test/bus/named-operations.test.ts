@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { resolveBusOptions } from "../../src/config/bus-options.js";
 import { createEvent } from "../../src/protocol/event.js";
@@ -55,19 +56,59 @@ test("serverInfo: the version and the AOF setting, the same facts status shows",
   assert.equal(status.redis.aof, info.aof);
 });
 
-test("connection state: a created bus waits, connect() makes it ready, disconnect() ends it", async () => {
+test("connection state: open() gives a ready bus, disconnect() ends it", async () => {
   assert.equal(bus.isReady, true);
   assert.equal(bus.connectionState, "ready");
-  const lazy = GatewayBus.create(resolveBusOptions({ redisUrl: redis.url }), { name: "test:lazy", persistent: true });
-  assert.equal(lazy.isReady, false);
-  assert.equal(lazy.connectionState, "wait");
-  await lazy.connect();
-  assert.equal(lazy.isReady, true);
-  assert.equal(await lazy.pending("nobody"), 0);
-  lazy.disconnect();
+  const opened = await GatewayBus.open(resolveBusOptions({ redisUrl: redis.url }), { name: "test:open", persistent: true });
+  assert.equal(opened.isReady, true);
+  assert.equal(opened.keys.cluster, false);
+  assert.equal(await opened.pending("nobody"), 0);
+  opened.disconnect();
   // The socket closes a moment later; the state follows it.
-  await waitFor(() => !lazy.isReady, "the bus no longer ready", 2_000);
-  assert.equal(lazy.connectionState, "end");
+  await waitFor(() => !opened.isReady, "the bus no longer ready", 2_000);
+  assert.equal(opened.connectionState, "end");
+});
+
+test("openPatiently: tries again while Redis is down and opens once it answers; an abort ends the wait", async () => {
+  const options = resolveBusOptions({ redisUrl: redis.url, connectTimeoutMs: 1_000 });
+  let down = false;
+  const kill = async () => {
+    down = true;
+    await redis.kill("SIGKILL");
+  };
+  const restart = async () => {
+    await redis.restart();
+    down = false;
+  };
+  try {
+    await kill();
+    const waits: string[] = [];
+    const opening = GatewayBus.openPatiently(options, { name: "test:patient", persistent: true }, new AbortController().signal, (e) => waits.push(e.failure));
+    await waitFor(() => waits.length >= 2, "two failed attempts", 10_000);
+    assert.ok(
+      waits.every((w) => w === "refused"),
+      waits.join(),
+    );
+    await restart();
+    const opened = await opening;
+    try {
+      assert.equal(opened.isReady, true);
+      assert.equal(await opened.pending("nobody"), 0);
+    } finally {
+      opened.disconnect();
+    }
+    const abort = new AbortController();
+    await kill();
+    const aborted = GatewayBus.openPatiently(options, { name: "test:aborted", persistent: true }, abort.signal, () => abort.abort());
+    await assert.rejects(aborted, { name: "AbortError" });
+    await restart();
+    // A client left behind would reconnect within its backoff (100 ms, then 200 ms...).
+    await sleep(1_000);
+    assert.doesNotMatch(String(await bus.client.client("LIST")), /name=test:aborted/);
+  } finally {
+    // The later tests need their Redis, whatever happened here.
+    if (down) await redis.restart();
+  }
 });
 
 test("journalReader: nothing new within the wait is an empty list; new entries come in order; close ends a waiting read", async () => {

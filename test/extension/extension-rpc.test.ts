@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, test } from "node:test";
 import { createEvent } from "../../src/protocol/event.js";
 import { runCli } from "../helpers/cli.js";
 import { startFakeLlm, type FakeLlm } from "../helpers/fake-llm.js";
-import { createPiEnv, startRpcPi, type PiEnv, type RpcPi } from "../helpers/pi-env.js";
+import { createPiEnv, startRpcPi, type PiEnv, type RpcEvent, type RpcPi } from "../helpers/pi-env.js";
+import { startRedis } from "../helpers/redis-server.js";
 import { usePiSuite } from "../helpers/pi-suite.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
@@ -304,6 +305,21 @@ describe("pi extension in rpc mode", () => {
     assert.equal(suite.llm.requests.filter((r) => JSON.stringify(r.body).includes("hb-busy")).length, 0, "no heartbeat turn while busy");
     assert.equal(await suite.bus.pending("gateway"), 0, "acknowledged, not left queued");
     void piEnv;
+  });
+
+  test("a wrong password: the extension says so at once (notice, ⛔ in the status bar, /gateway) instead of waiting forever; pi runs on", async () => {
+    const locked = await startRedis({ password: "right-one" });
+    cleanups.push(() => locked.stop());
+    const { pi } = await startPi({ GATEWAY_ROLE: "central", REDIS_URL: locked.url.replace("right-one", "wrong-one") });
+    const text = (e: RpcEvent) => String((e as { message?: unknown }).message ?? (e as { statusText?: unknown }).statusText);
+    const isUi = (method: string, pattern: RegExp) => (e: RpcEvent) => e.type === "extension_ui_request" && e.method === method && pattern.test(text(e));
+    const notice = await pi.waitForEvent(isUi("notify", /refused the credentials/), 10_000);
+    assert.match(text(notice), /^gateway: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ refused the credentials \(WRONGPASS[^)]*\): check the password/);
+    await pi.waitForEvent(isUi("setStatus", /^⛔ gateway not started \(\/gateway says why\)$/), 5_000);
+    const since = pi.events.length;
+    await pi.prompt("/gateway");
+    const report = await pi.waitForEvent(isUi("notify", /^role:/), 5_000, since);
+    assert.match(text(report), /^last error: Redis at .* refused the credentials/m);
   });
 
   test("tripwire: a central session killed with -9 is detected by its successor, which tells the agent", async () => {

@@ -134,9 +134,10 @@ describe("session id lease in the real pi", () => {
   test("no GATEWAY_ROLE and Redis down at start: pi runs, the role waits for Redis, then is decided", async () => {
     await suite.redis.kill("SIGKILL");
     const pi = await startPi({});
-    await pi.waitForEvent(isStatus(/^⏳ gateway connecting \(role decided once Redis answers\)$/), 10_000);
+    await pi.waitForEvent(isStatus(/^⏳ gateway waiting for Redis \(retrying; role decided once Redis answers; \/gateway says why\)$/), 10_000);
     const report = await gatewayReport(pi);
     assert.match(report, /^role: not decided yet: waiting for Redis \(central if no live session holds the central id, else satellite\)$/m);
+    assert.match(report, /^redis: redis:\/\/127\.0\.0\.1:\d+ — waiting for Redis: Redis at \S+ refused the connection \(trying again\)$/m);
     const since = pi.events.length;
     await suite.redis.restart();
     await pi.waitForEvent(isStatus(/^🔗 central$/), 15_000, since);

@@ -54,6 +54,10 @@ export interface RedisCluster {
   killPrimary(n: number): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
   /** Starts a killed node again on its port and dir (it rejoins, as a replica of whoever took over). */
   restart(node: ClusterNode): Promise<void>;
+  /** kill -9 of every node at once: the whole cluster is down (dirs and nodes.conf kept). */
+  killAll(): Promise<void>;
+  /** Starts every killed node again on its port and dir and waits until the cluster is healthy. */
+  restartAll(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -125,6 +129,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     restart: async (node) => {
       await (node as Node).launch();
       await waitHealthy(live(), timeoutMs);
+    },
+    killAll: async () => {
+      await Promise.all(nodes.map((node) => node.kill9()));
+    },
+    restartAll: async () => {
+      await Promise.all(nodes.filter((node) => !node.alive()).map((node) => node.launch()));
+      await waitHealthy(nodes, timeoutMs);
     },
     stop,
   };

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ExtensionContext } from "@mariozechner/pi-coding-agent";
 import { GatewayBus } from "../../src/bus/bus.js";
+import { createClient } from "../../src/bus/connection.js";
 import { resolveBusOptions } from "../../src/config/bus-options.js";
 import { gatewayTools, withGateway, type AnyPiTool, type GatewayToolContext } from "../../src/host/tools/index.js";
 import { silentLogger } from "../../src/util/logger.js";
@@ -135,9 +136,25 @@ describe("gateway tools without the gateway", () => {
     await refused("gateway_sessions", {}, /^the gateway has not decided this session's id yet/, { sessionId: () => undefined });
   });
 
+  test("no bus yet while connecting (the extension before Redis first answered): waits its bounded time, takes the bus once there", async () => {
+    const start = Date.now();
+    await refused("gateway_sessions", {}, /^Redis is unreachable \(not reached since the session started; waited 300 ms\): could not /, {
+      bus: () => undefined,
+      connecting: () => true,
+      timeoutMs: 300,
+    });
+    assert.ok(Date.now() - start < 1_500, `took ${Date.now() - start} ms`);
+    await bus.register({ id: "sat-1", role: "satellite", durable: false, instance: "s", kind: "pi" });
+    let arrived: GatewayBus | undefined;
+    setTimeout(() => (arrived = bus), 200);
+    const { text } = await call("gateway_sessions", {}, { bus: () => arrived, connecting: () => true, timeoutMs: 2_000 });
+    assert.match(text, /^sat-1 \(this session\): satellite, live/m);
+  });
+
   test("Redis unreachable: refused within the time bound, nothing queued", async () => {
-    const down = GatewayBus.create(resolveBusOptions({ redisUrl: "redis://127.0.0.1:1" }), { name: "down", persistent: true });
-    down.connect().catch(() => undefined);
+    const options = resolveBusOptions({ redisUrl: "redis://127.0.0.1:1" });
+    const down = new GatewayBus(createClient(options.redisUrl, { name: "down", persistent: true, connectTimeoutMs: options.connectTimeoutMs }), options);
+    down.client.connect().catch(() => undefined);
     try {
       const start = Date.now();
       await refused(

@@ -10,8 +10,10 @@ import { GatewayError } from "../../bus/errors.js";
 import type { Logger } from "../../util/logger.js";
 
 export interface GatewayToolContext {
-  /** The running gateway's bus; undefined while it is not running in this process (disabled, not started). */
+  /** The running gateway's bus; undefined while it is not running in this process (disabled, not started, not connected yet). */
   bus(): GatewayBus | undefined;
+  /** True while the gateway runs but waits for Redis to answer before its bus exists (the extension). */
+  connecting?(): boolean;
   /** This session's id; undefined until it is decided (an automatic role decides once Redis answers). */
   sessionId(): string | undefined;
   logger(): Logger;
@@ -40,17 +42,19 @@ export interface ToolReply<D> {
  * A GatewayError (unknown session, oversized event...) becomes a ToolFailure with its message.
  */
 export async function withGateway<T>(ctx: GatewayToolContext, what: string, fn: (bus: GatewayBus, sessionId: string) => Promise<T>): Promise<T> {
-  const bus = ctx.bus();
-  if (!bus) throw new ToolFailure("the gateway is not running in this session (GATEWAY_DISABLED=1, or it failed to start: /gateway says why)");
   const timeoutMs = ctx.timeoutMs ?? TOOL_REDIS_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
-  while (!bus.isReady) {
+  let bus = ctx.bus();
+  while (!bus?.isReady) {
+    if (!bus && !ctx.connecting?.()) {
+      throw new ToolFailure("the gateway is not running in this session (GATEWAY_DISABLED=1, or it failed to start: /gateway says why)");
+    }
     if (Date.now() >= deadline) {
-      throw new ToolFailure(
-        `Redis is unreachable (connection ${bus.connectionState} for ${timeoutMs} ms): could not ${what}; nothing was done, try again later`,
-      );
+      const state = bus ? `connection ${bus.connectionState}` : "not answered since pi started";
+      throw new ToolFailure(`Redis is unreachable (${state} for ${timeoutMs} ms): could not ${what}; nothing was done, try again later`);
     }
     await sleep(READY_POLL_MS);
+    bus = ctx.bus();
   }
   const sessionId = ctx.sessionId();
   if (!sessionId) throw new ToolFailure("the gateway has not decided this session's id yet (Redis has not answered since pi started); try again shortly");
