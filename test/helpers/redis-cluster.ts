@@ -52,7 +52,7 @@ export interface RedisCluster {
    * live node says cluster_state:ok. Returns both.
    */
   killPrimary(n: number): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
-  /** Starts a killed node again on its port and dir (it rejoins, as a replica of whoever took over). */
+  /** Starts a killed node again on its port and dir; resolves once it rejoined as a synced replica of whoever took over. */
   restart(node: ClusterNode): Promise<void>;
   stop(): Promise<void>;
 }
@@ -83,6 +83,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       (error: Error & { stdout?: string }) => {
         throw new Error(`redis-cli --cluster create failed: ${error.message}\n${error.stdout ?? ""}`);
       },
+    );
+    // `--cluster create` returns before every replica took its role: until then a node is a primary
+    // without slots, and its "replica" link is trivially fine. Wait for the 3 replicas, each synced.
+    await waitFor(
+      async () => parseNodes(await command(nodes[0]!, "CLUSTER", "NODES")).filter((v) => v.flags.includes("slave") && v.primaryOf).length === 3,
+      "3 replicas in CLUSTER NODES",
+      timeoutMs,
+      100,
     );
     await waitHealthy(nodes, timeoutMs);
   } catch (error) {
@@ -124,6 +132,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     },
     restart: async (node) => {
       await (node as Node).launch();
+      // It comes back as the primary its nodes.conf remembers, and turns replica once the cluster
+      // tells it who took over: until then "healthy" holds trivially. Wait for its synced link.
+      await waitFor(
+        async () => /master_link_status:up/.test(await command(node, "INFO", "replication").catch(() => "")),
+        `the restarted node on port ${node.port} to sync as a replica`,
+        timeoutMs,
+        100,
+      );
       await waitHealthy(live(), timeoutMs);
     },
     stop,
@@ -147,6 +163,8 @@ function makeNode(port: number, busPort: number, options: RedisClusterOptions): 
     ...["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(options.nodeTimeoutMs ?? 1_500)],
     // Any replica may take over, however long ago it last heard from its primary.
     ...["--cluster-replica-validity-factor", "0", "--save", ""],
+    // A replica that (re)joins syncs at once, not after the default 5 s wait for more replicas to join the same sync.
+    ...["--repl-diskless-sync-delay", "0"],
     ...(options.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
   ];
   return {
