@@ -134,7 +134,9 @@ export function isConnectionError(error: unknown): boolean {
   if (error.name === "MaxRetriesPerRequestError") return true;
   const code = (error as NodeJS.ErrnoException).code ?? "";
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true;
-  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
+  // "Command aborted due to connection close": a cluster client's node connection died under a
+  // pending command (kill -9 of a primary); the command may or may not have run, as with a reset.
+  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING|Command aborted due to connection close/.test(error.message);
 }
 
 /** A producer's retry pauses: 250 ms, doubling, at most 2 s, each ±20 % so producers do not retry in step. */
