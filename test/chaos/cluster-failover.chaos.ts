@@ -7,20 +7,22 @@
  * the journal) and two on the first primary.
  *
  * At 30 % of the run: kill -9 of the primary holding {agent:gateway} (its replica takes over); at
- * 45 %: restart it (it rejoins as a replica); at 60 %: kill -9 of the first primary, which holds two
- * busy sessions; at 75 %: restart it. Each promoted primary has no replica until its old primary
+ * 45 %: restart it (it rejoins as a replica); at 60 %: pause the replica of another primary, which
+ * holds two busy sessions (SIGSTOP, its socket buffers filled) and those sessions' consumers, let CHAOS_FAILOVER_LAG_MS (1 s) of load
+ * go by, kill -9 that primary and resume the replica, which takes over without that second of writes;
+ * at 75 %: restart the killed one. Each promoted primary has no replica until its old primary
  * rejoins: acknowledged writes (WAIT 1, GATEWAY_CLUSTER_WAIT_REPLICAS) wait meanwhile.
  *
  * Asserts: every pushed id delivered exactly once (0 lost, 0 duplicated in the sinks, none extra), no
  * producer gave up, queues and in-flight sets empty. Prints the figures (pushed, delivered, lost, dup,
  * re-deliveries the host check caught, pushes retried, failover times).
- * CHAOS_FAILOVER_WAIT_REPLICAS=0 runs it without WAIT (to see what WAIT prevents).
+ * CHAOS_FAILOVER_WAIT_REPLICAS=0 runs it without WAIT: the pushes acknowledged during the lag are lost.
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { Redis } from "ioredis";
 import { GatewayBus } from "../../src/bus/bus.js";
-import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
+import { startRedisCluster, type ClusterNode, type RedisCluster } from "../helpers/redis-cluster.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { envNumber, expectedIds, figure, killAll, seconds, spawnFixture, type Child, type ConsumerStatsLine, type ProducerReport } from "./harness.js";
@@ -29,6 +31,7 @@ const LOAD_SECONDS = envNumber("CHAOS_FAILOVER_SECONDS", 30);
 const RATE = envNumber("CHAOS_FAILOVER_RATE", 300);
 const PRODUCERS = envNumber("CHAOS_FAILOVER_PRODUCERS", 2);
 const WAIT_REPLICAS = process.env.CHAOS_FAILOVER_WAIT_REPLICAS ?? "1";
+const LAG_MS = envNumber("CHAOS_FAILOVER_LAG_MS", 1000);
 const GLOBAL_SLOT_KEY = "{agent:gateway}:sessions";
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -52,6 +55,29 @@ async function pickSessions(bus: GatewayBus, primaries: number[]): Promise<strin
     }
   }
   return picked;
+}
+
+/**
+ * Pauses `replica` (SIGSTOP) and fills its socket buffers with 32 MiB written to its primary, and pauses
+ * the consumers of that primary's sessions (what they drain in time would hide a loss), then waits
+ * LAG_MS; resumes them all after the kill.
+ */
+async function laggingReplica(
+  cluster: RedisCluster,
+  replica: ClusterNode,
+  primary: number,
+  sessions: string[],
+  consumers: Child[],
+  phase: "before" | "after",
+): Promise<void> {
+  const pids = [replica.pid(), ...consumers.filter((_, i) => sessions[i]!.startsWith(`f${primary}-`)).map((c) => c.proc.pid!)];
+  if (phase === "after") return void pids.forEach((pid) => process.kill(pid, "SIGCONT"));
+  pids.forEach((pid) => process.kill(pid, "SIGSTOP"));
+  const node = (await cluster.primaries())[primary]!;
+  const direct = new Redis(node.port, "127.0.0.1");
+  const sid = sessions.find((s) => s.startsWith(`f${primary}-`))!;
+  await direct.set(`{agent:events:${sid}}:filler`, Buffer.alloc(32 * 1024 * 1024)).finally(() => direct.disconnect());
+  await sleep(LAG_MS);
 }
 
 test(
@@ -100,7 +126,11 @@ test(
     await cluster.restart(first.killed);
     const firstRejoinMs = Date.now() - started;
     await at(0.6);
-    const second = await cluster.killPrimary(busyPrimary);
+    // The busy primary's replica falls behind first: paused, its socket buffers filled (a paused process's
+    // kernel still takes in the stream and would replay it), LAG_MS of load, then the kill and its resume.
+    // Without WAIT the pushes acknowledged meanwhile die with the primary; with WAIT none was acknowledged.
+    const lagged = (replica: ClusterNode, phase: "before" | "after") => laggingReplica(cluster, replica, busyPrimary, sessions, consumers, phase);
+    const second = await cluster.killPrimary(busyPrimary, { aroundKill: lagged });
     await at(0.75);
     started = Date.now();
     await cluster.restart(second.killed);
@@ -139,7 +169,7 @@ test(
         `${finals.reduce((total, s) => total + (s?.caught ?? 0), 0)} re-deliveries caught by the host check, ` +
         `${sum((r) => r.retried)} pushes retried (${sum((r) => r.duplicateReplies)} answered duplicate), ${sum((r) => r.gaveUp)} gave up; ` +
         `failover of the {agent:gateway} primary ${seconds(first.failoverMs)}, its rejoin ${seconds(firstRejoinMs)}, ` +
-        `failover of a busy primary ${seconds(second.failoverMs)}, its rejoin ${seconds(secondRejoinMs)}; ` +
+        `failover of a busy primary (its replica ${LAG_MS} ms behind) ${seconds(second.failoverMs)}, its rejoin ${seconds(secondRejoinMs)}; ` +
         `push p99 ${Math.max(...reports.map((r) => r.p99LatencyMs))} ms max ${Math.max(...reports.map((r) => r.maxLatencyMs))} ms, drained ${seconds(drainMs)} after the last push`,
     );
 

@@ -51,10 +51,18 @@ export interface RedisCluster {
    * kill -9 of primary `n` (in slot order), then waits until its replica serves its slots and every
    * live node says cluster_state:ok. Returns both.
    */
-  killPrimary(n: number): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
+  killPrimary(n: number, options?: KillOptions): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
   /** Starts a killed node again on its port and dir; resolves once it rejoined as a synced replica of whoever took over. */
   restart(node: ClusterNode): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface KillOptions {
+  /**
+   * Called with the replica before the kill (e.g. to pause it: SIGSTOP) and again right after it (to
+   * resume it: SIGCONT), so the replica can be made to miss the primary's last writes.
+   */
+  aroundKill?: (replica: ClusterNode, phase: "before" | "after") => Promise<void> | void;
 }
 
 export interface RedisClusterOptions {
@@ -109,14 +117,16 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     seeds: nodes.map((node) => node.url),
     view,
     primaries: async () => (await primaryViews()).map((v) => byPort(v.port)),
-    async killPrimary(n) {
+    async killPrimary(n, options = {}) {
       const target = (await primaryViews())[n];
       if (!target) throw new Error(`no primary ${n}: the cluster has ${(await primaryViews()).length}`);
       const replica = (await view()).find((v) => v.primaryOf === target.id);
       if (!replica) throw new Error(`primary on port ${target.port} has no replica to fail over to`);
       const killed = byPort(target.port);
+      await options.aroundKill?.(byPort(replica.port), "before");
       const started = Date.now();
       await killed.kill9();
+      await options.aroundKill?.(byPort(replica.port), "after");
       await waitFor(
         async () => {
           const now = await view().catch(() => []);
