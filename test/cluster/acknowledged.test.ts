@@ -3,6 +3,8 @@
  * write (push, claim, ack) rides in one pipeline with WAIT 1. The replica of the `main` queue's
  * primary is paused (SIGSTOP), so it confirms nothing:
  *  - a claim is refused as NOT_ACKNOWLEDGED and its events are handed back at once;
+ *  - a consumer's ack is refused while the replica is paused, and retried with the same ids until it is
+ *    confirmed (no failed drain, nothing left in flight);
  *  - a push is refused as NOT_ACKNOWLEDGED (the paused replica's socket buffers filled first, or it
  *    would still read the push on resuming); then the primary is killed -9 and the paused replica,
  *    resumed, takes over without the push: the producer, told "not acknowledged", pushes again with
@@ -14,6 +16,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { GatewayBus } from "../../src/bus/bus.js";
+import { EventConsumer } from "../../src/bus/consumer.js";
 import { NotAcknowledgedError } from "../../src/bus/errors.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { startRedisCluster, type ClusterNode, type RedisCluster } from "../helpers/redis-cluster.js";
@@ -64,6 +67,47 @@ test("a claim no replica confirmed is refused and its events go back to the queu
     ["claim-1"],
   );
   assert.equal(await bus.ack(QUEUE, ["claim-1"]), 1);
+});
+
+test("a consumer whose ack no replica confirmed acks again (same ids) until one does, and the batch is done once", async () => {
+  const consumerBus = await GatewayBus.connect({
+    redisUrl: cluster.seeds[0]!,
+    clusterNodes: cluster.seeds.slice(1),
+    connectTimeoutMs: 500,
+    persistent: true,
+  });
+  const replica = (await mainPrimary()).replica!;
+  const delivered: string[] = [];
+  const failures: Error[] = [];
+  const consumer = new EventConsumer({
+    bus: consumerBus,
+    sessionId: QUEUE,
+    role: "satellite",
+    durable: true,
+    kind: "test",
+    // The replica stops confirming between the claim and the ack, for 1.5 s (three WAITs of 500 ms).
+    deliver: async ({ events }) => {
+      delivered.push(...events.map((e) => e.id));
+      process.kill(replica.pid(), "SIGSTOP");
+      setTimeout(() => process.kill(replica.pid(), "SIGCONT"), 1_500).unref();
+    },
+  });
+  consumer.on("drainFailed", (error) => failures.push(error));
+  try {
+    await consumer.start();
+    await bus.pushWithRetry(createEvent("test.ack", "test", {}, { id: "ack-1" }), {}, 10_000);
+    await waitFor(() => consumer.stats.delivered === 1, "the batch acked", 15_000, 50);
+    assert.deepEqual(delivered, ["ack-1"]);
+    assert.deepEqual(
+      failures.map((e) => e.message),
+      [],
+    );
+    assert.equal(await bus.client.hlen(bus.keys.inflight(QUEUE)), 0, "nothing left in flight for its lease to hand out again");
+  } finally {
+    process.kill(replica.pid(), "SIGCONT");
+    await consumer.stop();
+    await consumerBus.close();
+  }
 });
 
 test("a push no replica confirmed is refused; after the failover its retry (same id) lands exactly once", async () => {
