@@ -54,7 +54,9 @@ export class GatewayBus {
     readonly options: BusOptions,
   ) {
     this.keys = keySpace(options.prefix, { cluster: client instanceof Cluster });
-    this.ctx = { client, scripts: installScripts(client), keys: this.keys, options };
+    // docs/cluster.md §5: on a cluster an acknowledged write waits for its replicas (a single Redis has no failover to lose it in).
+    const replication = this.keys.cluster ? { replicas: options.clusterWaitReplicas ?? 1, timeoutMs: options.connectTimeoutMs } : undefined;
+    this.ctx = { client, scripts: installScripts(client, replication), keys: this.keys, options };
   }
 
   /**

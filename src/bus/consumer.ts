@@ -25,6 +25,8 @@ import { processMemory } from "../util/live-heap.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
+import { NotAcknowledgedError } from "./errors.js";
+import { retryPauseMs } from "./producing.js";
 import { processGone } from "./lease.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
@@ -256,7 +258,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
         const had = await this.options.alreadyDelivered(events.map((e) => e.id));
         if (had.size) {
           const skipped = events.filter((e) => had.has(e.id)).map((e) => e.id);
-          await this.bus.ack(queue, skipped);
+          await this.acknowledge(queue, skipped);
           this.stats.duplicates += skipped.length;
           events = events.filter((e) => !had.has(e.id));
         }
@@ -272,11 +274,31 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
         this.log.warn({ queue, err: (error as Error).message }, "delivery failed; events handed back");
         throw error;
       }
-      await this.bus.ack(queue, ids);
+      await this.acknowledge(queue, ids);
       this.stats.delivered += events.length;
       this.stats.batches += 1;
       this.stats.lastDeliveryAt = Date.now();
       this.emit("delivered", batch);
+    }
+  }
+
+  /**
+   * Acks a delivered batch; on a cluster, again with the same ids while no replica confirms it
+   * (NotAcknowledgedError, docs/cluster.md §5): an ack a failover lost would hand the batch out again
+   * after its lease. ack-4.lua is idempotent (a repeat finds nothing in flight and re-marks the ids
+   * delivered). Stopping ends the retries: the lease then hands the batch back, and `alreadyDelivered`
+   * keeps it from being delivered twice.
+   */
+  private async acknowledge(queue: string, ids: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.bus.ack(queue, ids);
+        return;
+      } catch (error) {
+        if (!(error instanceof NotAcknowledgedError) || this.stopped) throw error;
+        if (attempt === 1) this.log.warn({ queue, count: ids.length, err: error.message }, "ack not confirmed by a replica; retrying");
+        await new Promise((resolve) => setTimeout(resolve, retryPauseMs(attempt)));
+      }
     }
   }
 

@@ -3,6 +3,7 @@
  * (hand back) what was claimed. An event is in flight from its claim until one of those.
  */
 import { parseRawEvent, type GatewayEvent } from "../protocol/event.js";
+import { NotAcknowledgedError } from "./errors.js";
 import type { BusContext, ClaimResult } from "./types.js";
 
 /**
@@ -12,10 +13,12 @@ import type { BusContext, ClaimResult } from "./types.js";
 export async function claim(ctx: BusContext, sid: string, count: number, claimer?: { session: string; instance: string }): Promise<ClaimResult> {
   const { keys: k, options: o } = ctx;
   const [lease, leaseField] = k.leaseOf(sid, claimer?.session ?? sid);
-  const reply = (await ctx.scripts.claim(
-    [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLettersOf(sid), k.journalOf(sid), k.countersOf(sid), lease],
-    [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? "", leaseField],
-  )) as Array<string | number>;
+  const reply = (await ctx.scripts
+    .claim(
+      [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLettersOf(sid), k.journalOf(sid), k.countersOf(sid), lease],
+      [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? "", leaseField],
+    )
+    .catch((error: unknown) => handBackUnacknowledged(ctx, sid, error))) as Array<string | number>;
   if (Number(reply[0]) === -1) return { events: [], duplicates: 0, deadLettered: 0, displaced: true };
   const duplicates = Number(reply[0]);
   let deadLettered = Number(reply[1]);
@@ -29,6 +32,20 @@ export async function claim(ctx: BusContext, sid: string, count: number, claimer
   }
   if (rejects.length) deadLettered += await reject(ctx, sid, rejects);
   return { events, duplicates, deadLettered };
+}
+
+/**
+ * A claim no replica confirmed (cluster, docs/cluster.md §5) is not delivered: a failover could bring
+ * the events back as pending and a second claim would deliver them again. Its events go back to the
+ * queue at once (if the primary kept the claim; if a failover lost it, they are pending already and
+ * recover finds nothing in flight) instead of waiting out their lease; the error is then thrown.
+ */
+async function handBackUnacknowledged(ctx: BusContext, sid: string, error: unknown): Promise<never> {
+  if (error instanceof NotAcknowledgedError && Array.isArray(error.reply)) {
+    const ids = error.reply.filter((_, i) => i >= 2 && i % 2 === 0).map(String);
+    if (ids.length) await recover(ctx, sid, "ids", ids).catch(() => undefined);
+  }
+  throw error;
 }
 
 /** Marks events delivered: they leave the in-flight set and their ids are remembered (dedup). */

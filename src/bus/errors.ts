@@ -64,6 +64,36 @@ export class RedisUnreachableError extends GatewayError {
   }
 }
 
+/**
+ * A write on a Redis Cluster that its primary made but fewer than GATEWAY_CLUSTER_WAIT_REPLICAS
+ * replicas confirmed within the wait (docs/cluster.md §5): a failover now could lose it, so the
+ * caller is not told it is done. Retrying with the same id is safe (each acknowledged script is
+ * idempotent for its id); `reply` is what the script answered on the primary.
+ */
+export class NotAcknowledgedError extends GatewayError {
+  override name = "NotAcknowledgedError";
+  constructor(
+    readonly operation: string,
+    readonly acknowledged: number,
+    readonly wanted: number,
+    readonly waitedMs: number,
+    readonly reply: unknown,
+    note?: string,
+  ) {
+    super(
+      `Redis Cluster write "${operation}" not acknowledged: ${acknowledged} of ${wanted} replica${wanted === 1 ? "" : "s"} confirmed it within ` +
+        `${formatDuration(waitedMs)}${note ? ` (${note})` : ""}: its primary has no replica in sync (a failover under way, or its replica down), ` +
+        "so a failover now could lose it; the gateway retries with the same id. GATEWAY_CLUSTER_WAIT_REPLICAS=0 stops waiting, at that risk",
+      "NOT_ACKNOWLEDGED",
+    );
+  }
+
+  /** The same failure with context added (kept on the same line). */
+  withNote(note: string): NotAcknowledgedError {
+    return new NotAcknowledgedError(this.operation, this.acknowledged, this.wanted, this.waitedMs, this.reply, note);
+  }
+}
+
 /** Sorts a connection error (ioredis, net, tls) into the failures a user can act on. */
 export function classifyRedisError(error: Error | undefined, waitedMs?: number): RedisFailureInfo {
   if (!error) return { failure: "timeout", waitedMs };

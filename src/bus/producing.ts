@@ -9,7 +9,7 @@ import { formatDuration } from "../config/duration.js";
 import type { GatewayEvent } from "../protocol/event.js";
 import { backoffDelay, type Backoff } from "../util/backoff.js";
 import { redisUnreachable } from "./connection.js";
-import { GatewayError, type RedisUnreachableError } from "./errors.js";
+import { GatewayError, NotAcknowledgedError, type RedisUnreachableError } from "./errors.js";
 import { sessions } from "./sessions.js";
 import type { BusContext, PushOptions, PushResult } from "./types.js";
 
@@ -92,9 +92,10 @@ export async function pushInSlots(
 }
 
 /**
- * Pushes with retries while Redis is unreachable, always with the same event id: a retry of a
- * push that did land is recognised by the push script and not delivered twice. `onWait` is told
- * when the first attempt fails for want of Redis.
+ * Pushes with retries while Redis is unreachable, or (on a cluster) while no replica confirms the
+ * push (NotAcknowledgedError), always with the same event id: a retry of a push that did land is
+ * recognised by the push script and not delivered twice. `onWait` is told when the first attempt
+ * fails for want of Redis.
  */
 export async function pushWithRetry(
   ctx: BusContext,
@@ -110,6 +111,11 @@ export async function pushWithRetry(
       const result = await push(ctx, event, options);
       return { ...result, attempts: attempt };
     } catch (error) {
+      if (error instanceof NotAcknowledgedError) {
+        if (Date.now() >= deadline) throw error.withNote(`retried for ${formatDuration(retryMs)}, event ${event.id} not pushed`);
+        await sleep(retryPauseMs(attempt));
+        continue;
+      }
       if (error instanceof GatewayError || !isConnectionError(error) || Date.now() >= deadline) {
         if (isConnectionError(error)) {
           throw redisUnreachable(url, error as Error).withNote(`retried for ${formatDuration(retryMs)}, event ${event.id} not pushed`);
@@ -128,7 +134,9 @@ export function isConnectionError(error: unknown): boolean {
   if (error.name === "MaxRetriesPerRequestError") return true;
   const code = (error as NodeJS.ErrnoException).code ?? "";
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true;
-  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(error.message);
+  // "Command aborted due to connection close": a cluster client's node connection died under a
+  // pending command (kill -9 of a primary); the command may or may not have run, as with a reset.
+  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING|Command aborted due to connection close/.test(error.message);
 }
 
 /** A producer's retry pauses: 250 ms, doubling, at most 2 s, each ±20 % so producers do not retry in step. */

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import type { RedisClient } from "./connection.js";
+import { NotAcknowledgedError } from "./errors.js";
 
 export const SCRIPT_NAMES = [
   "push",
@@ -93,19 +94,78 @@ export function scriptSha(name: ScriptName): string {
   return createHash("sha1").update(loadSources().get(name)!.lua).digest("hex");
 }
 
-/** Registers every script on the client and returns typed callers that check the key count. */
-export function installScripts(client: RedisClient): ScriptRunner {
+/**
+ * The writes whose success tells someone "done" (docs/cluster.md §5): a producer "pushed" (each
+ * target's enqueue and the routed step), a consumer's claim, ack and reject, the daemon queue's
+ * enqueue ("accepted") and completion (queue-take). Each is idempotent for its ids, so a caller that
+ * is told "not acknowledged" may run it again.
+ */
+export const ACKNOWLEDGING: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  "push-enqueue",
+  "push-routed",
+  "claim",
+  "ack",
+  "reject",
+  "queue-enqueue",
+  "queue-take",
+]);
+
+/** On a Redis Cluster: how many replicas must confirm an acknowledging write (WAIT), and for how long to wait. */
+export interface Replication {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/**
+ * Registers every script on the client and returns typed callers that check the key count. With
+ * `replication` (a cluster, GATEWAY_CLUSTER_WAIT_REPLICAS > 0) an acknowledging script is sent in one
+ * pipeline with WAIT: WAIT names no key, so alone a cluster client sends it to any node, where it
+ * proves nothing; in the script's pipeline it reaches the script's primary, right after the script.
+ */
+export function installScripts(client: RedisClient, replication?: Replication): ScriptRunner {
   const runner = {} as ScriptRunner;
   for (const [name, source] of loadSources()) {
     const command = `gw_${name.replaceAll("-", "_")}`;
     client.defineCommand(command, { lua: source.lua, numberOfKeys: source.numberOfKeys });
+    const waited = replication && replication.replicas > 0 && ACKNOWLEDGING.has(name) ? replication : undefined;
     runner[name] = (keys, args) => {
       if (keys.length !== source.numberOfKeys) {
         throw new Error(`script ${name} takes ${source.numberOfKeys} keys, got ${keys.length}`);
       }
+      if (waited) return replicated(client, command, name, [...keys, ...args], waited);
       const call = (client as unknown as Record<string, (...a: Arg[]) => Promise<unknown>>)[command]!;
       return call.call(client, ...keys, ...args);
     };
   }
   return runner;
+}
+
+/** A slot that moved (failover, resharding) or a cluster still settling: the script did not run there. */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
+/** Tries of a redirected acknowledging write, each after a slot map refresh (a failover settles within seconds). */
+const REDIRECT_TRIES = 16;
+
+/**
+ * Runs a script and WAIT in one pipeline; the script's reply once enough replicas have it, else
+ * NotAcknowledgedError. ioredis follows a MOVED in a cluster pipeline only when every command in it
+ * was redirected, and WAIT (no key) is answered by whichever node got it: a pipeline sent on a stale
+ * slot map after a failover comes back with the script MOVED and WAIT answered. The script did not
+ * run, so it is sent again once the slot map is refreshed.
+ */
+async function replicated(client: RedisClient, command: string, name: ScriptName, argv: Arg[], { replicas, timeoutMs }: Replication): Promise<unknown> {
+  for (let attempt = 1; ; attempt++) {
+    const pipeline = client.pipeline();
+    (pipeline as unknown as Record<string, (...a: Arg[]) => unknown>)[command]!.call(pipeline, ...argv);
+    pipeline.wait(replicas, timeoutMs);
+    const [[scriptError, reply] = [], [waitError, acknowledged] = []] = (await pipeline.exec()) ?? [];
+    if (scriptError && REDIRECTED.test(scriptError.message) && attempt < REDIRECT_TRIES && "refreshSlotsCache" in client) {
+      await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
+      continue;
+    }
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    if (Number(acknowledged) < replicas) throw new NotAcknowledgedError(name, Number(acknowledged), replicas, timeoutMs, reply);
+    return reply;
+  }
 }

@@ -49,6 +49,8 @@ export interface BusOptions {
   pushRetryMs: number;
   /** How long to wait for the first connection before reporting Redis unreachable. */
   connectTimeoutMs: number;
+  /** On a Redis Cluster: replicas that must confirm an acknowledged write (WAIT, within connectTimeoutMs); 0 = none. */
+  clusterWaitReplicas: number;
 }
 
 /** Where each option comes from. */
@@ -67,6 +69,7 @@ const BUS_SETTINGS = {
   pollIntervalMs: "GATEWAY_POLL_INTERVAL",
   pushRetryMs: "GATEWAY_PUSH_RETRY",
   connectTimeoutMs: "GATEWAY_CONNECT_TIMEOUT",
+  clusterWaitReplicas: "GATEWAY_CLUSTER_WAIT_REPLICAS",
 } as const satisfies Partial<Record<keyof BusOptions, SettingName>>;
 
 /** The defaults, as the schema declares them. */

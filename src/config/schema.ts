@@ -98,6 +98,15 @@ const BUS = {
   // Short: a one-shot command must say "Redis is not there" within 2 s of being started, and a
   // loopback or same-region Redis answers in milliseconds. A distant one may need more.
   GATEWAY_CONNECT_TIMEOUT: duration({ group: "bus", default: "1s", min: 1, help: "how long a connection attempt may go unanswered" }),
+  // docs/cluster.md §5: a primary answers before its replica has the write; 1 makes every
+  // acknowledgement wait for one replica (WAIT), so a failover cannot lose what a caller was told is done.
+  GATEWAY_CLUSTER_WAIT_REPLICAS: count({
+    group: "bus",
+    default: "1",
+    min: 0,
+    max: 16,
+    help: "on a Redis Cluster, replicas that must confirm each acknowledged write (push, claim, ack) before it counts as done; 0 = do not wait (a failover may lose acknowledged writes); ignored on a single Redis",
+  }),
   GATEWAY_BACKLOG_CAP: count({ group: "bus", default: "10000", help: "pending events kept per session" }),
   GATEWAY_JOURNAL_CAP: count({ group: "bus", default: "10000", help: "journal entries kept" }),
   GATEWAY_DEADLETTER_CAP: count({ group: "bus", default: "10000", help: "dead letters kept" }),

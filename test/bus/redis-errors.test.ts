@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { classifyRedisError, RedisUnreachableError } from "../../src/bus/errors.js";
+import { isConnectionError } from "../../src/bus/producing.js";
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
@@ -51,4 +52,10 @@ test("the message is one line: what was tried, why, what to do; auth and TLS are
 
   assert.match(refused.withNote("kept trying for 30s").message, /^Redis at .* refused the connection \(kept trying for 30s\): start it/);
   for (const error of [refused, slow, auth, tls, plainToTls]) assert.doesNotMatch(error.message, /\n/);
+});
+
+test("a producer retries a command aborted because its node's connection died (kill -9 of a cluster primary)", () => {
+  const aborted = Object.assign(new Error("Command aborted due to connection close"), { name: "AbortError" });
+  assert.equal(isConnectionError(aborted), true);
+  assert.equal(isConnectionError(new Error("ERR unknown command")), false);
 });

@@ -10,6 +10,7 @@ import { durationMs, parseDuration } from "../../src/config/duration.js";
 import { ConfigError } from "../../src/config/errors.js";
 import { parseSetting, resolveConfig } from "../../src/config/resolve.js";
 import { SETTINGS, type SettingName } from "../../src/config/schema.js";
+import { resolveBusOptions } from "../../src/config/bus-options.js";
 
 /** Asserts that `raw` for `name` is refused with one line matching `line`; returns the message. */
 function refused(name: SettingName, raw: string, line: RegExp): string {
@@ -202,6 +203,16 @@ describe("count, number, enum, boolean, text", () => {
     refused("GATEWAY_BATCH_SIZE", "0", /^GATEWAY_BATCH_SIZE="0" is less than 1 \(expected a whole number, at least 1\)$/);
     refused("GATEWAY_TURN_RETRIES", "1001", /is more than 1000 \(expected a whole number from 0 to 1000\)$/);
     for (const raw of HOSTILE) refused("GATEWAY_BATCH_SIZE", raw, /is not a whole number/);
+  });
+
+  test("GATEWAY_CLUSTER_WAIT_REPLICAS: 0 to 16, default 1, empty is the default", () => {
+    assert.equal(parseSetting("GATEWAY_CLUSTER_WAIT_REPLICAS", undefined), 1);
+    assert.equal(parseSetting("GATEWAY_CLUSTER_WAIT_REPLICAS", ""), 1);
+    assert.equal(parseSetting("GATEWAY_CLUSTER_WAIT_REPLICAS", "0"), 0);
+    assert.equal(parseSetting("GATEWAY_CLUSTER_WAIT_REPLICAS", " 2 "), 2);
+    assert.equal(resolveBusOptions({}, { GATEWAY_CLUSTER_WAIT_REPLICAS: "0" }).clusterWaitReplicas, 0);
+    refused("GATEWAY_CLUSTER_WAIT_REPLICAS", "17", /is more than 16 \(expected a whole number from 0 to 16\)$/);
+    for (const raw of [...HOSTILE, "-1", "1.5", "one"]) refused("GATEWAY_CLUSTER_WAIT_REPLICAS", raw, /is not a whole number/);
   });
 
   test("GATEWAY_SESSION_FILE_MAX: a size with a binary unit, at least 64KiB", () => {

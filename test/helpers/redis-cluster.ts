@@ -51,14 +51,22 @@ export interface RedisCluster {
    * kill -9 of primary `n` (in slot order), then waits until its replica serves its slots and every
    * live node says cluster_state:ok. Returns both.
    */
-  killPrimary(n: number): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
-  /** Starts a killed node again on its port and dir (it rejoins, as a replica of whoever took over). */
+  killPrimary(n: number, options?: KillOptions): Promise<{ killed: ClusterNode; promoted: ClusterNode; failoverMs: number }>;
+  /** Starts a killed node again on its port and dir; resolves once it rejoined as a synced replica of whoever took over. */
   restart(node: ClusterNode): Promise<void>;
   /** kill -9 of every node at once: the whole cluster is down (dirs and nodes.conf kept). */
   killAll(): Promise<void>;
   /** Starts every killed node again on its port and dir and waits until the cluster is healthy. */
   restartAll(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface KillOptions {
+  /**
+   * Called with the replica before the kill (e.g. to pause it: SIGSTOP) and again right after it (to
+   * resume it: SIGCONT), so the replica can be made to miss the primary's last writes.
+   */
+  aroundKill?: (replica: ClusterNode, phase: "before" | "after") => Promise<void> | void;
 }
 
 export interface RedisClusterOptions {
@@ -88,6 +96,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         throw new Error(`redis-cli --cluster create failed: ${error.message}\n${error.stdout ?? ""}`);
       },
     );
+    // `--cluster create` returns before every replica took its role: until then a node is a primary
+    // without slots, and its "replica" link is trivially fine. Wait for the 3 replicas, each synced.
+    await waitFor(
+      async () => parseNodes(await command(nodes[0]!, "CLUSTER", "NODES")).filter((v) => v.flags.includes("slave") && v.primaryOf).length === 3,
+      "3 replicas in CLUSTER NODES",
+      timeoutMs,
+      100,
+    );
     await waitHealthy(nodes, timeoutMs);
   } catch (error) {
     await stop();
@@ -105,14 +121,16 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     seeds: nodes.map((node) => node.url),
     view,
     primaries: async () => (await primaryViews()).map((v) => byPort(v.port)),
-    async killPrimary(n) {
+    async killPrimary(n, options = {}) {
       const target = (await primaryViews())[n];
       if (!target) throw new Error(`no primary ${n}: the cluster has ${(await primaryViews()).length}`);
       const replica = (await view()).find((v) => v.primaryOf === target.id);
       if (!replica) throw new Error(`primary on port ${target.port} has no replica to fail over to`);
       const killed = byPort(target.port);
+      await options.aroundKill?.(byPort(replica.port), "before");
       const started = Date.now();
       await killed.kill9();
+      await options.aroundKill?.(byPort(replica.port), "after");
       await waitFor(
         async () => {
           const now = await view().catch(() => []);
@@ -128,6 +146,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     },
     restart: async (node) => {
       await (node as Node).launch();
+      // It comes back as the primary its nodes.conf remembers, and turns replica once the cluster
+      // tells it who took over: until then "healthy" holds trivially. Wait for its synced link.
+      await waitFor(
+        async () => /master_link_status:up/.test(await command(node, "INFO", "replication").catch(() => "")),
+        `the restarted node on port ${node.port} to sync as a replica`,
+        timeoutMs,
+        100,
+      );
       await waitHealthy(live(), timeoutMs);
     },
     killAll: async () => {
@@ -158,6 +184,8 @@ function makeNode(port: number, busPort: number, options: RedisClusterOptions): 
     ...["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(options.nodeTimeoutMs ?? 1_500)],
     // Any replica may take over, however long ago it last heard from its primary.
     ...["--cluster-replica-validity-factor", "0", "--save", ""],
+    // A replica that (re)joins syncs at once, not after the default 5 s wait for more replicas to join the same sync.
+    ...["--repl-diskless-sync-delay", "0"],
     ...(options.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
   ];
   return {
