@@ -50,8 +50,9 @@ export async function withGateway<T>(ctx: GatewayToolContext, what: string, fn: 
       throw new ToolFailure("the gateway is not running in this session (GATEWAY_DISABLED=1, or it failed to start: /gateway says why)");
     }
     if (Date.now() >= deadline) {
-      const state = bus ? `connection ${bus.connectionState}` : "not answered since pi started";
-      throw new ToolFailure(`Redis is unreachable (${state} for ${timeoutMs} ms): could not ${what}; nothing was done, try again later`);
+      // No bus yet: the extension has not reached Redis once since the session started (it keeps trying).
+      const state = bus ? `connection ${bus.connectionState} for ${timeoutMs} ms` : `not reached since the session started; waited ${timeoutMs} ms`;
+      throw new ToolFailure(`Redis is unreachable (${state}): could not ${what}; nothing was done, try again later`);
     }
     await sleep(READY_POLL_MS);
     bus = ctx.bus();
