@@ -115,6 +115,8 @@ function llmLedger(llm: FakeLlm) {
   };
 }
 
+const PRODUCER_CONCURRENCY = 2048;
+
 /** Starts `producers` paced producer processes (ids `<prefix><n>-<i>`) at `rate` events/s in all, targeted at the central. */
 function startProducers(redisUrl: string, prefix: string, rate: number, secs: number, producers: number): Child[] {
   return Array.from({ length: producers }, (_, n) =>
@@ -124,6 +126,10 @@ function startProducers(redisUrl: string, prefix: string, rate: number, secs: nu
       SESSIONS: "gateway",
       RATE: String(rate / producers),
       SECONDS: String(secs),
+      // In flight per producer, as a batch producer would keep: with 512 (the fixture's default)
+      // they fell behind at 5,000 ev/s whenever a push took over ~200 ms (p99 500-700 ms on the
+      // shared 2-core machine), pushing 4,200-4,700 ev/s.
+      CONCURRENCY: String(PRODUCER_CONCURRENCY),
     }),
   );
 }
