@@ -16,7 +16,7 @@ export async function claim(ctx: BusContext, sid: string, count: number, claimer
   const reply = (await ctx.scripts
     .claim(
       [k.events(sid), k.inflight(sid), k.leases(sid), k.delivered(sid), k.deadLettersOf(sid), k.journalOf(sid), k.countersOf(sid), lease],
-      [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? "", leaseField],
+      [count, o.leaseMs, o.dedupWindowMs, sid, o.deadLetterCap, o.journalCap, o.maxEventBytes, claimer?.instance ?? "", leaseField, o.claimMaxBytes ?? ""],
     )
     .catch((error: unknown) => handBackUnacknowledged(ctx, sid, error))) as Array<string | number>;
   if (Number(reply[0]) === -1) return { events: [], duplicates: 0, deadLettered: 0, displaced: true };

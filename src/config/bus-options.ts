@@ -43,6 +43,11 @@ export interface BusOptions {
   maxEventBytes: number;
   /** Most events claimed (and so injected as one message) at a time. */
   batchSize: number;
+  /**
+   * Most bytes of entries one claim hands out (always at least one entry); unset: only batchSize
+   * bounds a claim. The daemon sets it (DAEMON_CLAIM_MAX_BYTES): its claims are large.
+   */
+  claimMaxBytes?: number;
   /** Safety-net drain when no notification arrives (a notification can be missed during a reconnect). */
   pollIntervalMs: number;
   /** How long a producer keeps retrying a push while Redis is unreachable. */

@@ -10,7 +10,7 @@ import { resolveBusOptions } from "../config/bus-options.js";
 import { parseSetting } from "../config/resolve.js";
 import { daemonRedis } from "../setup/embedded-redis.js";
 import { chooseLogFormat, createLogger } from "../config/logging.js";
-import { daemonBatchSize, resolveDaemonSettings, DAEMON_ENV_VARS } from "./config.js";
+import { daemonBatchSize, resolveDaemonSettings, DAEMON_CLAIM_MAX_BYTES, DAEMON_ENV_VARS } from "./config.js";
 import { PRIVATE_UMASK } from "./private-state.js";
 import type { DaemonFlags } from "./cli-serve.js";
 
@@ -40,7 +40,7 @@ export function registerDaemon(program: Command): void {
           logger.warn({ fixed: settings.tokenFileFixed }, "token file was readable by others");
           process.stderr.write(`pi-gateway daemon: ${settings.tokenFileFixed}\n`);
         }
-        const overrides = { ...busOverrides(options), batchSize: daemonBatchSize(process.env) };
+        const overrides = { ...busOverrides(options), batchSize: daemonBatchSize(process.env), claimMaxBytes: DAEMON_CLAIM_MAX_BYTES };
         resolveBusOptions(overrides); // REDIS_URL and the other bus settings are checked here, before any connection
         // First lines on the terminal: which Redis, and whether the daemon started its own.
         const explicitUrl = overrides.redisUrl ?? parseSetting("REDIS_URL", process.env.REDIS_URL);

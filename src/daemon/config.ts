@@ -187,14 +187,25 @@ function ownerOf(owner: string | undefined, telegram: TelegramSettings | undefin
 
 /**
  * The daemon claims DAEMON_BATCH_SIZE events at a time unless GATEWAY_BATCH_SIZE says otherwise
- * (undefined: the setting, checked with the other bus settings, applies). Each claim is a few round
+ * (undefined: the setting, checked with the other bus settings, applies). Each claim is four round
  * trips to Redis (claim, dedup check, store the command, acknowledge), each waiting for an fsync
- * with AOF always: 50 at a time held the central to a few hundred events/s while producers pushed
- * 5,000/s. The daemon's claims become commands that are batched into turns again, so the size of
- * one claim does not change what the agent sees (a pi's claim is one message: it keeps the 50).
+ * with AOF always, and the daemon's CPU is mostly idle meanwhile: the round trips, not the work,
+ * bound the drain. 50 at a time held the central to a few hundred events/s while producers pushed
+ * 5,000/s; 500 to ~3,000–3,500 ev/s while they pushed (the bus queue hit its 10,000 cap and the
+ * oldest were dead-lettered); 2,000 keeps the bus queue under 2,000 at 5,000 ev/s. A claim takes
+ * what is there, so the size only matters when the queue is deep. The daemon's claims become
+ * commands that are batched into turns again, so the size of one claim does not change what the
+ * agent sees (a pi's claim is one message: it keeps the 50).
  */
 export function daemonBatchSize(env: Record<string, string | undefined>): number | undefined {
   return env.GATEWAY_BATCH_SIZE?.trim() ? undefined : DAEMON_BATCH_SIZE;
 }
 
-export const DAEMON_BATCH_SIZE = 500;
+export const DAEMON_BATCH_SIZE = 2000;
+
+/**
+ * Most bytes of events one daemon claim reads (claim-8.lua stops there; the rest waits for the next
+ * claim): 2,000 events of up to GATEWAY_MAX_EVENT_BYTES (1 MiB) each would otherwise be 2 GiB in one
+ * reply. 16 MiB is 2,000 events of 8 KiB; the load scenario's events are ~250 bytes.
+ */
+export const DAEMON_CLAIM_MAX_BYTES = 16 * 1024 * 1024;

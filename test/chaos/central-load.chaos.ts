@@ -24,6 +24,7 @@ const options: CentralLoadOptions = {
   quietSeconds: 10,
   llmMs: envNumber("CHAOS_CENTRAL_LLM_MS", 100),
   aof: process.env.CHAOS_LOAD_AOF !== "0",
+  profileDir: process.env.CHAOS_CENTRAL_PROFILE || undefined,
 };
 const DRAIN_MAX_MS = 15_000;
 

@@ -22,7 +22,7 @@ import { recordedEventMessages } from "../helpers/session-records.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startChaosDaemon } from "./daemon-kit.js";
-import { figure, mib, ROOT, percentile, rssMiB, seconds, spawnFixture, type Child, type ProducerReport } from "./harness.js";
+import { cpuSeconds, figure, mib, ROOT, percentile, rssMiB, seconds, spawnFixture, type Child, type ProducerReport } from "./harness.js";
 
 export interface CentralLoadOptions {
   /** Events per second in the loaded phase. */
@@ -37,6 +37,11 @@ export interface CentralLoadOptions {
   aof: boolean;
   /** Extra daemon environment (GATEWAY_TURN_MAX_EVENTS...). */
   env?: Record<string, string>;
+  /**
+   * A folder for a CPU profile of the daemon (node --cpu-prof, written when it exits) and Redis's
+   * INFO commandstats after the loaded phase (CHAOS_CENTRAL_PROFILE).
+   */
+  profileDir?: string;
 }
 
 export interface PhaseFigures {
@@ -44,6 +49,8 @@ export interface PhaseFigures {
   pushed: number;
   /** Pushed per second, from the producers' first push to their last reply. */
   pushedPerSecond: number;
+  /** The producers' slowest p99 push latency (ms): a paced producer falls behind when it grows. */
+  pushP99Ms: number;
   turns: number;
   eventsPerTurn: { p50: number; max: number };
 }
@@ -61,8 +68,12 @@ export interface CentralLoadReport {
   /** Events that reached the LLM per second over the loaded phase (push start to drained). */
   drainedPerSecond: number;
   backlogMax: number;
+  /** The most events waiting in the central's bus queue at once (sampled): what GATEWAY_BACKLOG_CAP bounds. */
+  busMax: number;
   drainMs: number;
   rss: { before: number; peak: number; after: number };
+  /** CPU seconds used over the loaded phase (push start to drained) by the daemon, Redis and the producers. */
+  cpu: { daemon: number; redis: number; producers: number };
   deadLettered: number;
   /** Dead letters by reason (the list keeps the newest GATEWAY_DEADLETTER_CAP). */
   deadLetterReasons: Record<string, number>;
@@ -104,6 +115,8 @@ function llmLedger(llm: FakeLlm) {
   };
 }
 
+const PRODUCER_CONCURRENCY = 2048;
+
 /** Starts `producers` paced producer processes (ids `<prefix><n>-<i>`) at `rate` events/s in all, targeted at the central. */
 function startProducers(redisUrl: string, prefix: string, rate: number, secs: number, producers: number): Child[] {
   return Array.from({ length: producers }, (_, n) =>
@@ -113,6 +126,10 @@ function startProducers(redisUrl: string, prefix: string, rate: number, secs: nu
       SESSIONS: "gateway",
       RATE: String(rate / producers),
       SECONDS: String(secs),
+      // In flight per producer, as a batch producer would keep: with 512 (the fixture's default)
+      // they fell behind at 5,000 ev/s whenever a push took over ~200 ms (p99 500-700 ms on the
+      // shared 2-core machine), pushing 4,200-4,700 ev/s.
+      CONCURRENCY: String(PRODUCER_CONCURRENCY),
     }),
   );
 }
@@ -134,7 +151,11 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const piEnv = createPiEnv({ llmUrl: llm.url });
   cleanups.push(() => piEnv.cleanup());
   // Empty: the default, events past the first 50 of a turn summed up (daemon-kit names them all).
-  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_TURN_SHOWN_EVENTS: "", ...options.env } });
+  // NODE_OPTIONS refuses --cpu-prof: a preloaded module profiles the daemon instead.
+  const profile: Record<string, string> = options.profileDir
+    ? { NODE_OPTIONS: `--import ${join(ROOT, "test", "fixtures", "cpu-profile.mjs")}`, CPU_PROFILE_DIR: options.profileDir }
+    : {};
+  const daemon = await startChaosDaemon({ piEnv, redisUrl: redis.url, env: { GATEWAY_TURN_SHOWN_EVENTS: "", ...profile, ...options.env } });
   const ledger = llmLedger(llm);
 
   // ---- quiet phase
@@ -152,7 +173,13 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const rssBefore = rssMiB(daemon.child.pid);
   let rssPeak = rssBefore;
   let backlogMax = 0;
+  let busMax = 0;
+  // Every sample, for a look at where the backlog grew (.tmp/central-load-timeline.json).
+  const timeline: Array<{ ms: number; pushed: number; reached: number; bus: number; daemonCpu: number }> = [];
+  const watcher = await GatewayBus.connect({ redisUrl: redis.url });
+  cleanups.push(() => watcher.close());
   const progress = new Map<string, number>();
+  const cpuBefore = { daemon: cpuSeconds(daemon.child.pid), redis: cpuSeconds(redis.pid()) };
   const producers = startProducers(redis.url, "p", options.rate, options.seconds, options.producers);
   const started = Date.now();
   // When the LLM last got more events: the drain rate ends there, not at a wait for events that were dead-lettered.
@@ -166,6 +193,14 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
     if (reached > reachedBefore) lastProgressAt = Date.now();
     reachedBefore = reached;
     backlogMax = Math.max(backlogMax, pushedSoFar - reached);
+    const ms = Date.now() - started;
+    void watcher.pending("gateway").then(
+      (bus) => {
+        busMax = Math.max(busMax, bus);
+        timeline.push({ ms, pushed: pushedSoFar, reached, bus, daemonCpu: cpuSeconds(daemon.child.pid) - cpuBefore.daemon });
+      },
+      () => undefined,
+    );
   }, 500);
   cleanups.push(() => clearInterval(sampler));
   const reports = await finished(producers, options.seconds);
@@ -178,6 +213,12 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   if (reachedAll || ledger.update() - quietIds > reachedBefore) lastProgressAt = Date.now();
   const drainMs = lastProgressAt - pushEnd;
   const drainedPerSecond = (ledger.update() - quietIds) / (Math.max(1, lastProgressAt - started) / 1000);
+  const cpu = {
+    daemon: cpuSeconds(daemon.child.pid) - cpuBefore.daemon,
+    redis: cpuSeconds(redis.pid()) - cpuBefore.redis,
+    producers: reports.reduce((sum, r) => sum + (r.cpuSeconds ?? Number.NaN), 0),
+  };
+  if (options.profileDir) await saveCommandStats(redis.url, join(options.profileDir, "redis-commandstats.txt"));
   await sleep(1_500); // anything that would arrive twice arrives now
   const reachedLlm = ledger.update() - quietIds;
   const rssAfter = rssMiB(daemon.child.pid);
@@ -189,6 +230,7 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
   const recorded = recordedEventMessages(join(piEnv.agentDir, "sessions"));
   mkdirSync(join(ROOT, ".tmp"), { recursive: true });
   writeFileSync(join(ROOT, ".tmp", "central-load-daemon.log"), daemon.output());
+  writeFileSync(join(ROOT, ".tmp", "central-load-timeline.json"), JSON.stringify(timeline, null, 0).replaceAll("},", "},\n"));
   return {
     quiet,
     load: phase(options.rate, reports, ledger.perTurn),
@@ -199,8 +241,10 @@ export async function runCentralLoad(options: CentralLoadOptions, cleanups: Arra
     namedTwice: [...ledger.count.values()].filter((n) => n > 1).length,
     drainedPerSecond,
     backlogMax,
+    busMax,
     drainMs,
     rss: { before: rssBefore, peak: Math.max(rssPeak, rssAfter), after: rssAfter },
+    cpu,
     deadLettered,
     deadLetterReasons: reasons,
     left,
@@ -217,9 +261,21 @@ function phase(rate: number, reports: ProducerReport[], turns: Array<{ events: n
     rate,
     pushed: pushedBy(reports),
     pushedPerSecond: pushedBy(reports) / Math.max(...reports.map((r) => r.seconds)),
+    pushP99Ms: Math.max(...reports.map((r) => r.p99LatencyMs)),
     turns: sizes.length,
     eventsPerTurn: { p50: percentile(sizes, 50), max: Math.max(0, ...sizes) },
   };
+}
+
+/** Redis's time per command so far (INFO commandstats), for a profile of the loaded phase. */
+async function saveCommandStats(redisUrl: string, file: string): Promise<void> {
+  const bus = await GatewayBus.connect({ redisUrl });
+  try {
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(file, String(await bus.client.info("commandstats")));
+  } finally {
+    await bus.close();
+  }
 }
 
 /** Dead letters (the bus's and the command queue's share one list), and what is left in the central's queues. */
@@ -248,13 +304,15 @@ async function leftovers(
 }
 
 export function reportCentralLoad(name: string, options: CentralLoadOptions, r: CentralLoadReport): void {
+  const perThousand = (cpuSeconds: number) => Math.round((cpuSeconds * 1e6) / Math.max(1, r.reachedLlm));
   const phaseText = (p: PhaseFigures) =>
-    `${p.rate} ev/s target: ${p.pushed} pushed at ${Math.round(p.pushedPerSecond)} ev/s, ${p.turns} turns, events per turn p50 ${p.eventsPerTurn.p50} max ${p.eventsPerTurn.max}`;
+    `${p.rate} ev/s target: ${p.pushed} pushed at ${Math.round(p.pushedPerSecond)} ev/s (push p99 ${p.pushP99Ms} ms), ${p.turns} turns, events per turn p50 ${p.eventsPerTurn.p50} max ${p.eventsPerTurn.max}`;
   figure(
     `${name}: the daemon's central (real pi SDK, fake LLM ${options.llmMs} ms per turn${options.aof ? ", AOF always" : ""}) fed by ${options.producers} producers for ${options.seconds}s: ` +
       `${r.quiet ? `quiet phase ${phaseText(r.quiet)}; ` : ""}load ${phaseText(r.load)}; ` +
       `${r.reachedLlm}/${r.pushed} reached the LLM (${r.namedTwice} named twice), ${r.pushed - r.missing}/${r.pushed} recorded in the session (${r.missing} lost, ${r.twice} twice, ${r.deadLettered} dead-lettered${r.deadLettered ? ` ${JSON.stringify(r.deadLetterReasons)}` : ""}; left: ${r.left.bus} in the bus queue, ${r.left.inFlight} in flight, ${r.left.commands} event commands), ` +
-      `${Math.round(r.drainedPerSecond)} ev/s drained, backlog max ${r.backlogMax} events, drained ${seconds(r.drainMs)} after the producers stopped; ` +
-      `daemon RSS ${mib(r.rss.before)} -> ${mib(r.rss.after)} MiB (peak ${mib(r.rss.peak)})`,
+      `${Math.round(r.drainedPerSecond)} ev/s drained, backlog max ${r.backlogMax} events (bus queue max ${r.busMax}), drained ${seconds(r.drainMs)} after the producers stopped; ` +
+      `daemon RSS ${mib(r.rss.before)} -> ${mib(r.rss.after)} MiB (peak ${mib(r.rss.peak)}); ` +
+      `CPU per 1,000 events: daemon ${perThousand(r.cpu.daemon)}, Redis ${perThousand(r.cpu.redis)}, producers ${perThousand(r.cpu.producers)} ms`,
   );
 }

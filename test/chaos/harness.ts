@@ -64,6 +64,18 @@ export function openFds(pid: number | undefined): number {
   }
 }
 
+/** CPU seconds (user + system) a live process has used so far, from /proc; NaN once it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    // Fields after the command (which may hold spaces, hence the last ")"): utime is the 12th, stime the 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export const mib = (value: number): string => (Number.isFinite(value) ? value.toFixed(0) : "?");
 
 // ------------------------------------------------------------------ child processes
@@ -210,6 +222,8 @@ export interface ProducerReport {
   /** Longest a single push took (ms), retries included. */
   maxLatencyMs: number;
   p99LatencyMs: number;
+  /** CPU seconds the producer process used (user + system), start to done. */
+  cpuSeconds?: number;
   idPrefix: string;
   sessions: string[];
 }

@@ -45,13 +45,13 @@ test("0, negative, fractional or not a number: refused, naming the variable", ()
   }
 });
 
-test("the daemon claims 500 events at a time unless GATEWAY_BATCH_SIZE is set (then that, checked as a bus setting)", () => {
-  assert.equal(DAEMON_BATCH_SIZE, 500);
-  assert.equal(daemonBatchSize({}), 500);
-  assert.equal(daemonBatchSize({ GATEWAY_BATCH_SIZE: "" }), 500, "empty: unset");
-  assert.equal(daemonBatchSize({ GATEWAY_BATCH_SIZE: "  " }), 500, "blank: unset");
+test("the daemon claims 2,000 events at a time unless GATEWAY_BATCH_SIZE is set (then that, checked as a bus setting)", () => {
+  assert.equal(DAEMON_BATCH_SIZE, 2000);
+  assert.equal(daemonBatchSize({}), 2000);
+  assert.equal(daemonBatchSize({ GATEWAY_BATCH_SIZE: "" }), 2000, "empty: unset");
+  assert.equal(daemonBatchSize({ GATEWAY_BATCH_SIZE: "  " }), 2000, "blank: unset");
   assert.equal(daemonBatchSize({ GATEWAY_BATCH_SIZE: "20" }), undefined, "set: the bus setting applies");
-  assert.equal(resolveBusOptions({ batchSize: daemonBatchSize({}) }, {}).batchSize, 500);
+  assert.equal(resolveBusOptions({ batchSize: daemonBatchSize({}) }, {}).batchSize, 2000);
   assert.equal(resolveBusOptions({ batchSize: daemonBatchSize({ GATEWAY_BATCH_SIZE: "20" }) }, { GATEWAY_BATCH_SIZE: "20" }).batchSize, 20);
   assert.throws(
     () => resolveBusOptions({ batchSize: daemonBatchSize({ GATEWAY_BATCH_SIZE: "0" }) }, { GATEWAY_BATCH_SIZE: "0" }),

@@ -19,6 +19,10 @@
   ARGV[4] session id     ARGV[5] dead-letter cap  ARGV[6] journal cap
   ARGV[7] max entry size (bytes)      ARGV[8] the claimer's instance ('' = no lease check)
   ARGV[9] the field of KEYS[8] holding it ('instance', or the claimer's id in an owner mirror)
+  ARGV[10] most bytes of entries one claim hands out ('' or absent = only the count bounds it): the
+          oldest entry is always taken, then the next while the total stays within; the rest stay
+          pending, in order, for the next claim (a daemon claiming 2,000 at a time must not read
+          2,000 one-megabyte entries into memory at once)
 
   Returns {duplicates, deadLettered, id1, raw1, id2, raw2, ...} oldest first, or {-1, 0} when the
   claimer no longer holds its session's lease (taken over): a displaced owner claims nothing, in
@@ -36,7 +40,29 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local entries = redis.call('LRANGE', KEYS[1], -count, -1)
+-- The oldest `count` entries (the list's tail), oldest first. With a byte budget they are read a
+-- page at a time and the reading stops at the budget: an entry past it is not even copied here.
+local budget = tonumber(ARGV[10] or '')
+local page = budget and 100 or count
+local entries, bytes = {}, 0
+while #entries < count do
+  local n = math.min(page, count - #entries)
+  -- Newest first within the slice.
+  local slice = redis.call('LRANGE', KEYS[1], -(#entries + n), -(#entries + 1))
+  local full = false
+  for i = #slice, 1, -1 do
+    -- An entry over the size limit is not handed out (it is dead-lettered with its first 1 KB).
+    local size = #slice[i]
+    if size > maxBytes then size = 1024 end
+    if budget and #entries > 0 and bytes + size > budget then
+      full = true
+      break
+    end
+    bytes = bytes + size
+    entries[#entries + 1] = slice[i]
+  end
+  if full or #slice < n then break end
+end
 if #entries == 0 then return {0, 0} end
 redis.call('LTRIM', KEYS[1], 0, -(#entries + 1))
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
@@ -100,9 +126,7 @@ local function assignedId(raw, id)
   return 'auto-' .. redis.sha1hex(raw)
 end
 
--- LRANGE returns newest first within the slice; walk backwards to hand out oldest first.
-for i = #entries, 1, -1 do
-  local raw = entries[i]
+for _, raw in ipairs(entries) do
   if #raw > maxBytes then
     dead('entry is ' .. #raw .. ' bytes, over the ' .. maxBytes .. '-byte limit (GATEWAY_MAX_EVENT_BYTES)', string.sub(raw, 1, 1024))
   else
