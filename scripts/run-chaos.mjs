@@ -6,6 +6,8 @@
 // CHAOS_SOAK_SECONDS, CHAOS_SOAK_RATE (daemon-load), CHAOS_RESTART_SOAK_SECONDS, CHAOS_RESTART_SOAK_RATE,
 // CHAOS_RESTART_SOAK_PI_RATE, CHAOS_RESTART_SOAK_REDIS_EVERY, CHAOS_RESTART_SOAK_DAEMON_EVERY (restart-soak;
 // `npm run soak -- --minutes N` runs it long)
+// CHAOS_LOAD_CENTRAL_BATCH, CHAOS_LOAD_CENTRAL_MAX_CLAIM (load: the central consumer's claim size, and
+// the most it grows to while its claims come back full),
 // CHAOS_CENTRAL_RATE, CHAOS_CENTRAL_SECONDS, CHAOS_CENTRAL_PRODUCERS, CHAOS_CENTRAL_LLM_MS (central-load)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
