@@ -6,6 +6,8 @@
 // CHAOS_SOAK_SECONDS, CHAOS_SOAK_RATE (daemon-load), CHAOS_RESTART_SOAK_SECONDS, CHAOS_RESTART_SOAK_RATE,
 // CHAOS_RESTART_SOAK_PI_RATE, CHAOS_RESTART_SOAK_REDIS_EVERY, CHAOS_RESTART_SOAK_DAEMON_EVERY (restart-soak;
 // `npm run soak -- --minutes N` runs it long)
+// CHAOS_LOAD_CENTRAL_BATCH, CHAOS_LOAD_CENTRAL_MAX_CLAIM (load: the central consumer's claim size, and
+// the most it grows to while its claims come back full)
 // CHAOS_CENTRAL_RATE, CHAOS_CENTRAL_SECONDS, CHAOS_CENTRAL_PRODUCERS, CHAOS_CENTRAL_LLM_MS, CHAOS_CENTRAL_PROFILE=<dir>
 // (central-load; the last writes a CPU profile of the daemon and Redis's INFO commandstats there)
 // CHAOS_FAILOVER_RATE, CHAOS_FAILOVER_SECONDS, CHAOS_FAILOVER_PRODUCERS, CHAOS_FAILOVER_WAIT_REPLICAS=0 (cluster-failover)

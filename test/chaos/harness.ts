@@ -54,23 +54,24 @@ export function rssMiB(pid: number | undefined): number {
   }
 }
 
-/** Open file descriptors of a process (entries of /proc/<pid>/fd), NaN if gone. */
-export function openFds(pid: number | undefined): number {
+/** CPU time (user + system, in seconds) a process has used so far (/proc/<pid>/stat), NaN if gone. */
+export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return Number.NaN;
   try {
-    return readdirSync(`/proc/${pid}/fd`).length;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
   } catch {
     return Number.NaN;
   }
 }
 
-/** CPU seconds (user + system) a live process has used so far, from /proc; NaN once it is gone. */
-export function cpuSeconds(pid: number | undefined): number {
+/** Open file descriptors of a process (entries of /proc/<pid>/fd), NaN if gone. */
+export function openFds(pid: number | undefined): number {
   if (!pid) return Number.NaN;
   try {
-    // Fields after the command (which may hold spaces, hence the last ")"): utime is the 12th, stime the 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return Number.NaN;
   }
@@ -250,6 +251,9 @@ export interface ConsumerStatsLine {
   caught: number;
   deadLettered: number;
   drainFailures: number;
+  /** Batches delivered (claims that returned events), and the largest one. */
+  batches: number;
+  largestBatch: number;
   state: string;
   polluted: boolean;
 }
