@@ -25,6 +25,7 @@ import { processMemory } from "../util/live-heap.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import type { GatewayBus, LeaseHolder, PreviousRegistration, SessionRole } from "./bus.js";
 import { connectClient } from "./connection.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import { NotAcknowledgedError } from "./errors.js";
 import { retryPauseMs } from "./producing.js";
 import { processGone } from "./lease.js";
@@ -320,7 +321,7 @@ export class EventConsumer extends EventEmitter<ConsumerEvents> {
       } catch (error) {
         if (!(error instanceof NotAcknowledgedError) || this.stopped) throw error;
         if (attempt === 1) this.log.warn({ queue, count: ids.length, err: error.message }, "ack not confirmed by a replica; retrying");
-        await new Promise((resolve) => setTimeout(resolve, retryPauseMs(attempt)));
+        await sleep(retryPauseMs(attempt));
       }
     }
   }

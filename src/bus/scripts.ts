@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { RedisClient } from "./connection.js";
 import { NotAcknowledgedError } from "./errors.js";
 
@@ -160,7 +161,7 @@ async function replicated(client: RedisClient, command: string, name: ScriptName
     const [[scriptError, reply] = [], [waitError, acknowledged] = []] = (await pipeline.exec()) ?? [];
     if (scriptError && REDIRECTED.test(scriptError.message) && attempt < REDIRECT_TRIES && "refreshSlotsCache" in client) {
       await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
+      await sleep(Math.min(50 * attempt, 500));
       continue;
     }
     if (scriptError) throw scriptError;
