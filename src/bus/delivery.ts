@@ -27,8 +27,11 @@ export async function claim(ctx: BusContext, sid: string, count: number, claimer
   for (let i = 2; i < reply.length; i += 2) {
     const id = String(reply[i]);
     const parsed = parseRawEvent(String(reply[i + 1]), o.maxEventBytes, id);
-    if (parsed.ok) events.push(parsed.event);
-    else rejects.push([id, parsed.reason]);
+    if (!parsed.ok) rejects.push([id, parsed.reason]);
+    // claim-8.lua reads a leading "id" without decoding the entry; one naming a second, different
+    // id further on would be delivered under one and acknowledged under the other.
+    else if (parsed.event.id !== id) rejects.push([id, `id: the entry names its id twice ("${id}", then "${parsed.event.id}")`]);
+    else events.push(parsed.event);
   }
   if (rejects.length) deadLettered += await reject(ctx, sid, rejects);
   return { events, duplicates, deadLettered };

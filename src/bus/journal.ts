@@ -55,7 +55,8 @@ export async function journal(ctx: BusContext, count: number): Promise<JournalEn
   const rows = await Promise.all(streams.map((key) => ctx.client.xrevrange(key, "+", "-", "COUNT", count)));
   return merged(rows.map((r) => r.reverse()))
     .slice(-count)
-    .map(toJournalEntry);
+    .flatMap(toJournalEntries)
+    .slice(-count);
 }
 
 /**
@@ -65,7 +66,9 @@ export async function journal(ctx: BusContext, count: number): Promise<JournalEn
 export async function journalSince(ctx: BusContext, afterId: string, limit: number): Promise<JournalEntry[]> {
   const streams = await journalStreams(ctx);
   const rows = await Promise.all(streams.map((key) => ctx.client.xrange(key, `(${afterId}`, "+", "COUNT", limit)));
-  return merged(rows).slice(0, limit).map(toJournalEntry);
+  // A stream entry is never split across pages (paging goes by stream id): a batched `delivered`
+  // entry on the last row may make the page longer than `limit`.
+  return merged(rows).slice(0, limit).flatMap(toJournalEntries);
 }
 
 /** How long a cluster's journal reader waits between two looks (a blocking XREAD of many keys needs one slot). */
@@ -84,7 +87,7 @@ export function journalReader(ctx: BusContext, reader: RedisClient): JournalRead
         }
       }
       const reply = (await reader.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", ctx.keys.journal, lastId)) as Array<[string, Rows]> | null;
-      return reply?.[0]?.[1].map(toJournalEntry) ?? [];
+      return reply?.[0]?.[1].flatMap(toJournalEntries) ?? [];
     },
     close: () => reader.disconnect(),
   };
@@ -99,6 +102,27 @@ export async function journalReplied(ctx: BusContext, entry: RepliedEntry): Prom
       [ctx.options.journalCap, entry.id, entry.channel, unique(entry.types), entry.session, firstLine(entry.text), unique(entry.sources)],
     ),
   );
+}
+
+/**
+ * One stream entry as journal entries: one, or one per id of a batched `delivered` entry (ack-4.lua
+ * writes the ids of an acknowledged batch together, as a JSON array in `ids`).
+ */
+function toJournalEntries(row: [string, string[]]): JournalEntry[] {
+  const entry = toJournalEntry(row);
+  const ids = batchIds(row[1]);
+  return ids ? ids.map((id) => ({ ...entry, id })) : [entry];
+}
+
+function batchIds(fields: string[]): string[] | undefined {
+  const at = fields.indexOf("ids");
+  if (at < 0 || at % 2) return undefined;
+  try {
+    const ids: unknown = JSON.parse(fields[at + 1]!);
+    return Array.isArray(ids) && ids.length && ids.every((id) => typeof id === "string") ? ids : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function toJournalEntry([streamId, fields]: [string, string[]]): JournalEntry {

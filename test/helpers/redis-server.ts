@@ -44,6 +44,8 @@ export interface RedisServerOptions {
   password?: string;
   /** Serve TLS only (rediss://), with a throwaway CA whose certificate is at `caFile`. */
   tls?: boolean;
+  /** More server arguments, e.g. `--rename-command ZMSCORE ""` to stand in for an older Redis. */
+  args?: string[];
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer & { caFile?: string }> {
@@ -63,6 +65,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     if (options.password) args.push("--requirepass", options.password);
     if (options.aof) args.push("--appendonly", "yes", "--appendfsync", "always");
     else args.push("--appendonly", "no");
+    args.push(...(options.args ?? []));
     child = spawn("redis-server", args, { stdio: "ignore" });
     child.on("error", () => undefined);
     await waitForPing(probePort, 10_000);
