@@ -28,7 +28,9 @@
  *
  * Env: BENCH_PRODUCERS (8), BENCH_EVENTS per producer per round (1000), BENCH_ROUNDS (3),
  * BENCH_PAYLOAD_BYTES (200), BENCH_WARMUP events per producer per warm-up round (800, 0 = none),
- * BENCH_WARMUP_ROUNDS (1), BENCH_BACKLOG (5000, 0 = skip), BENCH_APPROACHES (subset/order of
+ * BENCH_WARMUP_ROUNDS (1), BENCH_BACKLOG (5000, 0 = skip), BENCH_MAX_CLAIM (most events one claim of
+ * ours takes: 2000, the daemon's DAEMON_BATCH_SIZE; the claim loop asks for that many, EventConsumer
+ * starts at the bus's batch size and doubles up to it while claims come back full), BENCH_APPROACHES (subset/order of
  * naive,ours-claim,ours-consumer), BENCH_NAIVE_PARSE (before|after: where the naive consumer parses
  * its batch relative to the DEL; "before" is the seed).
  *
@@ -45,6 +47,7 @@ import { GatewayBus } from "../src/bus/bus.js";
 import { EventConsumer } from "../src/bus/consumer.js";
 import { DEFAULT_PREFIX, DEFAULT_CENTRAL_SESSION, keySpace } from "../src/protocol/keys.js";
 import { createEvent } from "../src/protocol/event.js";
+import { DAEMON_BATCH_SIZE } from "../src/daemon/config.js";
 import { eventId, type BenchPayload, type FromProducer, type Mode, type ProducerDone, type ToProducer } from "./bus-shared.js";
 import { defineSection, type BenchContext } from "./section.js";
 import { fmt, nowMs, round, summarize, table, type Summary } from "./stats.js";
@@ -67,6 +70,8 @@ export interface BusBenchConfig {
   approaches: ApproachName[];
   /** Naive consumer: parse the batch between LRANGE and DEL (the seed) or after the DEL. */
   naiveParse: "before" | "after";
+  /** Most events one claim of ours takes (the daemon's claim size by default). */
+  maxClaim: number;
 }
 
 export function busConfigFromEnv(env: NodeJS.ProcessEnv = process.env): BusBenchConfig {
@@ -87,6 +92,7 @@ export function busConfigFromEnv(env: NodeJS.ProcessEnv = process.env): BusBench
     backlog: int("BENCH_BACKLOG", 5_000, 0),
     approaches: approachList(env.BENCH_APPROACHES),
     naiveParse: env.BENCH_NAIVE_PARSE === "after" ? "after" : "before",
+    maxClaim: int("BENCH_MAX_CLAIM", DAEMON_BATCH_SIZE, 1),
   };
 }
 
@@ -258,7 +264,7 @@ async function leftoversOf(bus: GatewayBus): Promise<{ pending: number; inFlight
 }
 
 /** Ours, minimal: the same notify-triggered tight loop, with claim + ack. */
-function claimLoopConsumer(url: string, recorder: Recorder, _config: BusBenchConfig): BenchConsumer {
+function claimLoopConsumer(url: string, recorder: Recorder, config: BusBenchConfig): BenchConsumer {
   let bus: GatewayBus | undefined;
   const sub = plainClient(url, "bench-claim-sub");
   let batches = 0;
@@ -266,7 +272,7 @@ function claimLoopConsumer(url: string, recorder: Recorder, _config: BusBenchCon
   const drain = new CoalescedDrain(async () => {
     const b = bus!;
     for (;;) {
-      const claimed = await b.claim(SID);
+      const claimed = await b.claim(SID, config.maxClaim);
       duplicates += claimed.duplicates;
       if (claimed.events.length === 0) {
         if (claimed.duplicates || claimed.deadLettered) continue;
@@ -303,7 +309,7 @@ function claimLoopConsumer(url: string, recorder: Recorder, _config: BusBenchCon
 }
 
 /** Ours, realistic: the EventConsumer the extension and the daemon run. */
-function eventConsumer(url: string, recorder: Recorder, _config: BusBenchConfig): BenchConsumer {
+function eventConsumer(url: string, recorder: Recorder, config: BusBenchConfig): BenchConsumer {
   let bus: GatewayBus | undefined;
   let consumer: EventConsumer | undefined;
   let drainFailures = 0;
@@ -319,6 +325,7 @@ function eventConsumer(url: string, recorder: Recorder, _config: BusBenchConfig)
         role: "central",
         durable: true,
         kind: "bench",
+        maxClaim: config.maxClaim,
         deliver: async (batch) => recorder.record(batch.events, nowMs()),
       });
       consumer.on("drainFailed", () => drainFailures++);
