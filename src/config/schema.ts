@@ -108,7 +108,11 @@ const BUS = {
     help: "on a Redis Cluster, replicas that must confirm each acknowledged write (push, claim, ack) before it counts as done; 0 = do not wait (a failover may lose acknowledged writes); ignored on a single Redis",
   }),
   GATEWAY_BACKLOG_CAP: count({ group: "bus", default: "10000", help: "pending events kept per session" }),
-  GATEWAY_JOURNAL_CAP: count({ group: "bus", default: "10000", help: "journal entries kept" }),
+  GATEWAY_JOURNAL_CAP: count({
+    group: "bus",
+    default: "10000",
+    help: "journal stream entries kept (a `delivered` entry holds up to 50 ids of one acknowledged batch)",
+  }),
   GATEWAY_DEADLETTER_CAP: count({ group: "bus", default: "10000", help: "dead letters kept" }),
   GATEWAY_MAX_EVENT_BYTES: count({ group: "bus", default: "1048576", help: "larger entries are dead-lettered unread" }),
   GATEWAY_BATCH_SIZE: count({ group: "bus", default: "50", help: "most events per injected message" }),
