@@ -14,8 +14,9 @@ import { Cluster } from "ioredis";
 import { connectClient, createClient, createClusterClient, dropClient, isClusterNode, redisUnreachable, type RedisClient } from "./connection.js";
 import { deadLetterCount, deadLetters, purgeDeadLetters } from "./dead-letters.js";
 import { ack, claim, recover, reject, renew } from "./delivery.js";
-import { RedisUnreachableError } from "./errors.js";
+import { RedisUnreachableError, type NotAcknowledgedError } from "./errors.js";
 import { journal, journalReader, journalReplied, journalSince, type JournalReader } from "./journal.js";
+import { checkClusterReplicas } from "./cluster-replicas.js";
 import { push, pushWithRetry, retryPauseMs } from "./producing.js";
 import { installScripts } from "./scripts.js";
 import { ScheduleStore } from "./schedules.js";
@@ -40,6 +41,9 @@ export interface ConnectBusOptions extends Partial<BusOptions> {
   persistent?: boolean;
 }
 
+/** GATEWAY_CLUSTER_WAIT_REPLICAS when options do not say (the setting's own default). */
+const DEFAULT_WAIT_REPLICAS = 1;
+
 export class GatewayBus {
   readonly keys: KeySpace;
   private readonly ctx: T.BusContext;
@@ -55,7 +59,7 @@ export class GatewayBus {
   ) {
     this.keys = keySpace(options.prefix, { cluster: client instanceof Cluster });
     // docs/cluster.md §5: on a cluster an acknowledged write waits for its replicas (a single Redis has no failover to lose it in).
-    const replication = this.keys.cluster ? { replicas: options.clusterWaitReplicas ?? 1, timeoutMs: options.connectTimeoutMs } : undefined;
+    const replication = this.keys.cluster ? { replicas: options.clusterWaitReplicas ?? DEFAULT_WAIT_REPLICAS, timeoutMs: options.connectTimeoutMs } : undefined;
     this.ctx = { client, scripts: installScripts(client, replication), keys: this.keys, options };
   }
 
@@ -89,6 +93,7 @@ export class GatewayBus {
     const cluster = createClusterClient(url, clusterNodes, clientOptions);
     try {
       await connectClient(cluster, url, connectTimeoutMs);
+      await checkClusterReplicas(cluster, options.clusterWaitReplicas ?? DEFAULT_WAIT_REPLICAS);
     } catch (error) {
       dropClient(cluster);
       throw error;
@@ -218,7 +223,7 @@ export class GatewayBus {
     event: GatewayEvent,
     options: T.PushOptions = {},
     retryMs = this.options.pushRetryMs,
-    onWait?: (error: RedisUnreachableError) => void,
+    onWait?: (error: RedisUnreachableError | NotAcknowledgedError) => void,
   ): Promise<T.PushResult> {
     return pushWithRetry(this.ctx, event, options, retryMs, onWait);
   }

@@ -72,6 +72,8 @@ export class RedisUnreachableError extends GatewayError {
  */
 export class NotAcknowledgedError extends GatewayError {
   override name = "NotAcknowledgedError";
+  /** The failure in a few words, for a "retrying" line. */
+  readonly summary: string;
   constructor(
     readonly operation: string,
     readonly acknowledged: number,
@@ -86,11 +88,28 @@ export class NotAcknowledgedError extends GatewayError {
         "so a failover now could lose it; the gateway retries with the same id. GATEWAY_CLUSTER_WAIT_REPLICAS=0 stops waiting, at that risk",
       "NOT_ACKNOWLEDGED",
     );
+    this.summary = `no replica of the Redis Cluster primary confirmed "${operation}" within ${formatDuration(waitedMs)}`;
   }
 
   /** The same failure with context added (kept on the same line). */
   withNote(note: string): NotAcknowledgedError {
     return new NotAcknowledgedError(this.operation, this.acknowledged, this.wanted, this.waitedMs, this.reply, note);
+  }
+}
+
+/**
+ * A Redis Cluster on which GATEWAY_CLUSTER_WAIT_REPLICAS can never be met: a primary has fewer
+ * replicas than every acknowledged write waits for (cluster-replicas.ts). Said at connect, with the fix.
+ */
+export class ClusterReplicasError extends GatewayError {
+  override name = "ClusterReplicasError";
+  constructor(
+    /** What is wrong, in one sentence. */
+    readonly summary: string,
+    /** What to do about it. */
+    readonly hint: string,
+  ) {
+    super(`${summary}: ${hint}`, "CLUSTER_REPLICAS");
   }
 }
 

@@ -102,7 +102,7 @@ export async function pushWithRetry(
   event: GatewayEvent,
   options: PushOptions,
   retryMs: number,
-  onWait?: (error: RedisUnreachableError) => void,
+  onWait?: (error: RedisUnreachableError | NotAcknowledgedError) => void,
 ): Promise<PushResult> {
   const deadline = Date.now() + retryMs;
   const url = ctx.options.redisUrl;
@@ -112,7 +112,13 @@ export async function pushWithRetry(
       return { ...result, attempts: attempt };
     } catch (error) {
       if (error instanceof NotAcknowledgedError) {
-        if (Date.now() >= deadline) throw error.withNote(`retried for ${formatDuration(retryMs)}, event ${event.id} not pushed`);
+        // The primary may well hold the event: "not pushed" would invite a second push under a new id.
+        if (Date.now() >= deadline) {
+          throw error.withNote(
+            `retried for ${formatDuration(retryMs)}; event ${event.id} may be queued on the primary only, and a push with the same id delivers it once`,
+          );
+        }
+        if (attempt === 1) onWait?.(error);
         await sleep(retryPauseMs(attempt));
         continue;
       }

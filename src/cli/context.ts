@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { GatewayBus } from "../bus/bus.js";
-import { GatewayError, RedisUnreachableError } from "../bus/errors.js";
+import { GatewayError, RedisUnreachableError, type NotAcknowledgedError } from "../bus/errors.js";
 import { parseRedisUrl, type BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { ConfigError } from "../config/errors.js";
@@ -56,12 +56,12 @@ const NOTICE_FLOOR_MS = 300;
 export async function withBusRetrying<T>(
   options: GlobalOptions,
   window: { ms: number; from: string },
-  body: (bus: GatewayBus, retry: { remainingMs: number; onWait: (error: RedisUnreachableError) => void }) => Promise<T>,
+  body: (bus: GatewayBus, retry: { remainingMs: number; onWait: (error: RedisUnreachableError | NotAcknowledgedError) => void }) => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + window.ms;
   const tried = `kept trying for ${formatDuration(window.ms)}, the ${window.from} window; nothing sent`;
   let told = false;
-  const onWait = (error: RedisUnreachableError) => {
+  const onWait = (error: RedisUnreachableError | NotAcknowledgedError) => {
     if (!told) process.stderr.write(`pi-gateway: ${error.summary}; retrying for ${formatDuration(window.ms)} (${window.from})…\n`);
     told = true;
   };

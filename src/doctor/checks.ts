@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayBus, serverKind, type SessionInfo } from "../bus/bus.js";
-import { RedisUnreachableError } from "../bus/errors.js";
+import { ClusterReplicasError, RedisUnreachableError } from "../bus/errors.js";
 import type { BusOptions } from "../config/bus-options.js";
 import { formatDuration } from "../config/duration.js";
 import { createEvent } from "../protocol/event.js";
@@ -106,13 +106,18 @@ async function connectForChecks(options: DoctorOptions): Promise<{ bus?: Gateway
     await bus?.close().catch(() => undefined);
     // The shared classification says why (refused, no answer, password, TLS) and what to do.
     const known = error instanceof RedisUnreachableError;
+    // Redis answered, but the cluster can never acknowledge a write: starting Redis is not the fix.
+    const fix =
+      error instanceof ClusterReplicasError || (known && error.failure !== "refused")
+        ? error.hint
+        : `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`;
     return {
       result: {
         id: "redis",
         title: "Redis reachable",
         status: "fail",
-        detail: known ? error.summary : (error as Error).message,
-        fix: known && error.failure !== "refused" ? error.hint : `start Redis (${howToStartRedis(options.platform)[0]}) or point REDIS_URL at it`,
+        detail: known || error instanceof ClusterReplicasError ? error.summary : (error as Error).message,
+        fix,
       },
     };
   }

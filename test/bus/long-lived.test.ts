@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { createClient } from "../../src/bus/connection.js";
 import { EventConsumer } from "../../src/bus/consumer.js";
-import { RedisUnreachableError } from "../../src/bus/errors.js";
+import { RedisUnreachableError, type NotAcknowledgedError } from "../../src/bus/errors.js";
 import { resolveBusOptions } from "../../src/config/bus-options.js";
 import { createEvent } from "../../src/protocol/event.js";
 import { startRedis, type RedisServer } from "../helpers/redis-server.js";
@@ -68,7 +68,7 @@ test("a consumer started while Redis is down waits, then drains once Redis is up
 test("a one-shot producer that loses Redis after connecting says so once, retries its window, ends with the classified error", async () => {
   const producer = await GatewayBus.connect({ redisUrl: redis.url });
   await redis.kill("SIGKILL");
-  const told: RedisUnreachableError[] = [];
+  const told: Array<RedisUnreachableError | NotAcknowledgedError> = [];
   const started = Date.now();
   try {
     await assert.rejects(

@@ -13,12 +13,16 @@
  *    the producer moves on, and the failover loses the event.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { GatewayBus } from "../../src/bus/bus.js";
 import { EventConsumer } from "../../src/bus/consumer.js";
 import { NotAcknowledgedError } from "../../src/bus/errors.js";
 import { createEvent } from "../../src/protocol/event.js";
+import { runCli } from "../helpers/cli.js";
 import { startRedisCluster, type ClusterNode, type RedisCluster } from "../helpers/redis-cluster.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -108,6 +112,36 @@ test("a consumer whose ack no replica confirmed acks again (same ids) until one 
     await consumer.stop();
     await consumerBus.close();
   }
+});
+
+test("pi-gateway push says at once that it waits for a replica, and on giving up that the same id delivers once", async () => {
+  const replica = (await mainPrimary()).replica!;
+  const env = { REDIS_URL: cluster.seeds[0]!, HOME: mkdtempSync(join(tmpdir(), "pigw-ack-cli-")), GATEWAY_CONNECT_TIMEOUT: "500ms" };
+  process.kill(replica.pid(), "SIGSTOP");
+  let result: Awaited<ReturnType<typeof runCli>>;
+  try {
+    result = await runCli(["push", "test.ack", "--id", "cli-1", "--retry", "2s"], { env });
+  } finally {
+    process.kill(replica.pid(), "SIGCONT");
+  }
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stderr.trim().split("\n");
+  assert.equal(lines.length, 2, result.stderr);
+  assert.match(lines[0]!, /^pi-gateway: no replica of the Redis Cluster primary confirmed "push-enqueue" within 500ms; retrying for 2s/);
+  assert.match(lines[1]!, /not acknowledged.*retried for 2s; event cli-1 may be queued on the primary only, and a push with the same id delivers it once/);
+  // It was: the primary kept it. The same id again, once the replica confirms, is not delivered twice.
+  await waitFor(
+    async () => (await runCli(["push", "test.ack", "--id", "cli-1", "--retry", "10s"], { env })).code === 0,
+    "the same push, acknowledged",
+    20_000,
+    200,
+  );
+  const claimed = await bus.claim(QUEUE);
+  assert.deepEqual(
+    claimed.events.map((e) => e.id),
+    ["cli-1"],
+  );
+  assert.equal(await bus.ack(QUEUE, ["cli-1"]), 1);
 });
 
 test("a push no replica confirmed is refused; after the failover its retry (same id) lands exactly once", async () => {

@@ -76,12 +76,16 @@ export interface RedisClusterOptions {
   nodeTimeoutMs?: number;
   /** Deadline for the cluster to come up / a failover to finish (default 30 s). */
   timeoutMs?: number;
+  /** Replicas per primary (default 1): 0 makes a cluster of 3 primaries only, as `--cluster-replicas 0` does. */
+  replicas?: 0 | 1;
 }
 
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const ports = await distinctFreePorts(12);
-  const nodes = Array.from({ length: 6 }, (_, i) => makeNode(ports[i]!, ports[i + 6]!, options));
+  const replicas = options.replicas ?? 1;
+  const count = 3 * (1 + replicas);
+  const ports = await distinctFreePorts(2 * count);
+  const nodes = Array.from({ length: count }, (_, i) => makeNode(ports[i]!, ports[i + count]!, options));
   const killAll = () => nodes.forEach((node) => node.kill());
   process.on("exit", killAll);
   const stop = async () => {
@@ -91,7 +95,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   try {
     await Promise.all(nodes.map((node) => node.launch()));
     const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
-    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"], { timeout: timeoutMs }).catch(
+    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"], { timeout: timeoutMs }).catch(
       (error: Error & { stdout?: string }) => {
         throw new Error(`redis-cli --cluster create failed: ${error.message}\n${error.stdout ?? ""}`);
       },
@@ -99,8 +103,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     // `--cluster create` returns before every replica took its role: until then a node is a primary
     // without slots, and its "replica" link is trivially fine. Wait for the 3 replicas, each synced.
     await waitFor(
-      async () => parseNodes(await command(nodes[0]!, "CLUSTER", "NODES")).filter((v) => v.flags.includes("slave") && v.primaryOf).length === 3,
-      "3 replicas in CLUSTER NODES",
+      async () => parseNodes(await command(nodes[0]!, "CLUSTER", "NODES")).filter((v) => v.flags.includes("slave") && v.primaryOf).length === 3 * replicas,
+      `${3 * replicas} replicas in CLUSTER NODES`,
       timeoutMs,
       100,
     );
