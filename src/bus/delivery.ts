@@ -29,8 +29,8 @@ export async function claim(ctx: BusContext, sid: string, count: number, claimer
     const parsed = parseRawEvent(String(reply[i + 1]), o.maxEventBytes, id);
     if (!parsed.ok) rejects.push([id, parsed.reason]);
     // The ack goes by the claim's id: an event parsed to another one would be delivered under one and
-    // acknowledged under the other. claim-8.lua decodes every entry naming "id" more than once (JSON's
-    // last one wins, as here), so the two agree; this keeps any disagreement out of the session.
+    // acknowledged under the other. claim-8.lua decodes every entry that could name "id" more than once
+    // (JSON's last one wins, as here), so the two agree; this keeps any disagreement out of the session.
     else if (parsed.event.id !== id) rejects.push([id, `id: the entry names its id twice ("${id}", then "${parsed.event.id}")`]);
     else events.push(parsed.event);
   }

@@ -118,14 +118,16 @@ onSingleAndCluster({ flushEach: true }, (backend) => {
     const { bus } = backend();
     await bus.register({ id: "s1", role: "satellite", durable: true, instance: "t" });
     const nested = '{"id":"outer","type":"batch.test","source":"test","payload":{"id":"inner"},"ts":0}';
-    await bus.client.lpush(bus.keys.events("s1"), line("first", ',"id":"second"'), nested, line("plain"));
+    // The same key again, spelt with an escape: JSON reads "\u0069d" as "id".
+    const escaped = line("third", ',"\\u0069d":"fourth"');
+    await bus.client.lpush(bus.keys.events("s1"), line("first", ',"id":"second"'), nested, escaped, line("plain"));
     const claimed = await bus.claim("s1");
     assert.deepEqual(
       claimed.events.map((e) => e.id),
-      ["second", "outer", "plain"],
+      ["second", "outer", "fourth", "plain"],
     );
     assert.equal(claimed.deadLettered, 0);
-    assert.equal(await bus.ack("s1", ["second", "outer", "plain"]), 3, "each acknowledged under the id it was delivered under");
+    assert.equal(await bus.ack("s1", ["second", "outer", "fourth", "plain"]), 4, "each acknowledged under the id it was delivered under");
     assert.equal(await bus.client.hlen(bus.keys.inflight("s1")), 0, "nothing left in flight");
   });
 

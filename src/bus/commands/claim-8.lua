@@ -153,15 +153,16 @@ end
 -- a plain string id (every event the gateway and the seed's producers write), is read without
 -- decoding the entry: the client parses every entry anyway and rejects (reject-4.lua) what is not
 -- a valid event. An entry with another "id" key further on (a nested one, or the same key twice,
--- where JSON's last one wins) and anything else is decoded here.
+-- where JSON's last one wins), or with a \u escape after its id (a key can be spelt "\u0069d"), and
+-- anything else is decoded here.
 local ids, raws, assigned = {}, {}, {}
 for _, raw in ipairs(entries) do
   if #raw > maxBytes then
     dead('entry is ' .. #raw .. ' bytes, over the ' .. maxBytes .. '-byte limit (GATEWAY_MAX_EVENT_BYTES)', string.sub(raw, 1, 1024))
   else
     local _, idEnd, id = string.find(raw, '^%s*{%s*"id"%s*:%s*"([^"\\]+)"')
-    -- A plain search (no pattern) is cheap; "id" anywhere further on, key or not, means decoding.
-    if id and string.find(raw, '"id"', idEnd + 1, true) then id = nil end
+    -- Plain searches (no pattern) are cheap; "id" or \u anywhere further on, key or not, means decoding.
+    if id and (string.find(raw, '"id"', idEnd + 1, true) or string.find(raw, '\\u', idEnd + 1, true)) then id = nil end
     local derived = false
     local refused = nil
     if not id then
