@@ -11,11 +11,14 @@
 import type { Cluster } from "ioredis";
 import { ClusterReplicasError } from "./errors.js";
 
-interface ClusterNodeLine {
+export interface ClusterNodeLine {
   id: string;
+  /** `ip:port`. */
   address: string;
   flags: string[];
+  /** The primary's id for a replica, `-` for a primary. */
   primaryId: string;
+  /** Slot ranges served, as written ("0-5460"); a slot being migrated (`[93->-id]`) is not one. */
   slots: string[];
 }
 
@@ -30,7 +33,7 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
       address: address.split("@")[0]!,
       flags: flags.split(","),
       primaryId,
-      slots,
+      slots: slots.filter((slot) => !slot.startsWith("[")),
     }));
 }
 
@@ -59,7 +62,7 @@ export async function checkClusterReplicas(client: Cluster, wanted: number): Pro
       : `${short.length} primaries (${short.map((p) => p.address).join(", ")}) have ${short.every((p) => p.replicas === 0) ? "no replica" : `fewer than ${wanted} replicas`}`;
   const fewest = Math.min(...short.map((p) => p.replicas));
   throw new ClusterReplicasError(
-    `Redis Cluster: ${which}, and GATEWAY_CLUSTER_WAIT_REPLICAS=${wanted} makes every push, claim and ack wait for ${counted(wanted).replace("no replica", "0 replicas")} to confirm it: nothing could ever be acknowledged`,
+    `Redis Cluster: ${which}, and GATEWAY_CLUSTER_WAIT_REPLICAS=${wanted} makes every push, claim and ack wait for ${counted(wanted)} to confirm it: nothing could ever be acknowledged`,
     `add ${wanted === 1 ? "a replica" : `${wanted} replicas`} to each primary (redis-cli --cluster add-node <new node> <any node> --cluster-slave), ` +
       `or set GATEWAY_CLUSTER_WAIT_REPLICAS=${fewest} (writes are then acknowledged ${fewest === 0 ? "without waiting for a replica" : `once ${counted(fewest)} confirm them`}: ` +
       "a failover may lose the last of them; with no replica there is no failover)",

@@ -110,6 +110,8 @@ test("primariesShortOfReplicas: counts each serving primary's replicas; none whi
     ),
     [],
   );
+  // A node that only has a slot being migrated into it (`[slot-<-id]`) serves none yet.
+  assert.deepEqual(primariesShortOfReplicas(parseClusterNodes([...withReplicas, PRIMARY("g", 7007, "[93-<-a]")].join("\n")), 1), []);
   // Blank lines, a trailing newline, and `myself` flags are read as Redis writes them.
   assert.equal(parseClusterNodes(`\n${PRIMARY("a", 7001, "0-16383").replace("master", "myself,master")}\n\n`)[0]?.address, "127.0.0.1:7001");
   assert.deepEqual(parseClusterNodes(""), []);

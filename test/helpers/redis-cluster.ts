@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { parseClusterNodes } from "../../src/bus/cluster-replicas.js";
 import { freePort, waitForPing } from "./redis-server.js";
 import { waitFor } from "./wait.js";
 
@@ -246,20 +247,15 @@ async function command(node: ClusterNode, ...args: string[]): Promise<string> {
   }
 }
 
+/** CLUSTER NODES as the tests look at it: the gateway's own parser (src/bus/cluster-replicas.ts), by port. */
 export function parseNodes(text: string): NodeView[] {
-  return text
-    .trim()
-    .split("\n")
-    .map((line) => {
-      const [id, address, flags, primary, , , , , ...slots] = line.trim().split(" ");
-      return {
-        id: id!,
-        port: Number(/:(\d+)@/.exec(address!)?.[1]),
-        flags: flags!.split(","),
-        primaryOf: primary === "-" ? undefined : primary,
-        slots: slots.filter((s) => !s.startsWith("[")),
-      };
-    });
+  return parseClusterNodes(text).map((node) => ({
+    id: node.id,
+    port: Number(/:(\d+)$/.exec(node.address)?.[1]),
+    flags: node.flags,
+    primaryOf: node.primaryId === "-" ? undefined : node.primaryId,
+    slots: node.slots,
+  }));
 }
 
 function firstSlot(view: NodeView): number {
