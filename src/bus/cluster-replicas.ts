@@ -50,10 +50,36 @@ export function primariesShortOfReplicas(nodes: ClusterNodeLine[], wanted: numbe
     .filter((primary) => primary.replicas < wanted);
 }
 
+type ShortPrimary = ReturnType<typeof primariesShortOfReplicas>[number];
+
+/**
+ * The primaries of `short` that say so themselves. One node's view of the others comes by gossip and
+ * lags (right after `--cluster create`, a node may not know yet which nodes became replicas), while a
+ * primary knows its own replicas: each is asked (`ownView`), and one that cannot be asked is not held
+ * against the cluster (the retries then speak for it).
+ */
+export async function confirmedShort(
+  short: ShortPrimary[],
+  wanted: number,
+  ownView: (address: string) => Promise<ClusterNodeLine[] | undefined>,
+): Promise<ShortPrimary[]> {
+  const confirmed = await Promise.all(
+    short.map(async (primary) => {
+      const own = await ownView(primary.address).catch(() => undefined);
+      return own && primariesShortOfReplicas(own, wanted).find((p) => p.address === primary.address);
+    }),
+  );
+  return confirmed.filter((primary): primary is ShortPrimary => primary !== undefined);
+}
+
 /** Throws ClusterReplicasError when some primary can never acknowledge a write (see above). */
 export async function checkClusterReplicas(client: Cluster, wanted: number): Promise<void> {
   if (wanted <= 0) return;
-  const short = primariesShortOfReplicas(parseClusterNodes(String(await client.cluster("NODES"))), wanted);
+  const view = async (node: { cluster(subcommand: "NODES"): Promise<unknown> }) => parseClusterNodes(String(await node.cluster("NODES")));
+  const short = await confirmedShort(primariesShortOfReplicas(await view(client), wanted), wanted, async (address) => {
+    const node = client.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === address);
+    return node && view(node);
+  });
   if (!short.length) return;
   const counted = (n: number) => (n === 0 ? "no replica" : `${n} replica${n === 1 ? "" : "s"}`);
   const which =

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GatewayBus } from "../../src/bus/bus.js";
-import { parseClusterNodes, primariesShortOfReplicas } from "../../src/bus/cluster-replicas.js";
+import { confirmedShort, parseClusterNodes, primariesShortOfReplicas } from "../../src/bus/cluster-replicas.js";
 import { ClusterReplicasError } from "../../src/bus/errors.js";
 import { runCli } from "../helpers/cli.js";
 import { startRedisCluster, type RedisCluster } from "../helpers/redis-cluster.js";
@@ -115,4 +115,27 @@ test("primariesShortOfReplicas: counts each serving primary's replicas; none whi
   // Blank lines, a trailing newline, and `myself` flags are read as Redis writes them.
   assert.equal(parseClusterNodes(`\n${PRIMARY("a", 7001, "0-16383").replace("master", "myself,master")}\n\n`)[0]?.address, "127.0.0.1:7001");
   assert.deepEqual(parseClusterNodes(""), []);
+});
+
+test("confirmedShort: a node's lagging view is checked with each primary's own; one that cannot be asked is not held against the cluster", async () => {
+  const primaries = [PRIMARY("a", 7001, "0-5460"), PRIMARY("b", 7002, "5461-10922"), PRIMARY("c", 7003, "10923-16383")];
+  // Just after `--cluster create`: this node still sees the would-be replicas as primaries without slots.
+  const lagging = parseClusterNodes([...primaries, PRIMARY("d", 7004, ""), PRIMARY("e", 7005, ""), PRIMARY("f", 7006, "")].join("\n"));
+  const short = primariesShortOfReplicas(lagging, 1);
+  assert.equal(short.length, 3, "the lagging view alone would refuse");
+  const settled = parseClusterNodes([...primaries, REPLICA("d", 7004, "a"), REPLICA("e", 7005, "b"), REPLICA("f", 7006, "c")].join("\n"));
+  assert.deepEqual(await confirmedShort(short, 1, async () => settled), [], "each primary knows its replica");
+  assert.deepEqual(await confirmedShort(short, 1, async () => undefined), [], "not reachable: not refused");
+  assert.deepEqual(
+    await confirmedShort(short, 1, async () => {
+      throw new Error("connection lost");
+    }),
+    [],
+  );
+  // Only 7003 really has none: only it is named.
+  const cShort = parseClusterNodes([...primaries, REPLICA("d", 7004, "a"), REPLICA("e", 7005, "b")].join("\n"));
+  assert.deepEqual(
+    (await confirmedShort(short, 1, async () => cShort)).map((p) => p.address),
+    ["127.0.0.1:7003"],
+  );
 });
